@@ -1,0 +1,181 @@
+"""Typed configuration: YAML files, an ``inherit`` chain, and ``--set a.b=value`` overrides.
+
+A config file may name a parent with ``inherit: other.yaml`` (relative to the file); the child's
+keys are merged over the parent's, mapping by mapping. Overrides are parsed as YAML scalars, so
+``--set spark.shuffle_partitions=4`` gives an int and ``--set data.propensity=null`` gives None.
+Every section forbids unknown keys; a bad key or type raises :class:`ConfigError` naming the key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from causal_targeting.errors import ConfigError
+
+OutcomeKind = Literal["binary", "continuous"]
+FeatureKind = Literal["numeric", "categorical"]
+TableFormat = Literal["csv", "parquet", "delta", "table"]
+
+
+class Section(BaseModel):
+    """A config section: unknown keys are errors, values are validated on assignment."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SparkConfig(Section):
+    master: str = "local[2]"
+    app_name: str = "causal-targeting"
+    driver_memory: str = "4g"
+    shuffle_partitions: int = Field(8, ge=1)
+    arrow_batch_rows: int = Field(10_000, ge=1)
+    log_level: str = "WARN"
+    extra: dict[str, str] = Field(default_factory=dict)
+
+
+class TrackingConfig(Section):
+    uri: str = "sqlite:///work/mlflow.db"
+    artifact_location: str | None = "work/mlruns"
+    experiment: str = "causal-targeting"
+    model_name: str = "causal-targeting-uplift"
+
+
+class TableSource(Section):
+    """Where a table is read from: a path (CSV, Parquet, Delta) or a catalog table name."""
+
+    path: str
+    format: TableFormat = "parquet"
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+class DataConfig(Section):
+    """The data contract's column mapping: the table's own names, so any table can be used."""
+
+    experiment: TableSource
+    customers: TableSource | None = None
+    customer_id: str | None = "customer_id"
+    treatment: str = "treatment"
+    control: str
+    arms: list[str] = Field(min_length=1)
+    features: dict[str, FeatureKind] = Field(min_length=1)
+    outcomes: dict[str, OutcomeKind] = Field(min_length=1)
+    propensity: str | None = None
+    weight: str | None = None
+
+    @model_validator(mode="after")
+    def _control_is_not_an_arm(self) -> DataConfig:
+        if self.control in self.arms:
+            raise ValueError(f"control '{self.control}' is also listed in arms; list only treatments")
+        return self
+
+
+class IngestConfig(Section):
+    min_rows_per_arm: int = Field(100, ge=1)
+    max_quarantine_share: float = Field(0.05, ge=0.0, le=1.0)
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)
+
+
+class OutputsConfig(Section):
+    """Where each stage writes; relative paths are under the working directory."""
+
+    root: str = "work"
+
+    def path(self, *parts: str) -> str:
+        return str(Path(self.root, *parts))
+
+
+class Config(Section):
+    name: str = "causal-targeting"
+    seed: int = 42
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    outputs: OutputsConfig = Field(default_factory=OutputsConfig)
+    data: DataConfig
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"config file '{path}' cannot be read ({exc.strerror}); check the path") from None
+    try:
+        loaded = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file '{path}' is not valid YAML: {exc}".replace("\n", " ")) from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file '{path}' must hold a mapping of keys, not {type(loaded).__name__}")
+    return loaded
+
+
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """Return ``base`` with ``over`` merged in: mappings recursively, everything else replaced."""
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_raw(path: str | Path) -> dict[str, Any]:
+    """Read a config file and the chain of files it inherits from, merged parent first."""
+    path = Path(path)
+    raw = _read_yaml(path)
+    parent = raw.pop("inherit", None)
+    if parent is None:
+        return raw
+    return merge(load_raw(path.parent / parent), raw)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split ``a.b.c=value`` into its key path and its YAML-parsed value."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override '{text}' is not of the form key.path=value (e.g. seed=7)")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else ""
+    except yaml.YAMLError:
+        parsed = value
+    return key.strip().split("."), parsed
+
+
+def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Return ``raw`` with each ``key.path=value`` override set."""
+    result = dict(raw)
+    for text in overrides:
+        keys, value = parse_override(text)
+        nested: dict[str, Any] = value
+        for key in reversed(keys[1:]):
+            nested = {key: nested}
+        result = merge(result, {keys[0]: nested})
+    return result
+
+
+def _describe(error: dict[str, Any]) -> str:
+    key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"config key '{key}' is not a known setting; remove it or check its spelling"
+    if kind == "missing":
+        return f"config key '{key}' is required and missing; set it in the config file or with --set"
+    got = error.get("input")
+    return f"config key '{key}': {error['msg'].lower()} (got {got!r})"
+
+
+def validate(raw: dict[str, Any]) -> Config:
+    """Validate a raw mapping into a :class:`Config`; the first problem raises ConfigError."""
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc.errors()[0])) from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Load a config file (with its ``inherit`` chain) and apply ``--set`` overrides."""
+    return validate(apply_overrides(load_raw(path), overrides or []))

@@ -1,0 +1,49 @@
+"""The Spark session: the active one if there is one (Databricks, spark-submit), else a local one."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from causal_targeting.config import SparkConfig
+
+
+def get_spark(conf: SparkConfig | None = None) -> SparkSession:
+    """Return the active SparkSession, or build a local one sized for a laptop.
+
+    On Databricks or under spark-submit a session already exists and is returned unchanged. Otherwise
+    a session is built from ``conf`` (master, shuffle partitions, driver memory) with Arrow on, and
+    the Python workers use this interpreter so that executors see the same packages as the driver.
+    """
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if conf is None:
+        from causal_targeting.config import SparkConfig
+
+        conf = SparkConfig()
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    builder = (
+        SparkSession.builder.master(conf.master)
+        .appName(conf.app_name)
+        .config("spark.driver.memory", conf.driver_memory)
+        .config("spark.sql.shuffle.partitions", str(conf.shuffle_partitions))
+        .config("spark.default.parallelism", str(conf.shuffle_partitions))
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(conf.arrow_batch_rows))
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+    )
+    for key, value in conf.extra.items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    spark.sparkContext.setLogLevel(conf.log_level)
+    return spark
