@@ -69,7 +69,9 @@ class DataConfig(Section):
     @model_validator(mode="after")
     def _control_is_not_an_arm(self) -> DataConfig:
         if self.control in self.arms:
-            raise ValueError(f"control '{self.control}' is also listed in arms; list only treatments")
+            raise ValueError(
+                f"control '{self.control}' is also listed in arms; list only treatments"
+            )
         return self
 
 
@@ -102,13 +104,19 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise ConfigError(f"config file '{path}' cannot be read ({exc.strerror}); check the path") from None
+        raise ConfigError(
+            f"config file '{path}' cannot be read ({exc.strerror}); check the path"
+        ) from None
     try:
         loaded = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file '{path}' is not valid YAML: {exc}".replace("\n", " ")) from None
+        raise ConfigError(
+            f"config file '{path}' is not valid YAML: {exc}".replace("\n", " ")
+        ) from None
     if not isinstance(loaded, dict):
-        raise ConfigError(f"config file '{path}' must hold a mapping of keys, not {type(loaded).__name__}")
+        raise ConfigError(
+            f"config file '{path}' must hold a mapping of keys, not {type(loaded).__name__}"
+        )
     return loaded
 
 
@@ -163,9 +171,14 @@ def _describe(error: dict[str, Any]) -> str:
     if kind == "extra_forbidden":
         return f"config key '{key}' is not a known setting; remove it or check its spelling"
     if kind == "missing":
-        return f"config key '{key}' is required and missing; set it in the config file or with --set"
-    got = error.get("input")
-    return f"config key '{key}': {error['msg'].lower()} (got {got!r})"
+        return (
+            f"config key '{key}' is required and missing; set it in the config file or with --set"
+        )
+    if kind == "value_error":
+        return f"config key '{key}': {error['msg'].removeprefix('Value error, ')}"
+    got = repr(error.get("input"))
+    got = got if len(got) <= 60 else got[:57] + "..."
+    return f"config key '{key}': {error['msg'][0].lower()}{error['msg'][1:]} (got {got})"
 
 
 def validate(raw: dict[str, Any]) -> Config:

@@ -1,4 +1,4 @@
-"""The Spark session: the active one if there is one (Databricks, spark-submit), else a local one."""
+"""The Spark session: the active one (Databricks, spark-submit), else a local one."""
 
 from __future__ import annotations
 
@@ -15,9 +15,10 @@ if TYPE_CHECKING:
 def get_spark(conf: SparkConfig | None = None) -> SparkSession:
     """Return the active SparkSession, or build a local one sized for a laptop.
 
-    On Databricks or under spark-submit a session already exists and is returned unchanged. Otherwise
-    a session is built from ``conf`` (master, shuffle partitions, driver memory) with Arrow on, and
-    the Python workers use this interpreter so that executors see the same packages as the driver.
+    On Databricks or under spark-submit a session already exists and is returned unchanged.
+    Otherwise a session is built from ``conf`` (master, shuffle partitions, driver memory) with
+    Arrow on, and the Python workers use this interpreter so that executors see the same packages
+    as the driver.
     """
     from pyspark.sql import SparkSession
 

@@ -1,0 +1,42 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+# Both create .venv if it is missing, install the project with its test extras, and check Java.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONF ?= conf/local.yaml
+PYTEST_ARGS ?=
+
+.PHONY: run test lint java install clean
+
+run: java $(STAMP)
+	$(BIN)/causal-targeting run --conf $(CONF)
+
+test: java $(STAMP) lint
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check lib tests benchmarks jobs
+
+install: $(STAMP)
+
+# Java 17+ is what pyspark needs; say how to get it and stop if it is not there.
+java:
+	@java_bin="$${JAVA_HOME:+$$JAVA_HOME/bin/}java"; \
+	version=$$($$java_bin -version 2>&1 | awk -F'"' '/version/ {print $$2; exit}'); \
+	major=$$(echo "$$version" | cut -d. -f1); \
+	if [ -z "$$major" ] || [ "$$major" -lt 17 ] 2>/dev/null; then \
+		echo "Java 17 or newer is required by Spark (found: $${version:-none}); install it with: sudo apt-get install -y openjdk-17-jre-headless (or set JAVA_HOME)"; \
+		exit 2; \
+	fi
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is required")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+clean:
+	rm -rf work spark-warehouse

@@ -1,0 +1,123 @@
+"""The command line: ``causal-targeting run|ingest|simulate|...``.
+
+A user error (bad config, a table that breaks the contract, a model that does not resolve) is
+printed on one line and the command exits with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from causal_targeting.config import Config, load_config
+from causal_targeting.errors import UserError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Decide which offer each customer gets, from causal evidence, on Spark.",
+)
+WIDE = None if sys.stdout.isatty() else 160  # rich would wrap tables at 80 columns in a pipe
+console = Console(width=WIDE)
+errors = Console(stderr=True, width=WIDE)
+
+ConfOption = Annotated[
+    Path, typer.Option("--conf", "-c", help="Config file (YAML); may `inherit` another.")
+]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a config key: --set allocation.budget=50000"),
+]
+DEFAULT_CONF = Path("conf/local.yaml")
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn a :class:`UserError` into one line on stderr and exit status 2."""
+    try:
+        yield
+    except UserError as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(exc.exit_code) from None
+
+
+def _config(conf: Path, overrides: list[str] | None) -> Config:
+    return load_config(conf, overrides or [])
+
+
+def effects_table(summary: pd.DataFrame, alpha: float) -> Table:
+    """The per-arm effect table: arm, outcome, n, means, effect with its CI, p-value."""
+    level = round(100 * (1 - alpha))
+    table = Table(title=f"Effect of each arm against control ({level}% CI)")
+    for name in (
+        "arm",
+        "outcome",
+        "n",
+        "control mean",
+        "arm mean",
+        "effect",
+        f"{level}% CI",
+        "p-value",
+    ):
+        table.add_column(
+            name, justify="left" if name in ("arm", "outcome") else "right", no_wrap=True
+        )
+    for row in summary.itertuples(index=False):
+        table.add_row(
+            str(row.arm),
+            str(row.outcome),
+            f"{int(row.n):,}",
+            f"{row.control_mean:.4f}",
+            f"{row.mean:.4f}",
+            f"{row.effect:+.4f}",
+            f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}]",
+            f"{row.p_value:.2g}",
+        )
+    return table
+
+
+def run_ingest(cfg: Config) -> None:
+    """Run the ingest stage with progress and print its summary."""
+    from causal_targeting import pipeline
+
+    with console.status("ingest: validating the experiment and customer tables"):
+        result = pipeline.ingest(cfg)
+    for table, counts in result.quarantined.items():
+        total = sum(counts.values())
+        console.print(f"{table}: {result.rows_read[table]:,} rows read, {total:,} quarantined")
+        for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+            console.print(f"  {n:,} × {reason}")
+    console.print(effects_table(result.summary, cfg.ingest.alpha))
+    console.print(f"ingest outputs: {Path(result.paths['report']).parent}")
+
+
+@app.command()
+def run(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
+    """Run the whole pipeline on the configured data."""
+    with user_errors():
+        cfg = _config(conf, set_)
+        run_ingest(cfg)
+
+
+@app.command()
+def ingest(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
+    """Validate the input tables, quarantine bad rows, print the per-arm effects."""
+    with user_errors():
+        run_ingest(_config(conf, set_))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="causal-targeting")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,371 @@
+"""The data contract: canonical experiment and customer tables, row quarantine, table refusals.
+
+Canonical experiment table: ``customer_id``, the features (numeric as double, categorical as
+string), ``treatment`` (arm name), the outcomes (double; binary ones 0.0/1.0), optional
+``propensity`` and ``weight``. Canonical customer table: ``customer_id`` and the same features.
+
+Row-level problems never drop a row silently: the row goes to the quarantine table with every
+``reason`` that applies (null or unknown arm; null, NaN or non-numeric outcome; duplicate
+``customer_id``, all copies). Table-level problems raise :class:`DataContractError` before
+anything is written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import pandas as pd
+from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from causal_targeting.errors import DataContractError
+
+if TYPE_CHECKING:
+    from causal_targeting.config import DataConfig, IngestConfig
+
+EXPERIMENT = "experiment"
+CUSTOMERS = "customers"
+QUARANTINE_COLUMNS = ("table", "customer_id", "reason", "row")
+
+
+@dataclass(frozen=True)
+class ValidatedTables:
+    """The result of validation: clean canonical tables, quarantined rows and counts."""
+
+    experiment: DataFrame
+    customers: DataFrame
+    quarantine: DataFrame
+    arm_stats: pd.DataFrame
+    rows_read: dict[str, int]
+    quarantined: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+def _q(name: str) -> str:
+    return f"`{name}`"
+
+
+def require_columns(df: DataFrame, table: str, wanted: dict[str, str]) -> None:
+    """Refuse a table lacking a configured column; ``wanted`` maps column -> config key."""
+    present = set(df.columns)
+    for column, key in wanted.items():
+        if column not in present:
+            raise DataContractError(
+                table,
+                f"configured column is missing (the table has: {', '.join(df.columns)})",
+                f"set {key} to one of the table's columns, or add the column to the table",
+                column=column,
+            )
+
+
+def require_rows(df: DataFrame, table: str) -> None:
+    """Refuse an empty table."""
+    if df.limit(1).count() == 0:
+        raise DataContractError(
+            table, "the table is empty", "point the config at a table with rows"
+        )
+
+
+def with_row_ids(df: DataFrame) -> DataFrame:
+    """Number the rows in file order as ``customer_id`` (for tables that have no id column)."""
+    schema = T.StructType([*df.schema.fields, T.StructField("customer_id", T.LongType(), False)])
+    numbered = df.rdd.zipWithIndex().map(lambda pair: (*pair[0], pair[1]))
+    return df.sparkSession.createDataFrame(numbered, schema)
+
+
+def _numeric_feature(df: DataFrame, table: str, name: str) -> Column:
+    """The feature as double; a string column with non-numeric values is refused."""
+    if isinstance(df.schema[name].dataType, T.StringType):
+        bad = df.filter(
+            F.col(_q(name)).isNotNull() & F.expr(f"try_cast({_q(name)} AS double)").isNull()
+        )
+        example = bad.select(name).limit(3).collect()
+        if example:
+            values = ", ".join(repr(row[0]) for row in example)
+            raise DataContractError(
+                table,
+                f"feature declared numeric holds non-numeric values ({values})",
+                f"declare data.features.{name}: categorical, or clean the column",
+                column=name,
+            )
+        return F.expr(f"try_cast({_q(name)} AS double)").alias(name)
+    return F.col(_q(name)).cast("double").alias(name)
+
+
+def feature_columns(df: DataFrame, table: str, features: dict[str, str]) -> list[Column]:
+    """Canonical feature columns: numeric as double, categorical as string."""
+    return [
+        _numeric_feature(df, table, name) if kind == "numeric" else F.col(_q(name)).cast("string")
+        for name, kind in features.items()
+    ]
+
+
+def _reason_columns(data: DataConfig) -> list[Column]:
+    """One nullable string column per row-level problem of an experiment row."""
+    known = [data.control, *data.arms]
+    reasons = [
+        F.when(F.col("customer_id").isNull(), F.lit("null customer_id")),
+        F.when(F.col("treatment").isNull(), F.lit("null arm")),
+        F.when(
+            F.col("treatment").isNotNull() & ~F.col("treatment").isin(known),
+            F.concat(F.lit("unknown arm '"), F.col("treatment"), F.lit("'")),
+        ),
+        F.when(F.col("__dup") > 1, F.lit("duplicate customer_id")),
+    ]
+    for outcome in data.outcomes:
+        raw, num = F.col(f"__raw_{outcome}"), F.col(_q(outcome))
+        reasons.append(
+            F.when(raw.isNull(), F.lit(f"outcome '{outcome}' is null"))
+            .when(num.isNull(), F.lit(f"outcome '{outcome}' is not numeric"))
+            .when(F.isnan(num), F.lit(f"outcome '{outcome}' is NaN"))
+        )
+    return reasons
+
+
+def canonical_experiment(raw: DataFrame, data: DataConfig) -> DataFrame:
+    """Rename and cast the experiment table to the contract, keeping raw outcomes for reasons."""
+    table = EXPERIMENT
+    wanted = {data.treatment: "data.treatment"}
+    if data.customer_id is not None:
+        wanted[data.customer_id] = "data.customer_id"
+    wanted.update({name: f"data.features.{name}" for name in data.features})
+    wanted.update({name: f"data.outcomes.{name}" for name in data.outcomes})
+    if data.propensity:
+        wanted[data.propensity] = "data.propensity"
+    if data.weight:
+        wanted[data.weight] = "data.weight"
+    require_columns(raw, table, wanted)
+    require_rows(raw, table)
+    if data.customer_id is None:
+        raw = with_row_ids(raw)
+        id_column = "customer_id"
+    else:
+        id_column = data.customer_id
+    columns = [
+        F.col(_q(id_column)).alias("customer_id"),
+        *feature_columns(raw, table, data.features),
+        F.col(_q(data.treatment)).cast("string").alias("treatment"),
+    ]
+    for outcome in data.outcomes:
+        columns.append(F.expr(f"try_cast({_q(outcome)} AS double)").alias(outcome))
+        columns.append(F.col(_q(outcome)).cast("string").alias(f"__raw_{outcome}"))
+    if data.propensity:
+        columns.append(F.expr(f"try_cast({_q(data.propensity)} AS double)").alias("propensity"))
+    if data.weight:
+        columns.append(F.expr(f"try_cast({_q(data.weight)} AS double)").alias("weight"))
+    return raw.select(*columns)
+
+
+def classify_rows(canonical: DataFrame, data: DataConfig) -> DataFrame:
+    """Add ``reason`` (null for a clean row, else every problem joined by '; ')."""
+    duplicates = F.count(F.lit(1)).over(Window.partitionBy("customer_id"))
+    with_dup = canonical.withColumn("__dup", duplicates)
+    return with_dup.withColumn("reason", F.concat_ws("; ", *_reason_columns(data))).withColumn(
+        "reason", F.when(F.col("reason") == "", None).otherwise(F.col("reason"))
+    )
+
+
+def quarantine_rows(classified: DataFrame, table: str) -> DataFrame:
+    """Quarantined rows in the quarantine table's shape: table, customer_id, reason, raw row."""
+    columns = classified.columns
+    payload = [
+        F.col(_q(f"__raw_{c}")).alias(c) if f"__raw_{c}" in columns else F.col(_q(c))
+        for c in columns
+        if c not in ("reason", "__dup") and not c.startswith("__raw_")
+    ]
+    return classified.filter(F.col("reason").isNotNull()).select(
+        F.lit(table).alias("table"),
+        F.col("customer_id").cast("string").alias("customer_id"),
+        F.col("reason"),
+        F.to_json(F.struct(*payload)).alias("row"),
+    )
+
+
+def arm_statistics(clean: DataFrame, data: DataConfig) -> pd.DataFrame:
+    """Per arm and outcome: n, mean, sample variance, min and max, in one aggregation pass."""
+    aggregates = [F.count(F.lit(1)).alias("n")]
+    for outcome in data.outcomes:
+        col = F.col(_q(outcome))
+        aggregates += [
+            F.mean(col).alias(f"mean__{outcome}"),
+            F.var_samp(col).alias(f"var__{outcome}"),
+            F.min(col).alias(f"min__{outcome}"),
+            F.max(col).alias(f"max__{outcome}"),
+        ]
+        if data.outcomes[outcome] == "binary":
+            aggregates.append(F.sum((~col.isin(0.0, 1.0)).cast("long")).alias(f"bad__{outcome}"))
+    for name in ("propensity", "weight"):
+        if getattr(data, name):
+            aggregates += [F.min(name).alias(f"min__{name}"), F.max(name).alias(f"max__{name}")]
+            aggregates.append(F.sum(F.col(name).isNull().cast("long")).alias(f"null__{name}"))
+    wide = clean.groupBy("treatment").agg(*aggregates).toPandas()
+    return wide.rename(columns={"treatment": "arm"}).set_index("arm")
+
+
+def check_experiment(
+    wide: pd.DataFrame, clean: DataFrame, data: DataConfig, ingest: IngestConfig
+) -> None:
+    """Table-level refusals on the clean experiment rows (``wide`` from :func:`arm_statistics`)."""
+    table = EXPERIMENT
+    if data.control not in wide.index:
+        raise DataContractError(
+            table,
+            f"no rows of the control arm '{data.control}' "
+            f"(arms seen: {', '.join(map(str, wide.index))})",
+            "set data.control to the arm that got no offer, or supply control rows",
+            column=data.treatment,
+        )
+    for arm in [data.control, *data.arms]:
+        n = int(wide.loc[arm, "n"]) if arm in wide.index else 0
+        if n < ingest.min_rows_per_arm:
+            raise DataContractError(
+                table,
+                f"arm '{arm}' has {n} valid rows, "
+                f"below ingest.min_rows_per_arm={ingest.min_rows_per_arm}",
+                "supply more rows for the arm, remove it from data.arms, "
+                "or lower ingest.min_rows_per_arm",
+                column=data.treatment,
+            )
+    for outcome, kind in data.outcomes.items():
+        if kind == "binary" and wide[f"bad__{outcome}"].sum() > 0:
+            values = clean.filter(~F.col(_q(outcome)).isin(0.0, 1.0)).select(outcome).distinct()
+            shown = ", ".join(str(r[0]) for r in values.limit(3).collect())
+            raise DataContractError(
+                table,
+                f"binary outcome holds values other than 0 and 1 ({shown})",
+                f"declare data.outcomes.{outcome}: continuous, or recode it to 0/1",
+                column=outcome,
+            )
+    if data.propensity:
+        low, high = wide["min__propensity"].min(), wide["max__propensity"].max()
+        if wide["null__propensity"].sum() > 0 or not (low > 0.0 and high < 1.0):
+            raise DataContractError(
+                table,
+                f"propensity must lie strictly between 0 and 1 (seen min {low}, max {high}, "
+                f"{int(wide['null__propensity'].sum())} null or non-numeric)",
+                "give the design probability of each row's arm, or unset data.propensity",
+                column=data.propensity,
+            )
+    if data.weight:
+        low = wide["min__weight"].min()
+        if wide["null__weight"].sum() > 0 or not low > 0.0:
+            raise DataContractError(
+                table,
+                f"weights must be positive numbers (seen min {low})",
+                "fix the weight column or unset data.weight",
+                column=data.weight,
+            )
+
+
+def check_quarantine_share(
+    counts: dict[str, int], rows: int, table: str, ingest: IngestConfig
+) -> None:
+    """Refuse a table when more than ``max_quarantine_share`` of its rows are quarantined."""
+    quarantined = sum(counts.values())
+    share = quarantined / rows if rows else 0.0
+    if share > ingest.max_quarantine_share:
+        top = "; ".join(
+            f"{reason}: {n}" for reason, n in sorted(counts.items(), key=lambda kv: -kv[1])[:3]
+        )
+        raise DataContractError(
+            table,
+            f"{quarantined} of {rows} rows ({share:.1%}) would be quarantined, above "
+            f"ingest.max_quarantine_share={ingest.max_quarantine_share} (top reasons: {top})",
+            "fix the source table, or raise ingest.max_quarantine_share if these rows are expected",
+        )
+
+
+def reason_counts(classified: DataFrame) -> dict[str, int]:
+    """Number of quarantined rows per reason string."""
+    rows = classified.filter(F.col("reason").isNotNull()).groupBy("reason").count().collect()
+    return {row["reason"]: int(row["count"]) for row in rows}
+
+
+def canonical_customers(raw: DataFrame, data: DataConfig) -> DataFrame:
+    """Rename and cast the customer table; refuse it when a feature of the experiment is missing."""
+    table = CUSTOMERS
+    id_column = data.customer_id or "customer_id"
+    require_columns(raw, table, {id_column: "data.customer_id"})
+    missing = [name for name in data.features if name not in raw.columns]
+    if missing:
+        raise DataContractError(
+            table,
+            f"feature(s) {', '.join(missing)} of the experiment table are missing",
+            "add the columns to the customer table, or drop them from data.features",
+            column=missing[0],
+        )
+    require_rows(raw, table)
+    return raw.select(
+        F.col(_q(id_column)).alias("customer_id"), *feature_columns(raw, table, data.features)
+    )
+
+
+def classify_customers(canonical: DataFrame) -> DataFrame:
+    """Add ``reason`` to customer rows: null or duplicate ``customer_id``."""
+    duplicates = F.count(F.lit(1)).over(Window.partitionBy("customer_id"))
+    reasons = F.concat_ws(
+        "; ",
+        F.when(F.col("customer_id").isNull(), F.lit("null customer_id")),
+        F.when(F.col("__dup") > 1, F.lit("duplicate customer_id")),
+    )
+    classified = canonical.withColumn("__dup", duplicates).withColumn("reason", reasons)
+    return classified.withColumn(
+        "reason", F.when(F.col("reason") == "", None).otherwise(F.col("reason"))
+    )
+
+
+def clean_rows(classified: DataFrame) -> DataFrame:
+    """The rows without a reason, without the helper columns."""
+    helpers = {"reason", "__dup"} | {c for c in classified.columns if c.startswith("__raw_")}
+    return classified.filter(F.col("reason").isNull()).select(
+        *[F.col(_q(c)) for c in classified.columns if c not in helpers]
+    )
+
+
+def validate(
+    experiment_raw: DataFrame,
+    customers_raw: DataFrame | None,
+    data: DataConfig,
+    ingest: IngestConfig,
+) -> ValidatedTables:
+    """Apply the contract to both tables; raise on a table-level problem, quarantine bad rows.
+
+    Without a customer table, the customers are the experiment's own (clean) customers.
+    """
+    classified = classify_rows(canonical_experiment(experiment_raw, data), data).cache()
+    rows_read = {EXPERIMENT: classified.count()}
+    quarantined = {EXPERIMENT: reason_counts(classified)}
+    check_quarantine_share(quarantined[EXPERIMENT], rows_read[EXPERIMENT], EXPERIMENT, ingest)
+    experiment = clean_rows(classified)
+    wide = arm_statistics(experiment, data)
+    check_experiment(wide, experiment, data, ingest)
+    quarantine = quarantine_rows(classified, EXPERIMENT)
+    if customers_raw is None:
+        customers = experiment.select("customer_id", *[F.col(_q(n)) for n in data.features])
+    else:
+        classified_customers = classify_customers(canonical_customers(customers_raw, data)).cache()
+        rows_read[CUSTOMERS] = classified_customers.count()
+        quarantined[CUSTOMERS] = reason_counts(classified_customers)
+        check_quarantine_share(quarantined[CUSTOMERS], rows_read[CUSTOMERS], CUSTOMERS, ingest)
+        customers = clean_rows(classified_customers)
+        quarantine = quarantine.unionByName(quarantine_rows(classified_customers, CUSTOMERS))
+    return ValidatedTables(
+        experiment, customers, quarantine, long_arm_stats(wide, data), rows_read, quarantined
+    )
+
+
+def long_arm_stats(wide: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
+    """Reshape per-arm aggregates to one row per (arm, outcome): arm, outcome, n, mean, var."""
+    rows = [
+        {
+            "arm": arm,
+            "outcome": outcome,
+            "n": int(wide.loc[arm, "n"]),
+            "mean": float(wide.loc[arm, f"mean__{outcome}"]),
+            "var": float(wide.loc[arm, f"var__{outcome}"]),
+        }
+        for arm in [data.control, *data.arms]
+        for outcome in data.outcomes
+    ]
+    return pd.DataFrame(rows)

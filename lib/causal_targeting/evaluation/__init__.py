@@ -1,0 +1,1 @@
+"""Offline evaluation: uplift metrics, policy value against baselines, A/B test design/readout."""

@@ -1,0 +1,233 @@
+"""A/B test readout: effect of every arm against control, with confidence interval and p-value.
+
+The readout works on sufficient statistics (one row per arm and outcome: ``n``, ``mean``, ``var``)
+so that the caller can compute them in one Spark ``groupBy`` and only a handful of numbers reach
+the driver.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from causal_targeting.errors import DataContractError
+
+OUTCOME_KINDS = ("binary", "continuous")
+STATS_COLUMNS = ("arm", "outcome", "n", "mean", "var")
+EFFECT_COLUMNS = [
+    "arm",
+    "outcome",
+    "n",
+    "mean",
+    "control_n",
+    "control_mean",
+    "effect",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "rel_lift",
+]
+STATS_TABLE = "arm statistics"
+
+
+def welch_difference(
+    n1: np.ndarray,
+    mean1: np.ndarray,
+    var1: np.ndarray,
+    n0: np.ndarray,
+    mean0: np.ndarray,
+    var0: np.ndarray,
+    alpha: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Welch's confidence interval and two-sided p-value for ``mean1 - mean0``.
+
+    With ``s^2 = var1/n1 + var0/n0`` and the Welch–Satterthwaite degrees of freedom
+
+        df = s^4 / ((var1/n1)^2 / (n1 - 1) + (var0/n0)^2 / (n0 - 1)),
+
+    the interval is ``d ± t_{1-alpha/2, df} s`` and the p-value is ``2 P(T_df > |d| / s)``,
+    where ``d = mean1 - mean0``. Arrays broadcast; an arm with fewer than two rows or two arms
+    with zero variance give NaN.
+
+    Returns:
+        ``(ci_low, ci_high, p_value)``, arrays of the broadcast shape.
+    """
+    n1, n0 = np.asarray(n1, dtype=float), np.asarray(n0, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        w1 = np.where(n1 >= 2, np.asarray(var1, dtype=float) / n1, np.nan)
+        w0 = np.where(n0 >= 2, np.asarray(var0, dtype=float) / n0, np.nan)
+        se = np.sqrt(w1 + w0)
+        df = (w1 + w0) ** 2 / (w1**2 / (n1 - 1) + w0**2 / (n0 - 1))
+        diff = np.asarray(mean1, dtype=float) - np.asarray(mean0, dtype=float)
+        half = sps.t.ppf(1 - alpha / 2, df) * se
+        p_value = 2 * sps.t.sf(np.abs(diff / se), df)
+    return diff - half, diff + half, p_value
+
+
+def wilson_interval(
+    successes: np.ndarray, n: np.ndarray, alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Wilson score interval for a proportion ``p = successes / n``.
+
+    With ``z = Phi^{-1}(1 - alpha/2)`` the bounds are the roots in ``P`` of
+    ``|p - P| = z sqrt(P (1 - P) / n)``:
+
+        (successes + z^2/2 ± z sqrt(successes (n - successes) / n + z^2/4)) / (n + z^2).
+
+    Returns:
+        ``(low, high)``, arrays of the broadcast shape.
+    """
+    x, n = np.asarray(successes, dtype=float), np.asarray(n, dtype=float)
+    z = sps.norm.ppf(1 - alpha / 2)
+    centre = x + z**2 / 2
+    half = z * np.sqrt(np.clip(x * (n - x) / n, 0.0, None) + z**2 / 4)
+    return (centre - half) / (n + z**2), (centre + half) / (n + z**2)
+
+
+def newcombe_difference(
+    n1: np.ndarray, p1: np.ndarray, n0: np.ndarray, p0: np.ndarray, alpha: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Newcombe's hybrid score interval for a difference of proportions ``p1 - p0``.
+
+    Method 10 of Newcombe (1998), *Statistics in Medicine* 17:873–890. With ``(l_i, u_i)`` the
+    Wilson interval of ``p_i`` (:func:`wilson_interval`) and ``d = p1 - p0``:
+
+        low  = d - sqrt((p1 - l1)^2 + (u0 - p0)^2)
+        high = d + sqrt((u1 - p1)^2 + (p0 - l0)^2)
+
+    Unlike the Wald interval it stays inside [-1, 1] and keeps its coverage near 0 and 1.
+
+    Returns:
+        ``(ci_low, ci_high)``, arrays of the broadcast shape.
+    """
+    p1, p0 = np.asarray(p1, dtype=float), np.asarray(p0, dtype=float)
+    l1, u1 = wilson_interval(p1 * n1, n1, alpha)
+    l0, u0 = wilson_interval(p0 * n0, n0, alpha)
+    diff = p1 - p0
+    low = diff - np.sqrt((p1 - l1) ** 2 + (u0 - p0) ** 2)
+    high = diff + np.sqrt((u1 - p1) ** 2 + (p0 - l0) ** 2)
+    return low, high
+
+
+def pooled_z_p_value(n1: np.ndarray, p1: np.ndarray, n0: np.ndarray, p0: np.ndarray) -> np.ndarray:
+    """Two-sided p-value of the pooled two-proportion z-test of ``p1 = p0``.
+
+    With the pooled proportion ``q = (n1 p1 + n0 p0) / (n1 + n0)``,
+    ``z = (p1 - p0) / sqrt(q (1 - q) (1/n1 + 1/n0))`` and ``p = 2 (1 - Phi(|z|))``. This equals the
+    Pearson chi-square test of the 2x2 table without continuity correction (``z^2 = chi^2``).
+    When both arms are all zeros or all ones the proportions are equal and the p-value is 1.
+    """
+    n1, n0 = np.asarray(n1, dtype=float), np.asarray(n0, dtype=float)
+    p1, p0 = np.asarray(p1, dtype=float), np.asarray(p0, dtype=float)
+    pooled = (n1 * p1 + n0 * p0) / (n1 + n0)
+    se = np.sqrt(pooled * (1 - pooled) * (1 / n1 + 1 / n0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p_value = 2 * sps.norm.sf(np.abs((p1 - p0) / se))
+    return np.where(se > 0, p_value, 1.0)
+
+
+def effects_vs_control(
+    stats: pd.DataFrame,
+    *,
+    control: str,
+    outcome_kinds: dict[str, str],
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Effect of every non-control arm against the control arm, per outcome.
+
+    Args:
+        stats: one row per (arm, outcome) with columns ``arm``, ``outcome``, ``n`` (rows),
+            ``mean`` and ``var`` (sample variance, ddof=1; ignored for binary outcomes).
+        control: name of the control arm; it must have a row for every outcome.
+        outcome_kinds: outcome name -> ``"binary"`` (0/1) or ``"continuous"``.
+        alpha: the intervals have confidence ``1 - alpha``.
+
+    Returns:
+        One row per (non-control arm, outcome) with columns ``arm, outcome, n, mean, control_n,
+        control_mean, effect, ci_low, ci_high, p_value, rel_lift``, where ``effect = mean -
+        control_mean`` and ``rel_lift = effect / control_mean`` (NaN when ``control_mean == 0``).
+
+        Continuous outcomes: Welch's t interval and p-value (:func:`welch_difference`).
+        Binary outcomes: Newcombe's hybrid score interval (:func:`newcombe_difference`) and the
+        pooled two-proportion z-test p-value (:func:`pooled_z_p_value`).
+        Quantities that are undefined (an arm with fewer than two rows for a continuous
+        outcome) are NaN.
+
+    Raises:
+        DataContractError: missing columns, duplicate (arm, outcome) rows, an outcome without a
+            known kind, a missing control row, negative ``n``/``var``, or a binary mean outside
+            [0, 1].
+    """
+    stats = _checked_stats(stats, control=control, outcome_kinds=outcome_kinds, alpha=alpha)
+    base = stats[stats["arm"] == control].set_index("outcome")
+    rows = stats[stats["arm"] != control].reset_index(drop=True)
+    out = rows[["arm", "outcome", "n", "mean"]].copy()
+    out["control_n"] = rows["outcome"].map(base["n"]).to_numpy()
+    out["control_mean"] = rows["outcome"].map(base["mean"]).to_numpy()
+    out["effect"] = out["mean"] - out["control_mean"]
+    binary = rows["outcome"].map(outcome_kinds).eq("binary").to_numpy()
+    control_var = rows["outcome"].map(base["var"]).to_numpy()
+    n1, m1, n0, m0 = (
+        out[col].to_numpy(dtype=float) for col in ("n", "mean", "control_n", "control_mean")
+    )
+    b, c = binary, ~binary
+    ci_low, ci_high, p_value = np.full((3, len(out)), np.nan)
+    ci_low[b], ci_high[b] = newcombe_difference(n1[b], m1[b], n0[b], m0[b], alpha)
+    p_value[b] = pooled_z_p_value(n1[b], m1[b], n0[b], m0[b])
+    ci_low[c], ci_high[c], p_value[c] = welch_difference(
+        n1[c], m1[c], rows["var"].to_numpy()[c], n0[c], m0[c], control_var[c], alpha
+    )
+    out["ci_low"], out["ci_high"], out["p_value"] = ci_low, ci_high, p_value
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["rel_lift"] = np.where(m0 != 0, (m1 - m0) / m0, np.nan)
+    return out[EFFECT_COLUMNS]
+
+
+def _checked_stats(
+    stats: pd.DataFrame, *, control: str, outcome_kinds: dict[str, str], alpha: float
+) -> pd.DataFrame:
+    """``stats`` with numeric columns as float, after checking it against the readout contract."""
+    if not 0 < alpha < 1:
+        raise DataContractError(STATS_TABLE, f"alpha={alpha} is not in (0, 1)", "use e.g. 0.05")
+    missing = [c for c in STATS_COLUMNS if c not in stats.columns]
+    if missing:
+        raise DataContractError(
+            STATS_TABLE, f"missing columns {missing}", f"provide columns {list(STATS_COLUMNS)}"
+        )
+    stats = stats[list(STATS_COLUMNS)].astype({"n": float, "mean": float, "var": float})
+    if stats.duplicated(["arm", "outcome"]).any():
+        raise DataContractError(
+            STATS_TABLE, "duplicate (arm, outcome) rows", "aggregate to one row per arm and outcome"
+        )
+    bad_kinds = {k: v for k, v in outcome_kinds.items() if v not in OUTCOME_KINDS}
+    unknown = sorted(set(stats["outcome"]) - set(outcome_kinds))
+    if bad_kinds or unknown:
+        raise DataContractError(
+            STATS_TABLE,
+            f"outcomes without a kind {unknown} or with an unknown kind {bad_kinds}",
+            f"give every outcome a kind in {OUTCOME_KINDS}",
+            column="outcome",
+        )
+    present = set(stats.loc[stats["arm"] == control, "outcome"])
+    absent = sorted(set(stats["outcome"]) - present)
+    if absent:
+        raise DataContractError(
+            STATS_TABLE,
+            f"control arm '{control}' has no row for outcomes {absent}",
+            "check the control arm name and that the control group is in the table",
+            column="arm",
+        )
+    if (stats["n"] <= 0).any() or (stats["var"] < 0).any():
+        raise DataContractError(
+            STATS_TABLE, "n <= 0 or var < 0 in some rows", "pass row counts and sample variances"
+        )
+    binary = stats["outcome"].map(outcome_kinds).eq("binary")
+    if (binary & ~stats["mean"].between(0, 1)).any():
+        raise DataContractError(
+            STATS_TABLE,
+            "a binary outcome has a mean outside [0, 1]",
+            "code binary outcomes as 0.0/1.0 or declare the outcome continuous",
+            column="mean",
+        )
+    return stats

@@ -1,0 +1,75 @@
+"""The command line as a user runs it: real subprocesses, a fresh Spark JVM each."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+CLI = [sys.executable, "-m", "causal_targeting.cli"]
+
+
+def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
+    return subprocess.run(
+        [*CLI, *args], cwd=root, env=env, capture_output=True, text=True, timeout=900
+    )
+
+
+def test_run_on_hillstrom_prints_the_arm_table(root: Path, tmp_path: Path) -> None:
+    out = cli(
+        root,
+        "run",
+        "--conf",
+        "conf/local.yaml",
+        "--set",
+        f"outputs.root={tmp_path}/work",
+        "--set",
+        f"tracking.uri=sqlite:///{tmp_path}/work/mlflow.db",
+        "--set",
+        f"tracking.artifact_location={tmp_path}/work/mlruns",
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = " ".join(out.stdout.split())
+    for expected in (
+        "64,000 rows read",
+        "Womens E-Mail",
+        "Mens E-Mail",
+        "visit",
+        "conversion",
+        "spend",
+    ):
+        assert expected in text
+    assert (tmp_path / "work" / "ingest" / "report.json").exists()
+
+
+def test_config_error_is_one_line_exit_2(root: Path) -> None:
+    out = cli(root, "ingest", "--conf", "conf/local.yaml", "--set", "spark.shuffle_partitions=many")
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "spark.shuffle_partitions" in lines[0]
+
+
+def test_data_error_is_one_line_exit_2(root: Path, tmp_path: Path) -> None:
+    out = cli(
+        root,
+        "ingest",
+        "--conf",
+        "conf/local.yaml",
+        "--set",
+        "data.treatment=arm_column",
+        "--set",
+        f"outputs.root={tmp_path}/work",
+    )
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+    assert "column 'arm_column': configured column is missing" in " ".join(out.stderr.split())
+    assert not (tmp_path / "work").exists()
+
+
+def test_missing_config_file_is_a_clear_error(root: Path) -> None:
+    out = cli(root, "ingest", "--conf", "conf/nope.yaml")
+    assert out.returncode == 2
+    assert "conf/nope.yaml" in out.stderr and "Traceback" not in out.stderr

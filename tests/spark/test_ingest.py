@@ -1,0 +1,264 @@
+"""The ingest stage: quarantine reasons, table-level refusals with nothing written, per-arm CIs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+from chispa import assert_df_equality
+from pyspark.sql import functions as F
+from scipy import stats
+
+from causal_targeting import pipeline
+from causal_targeting.config import Config, validate
+from causal_targeting.errors import DataContractError
+
+ARMS = ["a", "b"]
+N_PER_ARM = 120
+
+
+def experiment_frame(seed: int = 0) -> pd.DataFrame:
+    """A clean randomized experiment: control 'ctl', arms a and b, one binary, one continuous."""
+    rng = np.random.default_rng(seed)
+    arms = np.repeat(["ctl", *ARMS], N_PER_ARM)
+    n = arms.size
+    lift = np.select([arms == "a", arms == "b"], [0.15, 0.05], 0.0)
+    return pd.DataFrame(
+        {
+            "id": np.arange(n, dtype=np.int64),
+            "age": rng.integers(18, 80, n).astype(float),
+            "region": rng.choice(["north", "south"], n),
+            "group": arms,
+            "buy": (rng.random(n) < 0.2 + lift).astype(float),
+            "spend": rng.gamma(2.0, 10.0, n) + 20 * lift,
+        }
+    )
+
+
+def config_for(tmp_path: Path, experiment: str, fmt: str = "parquet", **data: Any) -> Config:
+    raw: dict[str, Any] = {
+        "outputs": {"root": str(tmp_path / "work")},
+        "data": {
+            "experiment": {"path": experiment, "format": fmt},
+            "customer_id": "id",
+            "treatment": "group",
+            "control": "ctl",
+            "arms": ARMS,
+            "features": {"age": "numeric", "region": "categorical"},
+            "outcomes": {"buy": "binary", "spend": "continuous"},
+        },
+        "ingest": {"min_rows_per_arm": 50, "max_quarantine_share": 0.2},
+    }
+    raw["data"].update(data)
+    return validate(raw)
+
+
+def write_parquet(frame: pd.DataFrame, path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+    return str(path)
+
+
+def test_clean_table_is_written_with_summary(spark: Any, tmp_path: Path) -> None:
+    frame = experiment_frame()
+    cfg = config_for(tmp_path, write_parquet(frame, tmp_path / "exp.parquet"))
+    result = pipeline.ingest(cfg, spark)
+    experiment = spark.read.parquet(result.paths["experiment"])
+    assert experiment.columns == ["customer_id", "age", "region", "treatment", "buy", "spend"]
+    assert experiment.count() == len(frame)
+    assert spark.read.parquet(result.paths["quarantine"]).count() == 0
+    customers = spark.read.parquet(result.paths["customers"])
+    assert customers.columns == ["customer_id", "age", "region"]
+    report = json.loads(Path(result.paths["report"]).read_text())
+    assert report["rows_read"] == {"experiment": len(frame)}
+    assert set(result.summary["arm"]) == set(ARMS)
+
+
+def test_summary_matches_scipy(spark: Any, tmp_path: Path) -> None:
+    frame = experiment_frame(1)
+    result = pipeline.ingest(
+        config_for(tmp_path, write_parquet(frame, tmp_path / "e.parquet")), spark
+    )
+    control = frame[frame.group == "ctl"]
+    for arm in ARMS:
+        treated = frame[frame.group == arm]
+        row = result.summary.set_index(["arm", "outcome"]).loc[(arm, "spend")]
+        welch = stats.ttest_ind(treated.spend, control.spend, equal_var=False)
+        ci = welch.confidence_interval(0.95)
+        assert row.effect == pytest.approx(treated.spend.mean() - control.spend.mean(), rel=1e-12)
+        assert (row.ci_low, row.ci_high) == pytest.approx((ci.low, ci.high), rel=1e-9)
+        assert row.p_value == pytest.approx(welch.pvalue, rel=1e-9)
+        binary = result.summary.set_index(["arm", "outcome"]).loc[(arm, "buy")]
+        table = [
+            [treated.buy.sum(), len(treated) - treated.buy.sum()],
+            [control.buy.sum(), len(control) - control.buy.sum()],
+        ]
+        assert binary.p_value == pytest.approx(
+            stats.chi2_contingency(table, correction=False)[1], rel=1e-9
+        )
+        assert binary.ci_low < binary.effect < binary.ci_high
+
+
+def test_each_quarantine_reason(spark: Any, tmp_path: Path) -> None:
+    frame = experiment_frame().astype({"group": object, "spend": object})
+    frame.loc[0, "group"] = None
+    frame.loc[1, "group"] = "zzz"
+    frame.loc[2, "buy"] = np.nan  # NaN in a double column: written as NaN, not null
+    frame.loc[3, "spend"] = None
+    frame.loc[4, "spend"] = "lots"
+    frame.loc[5, "id"] = 6  # ids 6 appears twice: both copies go
+    path = tmp_path / "exp.csv"
+    frame.to_csv(path, index=False)
+    cfg = config_for(tmp_path, str(path), fmt="csv")
+    result = pipeline.ingest(cfg, spark)
+    quarantine = spark.read.parquet(result.paths["quarantine"]).select("customer_id", "reason")
+    expected = spark.createDataFrame(
+        [
+            ("0", "null arm"),
+            ("1", "unknown arm 'zzz'"),
+            ("2", "outcome 'buy' is null"),
+            ("3", "outcome 'spend' is null"),
+            ("4", "outcome 'spend' is not numeric"),
+            ("6", "duplicate customer_id"),
+            ("6", "duplicate customer_id"),
+        ],
+        "customer_id string, reason string",
+    )
+    assert_df_equality(quarantine, expected, ignore_row_order=True)
+    assert spark.read.parquet(result.paths["experiment"]).count() == len(frame) - 7
+
+
+def test_nan_outcome_in_parquet_is_quarantined(spark: Any, tmp_path: Path) -> None:
+    path = str(tmp_path / "e.parquet")
+    nan_at_7 = F.when(F.col("id") == 7, F.lit(float("nan"))).otherwise(F.col("spend"))
+    spark.createDataFrame(experiment_frame()).withColumn("spend", nan_at_7).write.parquet(path)
+    cfg = config_for(tmp_path, path)
+    result = pipeline.ingest(cfg, spark)
+    rows = spark.read.parquet(result.paths["quarantine"]).collect()
+    assert [(r.customer_id, r.reason) for r in rows] == [("7", "outcome 'spend' is NaN")]
+    assert json.loads(rows[0].row)["treatment"] == "ctl"
+
+
+def refused(spark: Any, cfg: Config, match: str) -> None:
+    """Assert the stage refuses with a message matching ``match`` and writes nothing."""
+    with pytest.raises(DataContractError, match=match):
+        pipeline.ingest(cfg, spark)
+    assert not Path(cfg.outputs.root).exists()
+
+
+def test_refuses_missing_configured_column(spark: Any, tmp_path: Path) -> None:
+    path = write_parquet(experiment_frame().drop(columns="spend"), tmp_path / "e.parquet")
+    refused(
+        spark, config_for(tmp_path, path), r"table 'experiment', column 'spend': configured column"
+    )
+
+
+def test_refuses_no_control_rows(spark: Any, tmp_path: Path) -> None:
+    frame = experiment_frame()
+    path = write_parquet(frame[frame.group != "ctl"], tmp_path / "e.parquet")
+    refused(spark, config_for(tmp_path, path, arms=ARMS), r"no rows of the control arm 'ctl'")
+
+
+def test_refuses_small_arm(spark: Any, tmp_path: Path) -> None:
+    frame = experiment_frame()
+    frame = frame.drop(frame[frame.group == "b"].index[:100])
+    path = write_parquet(frame, tmp_path / "e.parquet")
+    refused(
+        spark,
+        config_for(tmp_path, path),
+        r"arm 'b' has 20 valid rows, below ingest.min_rows_per_arm=50",
+    )
+
+
+def test_refuses_non_binary_values(spark: Any, tmp_path: Path) -> None:
+    frame = experiment_frame()
+    frame.loc[10, "buy"] = 2.0
+    path = write_parquet(frame, tmp_path / "e.parquet")
+    refused(
+        spark,
+        config_for(tmp_path, path),
+        r"column 'buy': binary outcome holds values other than 0 and 1 \(2.0\)",
+    )
+
+
+@pytest.mark.parametrize("bad", [0.0, 1.0, 1.5])
+def test_refuses_propensity_outside_unit_interval(spark: Any, tmp_path: Path, bad: float) -> None:
+    frame = experiment_frame().assign(p=1 / 3)
+    frame.loc[11, "p"] = bad
+    path = write_parquet(frame, tmp_path / "e.parquet")
+    refused(
+        spark,
+        config_for(tmp_path, path, propensity="p"),
+        r"column 'p': propensity must lie strictly",
+    )
+
+
+def test_refuses_empty_table(spark: Any, tmp_path: Path) -> None:
+    path = write_parquet(experiment_frame().iloc[:0], tmp_path / "e.parquet")
+    refused(spark, config_for(tmp_path, path), r"table 'experiment': the table is empty")
+
+
+def test_refuses_feature_missing_from_customers(spark: Any, tmp_path: Path) -> None:
+    path = write_parquet(experiment_frame(), tmp_path / "e.parquet")
+    customers = write_parquet(experiment_frame()[["id", "age"]], tmp_path / "c.parquet")
+    cfg = config_for(tmp_path, path, customers={"path": customers, "format": "parquet"})
+    refused(
+        spark, cfg, r"table 'customers', column 'region': feature\(s\) region of the experiment"
+    )
+
+
+def test_refuses_too_many_quarantined_rows(spark: Any, tmp_path: Path) -> None:
+    frame = experiment_frame().astype({"group": object})
+    frame.loc[: len(frame) // 4, "group"] = "zzz"
+    path = write_parquet(frame, tmp_path / "e.parquet")
+    refused(
+        spark,
+        config_for(tmp_path, path),
+        r"above ingest.max_quarantine_share=0.2 \(top reasons: unknown arm 'zzz'",
+    )
+
+
+def test_refuses_missing_input_path(spark: Any, tmp_path: Path) -> None:
+    refused(spark, config_for(tmp_path, str(tmp_path / "nothing.parquet")), r"no parquet data at")
+
+
+def test_refuses_non_numeric_numeric_feature(spark: Any, tmp_path: Path) -> None:
+    frame = experiment_frame().astype({"age": object})
+    frame.loc[3, "age"] = "old"
+    path = tmp_path / "e.csv"
+    frame.to_csv(path, index=False)
+    refused(
+        spark, config_for(tmp_path, str(path), fmt="csv"), r"column 'age': feature declared numeric"
+    )
+
+
+def test_customer_table_duplicates_are_quarantined(spark: Any, tmp_path: Path) -> None:
+    path = write_parquet(experiment_frame(), tmp_path / "e.parquet")
+    customers = experiment_frame()[["id", "age", "region"]]
+    customers = pd.concat([customers, customers.iloc[:2]])
+    cpath = write_parquet(customers, tmp_path / "c.parquet")
+    cfg = config_for(tmp_path, path, customers={"path": cpath, "format": "parquet"})
+    result = pipeline.ingest(cfg, spark)
+    assert result.quarantined["customers"] == {"duplicate customer_id": 4}
+    assert spark.read.parquet(result.paths["customers"]).count() == len(customers) - 4
+
+
+def test_failed_ingest_leaves_previous_outputs(spark: Any, tmp_path: Path) -> None:
+    good = config_for(tmp_path, write_parquet(experiment_frame(), tmp_path / "e.parquet"))
+    first = pipeline.ingest(good, spark)
+    before = spark.read.parquet(first.paths["experiment"]).count()
+    bad = config_for(
+        tmp_path, write_parquet(experiment_frame().iloc[:0], tmp_path / "empty.parquet")
+    )
+    with pytest.raises(DataContractError):
+        pipeline.ingest(bad, spark)
+    assert spark.read.parquet(first.paths["experiment"]).count() == before
+
+
+def test_refuses_a_format_the_session_cannot_read(spark: Any, tmp_path: Path) -> None:
+    path = write_parquet(experiment_frame(), tmp_path / "e.parquet")
+    refused(spark, config_for(tmp_path, path, fmt="delta"), r"cannot read format 'delta'")

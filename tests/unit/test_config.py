@@ -1,0 +1,75 @@
+"""Typed config: files, inherit chains, --set overrides, and one-line errors naming the key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from causal_targeting.config import load_config
+from causal_targeting.errors import ConfigError
+
+
+def test_local_config_is_the_hillstrom_embedded_default(root: Path) -> None:
+    cfg = load_config(root / "conf" / "local.yaml")
+    assert cfg.spark.master == "local[2]"
+    assert cfg.tracking.uri == "sqlite:///work/mlflow.db"
+    assert cfg.outputs.root == "work"
+    assert cfg.data.control == "No E-Mail"
+    assert cfg.data.arms == ["Mens E-Mail", "Womens E-Mail"]
+    assert cfg.data.outcomes == {"visit": "binary", "conversion": "binary", "spend": "continuous"}
+    assert cfg.data.features["zip_code"] == "categorical"
+
+
+def test_overrides_are_typed_and_nested(root: Path) -> None:
+    cfg = load_config(
+        root / "conf" / "local.yaml",
+        ["spark.shuffle_partitions=3", "seed=7", "data.propensity=null", "ingest.alpha=0.1"],
+    )
+    assert cfg.spark.shuffle_partitions == 3
+    assert cfg.seed == 7
+    assert cfg.data.propensity is None
+    assert cfg.ingest.alpha == pytest.approx(0.1)
+
+
+def test_unknown_key_names_the_key(root: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'spark\.shufle_partitions' is not a known setting"):
+        load_config(root / "conf" / "local.yaml", ["spark.shufle_partitions=3"])
+
+
+def test_wrong_type_names_key_and_expectation(root: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'spark\.shuffle_partitions'.*integer") as err:
+        load_config(root / "conf" / "local.yaml", ["spark.shuffle_partitions=many"])
+    assert "\n" not in str(err.value)
+
+
+def test_unknown_key_in_a_file(tmp_path: Path, root: Path) -> None:
+    conf = tmp_path / "bad.yaml"
+    conf.write_text(f"inherit: {root / 'conf' / 'local.yaml'}\ningest:\n  max_rows: 3\n")
+    with pytest.raises(ConfigError, match=r"'ingest\.max_rows'"):
+        load_config(conf)
+
+
+def test_child_file_overrides_parent(tmp_path: Path, root: Path) -> None:
+    conf = tmp_path / "child.yaml"
+    conf.write_text(f"inherit: {root / 'conf' / 'local.yaml'}\nspark:\n  driver_memory: 1g\n")
+    cfg = load_config(conf)
+    assert cfg.spark.driver_memory == "1g"
+    assert cfg.spark.master == "local[2]"
+
+
+def test_missing_file_and_bad_override_are_config_errors(tmp_path: Path, root: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot be read"):
+        load_config(tmp_path / "nope.yaml")
+    with pytest.raises(ConfigError, match=r"key\.path=value"):
+        load_config(root / "conf" / "local.yaml", ["seed"])
+
+
+def test_control_listed_as_arm_is_refused(root: Path) -> None:
+    with pytest.raises(ConfigError, match="control 'No E-Mail' is also listed in arms"):
+        load_config(root / "conf" / "local.yaml", ['data.arms=["No E-Mail"]'])
+
+
+def test_out_of_range_value_is_refused(root: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'ingest\.max_quarantine_share'"):
+        load_config(root / "conf" / "local.yaml", ["ingest.max_quarantine_share=2"])
