@@ -10,7 +10,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
@@ -19,6 +19,10 @@ from rich.table import Table
 
 from causal_targeting.config import Config, load_config
 from causal_targeting.errors import UserError
+from causal_targeting.progress import spark_progress
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 app = typer.Typer(
     add_completion=False,
@@ -84,12 +88,20 @@ def effects_table(summary: pd.DataFrame, alpha: float) -> Table:
     return table
 
 
-def run_ingest(cfg: Config) -> None:
+def session(cfg: Config) -> SparkSession:
+    """The Spark session of the configured environment."""
+    from causal_targeting.spark import get_spark
+
+    with console.status("starting Spark"):
+        return get_spark(cfg.spark)
+
+
+def run_ingest(cfg: Config, spark: SparkSession) -> None:
     """Run the ingest stage with progress and print its summary."""
     from causal_targeting import pipeline
 
-    with console.status("ingest: validating the experiment and customer tables"):
-        result = pipeline.ingest(cfg)
+    with spark_progress(spark, "ingest: validating tables", console):
+        result = pipeline.ingest(cfg, spark)
     for table, counts in result.quarantined.items():
         total = sum(counts.values())
         console.print(f"{table}: {result.rows_read[table]:,} rows read, {total:,} quarantined")
@@ -104,14 +116,46 @@ def run(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     """Run the whole pipeline on the configured data."""
     with user_errors():
         cfg = _config(conf, set_)
-        run_ingest(cfg)
+        spark = session(cfg)
+        run_ingest(cfg, spark)
 
 
 @app.command()
 def ingest(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     """Validate the input tables, quarantine bad rows, print the per-arm effects."""
     with user_errors():
-        run_ingest(_config(conf, set_))
+        cfg = _config(conf, set_)
+        run_ingest(cfg, session(cfg))
+
+
+@app.command()
+def simulate(
+    scenario: Annotated[str, typer.Option(help="retention, rewards or spend_threshold")],
+    rows: Annotated[int, typer.Option(help="rows of the simulated experiment")] = 100_000,
+    seed: Annotated[int, typer.Option(help="the same seed gives the same rows")] = 42,
+    customers: Annotated[
+        int | None, typer.Option(help="customer base size (default: rows)")
+    ] = None,
+    out: Annotated[
+        str | None, typer.Option(help="folder (default: outputs.root/simulate/NAME)")
+    ] = None,
+    partitions: Annotated[
+        int | None, typer.Option(help="Spark partitions (default: by size)")
+    ] = None,
+    conf: ConfOption = DEFAULT_CONF,
+    set_: SetOption = None,
+) -> None:
+    """Write a simulated randomized experiment and customer base with known effects."""
+    from causal_targeting.data.simulate import write_simulation
+
+    with user_errors():
+        cfg = _config(conf, set_)
+        target = out or cfg.outputs.path("simulate", scenario)
+        spark = session(cfg)
+        with spark_progress(spark, f"simulate: {rows:,} rows of '{scenario}'", console):
+            paths = write_simulation(spark, scenario, rows, seed, target, partitions, customers)
+        for table, path in paths.items():
+            console.print(f"{table}: {path}")
 
 
 def main() -> None:
