@@ -38,7 +38,9 @@ class SparkConfig(Section):
 
 
 class TrackingConfig(Section):
-    uri: str = "sqlite:///work/mlflow.db"
+    """MLflow. ``uri: null`` leaves it to MLflow (the MLFLOW_TRACKING_URI environment variable)."""
+
+    uri: str | None = "sqlite:///work/mlflow.db"
     artifact_location: str | None = "work/mlruns"
     experiment: str = "causal-targeting"
     model_name: str = "causal-targeting-uplift"
@@ -81,6 +83,33 @@ class IngestConfig(Section):
     alpha: float = Field(0.05, gt=0.0, lt=1.0)
 
 
+class TrainConfig(Section):
+    """The uplift learner, its LightGBM base models, sampling and the holdout."""
+
+    learner: Literal["t", "x"] = "x"
+    params: dict[str, Any] = Field(
+        default_factory=lambda: {"learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 40}
+    )
+    n_estimators: int = Field(300, ge=1)
+    early_stopping_rounds: int | None = Field(20, ge=1)
+    valid_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    holdout_fraction: float = Field(0.3, gt=0.0, lt=1.0)
+    cap_per_arm: int | None = Field(200_000, ge=1)
+    propensity_clip: tuple[float, float] = (0.01, 0.99)
+    promotion_outcome: str | None = None
+    promote: bool = False
+    metric_buckets: int = Field(100, ge=2)
+
+
+class ScoreConfig(Section):
+    """Scoring: which model (default: the champion of tracking.model_name) and how."""
+
+    model_uri: str | None = None
+    engine: Literal["compiled", "lightgbm"] = "compiled"
+    threads: int | None = Field(None, ge=1)
+    cache_dir: str | None = None
+
+
 class OutputsConfig(Section):
     """Where each stage writes; relative paths are under the working directory."""
 
@@ -98,6 +127,22 @@ class Config(Section):
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
     data: DataConfig
     ingest: IngestConfig = Field(default_factory=IngestConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    score: ScoreConfig = Field(default_factory=ScoreConfig)
+
+    @model_validator(mode="after")
+    def _promotion_outcome_is_an_outcome(self) -> Config:
+        chosen = self.train.promotion_outcome
+        if chosen is not None and chosen not in self.data.outcomes:
+            raise ValueError(
+                f"train.promotion_outcome '{chosen}' is not one of data.outcomes "
+                f"({', '.join(self.data.outcomes)})"
+            )
+        return self
+
+    def model_uri(self) -> str:
+        """The model the score stage uses: score.model_uri, else the registered champion."""
+        return self.score.model_uri or f"models:/{self.tracking.model_name}@champion"
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
