@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from causal_targeting import pipeline
 from causal_targeting.config import Config, load_config
 from causal_targeting.errors import UserError
 from causal_targeting.progress import spark_progress
@@ -98,8 +99,6 @@ def session(cfg: Config) -> SparkSession:
 
 def run_ingest(cfg: Config, spark: SparkSession) -> None:
     """Run the ingest stage with progress and print its summary."""
-    from causal_targeting import pipeline
-
     with spark_progress(spark, "ingest: validating tables", console):
         result = pipeline.ingest(cfg, spark)
     for table, counts in result.quarantined.items():
@@ -113,11 +112,13 @@ def run_ingest(cfg: Config, spark: SparkSession) -> None:
 
 @app.command()
 def run(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
-    """Run the whole pipeline on the configured data."""
+    """Run the whole pipeline on the configured data: ingest, train, score."""
     with user_errors():
         cfg = _config(conf, set_)
         spark = session(cfg)
         run_ingest(cfg, spark)
+        trained = run_train(cfg, spark, promote=None)
+        run_score(cfg, spark, trained.model_uri)
 
 
 @app.command()
@@ -156,6 +157,77 @@ def simulate(
             paths = write_simulation(spark, scenario, rows, seed, target, partitions, customers)
         for table, path in paths.items():
             console.print(f"{table}: {path}")
+
+
+def metrics_table(metrics: pd.DataFrame) -> Table:
+    """Holdout uplift metrics per arm and outcome."""
+    table = Table(title="Holdout uplift metrics (normalized Qini and AUUC: binary outcomes)")
+    for name in ("arm", "outcome", "treated", "control", "Qini", "AUUC", "Qini (unnorm.)"):
+        table.add_column(name, justify="left" if name in ("arm", "outcome") else "right")
+    for row in metrics.itertuples(index=False):
+        table.add_row(
+            str(row.arm),
+            str(row.outcome),
+            f"{int(row.n_t):,}",
+            f"{int(row.n_c):,}",
+            f"{row.qini:.4f}",
+            f"{row.auuc:.4f}",
+            f"{row.qini_unnormalized:.4g}",
+        )
+    return table
+
+
+def run_train(cfg: Config, spark: SparkSession, promote: bool | None) -> pipeline.TrainResult:
+    """Run the train stage with progress; print the holdout metrics and the model's URI."""
+    with spark_progress(spark, "train: fitting the uplift model", console):
+        result = pipeline.train(cfg, spark, promote=promote)
+    console.print(metrics_table(result.metrics))
+    console.print(f"model: {result.model_uri} (alias challenger; MLflow run {result.run_id})")
+    if result.promotion is not None:
+        moved = "moved to it" if result.promotion.promoted else "stays"
+        console.print(f"champion {moved}: {result.promotion.reason}")
+    return result
+
+
+def run_score(cfg: Config, spark: SparkSession, model_uri: str | None) -> pipeline.ScoreResult:
+    """Run the score stage with progress and print where the scores are."""
+    with spark_progress(spark, "score: scoring every customer", console):
+        result = pipeline.score(cfg, spark, model_uri)
+    console.print(
+        f"scored {result.rows:,} customers with {result.version}: {result.paths['scores']}"
+    )
+    unseen = {name: n for name, n in result.unseen_levels.items() if n}
+    if unseen:
+        console.print(f"unseen category levels (scored as LightGBM scores them): {unseen}")
+    return result
+
+
+@app.command()
+def train(
+    conf: ConfOption = DEFAULT_CONF,
+    set_: SetOption = None,
+    promote: Annotated[
+        bool, typer.Option("--promote", help="move 'champion' to the new version if no worse")
+    ] = False,
+) -> None:
+    """Fit the uplift model on the ingested experiment, log and register it in MLflow."""
+    with user_errors():
+        cfg = _config(conf, set_)
+        run_train(cfg, session(cfg), promote=promote or cfg.train.promote)
+
+
+@app.command()
+def score(
+    conf: ConfOption = DEFAULT_CONF,
+    set_: SetOption = None,
+    model_uri: Annotated[
+        str | None, typer.Option(help="models:/NAME@ALIAS, models:/NAME/VERSION or runs:/ID/model")
+    ] = None,
+) -> None:
+    """Score every customer with a registered model (default: the champion)."""
+    with user_errors():
+        cfg = _config(conf, set_)
+        run_score(cfg, session(cfg), model_uri)
 
 
 def main() -> None:

@@ -94,7 +94,7 @@ class TrainConfig(Section):
     early_stopping_rounds: int | None = Field(20, ge=1)
     valid_fraction: float = Field(0.2, ge=0.0, lt=1.0)
     holdout_fraction: float = Field(0.3, gt=0.0, lt=1.0)
-    cap_per_arm: int | None = Field(200_000, ge=1)
+    cap_per_arm: int = Field(200_000, ge=1)
     propensity_clip: tuple[float, float] = (0.01, 0.99)
     promotion_outcome: str | None = None
     promote: bool = False

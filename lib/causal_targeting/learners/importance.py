@@ -1,0 +1,28 @@
+"""Feature importance of an uplift model: LightGBM total split gain, per base model and overall."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import lightgbm as lgb
+import pandas as pd
+
+if TYPE_CHECKING:
+    from causal_targeting.learners.uplift import UpliftModel
+
+
+def feature_importance(model: UpliftModel) -> pd.DataFrame:
+    """One row per feature: total gain in each base model (a column per booster key), ``total``
+    over all base models, and ``share`` = total / sum of totals; sorted by ``total``, highest first.
+    """
+    gains = {}
+    for key, model_string in sorted(model.boosters.items()):
+        booster = lgb.Booster(model_str=model_string)
+        gains[key] = pd.Series(
+            booster.feature_importance(importance_type="gain"), index=booster.feature_name()
+        )
+    frame = pd.DataFrame(gains).reindex(list(model.spec.names)).fillna(0.0)
+    frame["total"] = frame.sum(axis=1)
+    grand_total = frame["total"].sum()
+    frame["share"] = frame["total"] / grand_total if grand_total > 0 else 0.0
+    return frame.sort_values("total", ascending=False).rename_axis("feature").reset_index()
