@@ -14,12 +14,13 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="session")
 def spark() -> Iterator[object]:
-    """One local[2] SparkSession shared by every test that asks for it."""
+    """One local SparkSession shared by every test that asks for it."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     from causal_targeting.config import SparkConfig
     from causal_targeting.spark import get_spark
 
-    session = get_spark(SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="2g"))
+    # local[2,2]: two cores, and a failed task is retried once, as on a cluster
+    session = get_spark(SparkConfig(master="local[2,2]", shuffle_partitions=2, driver_memory="2g"))
     yield session
     session.stop()
 
