@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from causal_targeting.config import SparkConfig
+
+
+LOG4J = Path(__file__).with_name("log4j2.properties")
+"""Spark's logging for sessions built here: warnings and errors on stderr."""
 
 
 def get_spark(conf: SparkConfig | None = None) -> SparkSession:
@@ -31,6 +36,8 @@ def get_spark(conf: SparkConfig | None = None) -> SparkSession:
         conf = SparkConfig()
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if conf.master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = (
         SparkSession.builder.master(conf.master)
         .appName(conf.app_name)
@@ -42,6 +49,7 @@ def get_spark(conf: SparkConfig | None = None) -> SparkSession:
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{LOG4J}")
     )
     for key, value in conf.extra.items():
         builder = builder.config(key, value)
