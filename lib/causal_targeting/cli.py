@@ -112,13 +112,14 @@ def run_ingest(cfg: Config, spark: SparkSession) -> None:
 
 @app.command()
 def run(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
-    """Run the whole pipeline on the configured data: ingest, train, score."""
+    """Run the whole pipeline on the configured data: ingest, train, score, allocate."""
     with user_errors():
         cfg = _config(conf, set_)
         spark = session(cfg)
         run_ingest(cfg, spark)
         trained = run_train(cfg, spark, promote=None)
         run_score(cfg, spark, trained.model_uri)
+        run_allocate(cfg, spark)
 
 
 @app.command()
@@ -200,6 +201,53 @@ def run_score(cfg: Config, spark: SparkSession, model_uri: str | None) -> pipeli
     if unseen:
         console.print(f"unseen category levels (scored as LightGBM scores them): {unseen}")
     return result
+
+
+def solve_table(result: pipeline.AllocateResult) -> Table:
+    """Each guardrail after the solve: usage against limit, shadow price, binding or not."""
+    report = result.report
+    title = (
+        f"Allocation: value {report.primal:,.2f}, dual bound {report.dual_bound:,.2f}, "
+        f"certified gap {report.gap:.2e} after {report.passes} passes ({report.seconds:.1f} s)"
+    )
+    table = Table(title=title)
+    for name in ("guardrail", "kind", "usage", "limit", "shadow price", "binding"):
+        table.add_column(name, justify="left" if name in ("guardrail", "kind") else "right")
+    for row in report.guardrails:
+        table.add_row(
+            row.name,
+            row.kind,
+            f"{row.usage:,.2f}",
+            f"{row.limit:,.2f}",
+            f"{row.shadow_price:.4g}",
+            "yes" if row.binding else "no",
+        )
+    return table
+
+
+def run_allocate(cfg: Config, spark: SparkSession) -> pipeline.AllocateResult:
+    """Run the allocate stage, one progress line per pass, and print the solve report."""
+
+    def show(log: object) -> None:
+        console.print(
+            f"  pass {log.index}: dual bound {log.dual_bound:,.2f}, "
+            f"primal {log.primal_value:,.2f}, worst violation {log.worst_violation:.3g}",
+            highlight=False,
+        )
+
+    console.print("allocate: dual decomposition across partitions")
+    result = pipeline.allocate(cfg, spark, on_pass=show)
+    console.print(solve_table(result))
+    console.print(f"allocation of offers {result.offers}: {result.paths['allocation']}")
+    return result
+
+
+@app.command()
+def allocate(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
+    """Choose each customer's offer under the guardrails, with a certified optimality gap."""
+    with user_errors():
+        cfg = _config(conf, set_)
+        run_allocate(cfg, session(cfg))
 
 
 @app.command()

@@ -110,6 +110,48 @@ class ScoreConfig(Section):
     cache_dir: str | None = None
 
 
+class VariableCostConfig(Section):
+    """A cost proportional to a score column, e.g. a reward paid on predicted redemption."""
+
+    column: str = Field(description="score column with {arm}, e.g. mu__redeemed__{arm}")
+    rate: float | dict[str, float]
+
+
+class GuardrailConfig(Section):
+    """One named guardrail; exactly one of ``limit`` (amount or count) or ``share``."""
+
+    name: str
+    kind: Literal["budget", "revenue_floor", "contacts", "offer_cap", "offer_min", "segment_cap"]
+    limit: float | None = None
+    share: float | None = Field(None, ge=0.0)
+    arm: str | None = None
+    outcome: str | None = None
+    segment_column: str | None = None
+    segment: str | int | None = None
+
+
+class DoNoHarmConfig(Section):
+    """Offer an arm only where the lower bound of its effect on ``outcome`` is above zero."""
+
+    outcome: str
+    margin: float = Field(0.0, ge=0.0)
+    z: float = Field(0.0, ge=0.0)
+
+
+class AllocationConfig(Section):
+    """The value model (weights on effects, costs) and the guardrails of the allocate stage."""
+
+    weights: dict[str, float] = Field(default_factory=dict)
+    fixed_cost: float | dict[str, float] = 0.0
+    variable_costs: list[VariableCostConfig] = Field(default_factory=list)
+    guardrails: list[GuardrailConfig] = Field(default_factory=list)
+    do_no_harm: DoNoHarmConfig | None = None
+    tolerance: float = Field(1e-4, gt=0.0)
+    max_passes: int = Field(30, ge=1)
+    method: Literal["auto", "bracket", "level"] = "auto"
+    frontier_budgets: list[float] = Field(default_factory=list)
+
+
 class OutputsConfig(Section):
     """Where each stage writes; relative paths are under the working directory."""
 
@@ -129,6 +171,7 @@ class Config(Section):
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
+    allocation: AllocationConfig = Field(default_factory=AllocationConfig)
 
     @model_validator(mode="after")
     def _promotion_outcome_is_an_outcome(self) -> Config:
@@ -136,6 +179,20 @@ class Config(Section):
         if chosen is not None and chosen not in self.data.outcomes:
             raise ValueError(
                 f"train.promotion_outcome '{chosen}' is not one of data.outcomes "
+                f"({', '.join(self.data.outcomes)})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _allocation_names_outcomes(self) -> Config:
+        named = set(self.allocation.weights)
+        named |= {g.outcome for g in self.allocation.guardrails if g.outcome}
+        if self.allocation.do_no_harm is not None:
+            named.add(self.allocation.do_no_harm.outcome)
+        unknown = sorted(named - set(self.data.outcomes))
+        if unknown:
+            raise ValueError(
+                f"allocation names outcome(s) {', '.join(unknown)} that are not in data.outcomes "
                 f"({', '.join(self.data.outcomes)})"
             )
         return self

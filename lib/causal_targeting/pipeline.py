@@ -21,8 +21,13 @@ from causal_targeting.evaluation.abtest import effects_vs_control
 from causal_targeting.spark import get_spark
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyspark.sql import DataFrame, SparkSession
 
+    from causal_targeting.allocation.dual import PassLog
+    from causal_targeting.allocation.problem import DoNoHarm, Guardrail, ValueModel
+    from causal_targeting.allocation.solver import SolveReport
     from causal_targeting.config import Config
     from causal_targeting.learners.uplift import UpliftLearner, UpliftModel
 
@@ -288,3 +293,125 @@ def score(
         paths["report"],
     )
     return ScoreResult(uri, version, rows, unseen, paths)
+
+
+@dataclass(frozen=True)
+class AllocateResult:
+    """What the allocate stage wrote: the solve report and the offers it used."""
+
+    report: SolveReport
+    offers: list[str]
+    run_id: str
+    paths: dict[str, str]
+
+
+def allocation_problem(cfg: Config) -> tuple[ValueModel, list[Guardrail], DoNoHarm | None]:
+    """The value model, guardrails and do-no-harm rule of the config, as the solver takes them."""
+    from causal_targeting.allocation.problem import DoNoHarm, Guardrail, ValueModel, VariableCost
+    from causal_targeting.errors import ConfigError
+
+    settings = cfg.allocation
+    if not settings.weights:
+        raise ConfigError(
+            "allocation.weights is empty; give the value of one unit of effect on each outcome "
+            "that counts, e.g. --set allocation.weights.spend=0.3"
+        )
+    value_model = ValueModel(
+        weights=settings.weights,
+        fixed_cost=settings.fixed_cost,
+        variable_costs=tuple(VariableCost(v.column, v.rate) for v in settings.variable_costs),
+    )
+    guardrails = [Guardrail(**g.model_dump()) for g in settings.guardrails]
+    rule = settings.do_no_harm
+    return value_model, guardrails, None if rule is None else DoNoHarm(**rule.model_dump())
+
+
+def allocate_paths(cfg: Config) -> dict[str, str]:
+    """Where the allocate stage writes each output."""
+    out = cfg.outputs.path
+    return {"allocation": out("allocate", "allocation"), "report": out("allocate", "report.json")}
+
+
+def customer_columns_for(cfg: Config, customers: DataFrame, offers: list[str]) -> list[str]:
+    """Customer columns the allocation needs beside the scores: eligibility and segments."""
+    wanted = {f"eligible__{arm}" for arm in offers}
+    wanted |= {g.segment_column for g in cfg.allocation.guardrails if g.segment_column}
+    return sorted(c for c in wanted if c in customers.columns)
+
+
+def allocate(
+    cfg: Config,
+    spark: SparkSession | None = None,
+    offers: list[str] | None = None,
+    on_pass: Callable[[PassLog], None] | None = None,
+) -> AllocateResult:
+    """Choose each customer's offer (or none) to maximize net value under the guardrails.
+
+    Reads the scores (and, from the customer table, ``eligible__{arm}`` and segment columns
+    when there are any), solves by dual decomposition across partitions with a certified gap,
+    logs every pass to MLflow, and writes the allocation table and the solve report.
+    ``offers`` defaults to the coarsened menu when the coarsen stage wrote one, else every arm.
+    """
+    from causal_targeting.allocation.distributed import solve
+
+    spark = spark or get_spark(cfg.spark)
+    value_model, guardrails, do_no_harm = allocation_problem(cfg)
+    offers = offers or chosen_offers(cfg)
+    scores = read_table_at(spark, score_paths(cfg)["scores"], "scores")
+    customers = read_table_at(spark, ingest_paths(cfg)["customers"], CUSTOMERS)
+    extra = customer_columns_for(cfg, customers, offers)
+    if extra:
+        scores = scores.join(customers.select("customer_id", *extra), on="customer_id", how="left")
+    tracking.configure(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
+    with tracking.start_run(run_name=f"{cfg.name}-allocate", tags={"stage": "allocate"}) as run:
+        tracking.log_config(cfg.model_dump(mode="json"))
+
+        def log_pass(log: PassLog) -> None:
+            tracking.log_metrics(pass_metrics(log, guardrails), step=log.index)
+            if on_pass is not None:
+                on_pass(log)
+
+        allocation, report = solve(
+            scores,
+            value_model,
+            guardrails,
+            offers,
+            do_no_harm,
+            tolerance=cfg.allocation.tolerance,
+            max_passes=cfg.allocation.max_passes,
+            method=cfg.allocation.method,
+            run_id=run.info.run_id,
+            callback=log_pass,
+        )
+        paths = allocate_paths(cfg)
+        write_table(allocation, paths["allocation"])
+        summary = {**report.to_dict(), "offers": offers}
+        summary.pop("lam_history", None)
+        write_json(summary, paths["report"])
+        tracking.log_metrics(
+            {"primal": report.primal, "dual_bound": report.dual_bound, "gap": report.gap}
+        )
+        tracking.log_dict(summary, "solve_report.json")
+    return AllocateResult(report, offers, run.info.run_id, paths)
+
+
+def pass_metrics(log: PassLog, guardrails: list[Guardrail]) -> dict[str, float]:
+    """One pass of the solver as MLflow metrics: prices, bounds, primal, worst violation."""
+    metrics = {
+        "pass_dual_bound": log.dual_bound,
+        "pass_primal": log.primal_value,
+        "pass_worst_violation": log.worst_violation,
+    }
+    metrics |= {f"lambda__{g.name}": float(v) for g, v in zip(guardrails, log.lam, strict=True)}
+    return metrics
+
+
+def chosen_offers(cfg: Config) -> list[str]:
+    """The coarsened offer menu when the coarsen stage wrote one, else every arm."""
+    import json
+    from pathlib import Path
+
+    menu = Path(cfg.outputs.path("coarsen", "menu.json"))
+    if menu.exists():
+        return list(json.loads(menu.read_text())["offers"])
+    return list(cfg.data.arms)
