@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
-from statsmodels.stats.proportion import confint_proportions_2indep
+from statsmodels.stats.power import NormalIndPower
+from statsmodels.stats.proportion import (
+    confint_proportions_2indep,
+    power_proportions_2indep,
+    samplesize_proportions_2indep_onetail,
+)
 
 from causal_targeting.errors import DataContractError
 from causal_targeting.evaluation.abtest import (
@@ -14,6 +19,9 @@ from causal_targeting.evaluation.abtest import (
     effects_vs_control,
     newcombe_difference,
     pooled_z_p_value,
+    power,
+    readout,
+    sample_size,
 )
 
 
@@ -157,3 +165,78 @@ def test_refuses_bad_stats(mutate, kwargs: dict, match: str) -> None:
     args = {"control": "c", "outcome_kinds": {"y": "binary"}} | kwargs
     with pytest.raises(DataContractError, match=match):
         effects_vs_control(mutate(_good_stats()), **args)
+
+
+@pytest.mark.parametrize("ratio", [1.0, 4.0, 0.5])
+def test_binary_power_and_sample_size_match_statsmodels(ratio: float) -> None:
+    # statsmodels: sample 1 = treatment, nobs2 = ratio_sm * nobs1 is the control
+    ref = power_proportions_2indep(0.02, 0.10, 1000 * ratio, ratio=1 / ratio, alpha=0.05)
+    assert power(1000, 0.10, 0.02, "binary", ratio=ratio) == pytest.approx(ref.power, rel=1e-12)
+    design = sample_size(0.10, 0.02, "binary", power=0.8, ratio=ratio)
+    n_t_ref = samplesize_proportions_2indep_onetail(0.02, 0.10, 0.8, ratio=1 / ratio)
+    assert design["n_treatment"] == pytest.approx(np.ceil(ratio * design["n_control"]))
+    assert abs(design["n_control"] - n_t_ref / ratio) <= 1.0
+    assert design["power"] >= 0.8
+    assert power(design["n_control"] - 1, 0.10, 0.02, "binary", ratio=ratio) < 0.8
+
+
+def test_continuous_sample_size_matches_statsmodels_normal_power() -> None:
+    design = sample_size(50.0, 2.0, "continuous", sd=20.0, alpha=0.01, power=0.9, ratio=2.0)
+    n_t = NormalIndPower().solve_power(effect_size=0.1, alpha=0.01, power=0.9, ratio=0.5)
+    assert design["n_control"] == np.ceil(n_t / 2.0 - 1e-9)
+    assert design["n_treatment"] == 2 * design["n_control"]
+    assert design["treatment_share"] == pytest.approx(2 / 3)
+    ref = NormalIndPower().power(effect_size=0.1, nobs1=2 * 1000, alpha=0.01, ratio=0.5)
+    assert power(1000, 50.0, 2.0, "continuous", sd=20.0, alpha=0.01, ratio=2.0) == pytest.approx(
+        ref, rel=1e-12
+    )
+
+
+def test_huge_lift_needs_the_minimum_two_rows() -> None:
+    assert sample_size(0.0, 100.0, "continuous", sd=1.0)["n_control"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "kwargs", "match"),
+    [
+        ((0.1, 0.0, "binary"), {}, "lift=0"),
+        ((0.1, 0.95, "binary"), {}, "must be in"),
+        ((5.0, 1.0, "continuous"), {}, "sd=None"),
+        ((0.1, 0.02, "count"), {}, "kind"),
+        ((0.1, 0.02, "binary"), {"ratio": 0.0}, "ratio=0"),
+        ((0.1, 0.02, "binary"), {"power": 0.01}, "power=0.01"),
+    ],
+)
+def test_design_refuses_bad_inputs(args: tuple, kwargs: dict, match: str) -> None:
+    with pytest.raises(DataContractError, match=match):
+        sample_size(*args, **kwargs)
+
+
+def test_readout_of_a_finished_test_table_matches_scipy(samples: dict) -> None:
+    table = pd.concat(
+        [
+            pd.DataFrame({"group": arm, "spend": y})
+            for (arm, o), y in samples.items()
+            if o == "spend"
+        ]
+    )
+    res = readout(table, arm_col="group", outcome_col="spend", kind="continuous", control="control")
+    assert list(res["arm"]) == ["A", "B"]
+    for row in res.itertuples():
+        ref = sps.ttest_ind(
+            samples[(row.arm, "spend")], samples[("control", "spend")], equal_var=False
+        )
+        assert row.p_value == pytest.approx(ref.pvalue, rel=1e-10)
+        assert (row.ci_low, row.ci_high) == pytest.approx(
+            tuple(ref.confidence_interval()), rel=1e-10
+        )
+    with pytest.raises(DataContractError, match="missing column"):
+        readout(table, arm_col="arm", outcome_col="spend", kind="continuous", control="control")
+    with pytest.raises(DataContractError, match="null outcomes"):
+        readout(
+            table.assign(spend=np.nan),
+            arm_col="group",
+            outcome_col="spend",
+            kind="continuous",
+            control="control",
+        )

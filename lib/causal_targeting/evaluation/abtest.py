@@ -1,14 +1,16 @@
-"""A/B test readout: effect of every arm against control, with confidence interval and p-value.
+"""A/B test design (sample size, power) and readout (effect of every arm against control).
 
 The readout works on sufficient statistics (one row per arm and outcome: ``n``, ``mean``, ``var``)
 so that the caller can compute them in one Spark ``groupBy`` and only a handful of numbers reach
-the driver.
+the driver. The design uses the normal approximation of the same tests: Welch's t for a
+continuous outcome, the pooled two-proportion z-test for a binary one.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import optimize
 from scipy import stats as sps
 
 from causal_targeting.errors import DataContractError
@@ -29,6 +31,7 @@ EFFECT_COLUMNS = [
     "rel_lift",
 ]
 STATS_TABLE = "arm statistics"
+DESIGN_TABLE = "test design"
 
 
 def welch_difference(
@@ -231,3 +234,163 @@ def _checked_stats(
             column="mean",
         )
     return stats
+
+
+def power(
+    n_control: float,
+    baseline: float,
+    lift: float,
+    kind: str,
+    *,
+    alpha: float = 0.05,
+    ratio: float = 1.0,
+    sd: float | None = None,
+) -> float:
+    """Power of the two-sided test of ``lift`` with ``n_control`` and ``ratio * n_control`` rows.
+
+    With ``d = lift``, ``n_t = ratio n_c``, ``z = Phi^{-1}(1 - alpha/2)``, standard errors
+    ``s0`` under the null and ``s1`` under the alternative,
+
+        power = Phi(-z s0/s1 + d/s1) + Phi(-z s0/s1 - d/s1).
+
+    Continuous: ``s0 = s1 = sd sqrt(1/n_t + 1/n_c)``. Binary, with ``p0 = baseline``,
+    ``p1 = p0 + d`` and the pooled ``q = (n_t p1 + n_c p0) / (n_t + n_c)``:
+    ``s0 = sqrt(q (1 - q) (1/n_t + 1/n_c))``, ``s1 = sqrt(p1 (1 - p1)/n_t + p0 (1 - p0)/n_c)``.
+    This is statsmodels' ``power_proportions_2indep`` / ``NormalIndPower`` (both tails).
+    """
+    _check_design(baseline, lift, kind, alpha=alpha, ratio=ratio, sd=sd)
+    return _design_power(n_control, baseline, lift, kind, alpha=alpha, ratio=ratio, sd=sd)
+
+
+def sample_size(
+    baseline: float,
+    lift: float,
+    kind: str,
+    *,
+    alpha: float = 0.05,
+    power: float = 0.8,
+    ratio: float = 1.0,
+    sd: float | None = None,
+) -> dict[str, float | str]:
+    """Rows per arm for a two-sided test of ``lift`` (absolute) with the given power.
+
+    Args:
+        baseline: control mean (a proportion in (0, 1) for ``kind="binary"``).
+        lift: the smallest effect worth detecting, ``treatment mean - control mean``.
+        kind: ``"binary"`` or ``"continuous"``.
+        alpha: two-sided significance level.
+        power: wanted probability of rejecting when the effect is ``lift``.
+        ratio: split ratio, treatment rows per control row (e.g. 4 for an 80/20 split).
+        sd: outcome standard deviation, required for continuous outcomes.
+
+    Returns:
+        ``n_control``, ``n_treatment`` (rounded up), ``n_total``, ``treatment_share`` and the
+        ``power`` they achieve, with the inputs. ``n_control`` is the real root of
+        :func:`power` = ``power`` (Brent's method; power grows with n), rounded up, and at
+        least 2.
+    """
+    _check_design(baseline, lift, kind, alpha=alpha, ratio=ratio, sd=sd)
+    if not 0 < power < 1 or power <= alpha:
+        raise DataContractError(DESIGN_TABLE, f"power={power}", "use a power in (alpha, 1)")
+
+    def shortfall(n: float) -> float:
+        return _design_power(n, baseline, lift, kind, alpha=alpha, ratio=ratio, sd=sd) - power
+
+    low = high = 2.0  # at least two rows per arm
+    while shortfall(high) < 0:
+        low, high = high, 2 * high
+    root = high if high == low else optimize.brentq(shortfall, low, high, xtol=1e-9)
+    n_control = float(np.ceil(root - 1e-9))
+    n_treatment = float(np.ceil(ratio * n_control - 1e-9))
+    achieved = _design_power(
+        n_control, baseline, lift, kind, alpha=alpha, ratio=n_treatment / n_control, sd=sd
+    )
+    return {
+        "kind": kind,
+        "baseline": baseline,
+        "lift": lift,
+        "sd": float("nan") if sd is None else sd,
+        "alpha": alpha,
+        "ratio": ratio,
+        "n_control": n_control,
+        "n_treatment": n_treatment,
+        "n_total": n_control + n_treatment,
+        "treatment_share": n_treatment / (n_control + n_treatment),
+        "power": achieved,
+    }
+
+
+def readout(
+    pdf: pd.DataFrame,
+    *,
+    arm_col: str,
+    outcome_col: str,
+    kind: str,
+    control: str,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Readout of a finished test table (one row per unit): :func:`effects_vs_control`.
+
+    Computes ``n``, ``mean`` and ``var`` (ddof=1) of ``outcome_col`` per arm, then the lift, CI
+    and p-value of every arm against ``control``.
+    """
+    for col in (arm_col, outcome_col):
+        if col not in pdf.columns:
+            raise DataContractError("test table", "missing column", f"add '{col}'", column=col)
+    if pdf[outcome_col].isna().any():
+        raise DataContractError(
+            "test table", "null outcomes", "drop or fill rows without an outcome", outcome_col
+        )
+    grouped = pdf.groupby(arm_col, sort=True)[outcome_col].agg(["count", "mean", "var"])
+    stats = grouped.rename(columns={"count": "n"}).reset_index(names="arm")
+    stats.insert(1, "outcome", outcome_col)
+    return effects_vs_control(
+        stats, control=control, outcome_kinds={outcome_col: kind}, alpha=alpha
+    )
+
+
+def _design_power(
+    n_control: float,
+    baseline: float,
+    lift: float,
+    kind: str,
+    *,
+    alpha: float,
+    ratio: float,
+    sd: float | None,
+) -> float:
+    """:func:`power` without input checks."""
+    n_c, n_t = n_control, ratio * n_control
+    if kind == "binary":
+        p0, p1 = baseline, baseline + lift
+        pooled = (n_t * p1 + n_c * p0) / (n_t + n_c)
+        s0 = np.sqrt(pooled * (1 - pooled) * (1 / n_t + 1 / n_c))
+        s1 = np.sqrt(p1 * (1 - p1) / n_t + p0 * (1 - p0) / n_c)
+    else:
+        s0 = s1 = float(sd) * np.sqrt(1 / n_t + 1 / n_c)
+    z = sps.norm.isf(alpha / 2)
+    return float(sps.norm.cdf(-z * s0 / s1 + lift / s1) + sps.norm.cdf(-z * s0 / s1 - lift / s1))
+
+
+def _check_design(
+    baseline: float, lift: float, kind: str, *, alpha: float, ratio: float, sd: float | None
+) -> None:
+    """Refuse design inputs for which the test or its approximation is undefined."""
+    if kind not in OUTCOME_KINDS:
+        raise DataContractError(DESIGN_TABLE, f"kind '{kind}'", f"use one of {OUTCOME_KINDS}")
+    if lift == 0 or not 0 < alpha < 1 or ratio <= 0:
+        raise DataContractError(
+            DESIGN_TABLE,
+            f"lift={lift}, alpha={alpha}, ratio={ratio}",
+            "use a non-zero lift, alpha in (0, 1) and a positive split ratio",
+        )
+    if kind == "binary" and not (0 < baseline < 1 and 0 < baseline + lift < 1):
+        raise DataContractError(
+            DESIGN_TABLE,
+            f"baseline={baseline} and baseline + lift={baseline + lift} must be in (0, 1)",
+            "give the control conversion rate and an absolute lift in rate points",
+        )
+    if kind == "continuous" and (sd is None or not sd > 0):
+        raise DataContractError(
+            DESIGN_TABLE, f"sd={sd}", "give the outcome's standard deviation (> 0)"
+        )

@@ -1,0 +1,124 @@
+"""Baseline policies to compare our targeting policy against, at its contact count and budget.
+
+A policy is an array with one arm name per holdout row (the control arm = no offer). The
+budgeted baselines contact customers in a baseline-specific order and stop at the first customer
+who would exceed either the contact count or the offer budget of our policy:
+
+- ``propensity``: the best-on-average offer to the customers with the highest predicted outcome
+  regardless of treatment (by default ``mu__{outcome}__{control}``), the usual practice;
+- ``static_best``: the best-on-average offer to randomly chosen customers;
+- ``random``: a random non-control offer to randomly chosen customers;
+- ``treat_all``: the best-on-average offer to everyone (no contact or budget limit);
+- ``treat_none``: nobody is contacted.
+
+The best-on-average offer maximizes ``mean_i(mu_k(x_i) - mu_control(x_i)) - c_k`` over the
+non-control arms, from the model's predictions on the rows (not from their outcomes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from causal_targeting.errors import DataContractError
+from causal_targeting.evaluation.policy_value import HOLDOUT_TABLE, arm_codes
+
+BASELINES = ("propensity", "static_best", "random", "treat_all", "treat_none")
+
+
+def best_average_arm(mu: pd.DataFrame, costs: Mapping[str, float], *, control: str) -> str:
+    """Non-control arm (a column of ``mu``) with the highest mean predicted effect net of cost."""
+    effect = mu.drop(columns=control).sub(mu[control], axis=0).mean()
+    net = effect - pd.Series({a: float(costs.get(a, 0.0)) for a in effect.index})
+    return str(net.idxmax())
+
+
+def fill_in_order(
+    order: np.ndarray,
+    offers: np.ndarray,
+    *,
+    n_rows: int,
+    control: str,
+    max_contacts: int,
+    budget: float,
+    costs: Mapping[str, float],
+) -> np.ndarray:
+    """Policy that gives ``offers[j]`` to row ``order[j]`` for the longest prefix within limits.
+
+    The prefix is the largest ``m <= max_contacts`` with ``sum_{j < m} c(offers[j]) <= budget``;
+    every other row gets ``control``.
+    """
+    spend = np.cumsum([float(costs.get(a, 0.0)) for a in offers])
+    m = min(max_contacts, int(np.searchsorted(spend, budget * (1 + 1e-12), side="right")))
+    policy = np.full(n_rows, control, dtype=object)
+    policy[order[:m]] = offers[:m]
+    return policy
+
+
+def baseline_policies(
+    holdout: pd.DataFrame,
+    policy: Sequence[str] | np.ndarray,
+    *,
+    outcome: str,
+    arms: Sequence[str],
+    control: str,
+    costs: Mapping[str, float],
+    response_col: str | None = None,
+    seed: int = 0,
+) -> dict[str, np.ndarray]:
+    """The baselines of the module docstring at ``policy``'s contact count and offer budget.
+
+    Args:
+        holdout: holdout rows with ``mu__{outcome}__{arm}`` for every arm (and ``response_col``).
+        policy: our policy, one arm name per row.
+        outcome: outcome whose predictions rank customers and pick the best offer.
+        arms: every arm, including ``control``.
+        costs: arm -> cost per customer given the arm; missing arms cost 0.
+        response_col: column ranking customers for ``propensity``; default
+            ``mu__{outcome}__{control}``.
+        seed: seed of the random orders of ``static_best`` and ``random``.
+
+    Returns:
+        Baseline name -> arm name per row, for the names in ``BASELINES``.
+    """
+    mu_cols = {a: f"mu__{outcome}__{a}" for a in arms}
+    response_col = response_col or mu_cols[control]
+    missing = [c for c in [*mu_cols.values(), response_col] if c not in holdout.columns]
+    if missing:
+        raise DataContractError(
+            HOLDOUT_TABLE,
+            f"missing columns {missing}",
+            "score the holdout rows with the model",
+            column=missing[0],
+        )
+    codes = arm_codes(policy, arms, "policy")
+    n = len(holdout)
+    if len(codes) != n:
+        raise DataContractError(
+            HOLDOUT_TABLE, f"policy has {len(codes)} arms for {n} rows", "give one arm per row"
+        )
+    offers = [a for a in arms if a != control]
+    best = best_average_arm(
+        holdout[list(mu_cols.values())].set_axis(list(mu_cols), axis=1), costs, control=control
+    )
+    given = np.asarray(policy, dtype=object)
+    limits = {
+        "n_rows": n,
+        "control": control,
+        "max_contacts": int((given != control).sum()),
+        "budget": float(sum(float(costs.get(a, 0.0)) for a in given)),
+        "costs": costs,
+    }
+    rng = np.random.default_rng(seed)
+    ranked = np.argsort(-holdout[response_col].to_numpy(dtype=float), kind="stable")
+    return {
+        "propensity": fill_in_order(ranked, np.full(n, best, dtype=object), **limits),
+        "static_best": fill_in_order(rng.permutation(n), np.full(n, best, dtype=object), **limits),
+        "random": fill_in_order(
+            rng.permutation(n), rng.choice(np.array(offers, dtype=object), size=n), **limits
+        ),
+        "treat_all": np.full(n, best, dtype=object),
+        "treat_none": np.full(n, control, dtype=object),
+    }

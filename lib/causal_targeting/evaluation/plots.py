@@ -1,0 +1,75 @@
+"""Evaluation figures: uplift/Qini curves per arm and outcome, policy values with CI whiskers.
+
+Figures are built with ``matplotlib.figure.Figure`` (Agg canvas, no pyplot state), so they are
+safe in jobs and threads; :func:`save_png` writes one atomically.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+CURVE_LABELS = {"uplift": "uplift curve", "qini": "Qini curve"}
+
+
+def curves_figure(curves: pd.DataFrame, *, curve: str = "qini") -> Figure:
+    """One panel per outcome, one line per arm, and the random line of each arm.
+
+    Args:
+        curves: long frame with ``arm``, ``outcome``, ``n`` and the ``curve`` column, as
+            :func:`causal_targeting.evaluation.distributed.uplift_table_spark` returns it.
+        curve: ``"uplift"`` or ``"qini"``.
+    """
+    outcomes = list(dict.fromkeys(curves["outcome"]))
+    fig = Figure(figsize=(5 * len(outcomes), 4), layout="constrained")
+    axes = fig.subplots(1, len(outcomes), squeeze=False)[0]
+    for ax, outcome in zip(axes, outcomes, strict=True):
+        for arm, part in curves[curves["outcome"] == outcome].groupby("arm", sort=False):
+            x, y = part["n"].to_numpy(), part[curve].to_numpy()
+            (line,) = ax.plot(x / x[-1], y, label=str(arm))
+            ax.plot([0, 1], [0, y[-1]], linestyle=":", color=line.get_color())
+        ax.set(
+            title=f"{CURVE_LABELS[curve]}: {outcome}",
+            xlabel="share targeted (by score)",
+            ylabel="incremental outcome",
+        )
+        ax.axhline(0, color="grey", linewidth=0.5)
+        ax.legend(title="arm (dotted: random)")
+    return fig
+
+
+def policy_value_figure(table: pd.DataFrame, *, estimator: str = "dr") -> Figure:
+    """Bars of each policy's value with CI whiskers (and the truth as a marker, if known).
+
+    Args:
+        table: :func:`causal_targeting.evaluation.policy_value.policy_values` output.
+        estimator: ``"ips"``, ``"snips"`` or ``"dr"``.
+    """
+    rows = table[table["estimator"] == estimator].reset_index(drop=True)
+    pos = np.arange(len(rows))
+    value = rows["value"].to_numpy()
+    whiskers = np.vstack([value - rows["ci_low"].to_numpy(), rows["ci_high"].to_numpy() - value])
+    fig = Figure(figsize=(max(4.0, 1.2 * len(rows)), 4), layout="constrained")
+    ax = fig.subplots()
+    ax.bar(pos, value, yerr=whiskers, capsize=4, color="tab:blue", alpha=0.8, label=estimator)
+    if "true_value" in rows.columns:
+        ax.scatter(pos, rows["true_value"], marker="D", color="black", zorder=3, label="truth")
+    ax.set_xticks(pos, rows["policy"], rotation=30, ha="right")
+    ax.set(ylabel="net value per customer", title=f"policy value ({estimator.upper()}, CI)")
+    ax.axhline(0, color="grey", linewidth=0.5)
+    ax.legend()
+    return fig
+
+
+def save_png(fig: Figure, path: str | Path, *, dpi: int = 120) -> Path:
+    """Write ``fig`` as a PNG at ``path`` (via a temporary file and a rename); return ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, format="png", dpi=dpi)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,285 @@
+"""Off-policy value of targeting policies on randomized holdout rows: IPS, SNIPS, DR.
+
+A policy gives every holdout row an arm (the control arm means "no offer"). Row ``i`` received
+arm ``T_i`` with design probability ``p_i = P(T_i | x_i)``, has outcome ``Y_i`` and model
+predictions ``mu_k(x_i)`` of ``E[Y(k) | x_i]`` for every arm ``k``; arm ``k`` costs ``c_k`` per
+customer (0 for control). With ``w_i = 1[T_i = pi_i] / p_i``, the net value per customer,
+``V(pi) = E[Y(pi(x)) - c_{pi(x)}]``, is estimated by
+
+    IPS    V = (1/n) sum_i w_i (Y_i - c_{T_i})
+    SNIPS  V = sum_i w_i (Y_i - c_{T_i}) / sum_i w_i
+    DR     V = (1/n) sum_i [mu_{pi_i}(x_i) - c_{pi_i} + w_i (Y_i - mu_{T_i}(x_i))]
+
+Confidence intervals are percentile intervals of the Poisson bootstrap (each row gets an
+independent Poisson(1) weight per replicate; Chamandy et al., 2012), computed with one matrix
+product per chunk of replicates and shared by every policy and estimator, so the replicates are
+paired across policies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from causal_targeting.errors import DataContractError
+
+ESTIMATORS = ("ips", "snips", "dr")
+VALUE_COLUMNS = ["policy", "estimator", "value", "ci_low", "ci_high", "contacts", "cost"]
+TRUTH_COLUMN = "true_value"
+HOLDOUT_TABLE = "holdout"
+BOOTSTRAP_CELLS = 4_000_000  # rows x replicates per chunk of the Poisson weight matrix
+POISSON1_CDF = stats.poisson.cdf(np.arange(32), 1.0)  # P(X > 31) < 1e-35
+
+
+def arm_codes(labels: Sequence[str] | np.ndarray, arms: Sequence[str], what: str) -> np.ndarray:
+    """Integer position of every label in ``arms``; refuses labels that are not arms."""
+    codes = pd.Categorical(np.asarray(labels, dtype=object), categories=list(arms)).codes
+    if (codes < 0).any():
+        unknown = sorted({str(v) for v in np.asarray(labels, dtype=object)[codes < 0]})[:5]
+        raise DataContractError(
+            HOLDOUT_TABLE,
+            f"{what} has values that are not arms: {unknown}",
+            f"use arm names from {list(arms)} (the control arm for 'no offer')",
+            column=what,
+        )
+    return codes.astype(np.int64)
+
+
+def design_propensity(treatment: Sequence[str] | np.ndarray) -> np.ndarray:
+    """Each row's arm share in the table: the design probability of a completely randomized test."""
+    labels = pd.Series(np.asarray(treatment, dtype=object))
+    return labels.map(labels.value_counts(normalize=True)).to_numpy(dtype=float)
+
+
+def estimator_terms(
+    policy: np.ndarray,
+    treatment: np.ndarray,
+    y: np.ndarray,
+    propensity: np.ndarray,
+    mu: np.ndarray,
+    cost: np.ndarray,
+) -> np.ndarray:
+    """Per-row terms whose means give the estimators (module docstring).
+
+    Args:
+        policy, treatment: shape (n,), arm codes (columns of ``mu``).
+        y, propensity: shape (n,).
+        mu: shape (n, k), predicted outcome under each arm.
+        cost: shape (k,), cost per customer of each arm.
+
+    Returns:
+        Shape (n, 3): ``w (Y - c_T)``, ``w`` and the DR term, per row.
+    """
+    rows = np.arange(len(y))
+    w = (policy == treatment) / propensity
+    net = y - cost[treatment]
+    dr = mu[rows, policy] - cost[policy] + w * (y - mu[rows, treatment])
+    return np.column_stack([w * net, w, dr])
+
+
+def estimates_from_sums(sums: np.ndarray, total: np.ndarray) -> np.ndarray:
+    """IPS, SNIPS, DR from (possibly weighted) column sums of :func:`estimator_terms`.
+
+    ``sums`` has shape (..., 3 * m) for m policies side by side and ``total`` the matching sum of
+    row weights, shape (...,). Returns shape (..., m, 3).
+    """
+    s = sums.reshape((*sums.shape[:-1], -1, 3))
+    n = total[..., None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        snips = np.where(s[..., 1] > 0, s[..., 0] / s[..., 1], np.nan)
+        return np.stack([s[..., 0] / n, snips, s[..., 2] / n], axis=-1)
+
+
+def poisson_weights(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Poisson(1) draws of ``shape`` as floats, by inverting the CDF at uniforms.
+
+    ``X = #{k : F(k) <= U}`` with ``U ~ U(0, 1)`` and ``F`` the Poisson(1) CDF; several times
+    faster than ``Generator.poisson`` for this one rate.
+    """
+    return np.searchsorted(POISSON1_CDF, rng.random(shape), side="right").astype(float)
+
+
+def poisson_bootstrap(terms: np.ndarray, *, reps: int, seed: int) -> np.ndarray:
+    """Estimates on ``reps`` Poisson-bootstrap replicates of the rows of ``terms`` (n, 3 m).
+
+    Returns shape (reps, m, 3). Chunks of replicates keep the weight matrix near
+    ``BOOTSTRAP_CELLS`` cells.
+    """
+    rng = np.random.default_rng(seed)
+    n = terms.shape[0]
+    chunk = max(1, BOOTSTRAP_CELLS // n)
+    out = []
+    for start in range(0, reps, chunk):
+        weights = poisson_weights(rng, (min(chunk, reps - start), n))
+        out.append(estimates_from_sums(weights @ terms, weights.sum(axis=1)))
+    return np.concatenate(out)
+
+
+def estimate_policy_values(
+    policies: Mapping[str, np.ndarray],
+    treatment: np.ndarray,
+    y: np.ndarray,
+    propensity: np.ndarray,
+    mu: np.ndarray,
+    cost: np.ndarray,
+    *,
+    reps: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """IPS, SNIPS and DR net value per customer of each policy, with bootstrap CIs.
+
+    Args:
+        policies: policy name -> shape (n,) arm codes (columns of ``mu``).
+        treatment: shape (n,), arm code each row received.
+        y: shape (n,), outcome in value units.
+        propensity: shape (n,), design probability of the received arm, in (0, 1].
+        mu: shape (n, k), predicted outcome under each arm; column 0 is the control arm.
+        cost: shape (k,), cost per customer of each arm (0 for control).
+        reps: bootstrap replicates; alpha: CIs have confidence ``1 - alpha``; seed: RNG seed.
+
+    Returns:
+        One row per (policy, estimator) with ``value``, ``ci_low``, ``ci_high`` (percentile
+        bootstrap), ``contacts`` (rows whose arm is not the control, code 0) and ``cost``
+        (total offer cost of the policy on the rows).
+    """
+    names = list(policies)
+    terms = np.column_stack(
+        [estimator_terms(policies[k], treatment, y, propensity, mu, cost) for k in names]
+    )
+    point = estimates_from_sums(terms.sum(axis=0), np.asarray(float(len(y))))
+    boot = poisson_bootstrap(terms, reps=reps, seed=seed)
+    low, high = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
+    rows = [
+        {
+            "policy": name,
+            "estimator": est,
+            "value": point[i, j],
+            "ci_low": low[i, j],
+            "ci_high": high[i, j],
+            "contacts": int((policies[name] != 0).sum()),
+            "cost": float(cost[policies[name]].sum()),
+        }
+        for i, name in enumerate(names)
+        for j, est in enumerate(ESTIMATORS)
+    ]
+    return pd.DataFrame(rows, columns=VALUE_COLUMNS)
+
+
+def policy_values(
+    holdout: pd.DataFrame,
+    policies: Mapping[str, Sequence[str] | np.ndarray],
+    *,
+    outcome: str,
+    arms: Sequence[str],
+    control: str,
+    costs: Mapping[str, float],
+    treatment_col: str = "treatment",
+    propensity_col: str = "propensity",
+    reps: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Policy value table for a scored holdout frame (the contract's column names).
+
+    Args:
+        holdout: randomized holdout rows with ``treatment_col``, ``outcome``, the model's
+            ``mu__{outcome}__{arm}`` for every arm and, optionally, ``propensity_col`` (else each
+            arm's share of the rows is used, as in a completely randomized test).
+        policies: policy name -> arm name per holdout row (``control`` for no offer).
+        outcome: the outcome column valued (net of ``costs``).
+        arms: every arm, including ``control``.
+        costs: arm -> cost per customer given the arm; missing arms cost 0.
+        reps, alpha, seed: see :func:`estimate_policy_values`.
+
+    Returns:
+        :func:`estimate_policy_values`'s table; ``contacts`` counts non-control rows. When the
+        holdout has every ``true_mu__{outcome}__{arm}`` column (simulator data), a
+        ``true_value`` column holds :func:`true_policy_value` of each policy.
+    """
+    arms = [control, *[a for a in arms if a != control]]
+    mu_cols = [f"mu__{outcome}__{a}" for a in arms]
+    _require_columns(holdout, [treatment_col, outcome, *mu_cols])
+    if propensity_col in holdout.columns:
+        propensity = holdout[propensity_col].to_numpy(dtype=float)
+    else:
+        propensity = design_propensity(holdout[treatment_col])
+    if not ((propensity > 0) & (propensity <= 1)).all():
+        raise DataContractError(
+            HOLDOUT_TABLE,
+            "propensity is not in (0, 1]",
+            "pass the design probability of the received arm",
+            column=propensity_col,
+        )
+    y = holdout[outcome].to_numpy(dtype=float)
+    mu = holdout[mu_cols].to_numpy(dtype=float)
+    if np.isnan(y).any() or np.isnan(mu).any():
+        raise DataContractError(
+            HOLDOUT_TABLE, "null outcome or mu__ values", "drop or score rows with nulls", outcome
+        )
+    _check_lengths(policies, len(holdout))
+    table = estimate_policy_values(
+        {k: arm_codes(v, arms, f"policy '{k}'") for k, v in policies.items()},
+        arm_codes(holdout[treatment_col], arms, treatment_col),
+        y,
+        propensity,
+        mu,
+        np.array([float(costs.get(a, 0.0)) for a in arms]),
+        reps=reps,
+        alpha=alpha,
+        seed=seed,
+    )
+    if all(f"true_mu__{outcome}__{a}" in holdout.columns for a in arms):
+        truth = {
+            k: true_policy_value(v, holdout, costs, outcome=outcome, arms=arms)
+            for k, v in policies.items()
+        }
+        table[TRUTH_COLUMN] = table["policy"].map(truth)
+    return table
+
+
+def true_policy_value(
+    policy: Sequence[str] | np.ndarray,
+    truth: pd.DataFrame,
+    costs: Mapping[str, float],
+    *,
+    outcome: str,
+    arms: Sequence[str],
+) -> float:
+    """True net value per customer, ``mean_i true_mu__{outcome}__{pi_i}(x_i) - c_{pi_i}``.
+
+    ``truth`` is simulator data with a ``true_mu__{outcome}__{arm}`` column for every arm.
+    """
+    cols = [f"true_mu__{outcome}__{a}" for a in arms]
+    _require_columns(truth, cols, table="simulator truth")
+    _check_lengths({"policy": policy}, len(truth))
+    codes = arm_codes(policy, arms, "policy")
+    true_mu = truth[cols].to_numpy(dtype=float)[np.arange(len(truth)), codes]
+    cost = np.array([float(costs.get(a, 0.0)) for a in arms])
+    return float(np.mean(true_mu - cost[codes]))
+
+
+def _require_columns(frame: pd.DataFrame, cols: Sequence[str], table: str = HOLDOUT_TABLE) -> None:
+    """Refuse a frame that lacks any of ``cols``."""
+    missing = [c for c in cols if c not in frame.columns]
+    if missing:
+        raise DataContractError(
+            table,
+            f"missing columns {missing}",
+            "score the rows with the model (mu__ columns) and keep treatment and outcomes",
+            column=missing[0],
+        )
+
+
+def _check_lengths(policies: Mapping[str, Sequence[str] | np.ndarray], n: int) -> None:
+    """Refuse a policy that does not give exactly one arm per row."""
+    bad = [k for k, v in policies.items() if len(v) != n]
+    if bad:
+        raise DataContractError(
+            HOLDOUT_TABLE,
+            f"policies {bad} do not have one arm per row ({n} rows)",
+            "give every holdout row an arm, in row order",
+        )
