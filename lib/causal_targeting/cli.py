@@ -112,7 +112,7 @@ def run_ingest(cfg: Config, spark: SparkSession) -> None:
 
 @app.command()
 def run(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
-    """Run the whole pipeline on the configured data: ingest, train, score, allocate."""
+    """Run the whole pipeline: ingest, train, score, allocate, evaluate."""
     with user_errors():
         cfg = _config(conf, set_)
         spark = session(cfg)
@@ -120,6 +120,7 @@ def run(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
         trained = run_train(cfg, spark, promote=None)
         run_score(cfg, spark, trained.model_uri)
         run_allocate(cfg, spark)
+        run_evaluate(cfg, spark)
 
 
 @app.command()
@@ -242,6 +243,41 @@ def run_allocate(cfg: Config, spark: SparkSession) -> pipeline.AllocateResult:
     return result
 
 
+def values_table(values: pd.DataFrame, estimator: str) -> Table:
+    """Policy value per customer with its CI, ours first, the truth where it is known."""
+    truth = "true_value" in values.columns
+    table = Table(
+        title=f"Policy value per customer on the holdout ({estimator.upper()}, bootstrap CI)"
+    )
+    columns = ["policy", "value", "CI", "contacts", *(["true value"] if truth else [])]
+    for name in columns:
+        table.add_column(name, justify="left" if name == "policy" else "right")
+    for row in values[values["estimator"] == estimator].itertuples(index=False):
+        cells = [str(row.policy), f"{row.value:.4f}", f"[{row.ci_low:.4f}, {row.ci_high:.4f}]"]
+        cells.append(f"{int(row.contacts):,}")
+        if truth:
+            cells.append(f"{row.true_value:.4f}")
+        table.add_row(*cells)
+    return table
+
+
+def run_evaluate(cfg: Config, spark: SparkSession) -> pipeline.EvaluateResult:
+    """Run the evaluate stage; print the policy values and the report's path."""
+    with spark_progress(spark, "evaluate: policy value and report", console):
+        result = pipeline.evaluate(cfg, spark)
+    console.print(values_table(result.values, cfg.evaluate.estimator))
+    console.print(f"report: {result.report}")
+    return result
+
+
+@app.command()
+def evaluate(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
+    """Value the policy against baselines on the holdout and write the evidence report."""
+    with user_errors():
+        cfg = _config(conf, set_)
+        run_evaluate(cfg, session(cfg))
+
+
 @app.command()
 def allocate(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     """Choose each customer's offer under the guardrails, with a certified optimality gap."""
@@ -276,6 +312,75 @@ def score(
     with user_errors():
         cfg = _config(conf, set_)
         run_score(cfg, session(cfg), model_uri)
+
+
+abtest_app = typer.Typer(
+    no_args_is_help=True, help="Design and read out the A/B test that validates a policy online."
+)
+app.add_typer(abtest_app, name="abtest")
+Kind = Annotated[str, typer.Option(help="binary or continuous")]
+
+
+@abtest_app.command("design")
+def abtest_design(
+    baseline: Annotated[float, typer.Option(help="control mean (a proportion if binary)")],
+    lift: Annotated[float, typer.Option(help="smallest absolute effect worth detecting")],
+    kind: Kind = "binary",
+    sd: Annotated[
+        float | None, typer.Option(help="outcome standard deviation (continuous)")
+    ] = None,
+    alpha: Annotated[float, typer.Option(help="two-sided significance level")] = 0.05,
+    power: Annotated[float, typer.Option(help="wanted power")] = 0.8,
+    ratio: Annotated[float, typer.Option(help="treatment rows per control row")] = 1.0,
+) -> None:
+    """Rows per arm to detect a lift with the wanted power."""
+    from causal_targeting.evaluation.abtest import sample_size
+
+    with user_errors():
+        design = sample_size(baseline, lift, kind, alpha=alpha, power=power, ratio=ratio, sd=sd)
+    table = Table(title="A/B test design")
+    for name in ("control rows", "treatment rows", "total", "treatment share", "power"):
+        table.add_column(name, justify="right")
+    table.add_row(
+        f"{int(design['n_control']):,}",
+        f"{int(design['n_treatment']):,}",
+        f"{int(design['n_total']):,}",
+        f"{design['treatment_share']:.1%}",
+        f"{design['power']:.3f}",
+    )
+    console.print(table)
+
+
+@abtest_app.command("readout")
+def abtest_readout(
+    table: Annotated[str, typer.Argument(help="finished test table: CSV or Parquet path")],
+    control: Annotated[str, typer.Option(help="the control arm's name")],
+    outcome: Annotated[list[str], typer.Option(help="outcome column (repeat for several)")],
+    kind: Annotated[list[str], typer.Option(help="binary or continuous, one per --outcome")],
+    arm_column: Annotated[str, typer.Option(help="the column of arm names")] = "arm",
+    alpha: Annotated[float, typer.Option(help="1 - confidence level")] = 0.05,
+    conf: ConfOption = DEFAULT_CONF,
+    set_: SetOption = None,
+) -> None:
+    """Lift, CI and p-value of each arm against control, computed in Spark."""
+    from causal_targeting.config import TableSource
+    from causal_targeting.data.io import read_table
+    from causal_targeting.errors import ConfigError
+    from causal_targeting.evaluation.abtest import effects_vs_control
+    from causal_targeting.evaluation.distributed import arm_stats_spark
+
+    with user_errors():
+        if len(kind) != len(outcome):
+            raise ConfigError("give one --kind (binary or continuous) for each --outcome")
+        cfg = _config(conf, set_)
+        spark = session(cfg)
+        source = TableSource(path=table, format="csv" if table.endswith(".csv") else "parquet")
+        df = read_table(spark, source, "abtest")
+        stats = arm_stats_spark(df, outcomes=outcome, treatment_col=arm_column)
+        effects = effects_vs_control(
+            stats, control=control, outcome_kinds=dict(zip(outcome, kind, strict=True)), alpha=alpha
+        )
+        console.print(effects_table(effects, alpha))
 
 
 def main() -> None:

@@ -152,6 +152,15 @@ class AllocationConfig(Section):
     frontier_budgets: list[float] = Field(default_factory=list)
 
 
+class EvaluateConfig(Section):
+    """Offline policy evaluation on the randomized holdout."""
+
+    bootstrap_reps: int = Field(1000, ge=10)
+    alpha: float = Field(0.05, gt=0.0, lt=1.0)
+    estimator: Literal["ips", "snips", "dr"] = "dr"
+    response_outcome: str | None = None
+
+
 class OutputsConfig(Section):
     """Where each stage writes; relative paths are under the working directory."""
 
@@ -172,6 +181,7 @@ class Config(Section):
     train: TrainConfig = Field(default_factory=TrainConfig)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
     allocation: AllocationConfig = Field(default_factory=AllocationConfig)
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
 
     @model_validator(mode="after")
     def _promotion_outcome_is_an_outcome(self) -> Config:
@@ -189,6 +199,8 @@ class Config(Section):
         named |= {g.outcome for g in self.allocation.guardrails if g.outcome}
         if self.allocation.do_no_harm is not None:
             named.add(self.allocation.do_no_harm.outcome)
+        if self.evaluate.response_outcome is not None:
+            named.add(self.evaluate.response_outcome)
         unknown = sorted(named - set(self.data.outcomes))
         if unknown:
             raise ValueError(

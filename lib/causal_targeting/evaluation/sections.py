@@ -1,0 +1,158 @@
+"""The sections of the evidence report, each built from the outputs of one stage."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from causal_targeting.evaluation.abtest import sample_size
+from causal_targeting.evaluation.plots import curves_figure, policy_value_figure
+from causal_targeting.evaluation.report import Section
+
+
+def data_section(ingest_report: Mapping[str, Any]) -> Section:
+    """Rows read and quarantined per table and reason; each arm's effect against control."""
+    quarantined = [
+        {"table": table, "reason": reason, "rows": n}
+        for table, reasons in ingest_report["quarantined"].items()
+        for reason, n in reasons.items()
+    ]
+    reads = ", ".join(f"{table}: {n:,} rows" for table, n in ingest_report["rows_read"].items())
+    effects = pd.DataFrame(ingest_report["effects"])[
+        ["arm", "outcome", "n", "control_mean", "mean", "effect", "ci_low", "ci_high", "p_value"]
+    ]
+    level = round(100 * (1 - ingest_report["alpha"]))
+    section = Section(
+        "Data and quarantine",
+        [f"Read {reads}. {sum(q['rows'] for q in quarantined):,} rows quarantined."],
+        tables=[(f"Average effect of each arm against control ({level}% CI)", effects)],
+    )
+    if quarantined:
+        section.tables.append(("Quarantined rows by reason", pd.DataFrame(quarantined)))
+    return section
+
+
+def model_section(metrics: pd.DataFrame, curves: pd.DataFrame, model_uri: str) -> Section:
+    """Holdout Qini/AUUC per arm and outcome, with the Qini and uplift curves."""
+    return Section(
+        "Model quality on the holdout",
+        [
+            f"Model {model_uri}. Holdout customers are ranked by each arm's predicted effect; "
+            "the curves show the incremental outcome gained by targeting the top share, against "
+            "random targeting (dotted). Normalized Qini and AUUC are defined for binary outcomes.",
+        ],
+        tables=[("Holdout uplift metrics", metrics)],
+        figures=[
+            ("Qini curves", curves_figure(curves, curve="qini")),
+            ("Uplift curves", curves_figure(curves, curve="uplift")),
+        ],
+    )
+
+
+def policy_section(values: pd.DataFrame, holdout_rows: int, estimator: str = "dr") -> Section:
+    """Policy value of our targeting and of the baselines, with bootstrap CIs."""
+    wide = values.pivot_table(index="policy", columns="estimator", values="value", sort=False)
+    best = wide[estimator].drop(index=values["policy"].iloc[0]).max()
+    ours = wide[estimator].iloc[0]
+    lead = (
+        f"Net value per customer on {holdout_rows:,} randomized holdout customers, net of offer "
+        f"costs. Our targeting: {ours:.4f} ({estimator.upper()}), against {best:.4f} for the best "
+        f"baseline at the same number of contacts and budget."
+    )
+    return Section(
+        "Policy value against baselines",
+        [lead],
+        tables=[("Estimates with bootstrap confidence intervals", values)],
+        figures=[
+            (
+                f"Policy value ({estimator.upper()})",
+                policy_value_figure(values, estimator=estimator),
+            )
+        ],
+    )
+
+
+def design_section(
+    values: pd.DataFrame, value_sd: float, alpha: float, estimator: str = "dr"
+) -> Section:
+    """Sample size of the online A/B test that would confirm the lift over the best baseline."""
+    rows = values[values["estimator"] == estimator].set_index("policy")["value"]
+    ours, baselines = rows.iloc[0], rows.iloc[1:].drop(labels=["treat_none"], errors="ignore")
+    rival = str(baselines.idxmax())
+    lift = float(ours - baselines.max())
+    if not lift > 0 or not value_sd > 0:
+        text = f"No positive lift over '{rival}' to validate online (estimated {lift:+.4f})."
+        return Section("A/B test to validate online", [text])
+    design = sample_size(float(baselines.max()), lift, "continuous", alpha=alpha, sd=value_sd)
+    text = (
+        f"To confirm the estimated lift of {lift:+.4f} per customer over '{rival}' with 80% power "
+        f"at alpha {alpha}, send each policy to {int(design['n_control']):,} customers "
+        f"({int(design['n_total']):,} in all; outcome standard deviation {value_sd:.3f})."
+    )
+    return Section(
+        "A/B test to validate online", [text], tables=[("Design", pd.DataFrame([design]))]
+    )
+
+
+def guardrail_section(solve_report: Mapping[str, Any]) -> Section:
+    """Usage against limit and shadow price of each guardrail, and the certified gap."""
+    text = (
+        f"Allocated {solve_report['customers']:,} customers over offers "
+        f"{', '.join(solve_report['offers'])}: value {solve_report['primal']:,.2f}, dual bound "
+        f"{solve_report['dual_bound']:,.2f}, certified relative gap {solve_report['gap']:.2e} "
+        f"after {solve_report['passes']} passes. A shadow price is the value of one more unit of "
+        "the guardrail's limit."
+    )
+    table = pd.DataFrame(solve_report["guardrails"])
+    return Section(
+        "Guardrails",
+        [text],
+        tables=[("Guardrail usage and shadow prices", table)] if len(table) else [],
+    )
+
+
+def frontier_section(frontier: pd.DataFrame) -> Section:
+    """Allocation value against budget."""
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    axis = figure.subplots()
+    feasible = frontier[frontier["feasible"]]
+    axis.plot(feasible["budget"], feasible["value"], marker="o", label="allocation value")
+    axis.set(
+        xlabel="budget (expected cost)",
+        ylabel="net incremental value",
+        title="Value against budget",
+    )
+    axis.legend()
+    return Section(
+        "Budget frontier",
+        [
+            "Each point is a full solve with the budget at that level and the other guardrails "
+            "as configured."
+        ],
+        tables=[("Frontier", frontier)],
+        figures=[("Value against budget", figure)],
+    )
+
+
+def coarsening_section(recovery: pd.DataFrame, chosen_k: int) -> Section:
+    """Share of fully personalized profit recovered for each K, ours beside the baselines."""
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    axis = figure.subplots()
+    for column in [c for c in recovery.columns if c != "k"]:
+        axis.plot(recovery["k"], recovery[column], marker="o", label=column)
+    axis.set(
+        xlabel="offers kept (K)",
+        ylabel="share of personalized profit",
+        title="Profit recovered against K",
+    )
+    axis.axvline(chosen_k, color="grey", linestyle=":")
+    axis.legend()
+    return Section(
+        "Coarse personalization",
+        [f"K = {chosen_k} offers chosen by the configured rule."],
+        tables=[("Share recovered", recovery)],
+        figures=[("Profit recovered against K", figure)],
+    )

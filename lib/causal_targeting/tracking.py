@@ -1,0 +1,286 @@
+"""MLflow helpers: the store, runs, the resolved config, model versions and their aliases.
+
+A trained model is registered as a new version of one registered model and gets the alias
+``challenger``; :func:`promote` moves ``champion`` to it when its holdout Qini is no worse than
+the current champion's. The score stage loads a model by URI (``models:/NAME@champion``,
+``models:/NAME/3``, ``runs:/RUN_ID/model``) with :func:`load_model`. Any MLflow tracking URI
+works; the default is a SQLite file under ``./work``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import mlflow
+import pandas as pd
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from causal_targeting.errors import ModelError
+from causal_targeting.learners.pyfunc import load_uplift_model, log_uplift_model
+from causal_targeting.learners.uplift import UpliftModel
+
+CHALLENGER = "challenger"
+CHAMPION = "champion"
+HOLDOUT_QINI = "holdout_qini"
+MODEL_ARTIFACT = "model"
+_MAX_PARAMS_PER_CALL = 100
+_MAX_PARAM_LENGTH = 6000
+
+
+def sqlite_path(tracking_uri: str) -> Path | None:
+    """Return the database file of a ``sqlite:///`` URI (relative or absolute), else None."""
+    if not tracking_uri.startswith("sqlite:///"):
+        return None
+    return Path(tracking_uri.removeprefix("sqlite:///"))
+
+
+def configure(
+    tracking_uri: str = "sqlite:///work/mlflow.db",
+    experiment: str = "causal-targeting",
+    artifact_location: str | None = "work/mlruns",
+) -> str:
+    """Point MLflow (tracking and registry) at ``tracking_uri`` and select ``experiment``.
+
+    A SQLite file's directory is created. The experiment is created if missing (restored if
+    deleted), with its artifacts under ``artifact_location``: a local path is made absolute, a
+    URI such as ``s3://...`` is used as given, None lets the server choose (the right choice
+    for a remote ``mlflow server``). Returns the experiment id.
+    """
+    database = sqlite_path(tracking_uri)
+    if database is not None:
+        database.parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(tracking_uri)
+    mlflow.set_registry_uri(tracking_uri)
+    client = MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is not None:
+        experiment_id = found.experiment_id
+        if found.lifecycle_stage == "deleted":
+            client.restore_experiment(experiment_id)
+    else:
+        experiment_id = client.create_experiment(
+            experiment, artifact_location=_artifact_uri(artifact_location)
+        )
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def _artifact_uri(location: str | None) -> str | None:
+    if location is None or "://" in location:
+        return location
+    return Path(location).resolve().as_uri()
+
+
+@contextmanager
+def start_run(
+    run_name: str | None = None, tags: Mapping[str, str] | None = None
+) -> Iterator[mlflow.ActiveRun]:
+    """Open an MLflow run in the configured experiment; it ends (FAILED on error) on exit."""
+    with mlflow.start_run(run_name=run_name, tags=dict(tags or {})) as run:
+        yield run
+
+
+def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Return nested mappings as ``{"a.b.c": "value"}``; lists and None as JSON text."""
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping) and value:
+            flat.update(flatten(value, prefix=f"{name}."))
+        elif isinstance(value, str):
+            flat[name] = value
+        else:
+            flat[name] = json.dumps(value, default=str)
+    return flat
+
+
+def log_config(config: Mapping[str, Any], artifact_file: str = "config.yaml") -> None:
+    """Log the resolved config as a YAML artifact and as flattened run params."""
+    mlflow.log_dict(dict(config), artifact_file)
+    params = {key: value[:_MAX_PARAM_LENGTH] for key, value in flatten(config).items()}
+    items = sorted(params.items())
+    for start in range(0, len(items), _MAX_PARAMS_PER_CALL):
+        mlflow.log_params(dict(items[start : start + _MAX_PARAMS_PER_CALL]))
+
+
+def metric_name(text: str) -> str:
+    """Return ``text`` with characters MLflow refuses in a metric name replaced by ``_``."""
+    return re.sub(r"[^A-Za-z0-9_\-. /]", "_", text)
+
+
+def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
+    """Log finite metrics under MLflow-safe names (``qini__conversion__Mens E-Mail`` is kept)."""
+    clean = {
+        metric_name(key): float(value) for key, value in metrics.items() if math.isfinite(value)
+    }
+    mlflow.log_metrics(clean, step=step)
+
+
+def feature_importance(model: UpliftModel) -> pd.DataFrame:
+    """Return LightGBM's importance of each feature in each booster.
+
+    Columns: ``booster`` (its key, e.g. ``mu__conversion__email``), ``feature``, ``gain`` (total
+    loss reduction of the feature's splits) and ``splits`` (how many splits use it).
+    """
+    tables = []
+    for key, model_string in model.boosters.items():
+        booster = lgb.Booster(model_str=model_string)
+        tables.append(
+            pd.DataFrame(
+                {
+                    "booster": key,
+                    "feature": booster.feature_name(),
+                    "gain": booster.feature_importance("gain"),
+                    "splits": booster.feature_importance("split"),
+                }
+            )
+        )
+    return pd.concat(tables, ignore_index=True)
+
+
+def log_feature_importance(
+    model: UpliftModel, artifact_file: str = "feature_importance.csv"
+) -> pd.DataFrame:
+    """Log :func:`feature_importance` as a CSV artifact of the active run and return it."""
+    table = feature_importance(model)
+    mlflow.log_text(table.to_csv(index=False), artifact_file)
+    return table
+
+
+def register(
+    model: UpliftModel,
+    metrics: Mapping[str, float],
+    name: str,
+    holdout_qini: float,
+    metric_key: str = HOLDOUT_QINI,
+) -> str:
+    """Log ``model`` in the active run, register it as a new version of ``name``, alias it.
+
+    The run gets ``metrics`` and ``metric_key = holdout_qini`` (the figure :func:`promote`
+    compares); the new version gets the alias ``challenger``. Returns the version number.
+    """
+    log_metrics({**metrics, metric_key: holdout_qini})
+    info = log_uplift_model(model, name=MODEL_ARTIFACT, registered_model_name=name)
+    version = str(info.registered_model_version)
+    MlflowClient().set_registered_model_alias(name, CHALLENGER, version)
+    return version
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What :func:`promote` did: whether ``champion`` moved, and the figures it compared."""
+
+    promoted: bool
+    version: str
+    previous_champion: str | None
+    challenger_score: float
+    champion_score: float | None
+    reason: str
+
+
+def promote(name: str, version: str, metric_key: str = HOLDOUT_QINI) -> Promotion:
+    """Move the alias ``champion`` to ``version`` if its ``metric_key`` is no worse.
+
+    The figure is the run metric ``metric_key`` of each version's training run. ``champion``
+    moves when there is no champion yet, when it is this version already, or when the
+    challenger's figure is >= the champion's; a NaN figure never wins.
+    """
+    client = MlflowClient()
+    challenger_score = _version_metric(client, name, version, metric_key)
+    champion = _alias_version(client, name, CHAMPION)
+    if champion is None:
+        client.set_registered_model_alias(name, CHAMPION, version)
+        return Promotion(True, version, None, challenger_score, None, "no champion yet")
+    champion_score = _version_metric(client, name, champion, metric_key)
+    if champion == version or challenger_score >= champion_score:
+        client.set_registered_model_alias(name, CHAMPION, version)
+        reason = f"{metric_key} {challenger_score:.6g} >= champion's {champion_score:.6g}"
+        return Promotion(True, version, champion, challenger_score, champion_score, reason)
+    reason = f"{metric_key} {challenger_score:.6g} < champion's {champion_score:.6g}"
+    return Promotion(False, version, champion, challenger_score, champion_score, reason)
+
+
+def _version_metric(client: MlflowClient, name: str, version: str, metric_key: str) -> float:
+    run_id = client.get_model_version(name, version).run_id
+    metrics = client.get_run(run_id).data.metrics
+    if metric_key not in metrics:
+        raise ModelError(
+            f"model '{name}' version {version} (run {run_id}) has no metric '{metric_key}'. "
+            "Fix: register models with the train stage, which logs it"
+        )
+    return float(metrics[metric_key])
+
+
+def _alias_version(client: MlflowClient, name: str, alias: str) -> str | None:
+    try:
+        return str(client.get_model_version_by_alias(name, alias).version)
+    except MlflowException:
+        return None
+
+
+_REGISTERED = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>\d+))/?$")
+
+
+def load_model(uri: str) -> tuple[UpliftModel, str]:
+    """Load an uplift model by MLflow URI; return it with the version string scores carry.
+
+    ``models:/NAME@ALIAS`` and ``models:/NAME/VERSION`` give ``"NAME/VERSION"``; any other
+    URI (``runs:/RUN_ID/model``, a path) gives the URI itself. A URI that does not resolve
+    raises :class:`ModelError` naming it and what to do, not an MLflow stack trace.
+    """
+    client = MlflowClient()
+    registered = _REGISTERED.match(uri)
+    try:
+        if registered is None:
+            return load_uplift_model(uri), uri
+        name = registered["name"]
+        if registered["alias"] is not None:
+            version = str(client.get_model_version_by_alias(name, registered["alias"]).version)
+        else:
+            version = str(client.get_model_version(name, registered["version"]).version)
+        return load_uplift_model(f"models:/{name}/{version}"), f"{name}/{version}"
+    except MlflowException as exc:
+        raise ModelError(_unresolved(uri, exc.message)) from None
+    except OSError as exc:
+        raise ModelError(_unresolved(uri, str(exc))) from None
+
+
+def _unresolved(uri: str, detail: str) -> str:
+    detail = detail.splitlines()[0] if detail else "not found"
+    store = mlflow.get_tracking_uri()
+    if uri.startswith("models:/") and "@" in uri:
+        fix = (
+            "train a model (the train stage registers a 'challenger'; --promote sets "
+            "'champion'), or name a version as models:/NAME/VERSION"
+        )
+    elif uri.startswith("models:/"):
+        fix = "check the model name and version in the MLflow UI, or train a model first"
+    elif uri.startswith("runs:/"):
+        fix = "check the run id and artifact path (runs:/RUN_ID/model) in the MLflow UI"
+    else:
+        fix = "use models:/NAME@champion, models:/NAME/VERSION or runs:/RUN_ID/model"
+    return f"model URI '{uri}' does not resolve in tracking store '{store}' ({detail}). Fix: {fix}"
+
+
+def log_frame(frame: pd.DataFrame, artifact_file: str) -> None:
+    """Log a small table as a CSV artifact of the active run."""
+    mlflow.log_text(frame.to_csv(index=False), artifact_file)
+
+
+def log_dict(obj: Mapping[str, Any], artifact_file: str) -> None:
+    """Log a JSON-ready mapping as a JSON or YAML artifact of the active run."""
+    mlflow.log_dict(dict(obj), artifact_file)
+
+
+def log_artifacts(local_dir: str, artifact_path: str) -> None:
+    """Log every file of a local folder under ``artifact_path`` of the active run."""
+    mlflow.log_artifacts(local_dir, artifact_path)
