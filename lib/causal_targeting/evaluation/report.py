@@ -42,7 +42,7 @@ table.data th { background: #f0f4f8; text-align: right; padding: 6px 10px;
 table.data td { padding: 5px 10px; border-bottom: 1px solid #e4e7eb; text-align: right; }
 table.data th:first-child, table.data td:first-child { text-align: left; }
 figure { margin: 10px 0; display: inline-block; vertical-align: top; }
-figure img { max-width: 560px; border: 1px solid #e4e7eb; border-radius: 4px; }
+figure img { max-width: 100%; border: 1px solid #e4e7eb; border-radius: 4px; }
 figcaption { font-size: 12px; color: #627d98; }
 """
 
@@ -68,9 +68,16 @@ def png_bytes(figure: Figure) -> bytes:
     return buffer.getvalue()
 
 
+def number_text(value: float) -> str:
+    """Whole numbers with thousands separators, others to 4 significant digits."""
+    if float(value).is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:,.2f}" if abs(value) >= 1e4 else f"{value:.4g}"
+
+
 def table_html(frame: pd.DataFrame) -> str:
-    """A pandas frame as an HTML table, floats to 4 significant digits."""
-    return frame.to_html(index=False, classes="data", border=0, float_format=lambda v: f"{v:.4g}")
+    """A pandas frame as an HTML table, numbers as :func:`number_text` writes them."""
+    return frame.to_html(index=False, classes="data", border=0, float_format=number_text)
 
 
 def section_html(section: Section, out_dir: Path) -> str:
