@@ -287,6 +287,26 @@ def allocate(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
 
 
 @app.command()
+def frontier(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
+    """The allocation's value against the budget over a grid, with a plot."""
+    with user_errors():
+        cfg = _config(conf, set_)
+        spark = session(cfg)
+        with spark_progress(spark, "frontier: one solve per budget", console):
+            result = pipeline.frontier(cfg, spark)
+        table = Table(title="Value against budget (other guardrails as configured)")
+        for name in ("budget", "value", "dual bound", "gap", "shadow price of budget"):
+            table.add_column(name, justify="right")
+        for row in result.frame.itertuples(index=False):
+            cells = (row.budget, row.value, row.dual_bound)
+            table.add_row(
+                *(f"{v:,.2f}" for v in cells), f"{row.gap:.1e}", f"{row.shadow_price:.4g}"
+            )
+        console.print(table)
+        console.print(f"frontier: {result.paths['frontier']}, plot: {result.paths['plot']}")
+
+
+@app.command()
 def train(
     conf: ConfOption = DEFAULT_CONF,
     set_: SetOption = None,

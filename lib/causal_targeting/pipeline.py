@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from causal_targeting.allocation.dual import PassLog
     from causal_targeting.allocation.problem import DoNoHarm, Guardrail, ValueModel
-    from causal_targeting.allocation.solver import SolveReport
+    from causal_targeting.allocation.solver import SolveReport, SolverOptions
     from causal_targeting.config import Config
     from causal_targeting.learners.uplift import UpliftLearner, UpliftModel
 
@@ -326,6 +326,16 @@ def allocation_problem(cfg: Config) -> tuple[ValueModel, list[Guardrail], DoNoHa
     return value_model, guardrails, None if rule is None else DoNoHarm(**rule.model_dump())
 
 
+def solver_options(cfg: Config) -> SolverOptions:
+    """The solver's knobs from the allocation config."""
+    from causal_targeting.allocation.solver import SolverOptions
+
+    settings = cfg.allocation
+    return SolverOptions(
+        tolerance=settings.tolerance, max_passes=settings.max_passes, method=settings.method
+    )
+
+
 def allocate_paths(cfg: Config) -> dict[str, str]:
     """Where the allocate stage writes each output."""
     out = cfg.outputs.path
@@ -357,11 +367,7 @@ def allocate(
     spark = spark or get_spark(cfg.spark)
     value_model, guardrails, do_no_harm = allocation_problem(cfg)
     offers = offers or chosen_offers(cfg)
-    scores = read_table_at(spark, score_paths(cfg)["scores"], "scores")
-    customers = read_table_at(spark, ingest_paths(cfg)["customers"], CUSTOMERS)
-    extra = customer_columns_for(cfg, customers, offers)
-    if extra:
-        scores = scores.join(customers.select("customer_id", *extra), on="customer_id", how="left")
+    scores = allocation_input(cfg, spark, offers)
     tracking.configure(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
     with tracking.start_run(run_name=f"{cfg.name}-allocate", tags={"stage": "allocate"}) as run:
         tracking.log_config(cfg.model_dump(mode="json"))
@@ -377,9 +383,7 @@ def allocate(
             guardrails,
             offers,
             do_no_harm,
-            tolerance=cfg.allocation.tolerance,
-            max_passes=cfg.allocation.max_passes,
-            method=cfg.allocation.method,
+            options=solver_options(cfg),
             run_id=run.info.run_id,
             callback=log_pass,
         )
@@ -393,6 +397,63 @@ def allocate(
         )
         tracking.log_dict(summary, "solve_report.json")
     return AllocateResult(report, offers, run.info.run_id, paths)
+
+
+def allocation_input(cfg: Config, spark: SparkSession, offers: list[str]) -> DataFrame:
+    """The scores, with the customer table's eligibility and segment columns when there are any."""
+    scores = read_table_at(spark, score_paths(cfg)["scores"], "scores")
+    customers = read_table_at(spark, ingest_paths(cfg)["customers"], CUSTOMERS)
+    extra = customer_columns_for(cfg, customers, offers)
+    if extra:
+        scores = scores.join(customers.select("customer_id", *extra), on="customer_id", how="left")
+    return scores
+
+
+@dataclass(frozen=True)
+class FrontierResult:
+    """The value-budget frontier and where it was written."""
+
+    frame: pd.DataFrame
+    paths: dict[str, str]
+
+
+def frontier(cfg: Config, spark: SparkSession | None = None) -> FrontierResult:
+    """The allocation's value against the budget: one certified solve per budget of the grid.
+
+    The customers' options are built and cached on the executors once; each budget is a dual
+    solve over that cache with the other guardrails as configured. The grid is
+    ``allocation.frontier_budgets``, else ten budgets up to the unconstrained policy's cost.
+    """
+    from causal_targeting.allocation.distributed import cached_blocks, spark_finisher, spark_oracle
+    from causal_targeting.allocation.frontier import budget_grid, budget_guardrail, plot_frontier
+    from causal_targeting.allocation.frontier import frontier as frontier_frame
+    from causal_targeting.allocation.solver import solve_dual
+
+    spark = spark or get_spark(cfg.spark)
+    value_model, guardrails, do_no_harm = allocation_problem(cfg)
+    offers = chosen_offers(cfg)
+    budget = budget_guardrail(guardrails)
+    blocks = cached_blocks(
+        allocation_input(cfg, spark, offers), value_model, guardrails, offers, do_no_harm
+    )
+    try:
+        oracle, finisher = spark_oracle(blocks, len(guardrails)), spark_finisher(blocks)
+
+        def solve_at(changed: list[Guardrail]) -> SolveReport:
+            return solve_dual(oracle, finisher, changed, solver_options(cfg))[1]
+
+        unconstrained = float(oracle(np.zeros(len(guardrails))).usage[budget])
+        budgets = cfg.allocation.frontier_budgets or list(budget_grid(unconstrained))
+        frame = frontier_frame(solve_at, guardrails, budgets)
+    finally:
+        blocks.unpersist()
+    paths = {
+        "frontier": cfg.outputs.path("frontier", "frontier.csv"),
+        "plot": cfg.outputs.path("frontier", "frontier.png"),
+    }
+    write_text(frame.to_csv(index=False), paths["frontier"])
+    plot_frontier(frame, paths["plot"])
+    return FrontierResult(frame, paths)
 
 
 def pass_metrics(log: PassLog, guardrails: list[Guardrail]) -> dict[str, float]:
@@ -452,9 +513,7 @@ def holdout_policy(
     value_model, guardrails, do_no_harm = allocation_problem(cfg)
     scaled = scaled_guardrails(guardrails, len(holdout) / base_rows)
     block = option_block(holdout, value_model, scaled, offers, do_no_harm)
-    choice, _ = solve_block(
-        block, scaled, cfg.allocation.tolerance, cfg.allocation.max_passes, cfg.allocation.method
-    )
+    choice, _ = solve_block(block, scaled, solver_options(cfg))
     return np.array([*offers, cfg.data.control], dtype=object)[choice]
 
 
