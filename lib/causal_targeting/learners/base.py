@@ -1,0 +1,148 @@
+"""LightGBM base models: one pure function from a matrix and a target to a model string.
+
+Every model of an uplift learner (an outcome model per arm, an effect model, a propensity model)
+is fit by :func:`fit_base_model`, so fitting decomposes into independent tasks that run one after
+another on the driver or side by side on Spark executors and give the same model strings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from causal_targeting.errors import ConfigError
+
+OBJECTIVES = {"binary": "binary", "continuous": "regression"}
+"""LightGBM objective per target kind: log-loss for 0/1 targets, squared error otherwise."""
+
+ALIASES: dict[str, frozenset[str]] = {
+    "learning_rate": frozenset({"learning_rate", "shrinkage_rate", "eta"}),
+    "num_threads": frozenset({"num_threads", "num_thread", "nthread", "nthreads", "n_jobs"}),
+    "objective": frozenset({"objective", "objective_type", "app", "application", "loss"}),
+    "num_iterations": frozenset(
+        {
+            "num_iterations",
+            "num_iteration",
+            "n_iter",
+            "num_tree",
+            "num_trees",
+            "num_round",
+            "num_rounds",
+            "nrounds",
+            "num_boost_round",
+            "n_estimators",
+            "max_iter",
+        }
+    ),
+    "seed": frozenset({"seed", "random_seed", "random_state"}),
+    "early_stopping_round": frozenset(
+        {"early_stopping_round", "early_stopping_rounds", "early_stopping", "n_iter_no_change"}
+    ),
+}
+"""LightGBM's names for the parameters handled here (its parameter docs list the aliases)."""
+
+DEFAULT_PARAMS: dict[str, Any] = {"learning_rate": 0.05, "num_threads": 1}
+"""LightGBM parameters used unless the learner's ``params`` set them (under any alias)."""
+
+RESERVED_PARAMS = ("objective", "num_iterations", "seed", "early_stopping_round")
+"""Parameters the learner sets itself (from the target kind and its own arguments)."""
+
+
+def check_params(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The user's LightGBM parameters; ConfigError if one is set by the learner itself."""
+    params = dict(params or {})
+    reserved = sorted(name for key in RESERVED_PARAMS for name in ALIASES[key] & set(params))
+    if reserved:
+        raise ConfigError(
+            f"LightGBM parameter(s) {', '.join(reserved)} are set by the uplift learner: use its "
+            "n_estimators, early_stopping_rounds and seed arguments (the objective follows the "
+            "outcome kind)"
+        )
+    return params
+
+
+def lightgbm_params(kind: str, params: Mapping[str, Any] | None, seed: int) -> dict[str, Any]:
+    """The full LightGBM parameters of a base model: defaults, the user's, then fixed ones.
+
+    A default is dropped when the user sets that parameter under any of its aliases (LightGBM
+    would otherwise keep the main name's value and ignore the alias). Fixed: the objective of
+    ``kind`` (``"binary"`` or ``"continuous"``), the seed, and ``deterministic=True`` with
+    ``force_row_wise=True`` so the same rows give the same trees.
+    """
+    if kind not in OBJECTIVES:
+        raise ConfigError(f"unknown target kind '{kind}'; use 'binary' or 'continuous'")
+    user = check_params(params)
+    defaults = {k: v for k, v in DEFAULT_PARAMS.items() if not ALIASES[k] & set(user)}
+    return {
+        **defaults,
+        **user,
+        "objective": OBJECTIVES[kind],
+        "seed": seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbosity": -1,
+    }
+
+
+def validation_mask(n_rows: int, valid_fraction: float, seed: int) -> np.ndarray:
+    """Boolean mask of the validation fold: ``round(valid_fraction·n)`` rows drawn by ``seed``.
+
+    Empty when ``valid_fraction`` is 0 or the fold would leave fewer than 2 training rows.
+    """
+    n_valid = round(valid_fraction * n_rows)
+    mask = np.zeros(n_rows, dtype=bool)
+    if n_valid >= 1 and n_rows - n_valid >= 2:
+        mask[np.random.default_rng(seed).permutation(n_rows)[:n_valid]] = True
+    return mask
+
+
+def fit_base_model(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    kind: str,
+    params: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    weight: np.ndarray | None = None,
+    valid_fraction: float = 0.2,
+    early_stopping_rounds: int | None = 20,
+    n_estimators: int = 300,
+) -> str:
+    """Fit one LightGBM model of ``y`` on ``X`` and return its model string.
+
+    ``kind="binary"`` fits a classifier (binary log-loss; predictions are P(y = 1 | x)),
+    ``kind="continuous"`` a regressor (squared error; predictions are E[y | x]). With
+    ``early_stopping_rounds`` and ``valid_fraction > 0``, a validation fold of
+    ``round(valid_fraction·n)`` rows drawn by ``seed`` is held out and boosting stops once its loss
+    has not improved for ``early_stopping_rounds`` rounds (at most ``n_estimators`` trees); the
+    string keeps the best iteration. Otherwise all rows are used for ``n_estimators`` trees.
+    Categorical columns of ``X`` (``pd.Categorical``) are categorical features; NaN is missing.
+    """
+    y = np.asarray(y, dtype=np.float64)
+    full_params = lightgbm_params(kind, params, seed)
+    mask = (
+        validation_mask(len(y), valid_fraction, seed)
+        if early_stopping_rounds
+        else np.zeros(len(y), dtype=bool)
+    )
+    train = lgb.Dataset(X[~mask], label=y[~mask], weight=None if weight is None else weight[~mask])
+    valid_sets, callbacks = [], []
+    if mask.any():
+        valid = train.create_valid(
+            X[mask], label=y[mask], weight=None if weight is None else weight[mask]
+        )
+        valid_sets = [valid]
+        callbacks = [lgb.early_stopping(early_stopping_rounds, verbose=False)]
+    booster = lgb.train(
+        full_params,
+        train,
+        num_boost_round=n_estimators,
+        valid_sets=valid_sets,
+        callbacks=callbacks,
+        keep_training_booster=True,  # the string is written once, below, not round-tripped
+    )
+    best = booster.best_iteration if mask.any() and booster.best_iteration > 0 else None
+    return booster.model_to_string(num_iteration=best)

@@ -1,0 +1,116 @@
+"""The Spark edge of training: executor fits equal driver fits; sampling and splitting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+
+from causal_targeting.errors import DataContractError
+from causal_targeting.learners.spark_fit import (
+    fit_on_spark,
+    partition_slots,
+    stratified_sample,
+    train_holdout_split,
+)
+from causal_targeting.learners.uplift import TLearner, UpliftModel, XLearner
+from scoring_support import ARMS, CONTROL, FEATURES, OUTCOMES, customer_frame, experiment_frame
+
+DESIGN = {
+    "features": FEATURES,
+    "treatment": "treatment",
+    "control": CONTROL,
+    "arms": ARMS,
+    "outcomes": OUTCOMES,
+}
+
+
+@pytest.fixture(scope="module")
+def experiment() -> pd.DataFrame:
+    return experiment_frame(1_500, seed=5)
+
+
+def assert_same_model(on_spark: UpliftModel, local: UpliftModel) -> None:
+    """Same model strings, same artifact, and predictions equal to 1e-9."""
+    assert on_spark.boosters == local.boosters
+    assert on_spark == local
+    customers = customer_frame(300, seed=6)
+    np.testing.assert_allclose(
+        on_spark.predict(customers).to_numpy(), local.predict(customers).to_numpy(), atol=1e-9
+    )
+
+
+def test_spark_t_learner_equals_the_in_process_fit(spark, experiment: pd.DataFrame) -> None:
+    """Same rows (shuffled over 3 partitions on Spark), same seed: the same model strings."""
+    df = spark.createDataFrame(experiment.sample(frac=1.0, random_state=3)).repartition(3)
+    learner = TLearner(n_estimators=15, early_stopping_rounds=5, seed=2)
+    local = learner.fit(experiment, **DESIGN, id_column="customer_id").model_
+    assert_same_model(fit_on_spark(df, learner, **DESIGN), local)
+
+
+def test_spark_x_learner_equals_the_in_process_fit(spark, experiment: pd.DataFrame) -> None:
+    """Both stages, fitted propensity models (the design propensity varies with x) and weights."""
+    frame = experiment.assign(
+        propensity=np.where(experiment["age"] > 50, 0.3, 0.35),
+        weight=np.where(experiment["spend"] > 80, 2.0, 1.0),
+    )
+    design = {**DESIGN, "propensity": "propensity", "weight": "weight"}
+    learner = XLearner(n_estimators=15, early_stopping_rounds=5, seed=4)
+    on_spark = fit_on_spark(spark.createDataFrame(frame).repartition(3), learner, **design)
+    local = learner.fit(frame, **design, id_column="customer_id").model_
+    assert {"propensity__email", "propensity__sms", "tau0__revenue__sms"} <= set(local.boosters)
+    assert_same_model(on_spark, local)
+
+
+def test_spark_fit_refuses_bad_tables_on_the_driver(spark, experiment: pd.DataFrame) -> None:
+    learner = TLearner(n_estimators=5)
+    no_sms = spark.createDataFrame(experiment[experiment["treatment"] != "sms"])
+    with pytest.raises(DataContractError, match="arm 'sms' has no rows"):
+        fit_on_spark(no_sms, learner, **DESIGN)
+    with pytest.raises(DataContractError, match="column 'customer_id'"):
+        fit_on_spark(
+            spark.createDataFrame(experiment.drop(columns="customer_id")), learner, **DESIGN
+        )
+    bad = experiment.assign(conversion=experiment["conversion"] * 3)
+    with pytest.raises(DataContractError, match=r"column 'conversion'.*other than 0 and 1"):
+        fit_on_spark(spark.createDataFrame(bad), learner, **DESIGN)
+    text_age = experiment.assign(age=experiment["age"].astype(str))
+    with pytest.raises(DataContractError, match=r"column 'age'.*numeric feature"):
+        fit_on_spark(spark.createDataFrame(text_age), learner, **DESIGN)
+
+
+def test_partition_slots_land_in_distinct_partitions(spark) -> None:
+    slots = partition_slots(spark, 7)
+    df = spark.createDataFrame([(s,) for s in slots], "slot long").repartition(7, "slot")
+    partitions = df.select(F.spark_partition_id().alias("p")).collect()
+    assert sorted(row["p"] for row in partitions) == list(range(7))
+
+
+@pytest.fixture(scope="module")
+def arms_table(spark):
+    """4,000 rows: arm a 2,500, arm b 1,000, control 400, arm z 100 (not asked for)."""
+    arms = ["a"] * 2_500 + ["b"] * 1_000 + ["none"] * 400 + ["z"] * 100
+    frame = pd.DataFrame({"customer_id": np.arange(4_000, dtype=np.int64) * 3, "treatment": arms})
+    return spark.createDataFrame(frame).repartition(4)
+
+
+def test_stratified_sample_caps_each_arm(spark, arms_table) -> None:
+    sample = stratified_sample(arms_table, "treatment", ["none", "a", "b"], 600, seed=1).toPandas()
+    assert sample["treatment"].value_counts().to_dict() == {"a": 600, "b": 600, "none": 400}
+    ids = set(sample["customer_id"])
+    again = stratified_sample(arms_table.repartition(7), "treatment", ["none", "a", "b"], 600, 1)
+    assert {r["customer_id"] for r in again.collect()} == ids
+    other = stratified_sample(arms_table, "treatment", ["none", "a", "b"], 600, seed=2)
+    assert {r["customer_id"] for r in other.collect()} != ids
+
+
+def test_train_holdout_split_is_deterministic_and_disjoint(spark, arms_table) -> None:
+    train, holdout = train_holdout_split(arms_table, 0.25, seed=3)
+    train_ids = {r["customer_id"] for r in train.collect()}
+    holdout_ids = {r["customer_id"] for r in holdout.collect()}
+    assert not train_ids & holdout_ids
+    assert len(train_ids) + len(holdout_ids) == 4_000
+    assert 0.2 < len(holdout_ids) / 4_000 < 0.3  # binomial sd of the share: 0.007
+    _, again = train_holdout_split(arms_table.repartition(5), 0.25, seed=3)
+    assert {r["customer_id"] for r in again.collect()} == holdout_ids
