@@ -112,13 +112,15 @@ def run_ingest(cfg: Config, spark: SparkSession) -> None:
 
 @app.command()
 def run(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
-    """Run the whole pipeline: ingest, train, score, allocate, evaluate."""
+    """Run the whole pipeline: ingest, train, score, (coarsen,) allocate, evaluate."""
     with user_errors():
         cfg = _config(conf, set_)
         spark = session(cfg)
         run_ingest(cfg, spark)
         trained = run_train(cfg, spark, promote=None)
         run_score(cfg, spark, trained.model_uri)
+        if cfg.coarsen.enabled:
+            run_coarsen(cfg, spark)
         run_allocate(cfg, spark)
         run_evaluate(cfg, spark)
 
@@ -140,7 +142,7 @@ def simulate(
         int | None, typer.Option(help="customer base size (default: rows)")
     ] = None,
     out: Annotated[
-        str | None, typer.Option(help="folder (default: outputs.root/simulate/NAME)")
+        str | None, typer.Option(help="folder (default: simulate.root/NAME)")
     ] = None,
     partitions: Annotated[
         int | None, typer.Option(help="Spark partitions (default: by size)")
@@ -153,7 +155,7 @@ def simulate(
 
     with user_errors():
         cfg = _config(conf, set_)
-        target = out or cfg.outputs.path("simulate", scenario)
+        target = out or f"{cfg.simulate.root.rstrip('/')}/{scenario}"
         spark = session(cfg)
         with spark_progress(spark, f"simulate: {rows:,} rows of '{scenario}'", console):
             paths = write_simulation(spark, scenario, rows, seed, target, partitions, customers)
@@ -284,6 +286,33 @@ def allocate(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     with user_errors():
         cfg = _config(conf, set_)
         run_allocate(cfg, session(cfg))
+
+
+def run_coarsen(cfg: Config, spark: SparkSession) -> pipeline.CoarsenResult:
+    """Run the coarsen stage; print the recovery curve and the chosen menu."""
+    with spark_progress(spark, "coarsen: choosing the offers worth running", console):
+        result = pipeline.coarsen(cfg, spark)
+    shares = result.curve.pivot_table(index="k", columns="method", values="share", sort=False)
+    table = Table(title="Share of fully personalized profit recovered with K offers")
+    table.add_column("K", justify="right")
+    for method in shares.columns:
+        table.add_column(str(method), justify="right")
+    for k, row in shares.iterrows():
+        table.add_row(str(k), *(f"{v:.2%}" for v in row))
+    console.print(table)
+    console.print(
+        f"menu of {result.k}: {', '.join(result.offers)} "
+        f"({result.realized_share:.2%} of personalized profit on all customers)"
+    )
+    return result
+
+
+@app.command()
+def coarsen(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
+    """Choose the K offers of a fine menu worth running; the allocate stage then uses them."""
+    with user_errors():
+        cfg = _config(conf, set_)
+        run_coarsen(cfg, session(cfg))
 
 
 @app.command()

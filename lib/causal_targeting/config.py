@@ -152,6 +152,22 @@ class AllocationConfig(Section):
     frontier_budgets: list[float] = Field(default_factory=list)
 
 
+class CoarsenConfig(Section):
+    """Coarse personalization: keep the K offers of a fine menu that recover most profit."""
+
+    enabled: bool = False
+    k_max: int = Field(8, ge=1)
+    target_share: float = Field(0.995, gt=0.0, le=1.0)
+    restarts: int = Field(8, ge=1)
+    reduction: Literal["sample", "microclusters"] = "microclusters"
+    reduction_size: int = Field(20_000, ge=10)
+    min_share: float | None = Field(None, ge=0.0, le=1.0)
+    max_share: float | None = Field(None, gt=0.0, le=1.0)
+    size_margin: float = Field(0.0, ge=0.0)
+    allow_no_offer: bool = True
+    grid_step: int = Field(4, ge=1)
+
+
 class EvaluateConfig(Section):
     """Offline policy evaluation on the randomized holdout."""
 
@@ -159,6 +175,12 @@ class EvaluateConfig(Section):
     alpha: float = Field(0.05, gt=0.0, lt=1.0)
     estimator: Literal["ips", "snips", "dr"] = "dr"
     response_outcome: str | None = None
+
+
+class SimulateConfig(Section):
+    """Where ``causal-targeting simulate`` writes: ``{root}/{scenario}/{experiment,customers}``."""
+
+    root: str = "work/simulate"
 
 
 class OutputsConfig(Section):
@@ -176,11 +198,13 @@ class Config(Section):
     spark: SparkConfig = Field(default_factory=SparkConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     outputs: OutputsConfig = Field(default_factory=OutputsConfig)
+    simulate: SimulateConfig = Field(default_factory=SimulateConfig)
     data: DataConfig
     ingest: IngestConfig = Field(default_factory=IngestConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     score: ScoreConfig = Field(default_factory=ScoreConfig)
     allocation: AllocationConfig = Field(default_factory=AllocationConfig)
+    coarsen: CoarsenConfig = Field(default_factory=CoarsenConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
 
     @model_validator(mode="after")

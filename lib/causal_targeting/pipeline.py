@@ -9,6 +9,7 @@ thin wrappers around these functions.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -16,12 +17,13 @@ import pandas as pd
 
 from causal_targeting import tracking
 from causal_targeting.data.contract import CUSTOMERS, EXPERIMENT, validate
-from causal_targeting.data.io import read_table, write_json, write_table, write_text
+from causal_targeting.data.io import path_exists, read_table, write_json, write_table, write_text
+from causal_targeting.errors import ConfigError, DataContractError
 from causal_targeting.evaluation.abtest import effects_vs_control
 from causal_targeting.spark import get_spark
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     from pyspark.sql import DataFrame, SparkSession
 
@@ -231,8 +233,6 @@ def metric_dict(metrics: pd.DataFrame) -> dict[str, float]:
 
 def read_table_at(spark: SparkSession, path: str, table: str) -> DataFrame:
     """Read a Parquet output of an earlier stage; a missing one names the stage to run."""
-    from causal_targeting.data.io import path_exists
-    from causal_targeting.errors import DataContractError
 
     if not path_exists(spark, path):
         raise DataContractError(
@@ -308,7 +308,6 @@ class AllocateResult:
 def allocation_problem(cfg: Config) -> tuple[ValueModel, list[Guardrail], DoNoHarm | None]:
     """The value model, guardrails and do-no-harm rule of the config, as the solver takes them."""
     from causal_targeting.allocation.problem import DoNoHarm, Guardrail, ValueModel, VariableCost
-    from causal_targeting.errors import ConfigError
 
     settings = cfg.allocation
     if not settings.weights:
@@ -468,154 +467,113 @@ def pass_metrics(log: PassLog, guardrails: list[Guardrail]) -> dict[str, float]:
 
 
 def chosen_offers(cfg: Config) -> list[str]:
-    """The coarsened offer menu when the coarsen stage wrote one, else every arm."""
-    import json
-    from pathlib import Path
-
-    menu = Path(cfg.outputs.path("coarsen", "menu.json"))
-    if menu.exists():
-        return list(json.loads(menu.read_text())["offers"])
-    return list(cfg.data.arms)
-
-
-@dataclass(frozen=True)
-class EvaluateResult:
-    """The policy value table and where the report is."""
-
-    values: pd.DataFrame
-    report: str
-    paths: dict[str, str]
-
-
-def evaluate_paths(cfg: Config) -> dict[str, str]:
-    """Where the evaluate stage writes each output."""
-    out = cfg.outputs.path
-    return {
-        "values": out("evaluate", "policy_values.csv"),
-        "report": out("evaluate", "report", "index.html"),
-    }
-
-
-def scaled_guardrails(guardrails: list[Guardrail], ratio: float) -> list[Guardrail]:
-    """The guardrails for a sample that is ``ratio`` of the base: amounts scale, shares stay."""
-    from dataclasses import replace
-
-    return [g if g.limit is None else replace(g, limit=g.limit * ratio) for g in guardrails]
-
-
-def holdout_policy(
-    holdout: pd.DataFrame, cfg: Config, offers: list[str], base_rows: int
-) -> np.ndarray:
-    """Our policy on the holdout rows: the allocation solved on them, guardrails scaled."""
-    from causal_targeting.allocation.problem import option_block
-    from causal_targeting.allocation.solver import solve_block
-
-    value_model, guardrails, do_no_harm = allocation_problem(cfg)
-    scaled = scaled_guardrails(guardrails, len(holdout) / base_rows)
-    block = option_block(holdout, value_model, scaled, offers, do_no_harm)
-    choice, _ = solve_block(block, scaled, solver_options(cfg))
-    return np.array([*offers, cfg.data.control], dtype=object)[choice]
-
-
-def response_column(cfg: Config) -> str:
-    """The propensity baseline's ranking: predicted outcome without treatment."""
-    kinds = cfg.data.outcomes
-    outcome = cfg.evaluate.response_outcome or next(
-        (o for o, kind in kinds.items() if kind == "binary"), next(iter(kinds))
-    )
-    return f"mu__{outcome}__{cfg.data.control}"
-
-
-def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
-    """Value our policy and the baselines on the randomized holdout; write the evidence report.
-
-    The holdout rows scored by the train stage (a sample bounded by ``train.cap_per_arm``) are
-    valued in the allocator's units (:mod:`causal_targeting.evaluation.net_value`); our policy
-    is the allocation solved on them with amounts scaled to their share of the base; the
-    baselines get the same contacts and budget. IPS, SNIPS and DR estimates carry Poisson
-    bootstrap CIs; on simulator data the true value of each policy is added.
-    """
-    from pathlib import Path
-
-    from causal_targeting.allocation.problem import cost_frame
-    from causal_targeting.evaluation import sections
-    from causal_targeting.evaluation.baselines import baseline_policies
-    from causal_targeting.evaluation.net_value import VALUE, with_net_value
-    from causal_targeting.evaluation.policy_value import policy_values
-    from causal_targeting.evaluation.report import write_report
-
-    spark = spark or get_spark(cfg.spark)
-    offers = chosen_offers(cfg)
-    arms = [cfg.data.control, *offers]
-    value_model, _, _ = allocation_problem(cfg)
-    holdout = read_table_at(spark, train_paths(cfg)["holdout"], "holdout").toPandas()
-    base_rows = read_table_at(spark, score_paths(cfg)["scores"], "scores").count()
-    frame = with_net_value(holdout, value_model, offers, cfg.data.control)
-    policy = holdout_policy(holdout, cfg, offers, base_rows)
-    costs = (
-        cost_frame(holdout, value_model, offers).mean().rename(lambda c: c.removeprefix("cost__"))
-    )
-    policies = {"targeting": policy} | baseline_policies(
-        frame,
-        policy,
-        outcome=VALUE,
-        arms=arms,
-        control=cfg.data.control,
-        costs=costs.to_dict(),
-        response_col=response_column(cfg),
-        seed=cfg.seed,
-    )
-    values = policy_values(
-        frame,
-        policies,
-        outcome=VALUE,
-        arms=arms,
-        control=cfg.data.control,
-        costs={},
-        reps=cfg.evaluate.bootstrap_reps,
-        alpha=cfg.evaluate.alpha,
-        seed=cfg.seed,
-    )
-    paths = evaluate_paths(cfg)
-    trained = read_json(train_paths(cfg)["report"])
-    parts = [
-        sections.data_section(read_json(ingest_paths(cfg)["report"])),
-        sections.model_section(
-            pd.read_csv(train_paths(cfg)["metrics"]),
-            pd.read_csv(train_paths(cfg)["curves"]),
-            trained["model_uri"],
-        ),
-        sections.policy_section(values, len(holdout), cfg.evaluate.estimator),
-        sections.design_section(
-            values, float(frame[VALUE].std(ddof=1)), cfg.evaluate.alpha, cfg.evaluate.estimator
-        ),
-        sections.guardrail_section(read_json(allocate_paths(cfg)["report"])),
-    ]
-    frontier = Path(cfg.outputs.path("frontier", "frontier.csv"))
-    if frontier.exists():
-        parts.append(sections.frontier_section(pd.read_csv(frontier)))
-    recovery = Path(cfg.outputs.path("coarsen", "recovery.csv"))
-    if recovery.exists():
-        menu = read_json(cfg.outputs.path("coarsen", "menu.json"))
-        parts.append(sections.coarsening_section(pd.read_csv(recovery), len(menu["offers"])))
-    write_text(values.to_csv(index=False), paths["values"])
-    report = write_report(paths["report"], "Targeting evidence", cfg.name, parts)
-    tracking.configure(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
-    with tracking.start_run(run_name=f"{cfg.name}-evaluate", tags={"stage": "evaluate"}):
-        tracking.log_config(cfg.model_dump(mode="json"))
-        tracking.log_metrics(
-            {
-                f"value_{row.estimator}__{row.policy}": row.value
-                for row in values.itertuples(index=False)
-            }
+    """The coarsened menu when coarsening is on (the coarsen stage wrote it), else all arms."""
+    if not cfg.coarsen.enabled:
+        return list(cfg.data.arms)
+    menu = coarsen_paths(cfg)["menu"]
+    if not Path(menu).exists():
+        raise DataContractError(
+            "menu",
+            f"coarsen.enabled is true but no menu at '{menu}'",
+            "run the coarsen stage first",
         )
-        tracking.log_artifacts(str(report.parent), "report")
-    return EvaluateResult(values, str(report), paths)
+    return list(read_json(menu)["offers"])
 
 
 def read_json(path: str) -> dict[str, Any]:
     """An earlier stage's JSON report."""
     import json
-    from pathlib import Path
 
     return json.loads(Path(path).read_text())
+
+
+@dataclass(frozen=True)
+class CoarsenResult:
+    """The chosen menu and the recovery curve."""
+
+    offers: list[str]
+    k: int
+    realized_share: float
+    curve: pd.DataFrame
+    paths: dict[str, str]
+
+
+def coarsen_paths(cfg: Config) -> dict[str, str]:
+    """Where the coarsen stage writes each output (the allocate stage reads ``menu``)."""
+    out = cfg.outputs.path
+    return {
+        "menu": out("coarsen", "menu.json"),
+        "recovery": out("coarsen", "recovery.csv"),
+        "sizes": out("coarsen", "segment_sizes.csv"),
+        "plot": out("coarsen", "recovery.png"),
+    }
+
+
+def values_table(scores: DataFrame, cfg: Config) -> DataFrame:
+    """``customer_id`` and ``value__{arm}`` (the allocator's net value) for every arm."""
+    from causal_targeting.allocation.problem import values_frame
+
+    value_model, _, _ = allocation_problem(cfg)
+    arms = list(cfg.data.arms)
+    id_type = scores.schema["customer_id"].dataType.simpleString()
+    schema = f"customer_id {id_type}, " + ", ".join(f"`value__{arm}` double" for arm in arms)
+
+    def values(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            frame = values_frame(batch, value_model, arms)
+            yield pd.concat([batch[["customer_id"]], frame], axis=1)
+
+    return scores.mapInPandas(values, schema)
+
+
+def coarsen(cfg: Config, spark: SparkSession | None = None) -> CoarsenResult:
+    """Choose the K offers of the fine menu worth running; write the menu for the allocate stage.
+
+    Each customer's expected incremental profit under every offer is the allocator's net value
+    ``value__{arm}``; customers reduce to a weighted set the driver holds, K offers are chosen
+    for K = 1..k_max (ours beside the baselines), K is the smallest reaching
+    ``coarsen.target_share``, and every customer is assigned on the executors to check sizes.
+    """
+    from causal_targeting.coarsening.distributed import coarsen_offers
+    from causal_targeting.coarsening.report import plot_recovery
+
+    spark = spark or get_spark(cfg.spark)
+    settings = cfg.coarsen
+    scores = read_table_at(spark, score_paths(cfg)["scores"], "scores")
+    arms = list(cfg.data.arms)
+    menu = coarsen_offers(
+        values_table(scores, cfg),
+        [f"value__{arm}" for arm in arms],
+        offer_names=arms,
+        k_max=settings.k_max,
+        target_share=settings.target_share,
+        restarts=settings.restarts,
+        seed=cfg.seed,
+        reduction=settings.reduction,
+        reduction_size=settings.reduction_size,
+        min_share=settings.min_share,
+        max_share=settings.max_share,
+        size_margin=settings.size_margin,
+        allow_no_offer=settings.allow_no_offer,
+        grid_step=settings.grid_step,
+    )
+    paths = coarsen_paths(cfg)
+    write_text(menu.curve.to_csv(index=False), paths["recovery"])
+    write_text(menu.sizes.to_csv(index=False), paths["sizes"])
+    plot_recovery(menu.curve, paths["plot"], target_share=settings.target_share)
+    write_json(
+        {
+            "offers": menu.offers,
+            "k": menu.k,
+            "realized_share": menu.realized_share,
+            "reduction": {
+                "method": menu.reduction.method,
+                "size": menu.reduction.size,
+                "loss_share": menu.reduction.loss_share,
+                "loss_bound_share": menu.reduction.loss_bound_share,
+            },
+            "potentials": None if menu.potentials is None else list(map(float, menu.potentials)),
+        },
+        paths["menu"],
+    )
+    return CoarsenResult(menu.offers, menu.k, menu.realized_share, menu.curve, paths)

@@ -155,22 +155,26 @@ def frontier_section(frontier: pd.DataFrame) -> Section:
     )
 
 
-def coarsening_section(recovery: pd.DataFrame, chosen_k: int) -> Section:
+def coarsening_section(curve: pd.DataFrame, menu: Mapping[str, Any]) -> Section:
     """Share of fully personalized profit recovered for each K, ours beside the baselines."""
+    shares = curve.pivot_table(index="k", columns="method", values="share", sort=False)
     figure = Figure(figsize=(6, 4), layout="constrained")
     axis = figure.subplots()
-    for column in [c for c in recovery.columns if c != "k"]:
-        axis.plot(recovery["k"], recovery[column], marker="o", label=column)
-    axis.set(
-        xlabel="offers kept (K)",
-        ylabel="share of personalized profit",
-        title="Profit recovered against K",
-    )
-    axis.axvline(chosen_k, color="grey", linestyle=":")
+    for method in shares.columns:
+        axis.plot(shares.index, 100 * shares[method], marker="o", label=method)
+    axis.axvline(menu["k"], color="grey", linestyle=":")
+    axis.set(xlabel="offers kept (K)", ylabel="% of personalized profit", title="Profit recovered")
     axis.legend()
+    reduction = menu["reduction"]
+    text = (
+        f"K = {menu['k']} offers chosen: {', '.join(menu['offers'])}. On all customers they keep "
+        f"{menu['realized_share']:.2%} of the fully personalized profit. The choice was made on "
+        f"{reduction['size']:,} {reduction['method']} "
+        f"(reduction loss {reduction['loss_share']:.3%})."
+    )
     return Section(
         "Coarse personalization",
-        [f"K = {chosen_k} offers chosen by the configured rule."],
-        tables=[("Share recovered", recovery)],
+        [text],
+        tables=[("Share recovered for each K", shares.reset_index())],
         figures=[("Profit recovered against K", figure)],
     )
