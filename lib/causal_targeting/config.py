@@ -67,6 +67,7 @@ class DataConfig(Section):
     outcomes: dict[str, OutcomeKind] = Field(min_length=1)
     propensity: str | None = None
     weight: str | None = None
+    keep_columns: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _control_is_not_an_arm(self) -> DataConfig:

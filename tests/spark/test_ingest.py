@@ -262,3 +262,14 @@ def test_failed_ingest_leaves_previous_outputs(spark: Any, tmp_path: Path) -> No
 def test_refuses_a_format_the_session_cannot_read(spark: Any, tmp_path: Path) -> None:
     path = write_parquet(experiment_frame(), tmp_path / "e.parquet")
     refused(spark, config_for(tmp_path, path, fmt="delta"), r"cannot read format 'delta'")
+
+
+def test_keep_columns_carries_matching_columns(spark: Any, tmp_path: Path) -> None:
+    frame = experiment_frame().assign(true_mu__buy__a=0.3, true_tau__buy__a=0.1, other=1.0)
+    path = write_parquet(frame, tmp_path / "e.parquet")
+    result = pipeline.ingest(config_for(tmp_path, path, keep_columns=["true_*"]), spark)
+    experiment = spark.read.parquet(result.paths["experiment"])
+    assert experiment.columns[-2:] == ["true_mu__buy__a", "true_tau__buy__a"]
+    assert "other" not in experiment.columns
+    customers = spark.read.parquet(result.paths["customers"])
+    assert "true_tau__buy__a" in customers.columns

@@ -13,6 +13,7 @@ anything is written.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -101,6 +102,15 @@ def feature_columns(df: DataFrame, table: str, features: dict[str, str]) -> list
     ]
 
 
+def kept_columns(df: DataFrame, data: DataConfig, used: set[str]) -> list[Column]:
+    """Columns matching ``data.keep_columns`` (glob patterns, e.g. ``true_*``), as they are."""
+    return [
+        F.col(_q(name))
+        for name in df.columns
+        if name not in used and any(fnmatchcase(name, p) for p in data.keep_columns)
+    ]
+
+
 def _reason_columns(data: DataConfig) -> list[Column]:
     """One nullable string column per row-level problem of an experiment row."""
     known = [data.control, *data.arms]
@@ -154,7 +164,7 @@ def canonical_experiment(raw: DataFrame, data: DataConfig) -> DataFrame:
         columns.append(F.expr(f"try_cast({_q(data.propensity)} AS double)").alias("propensity"))
     if data.weight:
         columns.append(F.expr(f"try_cast({_q(data.weight)} AS double)").alias("weight"))
-    return raw.select(*columns)
+    return raw.select(*columns, *kept_columns(raw, data, {id_column, *wanted}))
 
 
 def classify_rows(canonical: DataFrame, data: DataConfig) -> DataFrame:
@@ -296,8 +306,11 @@ def canonical_customers(raw: DataFrame, data: DataConfig) -> DataFrame:
             column=missing[0],
         )
     require_rows(raw, table)
+    used = {id_column, *data.features}
     return raw.select(
-        F.col(_q(id_column)).alias("customer_id"), *feature_columns(raw, table, data.features)
+        F.col(_q(id_column)).alias("customer_id"),
+        *feature_columns(raw, table, data.features),
+        *kept_columns(raw, data, used),
     )
 
 
@@ -343,6 +356,7 @@ def validate(
     quarantine = quarantine_rows(classified, EXPERIMENT)
     if customers_raw is None:
         customers = experiment.select("customer_id", *[F.col(_q(n)) for n in data.features])
+        customers = customers.select("*", *kept_columns(experiment, data, set(customers.columns)))
     else:
         classified_customers = classify_customers(canonical_customers(customers_raw, data)).cache()
         rows_read[CUSTOMERS] = classified_customers.count()
