@@ -355,8 +355,9 @@ def validate(
     check_experiment(wide, experiment, data, ingest)
     quarantine = quarantine_rows(classified, EXPERIMENT)
     if customers_raw is None:
-        customers = experiment.select("customer_id", *[F.col(_q(n)) for n in data.features])
-        customers = customers.select("*", *kept_columns(experiment, data, set(customers.columns)))
+        own = ["customer_id", *data.features]
+        kept = kept_columns(experiment, data, set(own))
+        customers = experiment.select(*[F.col(_q(n)) for n in own], *kept)
     else:
         classified_customers = classify_customers(canonical_customers(customers_raw, data)).cache()
         rows_read[CUSTOMERS] = classified_customers.count()
