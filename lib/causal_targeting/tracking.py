@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import lightgbm as lgb
 import mlflow
 import pandas as pd
 from mlflow import MlflowClient
@@ -123,37 +122,6 @@ def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
         metric_name(key): float(value) for key, value in metrics.items() if math.isfinite(value)
     }
     mlflow.log_metrics(clean, step=step)
-
-
-def feature_importance(model: UpliftModel) -> pd.DataFrame:
-    """Return LightGBM's importance of each feature in each booster.
-
-    Columns: ``booster`` (its key, e.g. ``mu__conversion__email``), ``feature``, ``gain`` (total
-    loss reduction of the feature's splits) and ``splits`` (how many splits use it).
-    """
-    tables = []
-    for key, model_string in model.boosters.items():
-        booster = lgb.Booster(model_str=model_string)
-        tables.append(
-            pd.DataFrame(
-                {
-                    "booster": key,
-                    "feature": booster.feature_name(),
-                    "gain": booster.feature_importance("gain"),
-                    "splits": booster.feature_importance("split"),
-                }
-            )
-        )
-    return pd.concat(tables, ignore_index=True)
-
-
-def log_feature_importance(
-    model: UpliftModel, artifact_file: str = "feature_importance.csv"
-) -> pd.DataFrame:
-    """Log :func:`feature_importance` as a CSV artifact of the active run and return it."""
-    table = feature_importance(model)
-    mlflow.log_text(table.to_csv(index=False), artifact_file)
-    return table
 
 
 def register(

@@ -1,0 +1,228 @@
+"""Benchmark: the score stage against its own kernel and against raw LightGBM, in one run.
+
+One uplift artifact (T-learner: control + two arms, two outcomes, 100 trees per booster) scores
+the same Parquet customer table four ways, timed in ``--repeats`` interleaved rounds (medians):
+
+1. raw LightGBM: ``Booster.predict`` of every booster, 2 threads, on the prepared float array;
+2. kernel: ``UpliftModel.predict`` with the engine the score stage uses (lleaves-compiled
+   trees, 2 threads), in-process on the pandas table;
+3. score stage, ``local[2]``, to Spark's ``noop`` sink;
+4. score stage, ``local[2]``, to a Parquet sink;
+
+the stage with Arrow batches of 10,000 rows (the project's default) and of 50,000 rows.
+
+Targets: (a) stage (noop) >= 0.95x the kernel's throughput; (b) stage >= 2x raw LightGBM.
+Compiling the boosters is timed once, separately (it happens once per model and machine), and
+the stage runs once untimed first (Python workers start and load the compiled boosters).
+
+    .venv/bin/python benchmarks/scoring.py --rows 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from causal_targeting.config import SparkConfig
+from causal_targeting.learners.compiled import CompiledEngine
+from causal_targeting.learners.uplift import TLearner, UpliftModel
+from causal_targeting.scoring import score
+from causal_targeting.spark import get_spark
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+SECTION = "## scoring"
+ARMS = ["arm_a", "arm_b"]
+CONTROL = "control"
+NUMERIC = [f"x{i}" for i in range(8)]
+CATEGORICAL = {"region": ["n", "s", "e", "w", "c"], "channel": ["web", "store", "app"]}
+OUTCOMES = {"conversion": "binary", "revenue": "continuous"}
+BATCH_ROWS = (10_000, 50_000)  # the project's default Arrow batch, and a larger one
+RAW = "raw LightGBM Booster.predict, 2 threads"
+KERNEL = "kernel: UpliftModel.predict, compiled, 2 threads"
+
+
+def verdict(ratio: float, target: float) -> str:
+    return "met" if ratio >= target else "missed"
+
+
+def stage_name(sink: str, batch_rows: int) -> str:
+    return f"score stage, local[2], {sink} sink, Arrow batches of {batch_rows:,}"
+
+
+def customers(n: int, seed: int) -> pd.DataFrame:
+    """Customers with 8 numeric features (some NaN) and 2 string categoricals."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({"customer_id": np.arange(n, dtype=np.int64)})
+    for name in NUMERIC:
+        values = rng.normal(size=n)
+        values[rng.random(n) < 0.02] = np.nan
+        frame[name] = values
+    for name, levels in CATEGORICAL.items():
+        frame[name] = rng.choice(levels, size=n)
+    return frame
+
+
+def experiment(n: int, seed: int) -> pd.DataFrame:
+    """A randomized experiment over ``customers`` with a binary and a continuous outcome."""
+    rng = np.random.default_rng(seed + 1)
+    frame = customers(n, seed)
+    frame["treatment"] = rng.choice([CONTROL, *ARMS], size=n)
+    x = frame[NUMERIC].fillna(0.0).to_numpy()
+    lift = np.where(frame["treatment"] == "arm_a", 0.5 * x[:, 0], 0.0) + np.where(
+        frame["treatment"] == "arm_b", 0.4 * (frame["region"] == "n"), 0.0
+    )
+    logit = x[:, 1] - 1.0 + lift
+    frame["conversion"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(float)
+    frame["revenue"] = x[:, 2] * 3 + lift * 5 + rng.normal(size=n)
+    return frame
+
+
+def fit_model(seed: int) -> UpliftModel:
+    features = {name: "numeric" for name in NUMERIC} | {name: "categorical" for name in CATEGORICAL}
+    learner = TLearner(n_estimators=100, early_stopping_rounds=None, seed=seed)
+    learner.fit(
+        experiment(60_000, seed),
+        features=features,
+        treatment="treatment",
+        control=CONTROL,
+        arms=ARMS,
+        outcomes=OUTCOMES,
+    )
+    return learner.model_
+
+
+def interleaved_medians(runs: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Time each run once per round, ``repeats`` rounds; return each run's median seconds.
+
+    Interleaving the paths spreads the load of a shared machine evenly over them.
+    """
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
+def write_section(text: str) -> None:
+    """Replace (or append) this benchmark's section of RESULTS.md, leaving others intact."""
+    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    start = current.find(SECTION + "\n")
+    if start < 0:
+        updated = current.rstrip("\n") + "\n\n" + text
+    else:
+        end = current.find("\n## ", start + len(SECTION))
+        tail = current[end + 1 :] if end >= 0 else ""
+        updated = current[:start] + text + ("\n" + tail if tail else "")
+    RESULTS.write_text(updated)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md")
+    args = parser.parse_args()
+
+    load_before = os.getloadavg()[0]
+    workdir = Path(tempfile.mkdtemp(prefix="bench-scoring-"))
+    try:
+        model = fit_model(seed=0)
+        table = workdir / "customers.parquet"
+        customers(args.rows, seed=1).to_parquet(table, index=False)
+        frame = pd.read_parquet(table)
+        rows = model.spec.array(frame)
+        boosters = [lgb.Booster(model_str=text) for text in model.boosters.values()]
+
+        engine = CompiledEngine(cache_dir=workdir / "compiled", n_threads=2)
+        start = time.perf_counter()
+        for text in model.boosters.values():
+            engine.compiled(text)
+        compile_seconds = time.perf_counter() - start
+
+        def raw_lightgbm() -> None:
+            for booster in boosters:
+                booster.predict(rows, num_threads=2)
+
+        spark = get_spark(SparkConfig(master="local[2]", shuffle_partitions=2, driver_memory="4g"))
+        df = spark.read.parquet(str(table))
+
+        def stage(sink: str, batch_rows: int) -> Callable[[], None]:
+            def run() -> None:
+                spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
+                scores = score(df, model, "bench/1", cache_dir=workdir / "compiled")
+                if sink == "noop":
+                    scores.write.format("noop").mode("overwrite").save()
+                else:
+                    scores.write.mode("overwrite").parquet(str(workdir / "scores"))
+
+            return run
+
+        start = time.perf_counter()
+        stage("noop", BATCH_ROWS[0])()  # Python workers start and load the compiled boosters
+        warmup_seconds = time.perf_counter() - start
+        runs = {
+            RAW: raw_lightgbm,
+            KERNEL: lambda: model.predict(frame, engine=engine),
+        }
+        for batch_rows in BATCH_ROWS:
+            for sink in ("noop", "Parquet"):
+                runs[stage_name(sink, batch_rows)] = stage(sink.lower(), batch_rows)
+        timings = interleaved_medians(runs, args.repeats)
+        spark.stop()
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    command = f".venv/bin/python benchmarks/scoring.py --rows {args.rows} --repeats {args.repeats}"
+    lines = [
+        SECTION,
+        "",
+        f"Command: `{command}`",
+        "",
+        f"{args.rows:,} customers (8 numeric + 2 categorical features) in one Parquet file; one "
+        f"T-learner artifact: control + 2 arms, 2 outcomes, {len(boosters)} boosters of 100 "
+        f"trees; median of {args.repeats} interleaved rounds. Compiling the {len(boosters)} "
+        f"boosters with lleaves, once: {compile_seconds:.1f} s; the stage's first (untimed) "
+        f"run, in which the Python workers start and load the compiled boosters: "
+        f"{warmup_seconds:.1f} s. Raw LightGBM predicts on the float64 model array "
+        "(categoricals as codes), its fastest input. Load average of the shared 2-core "
+        f"machine during the run: {load_before:.1f} before, {os.getloadavg()[0]:.1f} after.",
+        "",
+        "| path | median s | rows/s |",
+        "|---|---:|---:|",
+    ]
+    lines += [
+        f"| {name} | {secs:.2f} | {args.rows / secs:,.0f} |" for name, secs in timings.items()
+    ]
+    lines.append("")
+    for batch_rows in BATCH_ROWS:
+        noop = timings[stage_name("noop", batch_rows)]
+        parquet = timings[stage_name("Parquet", batch_rows)]
+        lines += [
+            f"- Arrow batches of {batch_rows:,} rows: (a) stage (noop) / kernel throughput "
+            f"**{timings[KERNEL] / noop:.2f}x** (target >= 0.95x: "
+            f"{verdict(timings[KERNEL] / noop, 0.95)}); (b) stage (noop) / raw LightGBM "
+            f"**{timings[RAW] / noop:.2f}x** (target >= 2x: {verdict(timings[RAW] / noop, 2.0)}); "
+            f"stage (Parquet) / raw LightGBM {timings[RAW] / parquet:.2f}x",
+        ]
+    lines += [f"- kernel / raw LightGBM throughput: {timings[RAW] / timings[KERNEL]:.2f}x", ""]
+    text = "\n".join(lines)
+    print(text)
+    if not args.no_write:
+        write_section(text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

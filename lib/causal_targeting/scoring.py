@@ -1,0 +1,209 @@
+"""The score stage: broadcast one uplift model, score every customer in ``mapInPandas``.
+
+The model's bytes (and, for the compiled engine, its boosters compiled once on the driver) are
+broadcast once. Each Python worker deserializes the model once, keyed by the SHA-256 of its
+bytes, and predicts each Arrow batch with :func:`score_batches`, a plain pandas function, on as
+many threads as the task has cores (``spark.task.cpus``). The output has ``customer_id``,
+``mu__{outcome}__{arm}`` for every arm, ``tau__{outcome}__{arm}`` for every non-control arm,
+and ``model_version``.
+
+A customer table whose features do not match the model is refused by
+:func:`check_customer_features` before any Spark job runs. Category levels the model never saw
+are scored as LightGBM scores them (they follow the "other" branch of each categorical split)
+and counted by :func:`unseen_levels_report`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from causal_targeting.errors import DataContractError
+from causal_targeting.learners.compiled import CompiledEngine, make_engine
+from causal_targeting.learners.uplift import Engine, UpliftModel
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
+    from pyspark.sql.types import DataType, StructType
+
+MODEL_VERSION = "model_version"
+
+_MODELS: dict[str, UpliftModel] = {}
+"""Per-process cache of deserialized models, keyed by the SHA-256 of their bytes."""
+
+
+def _feature_kinds(model: UpliftModel) -> dict[str, str]:
+    """Feature name -> kind, in the model's feature order."""
+    return {name: model.spec.kinds[name] for name in model.spec.names}
+
+
+def _type_problem(kind: str, data_type: DataType) -> str | None:
+    from pyspark.sql.types import NumericType, StringType
+
+    if kind == "numeric" and not isinstance(data_type, NumericType):
+        return "numeric (int, long, float, double or decimal)"
+    if kind == "categorical" and not isinstance(data_type, StringType):
+        return "categorical, stored as string"
+    return None
+
+
+def check_customer_features(
+    schema: StructType,
+    model: UpliftModel,
+    table: str = "customers",
+    id_column: str = "customer_id",
+) -> None:
+    """Refuse a table the model cannot score: raise DataContractError naming column and fix.
+
+    Every model feature must be present; a numeric feature must have a numeric Spark type and a
+    categorical feature the string type. Extra columns are ignored.
+    """
+    types = {field.name: field.dataType for field in schema.fields}
+    if id_column not in types:
+        raise DataContractError(
+            table,
+            f"the id column is missing (columns: {', '.join(sorted(types))})",
+            f"add '{id_column}' or set data.customer_id to the table's id column",
+            column=id_column,
+        )
+    for name, kind in _feature_kinds(model).items():
+        if name not in types:
+            raise DataContractError(
+                table,
+                "the model's feature is missing from the table",
+                "score a table with the features the model was trained on, or retrain",
+                column=name,
+            )
+        expected = _type_problem(kind, types[name])
+        if expected is not None:
+            raise DataContractError(
+                table,
+                f"type {types[name].simpleString()} is incompatible: the model expects {expected}",
+                f"cast '{name}' to {'double' if kind == 'numeric' else 'string'} before scoring",
+                column=name,
+            )
+
+
+def score_schema(schema: StructType, model: UpliftModel, id_column: str) -> StructType:
+    """Return the scores table's schema: the id as typed in ``schema``, doubles, a version."""
+    from pyspark.sql.types import DoubleType, StringType, StructField, StructType
+
+    fields = [StructField(id_column, schema[id_column].dataType, schema[id_column].nullable)]
+    fields += [StructField(column, DoubleType(), True) for column in model.score_columns()]
+    fields.append(StructField(MODEL_VERSION, StringType(), False))
+    return StructType(fields)
+
+
+def score_batches(
+    batches: Iterable[pd.DataFrame],
+    model: UpliftModel,
+    version: str,
+    engine: Engine,
+    id_column: str = "customer_id",
+) -> Iterator[pd.DataFrame]:
+    """Yield, for each batch of customers, their ids, every score column and the version."""
+    for batch in batches:
+        scores = model.predict(batch, engine=engine)  # every score column, float64, in order
+        scores.insert(0, id_column, batch[id_column].to_numpy())
+        scores[MODEL_VERSION] = version
+        yield scores
+
+
+def worker_model(key: str, load: Callable[[], UpliftModel]) -> UpliftModel:
+    """Return this process's model for ``key``, calling ``load()`` only the first time."""
+    model = _MODELS.get(key)
+    if model is None:
+        model = load()
+        _MODELS[key] = model
+    return model
+
+
+def task_threads(threads: int | None) -> int:
+    """Return ``threads`` if given, else the current Spark task's cores (1 outside a task)."""
+    if threads is not None:
+        return threads
+    from pyspark import TaskContext
+
+    context = TaskContext.get()
+    return int(context.cpus()) if context is not None else 1
+
+
+def score(
+    df: DataFrame,
+    model: UpliftModel,
+    version: str,
+    engine: str = "compiled",
+    threads: int | None = None,
+    cache_dir: str | Path | None = None,
+    id_column: str = "customer_id",
+    table: str = "customers",
+) -> DataFrame:
+    """Return the scores of every row of ``df`` (lazily; nothing runs until it is written).
+
+    Parameters
+    ----------
+    df: customer table with ``id_column`` and the model's features.
+    model: the uplift model; ``version`` is written in every row's ``model_version``.
+    engine: ``"compiled"`` (lleaves, compiled once here and shipped) or ``"lightgbm"``.
+    threads: prediction threads per task; default ``spark.task.cpus`` of the running task.
+    cache_dir: per-machine cache of compiled boosters (default: see ``learners.compiled``).
+    """
+    check_customer_features(df.schema, model, table=table, id_column=id_column)
+    make_engine(engine)  # an unknown engine name fails here, on the driver
+    payload = model.to_bytes()
+    key = hashlib.sha256(payload).hexdigest()
+    shipped = {}
+    if engine == "compiled":
+        boosters = model.boosters.values()
+        shipped = CompiledEngine(cache_dir=cache_dir).compiled_objects(boosters)
+    broadcast = df.sparkSession.sparkContext.broadcast({"model": payload, "objects": shipped})
+
+    def load() -> UpliftModel:
+        value = broadcast.value
+        if value["objects"]:
+            CompiledEngine(cache_dir=cache_dir).install_objects(value["objects"])
+        return UpliftModel.from_bytes(value["model"])
+
+    def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        worker = worker_model(key, load)
+        kernel = make_engine(engine, n_threads=task_threads(threads), cache_dir=cache_dir)
+        yield from score_batches(batches, worker, version, kernel, id_column)
+
+    features = _input_columns(df, model, id_column)
+    return features.mapInPandas(score_partition, score_schema(df.schema, model, id_column))
+
+
+def _input_columns(df: DataFrame, model: UpliftModel, id_column: str) -> DataFrame:
+    """Select the id and the features, numeric ones cast to double (decimals included)."""
+    from pyspark.sql import functions as F
+
+    kinds = _feature_kinds(model)
+    columns = [F.col(id_column)] + [
+        F.col(name).cast("double").alias(name) if kind == "numeric" else F.col(name)
+        for name, kind in kinds.items()
+    ]
+    return df.select(*columns)
+
+
+def unseen_levels_report(df: DataFrame, model: UpliftModel) -> dict[str, int]:
+    """Return, per categorical feature, how many rows hold a level the model never saw.
+
+    Nulls are missing values, not unseen levels. Counted by one Spark aggregation.
+    """
+    from pyspark.sql import functions as F
+
+    categories = model.spec.categories
+    counts = [
+        F.sum(
+            F.when(F.col(name).isNotNull() & ~F.col(name).isin(list(levels)), 1).otherwise(0)
+        ).alias(name)
+        for name, levels in categories.items()
+    ]
+    if not counts:
+        return {}
+    row = df.agg(*counts).first()
+    return {name: int(row[name] or 0) for name in categories}

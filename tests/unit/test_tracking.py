@@ -1,0 +1,153 @@
+"""MLflow tracking: a SQLite store, aliases that move as specified, models that round-trip."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from mlflow import MlflowClient
+
+from causal_targeting import tracking
+from causal_targeting.errors import ModelError
+from causal_targeting.learners.importance import feature_importance
+from causal_targeting.learners.uplift import UpliftModel
+from scoring_support import FEATURES, customer_frame, fit_small_model
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh SQLite tracking store (in a directory that does not exist yet)."""
+    previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+    root = tmp_path_factory.mktemp("mlflow")
+    database = root / "nested" / "mlflow.db"
+    tracking.configure(f"sqlite:///{database}", "tests", artifact_location=str(root / "art"))
+    yield database
+    mlflow.set_tracking_uri(previous[0])
+    mlflow.set_registry_uri(previous[1])
+
+
+@pytest.fixture(scope="module")
+def model() -> UpliftModel:
+    return fit_small_model(seed=1)
+
+
+def _register(model: UpliftModel, name: str, qini: float) -> tuple[str, str]:
+    with tracking.start_run(run_name=f"qini {qini}") as run:
+        version = tracking.register(model, {"auuc__conversion__email": 0.5}, name, qini)
+    return version, run.info.run_id
+
+
+def _aliases(name: str) -> dict[str, str]:
+    aliases = MlflowClient().get_registered_model(name).aliases
+    return {alias: str(version) for alias, version in aliases.items()}
+
+
+def test_configure_creates_the_sqlite_directory_and_experiment(store: Path) -> None:
+    assert store.exists()
+    assert MlflowClient().get_experiment_by_name("tests") is not None
+
+
+def test_aliases_move_as_specified(store: Path, model: UpliftModel) -> None:
+    first, _ = _register(model, "aliases", 0.10)
+    assert _aliases("aliases") == {"challenger": first}
+    promotion = tracking.promote("aliases", first)
+    assert promotion.promoted and promotion.previous_champion is None
+    assert _aliases("aliases") == {"challenger": first, "champion": first}
+
+    second, _ = _register(model, "aliases", 0.10)  # equal Qini: no worse, so promoted
+    assert _aliases("aliases")["challenger"] == second
+    assert tracking.promote("aliases", second).promoted
+    assert _aliases("aliases") == {"challenger": second, "champion": second}
+
+    third, _ = _register(model, "aliases", 0.07)  # worse: champion stays
+    promotion = tracking.promote("aliases", third)
+    assert not promotion.promoted
+    assert (promotion.challenger_score, promotion.champion_score) == (0.07, 0.10)
+    assert _aliases("aliases") == {"challenger": third, "champion": second}
+    assert tracking.load_model("models:/aliases@champion")[1] == f"aliases/{second}"
+
+
+def test_model_round_trips_through_mlflow(store: Path, model: UpliftModel) -> None:
+    version, run_id = _register(model, "roundtrip", 0.2)
+    customers = customer_frame(300, seed=2, unseen_level="Mars")
+    expected = model.predict(customers)
+    for uri, label in [
+        (f"models:/roundtrip/{version}", f"roundtrip/{version}"),
+        ("models:/roundtrip@challenger", f"roundtrip/{version}"),
+        (f"runs:/{run_id}/model", f"runs:/{run_id}/model"),
+    ]:
+        loaded, loaded_version = tracking.load_model(uri)
+        assert loaded_version == label
+        assert loaded.to_bytes() == model.to_bytes()
+        pd.testing.assert_frame_equal(loaded.predict(customers), expected)
+
+    served = mlflow.pyfunc.load_model(f"models:/roundtrip/{version}")
+    assert served.metadata.get_input_schema().input_names() == list(FEATURES)
+    outputs = served.metadata.get_output_schema().input_names()
+    assert outputs == list(model.score_columns())
+    got = served.predict(customers[list(FEATURES)])
+    np.testing.assert_array_equal(got[outputs].to_numpy(), expected[outputs].to_numpy())
+
+
+@pytest.mark.parametrize(
+    ("uri", "hint"),
+    [
+        ("models:/never-trained@champion", "train a model"),
+        ("models:/roundtrip@champion", "--promote sets 'champion'"),
+        ("models:/roundtrip/99", "check the model name and version"),
+        ("runs:/0123456789abcdef/model", "check the run id"),
+    ],
+)
+def test_unresolvable_uri_is_a_model_error(store: Path, uri: str, hint: str) -> None:
+    with pytest.raises(ModelError) as caught:
+        tracking.load_model(uri)
+    message = str(caught.value)
+    assert f"model URI '{uri}' does not resolve" in message and hint in message
+    assert "\n" not in message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_config_is_logged_as_artifact_and_flat_params(store: Path) -> None:
+    config = {"seed": 7, "learner": {"kind": "t", "lightgbm": {"num_leaves": 15}}, "arms": ["a"]}
+    with tracking.start_run() as run:
+        tracking.log_config(config)
+        tracking.log_metrics({"qini__conversion__Mens E-Mail": 0.25, "auuc:bad": float("nan")})
+    data = MlflowClient().get_run(run.info.run_id).data
+    assert data.params == {
+        "seed": "7",
+        "learner.kind": "t",
+        "learner.lightgbm.num_leaves": "15",
+        "arms": '["a"]',
+    }
+    assert data.metrics == {"qini__conversion__Mens E-Mail": 0.25}
+    logged = yaml.safe_load(mlflow.artifacts.load_text(f"runs:/{run.info.run_id}/config.yaml"))
+    assert logged == config
+
+
+def test_frames_dicts_and_directories_are_logged(
+    store: Path, model: UpliftModel, tmp_path: Path
+) -> None:
+    table = feature_importance(model)
+    (tmp_path / "report").mkdir()
+    (tmp_path / "report" / "index.html").write_text("<html></html>")
+    with tracking.start_run() as run:
+        tracking.log_frame(table, "feature_importance.csv")
+        tracking.log_dict({"gap": 0.01}, "solve_report.json")
+        tracking.log_artifacts(str(tmp_path / "report"), "report")
+    uri = f"runs:/{run.info.run_id}"
+    logged = pd.read_csv(io.StringIO(mlflow.artifacts.load_text(f"{uri}/feature_importance.csv")))
+    pd.testing.assert_frame_equal(logged, table, check_dtype=False)
+    assert mlflow.artifacts.load_dict(f"{uri}/solve_report.json") == {"gap": 0.01}
+    assert mlflow.artifacts.load_text(f"{uri}/report/index.html") == "<html></html>"
+
+
+def test_sqlite_path_of_relative_and_absolute_uris() -> None:
+    assert tracking.sqlite_path("sqlite:///work/mlflow.db") == Path("work/mlflow.db")
+    assert tracking.sqlite_path("sqlite:////tmp/x/mlflow.db") == Path("/tmp/x/mlflow.db")
+    assert tracking.sqlite_path("http://127.0.0.1:5000") is None
