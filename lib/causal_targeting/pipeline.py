@@ -480,6 +480,139 @@ def chosen_offers(cfg: Config) -> list[str]:
     return list(read_json(menu)["offers"])
 
 
+@dataclass(frozen=True)
+class EvaluateResult:
+    """The policy value table and where the report is."""
+
+    values: pd.DataFrame
+    report: str
+    paths: dict[str, str]
+
+
+def evaluate_paths(cfg: Config) -> dict[str, str]:
+    """Where the evaluate stage writes each output."""
+    out = cfg.outputs.path
+    return {
+        "values": out("evaluate", "policy_values.csv"),
+        "report": out("evaluate", "report", "index.html"),
+    }
+
+
+def scaled_guardrails(guardrails: list[Guardrail], ratio: float) -> list[Guardrail]:
+    """The guardrails for a sample that is ``ratio`` of the base: amounts scale, shares stay."""
+    from dataclasses import replace
+
+    return [g if g.limit is None else replace(g, limit=g.limit * ratio) for g in guardrails]
+
+
+def holdout_policy(
+    holdout: pd.DataFrame, cfg: Config, offers: list[str], base_rows: int
+) -> np.ndarray:
+    """Our policy on the holdout rows: the allocation solved on them, guardrails scaled."""
+    from causal_targeting.allocation.problem import option_block
+    from causal_targeting.allocation.solver import solve_block
+
+    value_model, guardrails, do_no_harm = allocation_problem(cfg)
+    scaled = scaled_guardrails(guardrails, len(holdout) / base_rows)
+    block = option_block(holdout, value_model, scaled, offers, do_no_harm)
+    choice, _ = solve_block(block, scaled, solver_options(cfg))
+    return np.array([*offers, cfg.data.control], dtype=object)[choice]
+
+
+def response_column(cfg: Config) -> str:
+    """The propensity baseline's ranking: predicted outcome without treatment."""
+    kinds = cfg.data.outcomes
+    outcome = cfg.evaluate.response_outcome or next(
+        (o for o, kind in kinds.items() if kind == "binary"), next(iter(kinds))
+    )
+    return f"mu__{outcome}__{cfg.data.control}"
+
+
+def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
+    """Value our policy and the baselines on the randomized holdout; write the evidence report.
+
+    The holdout rows scored by the train stage (a sample bounded by ``train.cap_per_arm``) are
+    valued in the allocator's units (:mod:`causal_targeting.evaluation.net_value`); our policy
+    is the allocation solved on them with amounts scaled to their share of the base; the
+    baselines get the same contacts and budget. IPS, SNIPS and DR estimates carry Poisson
+    bootstrap CIs; on simulator data the true value of each policy is added.
+    """
+    from causal_targeting.allocation.problem import cost_frame
+    from causal_targeting.evaluation import sections
+    from causal_targeting.evaluation.baselines import baseline_policies
+    from causal_targeting.evaluation.net_value import VALUE, with_net_value
+    from causal_targeting.evaluation.policy_value import policy_values
+    from causal_targeting.evaluation.report import write_report
+
+    spark = spark or get_spark(cfg.spark)
+    offers = chosen_offers(cfg)
+    arms = [cfg.data.control, *offers]
+    value_model, _, _ = allocation_problem(cfg)
+    holdout = read_table_at(spark, train_paths(cfg)["holdout"], "holdout").toPandas()
+    base_rows = read_table_at(spark, score_paths(cfg)["scores"], "scores").count()
+    frame = with_net_value(holdout, value_model, offers, cfg.data.control)
+    policy = holdout_policy(holdout, cfg, offers, base_rows)
+    costs = (
+        cost_frame(holdout, value_model, offers).mean().rename(lambda c: c.removeprefix("cost__"))
+    )
+    policies = {"targeting": policy} | baseline_policies(
+        frame,
+        policy,
+        outcome=VALUE,
+        arms=arms,
+        control=cfg.data.control,
+        costs=costs.to_dict(),
+        response_col=response_column(cfg),
+        seed=cfg.seed,
+    )
+    values = policy_values(
+        frame,
+        policies,
+        outcome=VALUE,
+        arms=arms,
+        control=cfg.data.control,
+        costs={},
+        reps=cfg.evaluate.bootstrap_reps,
+        alpha=cfg.evaluate.alpha,
+        seed=cfg.seed,
+    )
+    paths = evaluate_paths(cfg)
+    trained = read_json(train_paths(cfg)["report"])
+    parts = [
+        sections.data_section(read_json(ingest_paths(cfg)["report"])),
+        sections.model_section(
+            pd.read_csv(train_paths(cfg)["metrics"]),
+            pd.read_csv(train_paths(cfg)["curves"]),
+            trained["model_uri"],
+        ),
+        sections.policy_section(values, len(holdout), cfg.evaluate.estimator),
+        sections.design_section(
+            values, float(frame[VALUE].std(ddof=1)), cfg.evaluate.alpha, cfg.evaluate.estimator
+        ),
+        sections.guardrail_section(read_json(allocate_paths(cfg)["report"])),
+    ]
+    frontier = Path(cfg.outputs.path("frontier", "frontier.csv"))
+    if frontier.exists():
+        parts.append(sections.frontier_section(pd.read_csv(frontier)))
+    if cfg.coarsen.enabled:
+        recovery = pd.read_csv(coarsen_paths(cfg)["recovery"])
+        menu = read_json(coarsen_paths(cfg)["menu"])
+        parts.append(sections.coarsening_section(recovery, menu))
+    write_text(values.to_csv(index=False), paths["values"])
+    report = write_report(paths["report"], "Targeting evidence", cfg.name, parts)
+    tracking.configure(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
+    with tracking.start_run(run_name=f"{cfg.name}-evaluate", tags={"stage": "evaluate"}):
+        tracking.log_config(cfg.model_dump(mode="json"))
+        tracking.log_metrics(
+            {
+                f"value_{row.estimator}__{row.policy}": row.value
+                for row in values.itertuples(index=False)
+            }
+        )
+        tracking.log_artifacts(str(report.parent), "report")
+    return EvaluateResult(values, str(report), paths)
+
+
 def read_json(path: str) -> dict[str, Any]:
     """An earlier stage's JSON report."""
     import json
