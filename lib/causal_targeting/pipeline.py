@@ -533,8 +533,9 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
 
     The holdout rows scored by the train stage (a sample bounded by ``train.cap_per_arm``) are
     valued in the allocator's units (:mod:`causal_targeting.evaluation.net_value`); our policy
-    is the allocation solved on them with amounts scaled to their share of the base; the
-    baselines get the same contacts and budget. IPS, SNIPS and DR estimates carry Poisson
+    is the allocation solved on them (over the coarsened menu when there is one) with amounts
+    scaled to their share of the base; the baselines, free to use any offer, get the same
+    contacts and budget. IPS, SNIPS and DR estimates carry Poisson
     bootstrap CIs; on simulator data the true value of each policy is added.
     """
     from causal_targeting.allocation.problem import cost_frame
@@ -546,15 +547,15 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
 
     spark = spark or get_spark(cfg.spark)
     offers = chosen_offers(cfg)
-    arms = [cfg.data.control, *offers]
+    every_offer = list(cfg.data.arms)
+    arms = [cfg.data.control, *every_offer]
     value_model, _, _ = allocation_problem(cfg)
     holdout = read_table_at(spark, train_paths(cfg)["holdout"], "holdout").toPandas()
     base_rows = read_table_at(spark, score_paths(cfg)["scores"], "scores").count()
-    frame = with_net_value(holdout, value_model, offers, cfg.data.control)
+    frame = with_net_value(holdout, value_model, every_offer, cfg.data.control)
     policy = holdout_policy(holdout, cfg, offers, base_rows)
-    costs = (
-        cost_frame(holdout, value_model, offers).mean().rename(lambda c: c.removeprefix("cost__"))
-    )
+    costs = cost_frame(holdout, value_model, every_offer).mean()
+    costs = costs.rename(lambda column: column.removeprefix("cost__"))
     policies = {"targeting": policy} | baseline_policies(
         frame,
         policy,
