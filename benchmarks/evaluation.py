@@ -17,11 +17,11 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 from sklift import metrics as sk
 
+from _results import write_section
 from causal_targeting.evaluation.policy_value import (
     estimate_policy_values,
     estimates_from_sums,
@@ -29,7 +29,6 @@ from causal_targeting.evaluation.policy_value import (
 )
 from causal_targeting.evaluation.uplift import auuc, qini_coefficient
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## evaluation"
 
 
@@ -76,16 +75,6 @@ def loop_bootstrap(inputs: dict, reps: int, seed: int) -> np.ndarray:
     return out
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving others intact."""
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = current.find(SECTION + "\n")
-    if start < 0:
-        updated = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = current.find("\n## ", start + len(SECTION))
-        updated = current[:start] + text + (current[end:] if end >= 0 else "")
-    RESULTS.write_text(updated)
 
 
 def main() -> None:
@@ -144,7 +133,7 @@ def main() -> None:
     )
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

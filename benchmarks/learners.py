@@ -29,17 +29,16 @@ import importlib.metadata
 import statistics
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from _results import write_section
 from causal_targeting.data import simulate as sim
 from causal_targeting.learners.features import FeatureSpec
 from causal_targeting.learners.uplift import TLearner, XLearner
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## learners"
 OUTCOME = "spend"
 DESIGNS = {
@@ -209,17 +208,6 @@ def comparison_table(results: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving others intact."""
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = current.find(SECTION + "\n")
-    if start < 0:
-        updated = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = current.find("\n## ", start + len(SECTION))
-        tail = current[end + 1 :] if end >= 0 else ""
-        updated = current[:start] + text + ("\n" + tail if tail else "")
-    RESULTS.write_text(updated)
 
 
 def main() -> None:
@@ -246,7 +234,7 @@ def main() -> None:
         f"{args.customers} --n-estimators {args.n_estimators} --learning-rate "
         f"{args.learning_rate} --repeats {args.repeats} --seed {args.seed} --designs {args.designs}"
     )
-    write_section(
+    write_section(SECTION,
         f"{SECTION}\n\nCommand: `{command}`\n\n"
         f"Simulator scenario `rewards` (3 reward arms + control), outcome `{OUTCOME}`, "
         f"{args.rows} experiment rows, {args.customers} customers scored; causalml {version}, "

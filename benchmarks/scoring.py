@@ -34,13 +34,13 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
+from _results import write_section
 from causal_targeting.config import SparkConfig
 from causal_targeting.learners.compiled import CompiledEngine
 from causal_targeting.learners.uplift import TLearner, UpliftModel
 from causal_targeting.scoring import score
 from causal_targeting.spark import get_spark
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## scoring"
 ARMS = ["arm_a", "arm_b"]
 CONTROL = "control"
@@ -116,17 +116,6 @@ def interleaved_medians(runs: dict[str, Callable[[], object]], repeats: int) -> 
     return {name: statistics.median(values) for name, values in times.items()}
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving others intact."""
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = current.find(SECTION + "\n")
-    if start < 0:
-        updated = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = current.find("\n## ", start + len(SECTION))
-        tail = current[end + 1 :] if end >= 0 else ""
-        updated = current[:start] + text + ("\n" + tail if tail else "")
-    RESULTS.write_text(updated)
 
 
 def main() -> None:
@@ -221,7 +210,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from _results import write_section
 from causal_targeting.config import SparkConfig
 from causal_targeting.data.simulate import (
     SCENARIOS,
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
 
     from pyspark.sql import DataFrame, SparkSession
 
-RESULTS = Path(__file__).with_name("RESULTS.md")
 SECTION = "## simulate"
 BLOCK = 10_000
 SEED = 7
@@ -102,17 +102,6 @@ def transfer_only(spark: SparkSession, name: str, rows: int) -> list[DataFrame]:
     return tables
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) this benchmark's section of RESULTS.md, leaving others intact."""
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = current.find(SECTION + "\n")
-    if start < 0:
-        updated = current.rstrip("\n") + "\n\n" + text
-    else:
-        end = current.find("\n## ", start + len(SECTION))
-        tail = current[end + 1 :] if end >= 0 else ""
-        updated = current[:start] + text + ("\n" + tail if tail else "")
-    RESULTS.write_text(updated)
 
 
 def measure(
@@ -207,7 +196,7 @@ def main() -> None:
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        write_section(text)
+        write_section(SECTION, text)
 
 
 if __name__ == "__main__":
