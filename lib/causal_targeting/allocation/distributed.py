@@ -1,0 +1,212 @@
+"""The Spark edge of the allocation: option blocks cached once, dual passes by treeAggregate.
+
+The scores DataFrame is read once: each partition's customers become one ``OptionBlock`` (numpy
+arrays, built by ``problem.option_block``), and the RDD of blocks is persisted. Every pass of
+the solver maps the numpy core ``dual_terms`` over the cached blocks and combines the partial
+sums with ``treeAggregate``; only the prices go out and J + 6 numbers per partition come back.
+The finishing pass collects the few marginal customers to the driver. The allocation table is
+then produced by ``mapInPandas`` over the scores with the final prices, so it is never collected.
+"""
+
+from __future__ import annotations
+
+import pickle
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from causal_targeting.allocation.dual import Callback, DualTerms, best_options, dual_terms
+from causal_targeting.allocation.problem import (
+    DoNoHarm,
+    Guardrail,
+    OptionBlock,
+    ValueModel,
+    option_block,
+    require_columns,
+)
+from causal_targeting.allocation.solver import (
+    Marginal,
+    Plan,
+    SolveReport,
+    SolverOptions,
+    allocation_frame,
+    block_finisher,
+    solve_dual,
+)
+
+if TYPE_CHECKING:
+    from pyspark import RDD
+    from pyspark.sql import DataFrame
+
+Keyed = tuple[np.ndarray, OptionBlock]
+
+
+def score_columns(
+    df: DataFrame,
+    value_model: ValueModel,
+    guardrails: Sequence[Guardrail],
+    arms: Sequence[str],
+    do_no_harm: DoNoHarm | None,
+    id_column: str,
+) -> list[str]:
+    """The columns of ``df`` the option blocks read (others are never shipped to Python)."""
+    wanted = {id_column}
+    wanted |= {f"tau__{o}__{a}" for o in value_model.weights for a in arms}
+    wanted |= {t.column.format(arm=a) for t in value_model.variable_costs for a in arms}
+    wanted |= {f"tau__{g.outcome}__{a}" for g in guardrails if g.outcome for a in arms}
+    wanted |= {str(g.segment_column) for g in guardrails if g.segment_column}
+    if do_no_harm is not None:
+        wanted |= {f"tau__{do_no_harm.outcome}__{a}" for a in arms}
+        if do_no_harm.z > 0:
+            wanted |= {do_no_harm.se_column.format(outcome=do_no_harm.outcome, arm=a)
+                       for a in arms}
+    eligible = {f"eligible__{a}" for a in arms} & set(df.columns)
+    require_columns(pd.DataFrame(columns=df.columns), sorted(wanted), "score the customers first")
+    return sorted(wanted | eligible)
+
+
+def concatenate(parts: Sequence[Keyed]) -> Keyed:
+    """One keyed block from several (the blocks of one partition's Arrow batches)."""
+    ids = np.concatenate([p[0] for p in parts])
+    values = np.concatenate([p[1].values for p in parts])
+    usage = np.concatenate([p[1].usage for p in parts], axis=1)
+    population = np.sum([p[1].population for p in parts], axis=0)
+    return ids, OptionBlock(values, usage, population)
+
+
+def cached_blocks(
+    df: DataFrame,
+    value_model: ValueModel,
+    guardrails: Sequence[Guardrail],
+    arms: Sequence[str],
+    do_no_harm: DoNoHarm | None = None,
+    id_column: str = "customer_id",
+) -> RDD[Keyed]:
+    """Build every customer's options once: an RDD of (ids, OptionBlock), one per partition,
+    persisted in memory (the passes read this cache, never the scores again)."""
+    from pyspark import StorageLevel
+
+    columns = score_columns(df, value_model, guardrails, arms, do_no_harm, id_column)
+
+    def build(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for frame in frames:
+            block = option_block(frame, value_model, guardrails, arms, do_no_harm)
+            payload = pickle.dumps((frame[id_column].to_numpy(), block), protocol=5)
+            yield pd.DataFrame({"payload": [payload]})
+
+    def merge(rows: Iterator[object]) -> Iterator[Keyed]:
+        parts = [pickle.loads(row.payload) for row in rows]  # type: ignore[attr-defined]
+        if parts:
+            yield concatenate(parts)
+
+    payloads = df.select(*columns).mapInPandas(build, "payload binary")
+    blocks = payloads.rdd.mapPartitions(merge).persist(StorageLevel.MEMORY_ONLY)
+    blocks.count()
+    return blocks
+
+
+def spark_oracle(blocks: RDD[Keyed], rows: int, depth: int = 2):
+    """The dual oracle over the cached blocks: numpy per partition, ``treeAggregate`` across."""
+
+    def oracle(lam: np.ndarray, reach: bool = False) -> DualTerms:
+        prices = np.asarray(lam, dtype=np.float64)
+        return blocks.map(lambda keyed: dual_terms(keyed[1], prices, reach)).treeAggregate(
+            DualTerms.zero(rows), lambda a, b: a + b, lambda a, b: a + b, depth=depth
+        )
+
+    return oracle
+
+
+def spark_finisher(blocks: RDD[Keyed]):
+    """The finishing pass: per partition, fix the customers whose best option agrees at every
+    supporting price and send the marginal ones (ids and options) to the driver."""
+
+    def finish(prices: Sequence[np.ndarray], everyone: bool = False) -> Marginal:
+        supports = [np.asarray(p, dtype=np.float64) for p in prices]
+
+        def part(keyed: Keyed) -> Marginal:
+            ids, block = keyed
+            local = block_finisher(block)(supports, everyone)
+            return Marginal(ids[local.keys], local.block, local.fixed_usage,
+                            local.fixed_value, local.fixed_offers)
+
+        parts = blocks.map(part).collect()
+        keys, sub = concatenate([(p.keys, p.block) for p in parts])
+        return Marginal(
+            keys=keys,
+            block=sub,
+            fixed_usage=np.sum([p.fixed_usage for p in parts], axis=0),
+            fixed_value=float(sum(p.fixed_value for p in parts)),
+            fixed_offers=int(sum(p.fixed_offers for p in parts)),
+        )
+
+    return finish
+
+
+def allocation_schema(df: DataFrame, guardrails: Sequence[Guardrail], id_column: str) -> str:
+    id_type = df.schema[id_column].dataType.simpleString()
+    usage = "".join(f", `usage__{g.name}` double" for g in guardrails)
+    return f"customer_id {id_type}, offer string, value double{usage}, run_id string"
+
+
+def assign_allocation(
+    df: DataFrame,
+    plan: Plan,
+    value_model: ValueModel,
+    guardrails: Sequence[Guardrail],
+    arms: Sequence[str],
+    do_no_harm: DoNoHarm | None,
+    id_column: str,
+    run_id: str,
+) -> DataFrame:
+    """The allocation table, computed by ``mapInPandas``: best option at the plan's prices,
+    overridden for the marginal customers decided on the driver."""
+    columns = score_columns(df, value_model, guardrails, arms, do_no_harm, id_column)
+    overrides = pd.Series(plan.options, index=pd.Index(plan.keys))
+    prices = plan.prices
+
+    def assign(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for frame in frames:
+            block = option_block(frame, value_model, guardrails, arms, do_no_harm)
+            choice = best_options(block, prices)
+            decided = overrides.reindex(frame[id_column].to_numpy())
+            known = decided.notna().to_numpy()
+            choice[known] = decided.to_numpy()[known].astype(np.int64)
+            yield allocation_frame(frame[id_column], block, choice, arms, guardrails, run_id)
+
+    return df.select(*columns).mapInPandas(
+        assign, allocation_schema(df, guardrails, id_column)
+    )
+
+
+def solve(
+    df: DataFrame,
+    value_model: ValueModel,
+    guardrails: Sequence[Guardrail],
+    arms: Sequence[str],
+    do_no_harm: DoNoHarm | None = None,
+    id_column: str = "customer_id",
+    options: SolverOptions | None = None,
+    run_id: str = "",
+    callback: Callback | None = None,
+) -> tuple[DataFrame, SolveReport]:
+    """Allocate offers to the customers of a scores DataFrame under the guardrails.
+
+    Returns the allocation DataFrame (customer_id, offer or null, value, usage__{guardrail},
+    run_id; lazy, computed when written) and the solve report. Raises InfeasibleError naming
+    the guardrails no allocation can meet.
+    """
+    blocks = cached_blocks(df, value_model, guardrails, arms, do_no_harm, id_column)
+    try:
+        plan, report = solve_dual(
+            spark_oracle(blocks, len(guardrails)), spark_finisher(blocks), guardrails,
+            options or SolverOptions(), callback,
+        )
+    finally:
+        blocks.unpersist()
+    allocation = assign_allocation(
+        df, plan, value_model, guardrails, arms, do_no_harm, id_column, run_id
+    )
+    return allocation, report

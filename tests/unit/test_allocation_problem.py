@@ -1,0 +1,141 @@
+"""Value model, guardrail rows and option masks of the allocation problem (no Spark)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from causal_targeting.allocation.problem import (
+    DoNoHarm,
+    Guardrail,
+    ValueModel,
+    VariableCost,
+    available_options,
+    check_names,
+    option_block,
+    row_limits,
+    values_frame,
+)
+from causal_targeting.errors import ConfigError, DataContractError
+
+ARMS = ["mail", "sms"]
+
+
+def scores() -> pd.DataFrame:
+    return pd.DataFrame({
+        "customer_id": [1, 2, 3],
+        "tau__spend__mail": [10.0, 2.0, -1.0],
+        "tau__spend__sms": [4.0, 6.0, 3.0],
+        "tau__visit__mail": [0.1, 0.0, 0.2],
+        "tau__visit__sms": [0.0, 0.5, 0.1],
+        "mu__redeem__mail": [0.5, 0.2, 0.1],
+        "mu__redeem__sms": [0.3, 0.3, 0.3],
+        "segment": ["a", "b", "a"],
+    })
+
+
+MODEL = ValueModel(
+    weights={"spend": 1.0, "visit": 10.0},
+    fixed_cost={"mail": 1.0, "sms": 0.5},
+    variable_costs=(VariableCost("mu__redeem__{arm}", 4.0),),
+)
+
+
+def test_values_are_weighted_effects_minus_fixed_and_variable_cost() -> None:
+    values = values_frame(scores(), MODEL, ARMS)
+    assert list(values.columns) == ["value__mail", "value__sms"]
+    # customer 1, mail: 10 + 10*0.1 - 1 - 4*0.5 = 8
+    assert values.loc[0, "value__mail"] == pytest.approx(8.0)
+    # customer 2, sms: 6 + 10*0.5 - 0.5 - 4*0.3 = 9.3
+    assert values.loc[1, "value__sms"] == pytest.approx(9.3)
+
+
+def test_per_arm_rates_and_a_missing_arm_is_refused() -> None:
+    model = ValueModel({"spend": 1.0}, variable_costs=(
+        VariableCost("mu__redeem__{arm}", {"mail": 2.0, "sms": 0.0}),))
+    values = values_frame(scores(), model, ARMS)
+    assert values["value__mail"].tolist() == pytest.approx([9.0, 1.6, -1.2])
+    with pytest.raises(ConfigError, match="sms"):
+        values_frame(scores(), ValueModel({"spend": 1.0}, fixed_cost={"mail": 1.0}), ARMS)
+
+
+def test_missing_or_null_score_column_names_it() -> None:
+    with pytest.raises(DataContractError, match="tau__spend__sms"):
+        values_frame(scores().drop(columns="tau__spend__sms"), MODEL, ARMS)
+    broken = scores()
+    broken.loc[1, "mu__redeem__mail"] = None
+    with pytest.raises(DataContractError, match=r"mu__redeem__mail.*null"):
+        values_frame(broken, MODEL, ARMS)
+
+
+def test_eligibility_columns_mask_options_and_null_means_not_eligible() -> None:
+    frame = scores().assign(eligible__mail=[True, None, False])
+    mask = available_options(frame, ARMS)
+    assert mask.tolist() == [[True, True], [False, True], [False, True]]
+
+
+def test_do_no_harm_keeps_options_whose_lower_bound_is_above_zero() -> None:
+    frame = scores().assign(**{"tau_se__spend__mail": [1.0, 1.0, 1.0],
+                               "tau_se__spend__sms": [5.0, 1.0, 0.1]})
+    margin_only = available_options(frame, ARMS, DoNoHarm("spend", margin=2.5))
+    assert margin_only.tolist() == [[True, True], [False, True], [False, True]]
+    with_se = available_options(frame, ARMS, DoNoHarm("spend", z=2.0))
+    # lower = tau - 2 se: mail [8, 0, -3], sms [-6, 4, 2.8]
+    assert with_se.tolist() == [[True, False], [False, True], [False, True]]
+    with pytest.raises(DataContractError, match="tau_se__spend__mail"):
+        available_options(scores(), ARMS, DoNoHarm("spend", z=1.0))
+
+
+def test_option_block_rows_and_unavailable_values() -> None:
+    guardrails = [
+        Guardrail("budget", "budget", limit=10.0),
+        Guardrail("revenue", "revenue_floor", limit=5.0, outcome="spend"),
+        Guardrail("mail_min", "offer_min", limit=1.0, arm="mail"),
+        Guardrail("seg_a", "segment_cap", share=0.5, segment_column="segment", segment="a"),
+    ]
+    frame = scores().assign(eligible__sms=[True, True, False])
+    block = option_block(frame, MODEL, guardrails, ARMS)
+    assert block.values.shape == (3, 2) and block.usage.shape == (4, 3, 2)
+    assert np.isneginf(block.values[2, 1])
+    assert block.usage[0, 0].tolist() == pytest.approx([3.0, 1.7])  # cost = fixed + 4 * mu
+    assert block.usage[1, :, 0].tolist() == [-10.0, -2.0, 1.0]  # floors are negated rows
+    assert block.usage[2].tolist() == [[-1.0, 0.0]] * 3
+    assert block.usage[3].tolist() == [[1.0, 1.0], [0.0, 0.0], [1.0, 1.0]]
+    assert block.population.tolist() == [3.0, 3.0, 3.0, 2.0]
+
+
+def test_row_limits_resolve_amounts_and_shares() -> None:
+    guardrails = [
+        Guardrail("budget", "budget", share=0.5),
+        Guardrail("revenue", "revenue_floor", share=0.8, outcome="spend"),
+        Guardrail("contacts", "contacts", share=0.1),
+        Guardrail("mail_min", "offer_min", limit=3.0, arm="mail"),
+    ]
+    limits = row_limits(guardrails, np.array([200.0, -1000.0, 50.0, -9.0]),
+                        np.array([100.0, 100.0, 100.0, 100.0]))
+    assert limits.tolist() == pytest.approx([100.0, -800.0, 10.0, -3.0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kind": "budget", "limit": 1.0, "share": 0.5}, "exactly one"),
+        ({"kind": "budget"}, "exactly one"),
+        ({"kind": "offer_cap", "limit": 1.0}, "needs the arm"),
+        ({"kind": "revenue_floor", "limit": 1.0}, "revenue outcome"),
+        ({"kind": "segment_cap", "limit": 1.0}, "segment_column"),
+        ({"kind": "budget", "share": -0.1}, ">= 0"),
+        ({"kind": "bogus", "limit": 1.0}, "not one of"),
+    ],
+)
+def test_bad_guardrails_are_refused_by_name(kwargs: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=f"guardrail 'g'.*{message}"):
+        Guardrail("g", **kwargs)
+
+
+def test_unknown_arm_and_duplicate_names_are_refused() -> None:
+    with pytest.raises(ConfigError, match="'push' is not one of the offers"):
+        option_block(scores(), MODEL, [Guardrail("g", "offer_cap", limit=1, arm="push")], ARMS)
+    with pytest.raises(ConfigError, match="'g' is used twice"):
+        check_names([Guardrail("g", "contacts", limit=1), Guardrail("g", "budget", limit=1)])
