@@ -73,3 +73,27 @@ def test_missing_config_file_is_a_clear_error(root: Path) -> None:
     out = cli(root, "ingest", "--conf", "conf/nope.yaml")
     assert out.returncode == 2
     assert "conf/nope.yaml" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_run_on_a_simulated_scenario_prints_true_values(root: Path, tmp_path: Path) -> None:
+    work = f"{tmp_path}/work"
+    common = ["--conf", "conf/scenarios/rewards.yaml", "--set", f"simulate.root={work}/simulate"]
+    simulated = cli(
+        root, "simulate", "--scenario", "rewards", "--rows", "8000", "--seed", "3", *common
+    )
+    assert simulated.returncode == 0, simulated.stderr[-3000:]
+    out = cli(
+        root, "run", *common,
+        "--set", f"data.experiment.path={work}/simulate/rewards/experiment",
+        "--set", f"data.customers.path={work}/simulate/rewards/customers",
+        "--set", f"outputs.root={work}",
+        "--set", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        "--set", f"tracking.artifact_location={tmp_path}/mlruns",
+        "--set", "train.n_estimators=60", "--set", "evaluate.bootstrap_reps=200",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = " ".join(out.stdout.split())
+    assert "true value" in text and "certified gap" in text
+    for guardrail in ("budget", "revenue", "contacts", "big_reward_cap"):
+        assert guardrail in text
+    assert (tmp_path / "work" / "evaluate" / "report" / "index.html").exists()
