@@ -1,33 +1,25 @@
 """Scoring on a real standalone Spark cluster: a master and one worker on 127.0.0.1.
 
-The cluster is started with pyspark's own ``bin/spark-class`` and stopped in a ``finally``. The
-scoring runs in a separate Python process whose driver connects to ``spark://127.0.0.1:PORT``
-(this test process already holds the shared local session), so the executor has only what the
-broadcast carries: nothing depends on state local to a driver.
+The cluster comes from deploy/local_cluster.py (pyspark's own ``bin/spark-class``). The scoring
+runs in a separate Python process whose driver connects to ``spark://127.0.0.1:PORT`` (this test
+process already holds the shared local session), so the executor has only what the broadcast
+carries: nothing depends on state local to a driver.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyspark
 import pytest
+from local_cluster import standalone_cluster
 
 from scoring_support import customer_frame, fit_small_model
-
-SPARK_HOME = Path(pyspark.__file__).parent
-STARTUP_SECONDS = 60
 
 SCORE_ON_CLUSTER = """
 import json, sys
@@ -58,99 +50,6 @@ spark.stop()
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _wait_for_line(log: Path, text: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if log.exists() and text in log.read_text(errors="replace"):
-            return
-        if process.poll() is not None:
-            break
-        time.sleep(0.25)
-    raise RuntimeError(f"'{text}' not seen in {log}:\n{log.read_text(errors='replace')[-2000:]}")
-
-
-def _daemon(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [str(SPARK_HOME / "bin" / "spark-class"), *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-@contextmanager
-def standalone_cluster(workdir: Path) -> Iterator[str]:
-    """Start a master and one 2-core worker on 127.0.0.1; yield the master URL; stop both."""
-    env = {
-        **os.environ,
-        "SPARK_HOME": str(SPARK_HOME),
-        "SPARK_LOCAL_IP": "127.0.0.1",
-        "PYSPARK_PYTHON": sys.executable,
-        "SPARK_MASTER_OPTS": "-Dspark.master.rest.enabled=false",
-    }
-    port = _free_port()
-    processes = []
-    try:
-        master = _daemon(
-            [
-                "org.apache.spark.deploy.master.Master",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--webui-port",
-                str(_free_port()),
-            ],
-            workdir / "master.log",
-            env,
-        )
-        processes.append(master)
-        _wait_for_line(workdir / "master.log", "I have been elected leader", master)
-        url = f"spark://127.0.0.1:{port}"
-        worker = _daemon(
-            [
-                "org.apache.spark.deploy.worker.Worker",
-                "--host",
-                "127.0.0.1",
-                "--webui-port",
-                str(_free_port()),
-                "--cores",
-                "2",
-                "--memory",
-                "1g",
-                "--work-dir",
-                str(workdir / "worker"),
-                url,
-            ],
-            workdir / "worker.log",
-            env,
-        )
-        processes.append(worker)
-        _wait_for_line(workdir / "worker.log", "Successfully registered with master", worker)
-        yield url
-    finally:
-        for process in reversed(processes):
-            _stop(process)
-
-
 @pytest.mark.cluster
 def test_scores_on_a_standalone_cluster_equal_in_process_predict(tmp_path: Path) -> None:
     model = fit_small_model(seed=5)
@@ -162,7 +61,7 @@ def test_scores_on_a_standalone_cluster_equal_in_process_predict(tmp_path: Path)
     script.write_text(SCORE_ON_CLUSTER)
     output = tmp_path / "scores"
 
-    with standalone_cluster(tmp_path) as master:
+    with standalone_cluster(tmp_path, workers=1, cores=2) as master:
         done = subprocess.run(
             [
                 sys.executable,
