@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -43,7 +44,7 @@ def sqlite_path(tracking_uri: str) -> Path | None:
 
 
 def configure(
-    tracking_uri: str = "sqlite:///work/mlflow.db",
+    tracking_uri: str | None = "sqlite:///work/mlflow.db",
     experiment: str = "causal-targeting",
     artifact_location: str | None = "work/mlruns",
 ) -> str:
@@ -52,13 +53,18 @@ def configure(
     A SQLite file's directory is created. The experiment is created if missing (restored if
     deleted), with its artifacts under ``artifact_location``: a local path is made absolute, a
     URI such as ``s3://...`` is used as given, None lets the server choose (the right choice
-    for a remote ``mlflow server``). Returns the experiment id.
+    for a remote ``mlflow server``). ``tracking_uri=None`` leaves the URI to MLflow's own
+    settings (``MLFLOW_TRACKING_URI`` and, for its credentials, ``MLFLOW_TRACKING_TOKEN`` or
+    Databricks' environment). Artifact upload progress bars are turned off (they would interleave
+    with the stage's own progress). Returns the experiment id.
     """
-    database = sqlite_path(tracking_uri)
-    if database is not None:
-        database.parent.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(tracking_uri)
-    mlflow.set_registry_uri(tracking_uri)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    if tracking_uri is not None:
+        database = sqlite_path(tracking_uri)
+        if database is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
+        mlflow.set_tracking_uri(tracking_uri)
+        mlflow.set_registry_uri(tracking_uri)
     client = MlflowClient()
     found = client.get_experiment_by_name(experiment)
     if found is not None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -151,3 +154,22 @@ def test_sqlite_path_of_relative_and_absolute_uris() -> None:
     assert tracking.sqlite_path("sqlite:///work/mlflow.db") == Path("work/mlflow.db")
     assert tracking.sqlite_path("sqlite:////tmp/x/mlflow.db") == Path("/tmp/x/mlflow.db")
     assert tracking.sqlite_path("http://127.0.0.1:5000") is None
+
+
+def test_a_null_uri_leaves_the_store_to_mlflow_tracking_uri(tmp_path: Path) -> None:
+    """conf/cluster.yaml's ``tracking.uri: null``: the store comes from the environment."""
+    database = tmp_path / "from-env.db"
+    script = (
+        "import mlflow\n"
+        "from causal_targeting import tracking\n"
+        "tracking.configure(None, 'env-chosen', artifact_location=None)\n"
+        "print(mlflow.get_tracking_uri())\n"
+    )
+    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{database}"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == f"sqlite:///{database}"
+    found = MlflowClient(tracking_uri=f"sqlite:///{database}").get_experiment_by_name("env-chosen")
+    assert found is not None
