@@ -17,7 +17,7 @@ test: java $(STAMP) lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check lib tests benchmarks jobs
+	$(BIN)/ruff check lib tests benchmarks jobs notebooks deploy
 
 install: $(STAMP)
 

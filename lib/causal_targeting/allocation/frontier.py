@@ -71,12 +71,12 @@ def budget_grid(unconstrained_cost: float, points: int = 10) -> np.ndarray:
 
 def plot_frontier(frame: pd.DataFrame, path: str | Path) -> Path:
     """Plot value (and the dual bound) against budget to a PNG at ``path``."""
-    import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from causal_targeting.evaluation.plots import save_png
 
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure = Figure(figsize=(6, 4), layout="constrained")
+    axis = figure.subplots()
     feasible = frame[frame["feasible"]]
     axis.plot(feasible["budget"], feasible["value"], marker="o", label="allocation value")
     axis.plot(feasible["budget"], feasible["dual_bound"], linestyle="--", label="dual bound")
@@ -84,8 +84,4 @@ def plot_frontier(frame: pd.DataFrame, path: str | Path) -> Path:
     axis.set_ylabel("expected incremental value")
     axis.set_title("Value against budget")
     axis.legend()
-    figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
-    return path
+    return save_png(figure, path)

@@ -125,13 +125,13 @@ def choose_k(curve: pd.DataFrame, target_share: float, method: str = OURS) -> in
 def plot_recovery(
     curve: pd.DataFrame, path: str | Path, *, target_share: float | None = None
 ) -> Path:
-    """Save a PNG of share recovered against K, one line per method (matplotlib, Agg)."""
-    import matplotlib
+    """Save a PNG of share recovered against K, one line per method."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from causal_targeting.evaluation.plots import save_png
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5), layout="constrained")
+    ax = fig.subplots()
     for method, rows in curve.groupby("method", sort=False):
         rows = rows.sort_values("k")
         ax.plot(rows["k"], 100 * rows["share"], marker="o", label=method)
@@ -142,8 +142,4 @@ def plot_recovery(
     ax.set_title("Profit recovered by a K-offer menu")
     ax.grid(alpha=0.3)
     ax.legend()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120, bbox_inches="tight")
-    plt.close(fig)
-    return out
+    return save_png(fig, path)
