@@ -20,10 +20,11 @@ LOG4J = Path(__file__).with_name("log4j2.properties")
 def get_spark(conf: SparkConfig | None = None) -> SparkSession:
     """Return the active SparkSession, or build a local one sized for a laptop.
 
-    On Databricks or under spark-submit a session already exists and is returned unchanged.
-    Otherwise a session is built from ``conf`` (master, shuffle partitions, driver memory) with
-    Arrow on, and the Python workers use this interpreter so that executors see the same packages
-    as the driver.
+    On Databricks a session already exists and is returned unchanged. Otherwise a session is
+    built from ``conf`` (shuffle partitions, Arrow on, ``extra``); outside spark-submit also the
+    master and driver memory, and the Python workers use this interpreter so that executors see
+    the same packages as the driver. Under spark-submit the master, driver memory and executors
+    are the ones given to spark-submit.
     """
     from pyspark.sql import SparkSession
 
@@ -34,25 +35,34 @@ def get_spark(conf: SparkConfig | None = None) -> SparkSession:
         from causal_targeting.config import SparkConfig
 
         conf = SparkConfig()
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    if conf.master.startswith("local"):
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    builder = SparkSession.builder.appName(conf.app_name)
+    if not submitted():
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+        os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+        if conf.master.startswith("local"):
+            os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = (
+            builder.master(conf.master)
+            .config("spark.driver.memory", conf.driver_memory)
+            .config("spark.ui.enabled", "false")
+            .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{LOG4J}")
+        )
     builder = (
-        SparkSession.builder.master(conf.master)
-        .appName(conf.app_name)
-        .config("spark.driver.memory", conf.driver_memory)
-        .config("spark.sql.shuffle.partitions", str(conf.shuffle_partitions))
+        builder.config("spark.sql.shuffle.partitions", str(conf.shuffle_partitions))
         .config("spark.default.parallelism", str(conf.shuffle_partitions))
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(conf.arrow_batch_rows))
         .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.enabled", "false")
         .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{LOG4J}")
     )
     for key, value in conf.extra.items():
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel(conf.log_level)
     return spark
+
+
+def submitted() -> bool:
+    """Whether this driver was started by spark-submit (which passes its JVM gateway's port):
+    then the master, driver memory and UI are spark-submit's, not the config's."""
+    return "PYSPARK_GATEWAY_PORT" in os.environ
