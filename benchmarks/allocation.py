@@ -19,19 +19,16 @@ import argparse
 import os
 import sys
 import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
 import numpy as np
 import pandas as pd
-import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from _measure import peak_memory, timed
 from causal_targeting.allocation.dual import PassLog, dual_terms
 from causal_targeting.allocation.exact import solve_lp
 from causal_targeting.allocation.problem import (
@@ -56,7 +53,6 @@ GUARDRAILS = [
     Guardrail("revenue", "revenue_floor", share=0.85, outcome="spend"),
     Guardrail("contacts", "contacts", share=0.6),
 ]
-T = TypeVar("T")
 
 
 def synthetic_scores(n: int, seed: int, start: int = 0) -> pd.DataFrame:
@@ -83,40 +79,6 @@ def write_parquet(n: int, seed: int, directory: Path, chunk: int = 1_000_000) ->
     return directory
 
 
-@contextmanager
-def peak_memory() -> Iterator[list[float]]:
-    """Sample the resident memory (GB) of this process and its children; yields [peak]."""
-    peak = [0.0]
-    done = threading.Event()
-    me = psutil.Process()
-
-    def sample() -> None:
-        while not done.is_set():
-            processes = [me, *me.children(recursive=True)]
-            total = 0
-            for process in processes:
-                try:
-                    total += process.memory_info().rss
-                except psutil.Error:
-                    continue
-            peak[0] = max(peak[0], total / 2**30)
-            done.wait(0.2)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield peak
-    finally:
-        done.set()
-        thread.join()
-
-
-def timed(function: Callable[[], T]) -> tuple[T, float]:
-    started = time.perf_counter()
-    result = function()
-    return result, time.perf_counter() - started
-
-
 def highs_reference(frame: pd.DataFrame) -> dict[str, float]:
     """The exact LP optimum by HiGHS (interior point + crossover), time and peak memory."""
     with peak_memory() as peak:
@@ -125,8 +87,8 @@ def highs_reference(frame: pd.DataFrame) -> dict[str, float]:
         limits = row_limits(GUARDRAILS, first.usage, first.population)
         solution, seconds = timed(lambda: solve_lp(block, limits, solver="ipm"))
     print(f"HiGHS: {solution.status}, optimum {solution.objective:.6f}, {seconds:.1f} s, "
-          f"prices {np.round(solution.prices, 5)}, peak {peak[0]:.2f} GB", flush=True)
-    return {"objective": solution.objective, "seconds": seconds, "peak_gb": peak[0]}
+          f"prices {np.round(solution.prices, 5)}, peak {peak['tree']:.2f} GB", flush=True)
+    return {"objective": solution.objective, "seconds": seconds, "peak_gb": peak["tree"]}
 
 
 def progress(started: float) -> Callable[[PassLog], None]:
@@ -159,14 +121,14 @@ def distributed(parquet: Path, driver_memory: str) -> dict[str, float]:
     offered = spark.read.parquet(str(output)).where("offer IS NOT NULL").count()
     print(f"distributed: value {report.primal:.6f}, dual bound {report.dual_bound:.6f}, "
           f"gap {report.gap:.2e}, {report.passes} passes, solve {seconds:.1f} s, "
-          f"allocation write {write_seconds:.1f} s, {offered} offers, peak {peak[0]:.2f} GB",
+          f"allocation write {write_seconds:.1f} s, {offered} offers, peak {peak['tree']:.2f} GB",
           flush=True)
     for guardrail in report.guardrails:
         print(f"  {guardrail.name}: usage {guardrail.usage:.2f} / limit {guardrail.limit:.2f}, "
               f"shadow price {guardrail.shadow_price:.5f}")
     spark.stop()
     return {"objective": report.primal, "gap": report.gap, "passes": report.passes,
-            "seconds": seconds, "write_seconds": write_seconds, "peak_gb": peak[0]}
+            "seconds": seconds, "write_seconds": write_seconds, "peak_gb": peak["tree"]}
 
 
 def main() -> None:

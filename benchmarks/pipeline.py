@@ -1,0 +1,152 @@
+"""Benchmark: the whole pipeline on N simulated customers in Spark ``local[2]``, stage by stage.
+
+Each stage runs in-process through ``causal_targeting.pipeline`` on one Spark session, the way
+``causal-targeting run`` runs them; for each stage the benchmark records its wall time, the peak
+resident memory of the whole process tree (JVM + Python workers) and of the Python driver alone,
+and beside it, in the same run, its reference: one Spark pass over the stage's input table
+(Parquet read into the ``noop`` sink), the floor of any stage that reads that table. The ratio
+stage / pass says how many full passes' worth of time the stage costs.
+
+No stage may collect a table to the driver: the session runs with
+``spark.driver.maxResultSize`` (default 256m), far below any of the tables (10M rows are several
+GB), so a collect of a full table fails the run instead of passing unseen.
+
+    .venv/bin/python benchmarks/pipeline.py --rows 10000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from _measure import peak_memory, timed
+from _results import write_section
+from causal_targeting import pipeline
+from causal_targeting.config import Config, load_config
+from causal_targeting.data.simulate import write_simulation
+from causal_targeting.spark import get_spark
+
+SECTION = "## pipeline"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def one_pass_seconds(spark: SparkSession, path: str, repeats: int) -> float:
+    """Median seconds of reading the Parquet table at ``path`` into the ``noop`` sink."""
+    times = [
+        timed(lambda: spark.read.parquet(path).write.format("noop").mode("overwrite").save())[1]
+        for _ in range(repeats)
+    ]
+    return statistics.median(times)
+
+
+def stages(cfg: Config, spark: SparkSession) -> list[tuple[str, Callable[[], object], str]]:
+    """(name, run, the Parquet table it reads) for each stage of ``causal-targeting run``."""
+    out = cfg.outputs.root
+    steps: list[tuple[str, Callable[[], object], str]] = [
+        ("ingest", lambda: pipeline.ingest(cfg, spark), cfg.data.experiment.path),
+        ("train", lambda: pipeline.train(cfg, spark, promote=True), f"{out}/ingest/experiment"),
+        ("score", lambda: pipeline.score(cfg, spark), f"{out}/ingest/customers"),
+    ]
+    if cfg.coarsen.enabled:
+        steps.append(("coarsen", lambda: pipeline.coarsen(cfg, spark), f"{out}/score/scores"))
+    steps += [
+        ("allocate", lambda: pipeline.allocate(cfg, spark), f"{out}/score/scores"),
+        ("evaluate", lambda: pipeline.evaluate(cfg, spark), f"{out}/ingest/experiment"),
+    ]
+    return steps
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=10_000_000, help="experiment = customer rows")
+    parser.add_argument("--scenario", default="rewards")
+    parser.add_argument("--workdir", default="/tmp/causal-targeting-pipeline-bench")
+    parser.add_argument("--driver-memory", default="6g")
+    parser.add_argument("--max-result-size", default="256m")
+    parser.add_argument("--shuffle-partitions", type=int, default=64)
+    parser.add_argument("--pass-repeats", type=int, default=3, help="repeats of the reference")
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md")
+    args = parser.parse_args()
+
+    work = Path(args.workdir)
+    shutil.rmtree(work, ignore_errors=True)
+    simulated = work / "simulate"
+    cfg = load_config(
+        ROOT / "conf" / "scenarios" / f"{args.scenario}.yaml",
+        [
+            f"data.experiment.path={simulated}/experiment",
+            f"data.customers.path={simulated}/customers",
+            f"outputs.root={work}/out",
+            f"tracking.uri=sqlite:///{work}/mlflow.db",
+            f"tracking.artifact_location={work}/mlruns",
+            f"spark.driver_memory={args.driver_memory}",
+            f"spark.shuffle_partitions={args.shuffle_partitions}",
+            f"seed={args.seed}",
+        ],
+    )
+    cfg.spark.extra["spark.driver.maxResultSize"] = args.max_result_size
+    spark = get_spark(cfg.spark)
+    print(f"Spark {spark.version}, master {spark.sparkContext.master}", flush=True)
+
+    rows: list[tuple[str, float, float, float, float]] = []
+    with peak_memory() as peak:
+        _, seconds = timed(
+            lambda: write_simulation(spark, args.scenario, args.rows, args.seed, str(simulated))
+        )
+    rows.append(("simulate (both tables)", seconds, peak["tree"], peak["driver"], float("nan")))
+    print(f"simulate: {seconds:.1f} s", flush=True)
+
+    for name, run, source in stages(cfg, spark):
+        reference = one_pass_seconds(spark, source, args.pass_repeats)
+        with peak_memory() as peak:
+            _, seconds = timed(run)
+        rows.append((name, seconds, peak["tree"], peak["driver"], reference))
+        print(
+            f"{name}: {seconds:.1f} s (one pass over its input {reference:.1f} s), "
+            f"peak {peak['tree']:.2f} GB tree / {peak['driver']:.2f} GB driver",
+            flush=True,
+        )
+    spark.stop()
+
+    total = sum(row[1] for row in rows)
+    lines = [
+        "| stage | wall time (s) | one pass over its input (s) | stage / pass "
+        "| peak memory, tree (GB) | peak memory, Python driver (GB) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, seconds, tree, driver, reference in rows:
+        ratio = f"{seconds / reference:.1f}x" if reference == reference else "-"
+        ref = f"{reference:.1f}" if reference == reference else "-"
+        lines.append(f"| {name} | {seconds:.1f} | {ref} | {ratio} | {tree:.2f} | {driver:.2f} |")
+    lines.append(f"| **total** | **{total:.1f}** | | | | |")
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            f"Command: `.venv/bin/python benchmarks/pipeline.py --rows {args.rows} "
+            f"--scenario {args.scenario} --driver-memory {args.driver_memory} "
+            f"--shuffle-partitions {args.shuffle_partitions}`",
+            "",
+            f"The `{args.scenario}` scenario: {args.rows:,} experiment rows and {args.rows:,} "
+            f"customers, Spark `{cfg.spark.master}` on the shared 2-core machine, driver memory "
+            f"{args.driver_memory}, `spark.driver.maxResultSize={args.max_result_size}` (a collect "
+            "of a full table would fail the run). One run; the reference pass is the median of "
+            f"{args.pass_repeats}. Peak memory is the resident set sampled every 0.2 s.",
+            "",
+            *lines,
+            "",
+        ]
+    )
+    print(text)
+    if not args.no_write:
+        write_section(SECTION, text)
+
+
+if __name__ == "__main__":
+    main()
