@@ -18,3 +18,10 @@ def write_section(section: str, text: str, results: Path = RESULTS) -> None:
         tail = current[end + 1 :] if end >= 0 else ""
         updated = current[:start] + text.rstrip("\n") + "\n" + ("\n" + tail if tail else "")
     results.write_text(updated)
+
+
+def publish(section: str, text: str, write: bool = True) -> None:
+    """Print a benchmark's section and, with ``write``, put it in RESULTS.md."""
+    print(text)
+    if write:
+        write_section(section, text)

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 from sklift import metrics as sk
 
-from _results import write_section
+from _results import publish
 from causal_targeting.evaluation.policy_value import (
     estimate_policy_values,
     estimates_from_sums,
@@ -131,9 +131,7 @@ def main() -> None:
             "",
         ]
     )
-    print(text)
-    if not args.no_write:
-        write_section(SECTION, text)
+    publish(SECTION, text, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from _measure import peak_memory, timed
-from _results import write_section
+from _results import publish
 from causal_targeting import pipeline
 from causal_targeting.config import Config, load_config
 from causal_targeting.data.simulate import write_simulation
@@ -143,9 +143,7 @@ def main() -> None:
             "",
         ]
     )
-    print(text)
-    if not args.no_write:
-        write_section(SECTION, text)
+    publish(SECTION, text, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from _results import write_section
+from _results import publish
 from causal_targeting.config import SparkConfig
 from causal_targeting.learners.compiled import CompiledEngine
 from causal_targeting.learners.uplift import TLearner, UpliftModel
@@ -208,9 +208,7 @@ def main() -> None:
         ]
     lines += [f"- kernel / raw LightGBM throughput: {timings[RAW] / timings[KERNEL]:.2f}x", ""]
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        write_section(SECTION, text)
+    publish(SECTION, text, write=not args.no_write)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from _results import write_section
+from _results import publish
 from causal_targeting.config import SparkConfig
 from causal_targeting.data.simulate import (
     SCENARIOS,
@@ -194,9 +194,7 @@ def main() -> None:
         "",
     ]
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        write_section(SECTION, text)
+    publish(SECTION, text, write=not args.no_write)
 
 
 if __name__ == "__main__":

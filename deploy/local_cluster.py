@@ -52,7 +52,8 @@ def _daemon(args: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen
         )
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def stop_process_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the process group of ``process`` (SIGKILL after 20 s) and reap it."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -132,4 +133,4 @@ def standalone_cluster(
         yield url
     finally:
         for process in reversed(processes):
-            _stop(process)
+            stop_process_group(process)

@@ -7,8 +7,6 @@ the experiment is created with ``tracking.artifact_location: null`` and the serv
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -19,7 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from local_cluster import free_port
+from local_cluster import free_port, stop_process_group
 from mlflow import MlflowClient
 
 CLI = Path(sys.executable).parent / "causal-targeting"
@@ -59,12 +57,7 @@ def mlflow_server(workdir: Path) -> Iterator[str]:
             time.sleep(0.5)
         yield url
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_process_group(server)
 
 
 def cli(root: Path, command: list[str], overrides: list[str]) -> str:
