@@ -112,7 +112,7 @@ def run_ingest(cfg: Config, spark: SparkSession) -> None:
 
 @app.command()
 def run(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
-    """Run the whole pipeline: ingest, train, score, (coarsen,) allocate, evaluate."""
+    """Run the whole pipeline: ingest, train, score, (coarsen,) allocate, (frontier,) evaluate."""
     with user_errors():
         cfg = _config(conf, set_)
         spark = session(cfg)
@@ -122,6 +122,8 @@ def run(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
         if cfg.coarsen.enabled:
             run_coarsen(cfg, spark)
         run_allocate(cfg, spark)
+        if cfg.allocation.frontier_in_run and has_one_budget(cfg):
+            run_frontier(cfg, spark)
         run_evaluate(cfg, spark)
 
 
@@ -315,24 +317,31 @@ def coarsen(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
         run_coarsen(cfg, session(cfg))
 
 
+def has_one_budget(cfg: Config) -> bool:
+    """Whether the guardrails hold exactly one budget (what the frontier varies)."""
+    return sum(g.kind == "budget" for g in cfg.allocation.guardrails) == 1
+
+
+def run_frontier(cfg: Config, spark: SparkSession) -> pipeline.FrontierResult:
+    with spark_progress(spark, "frontier: one solve per budget", console):
+        result = pipeline.frontier(cfg, spark)
+    table = Table(title="Value against budget (other guardrails as configured)")
+    for name in ("budget", "value", "dual bound", "gap", "shadow price of budget"):
+        table.add_column(name, justify="right")
+    for row in result.frame.itertuples(index=False):
+        cells = (row.budget, row.value, row.dual_bound)
+        table.add_row(*(f"{v:,.2f}" for v in cells), f"{row.gap:.1e}", f"{row.shadow_price:.4g}")
+    console.print(table)
+    console.print(f"frontier: {result.paths['frontier']}, plot: {result.paths['plot']}")
+    return result
+
+
 @app.command()
 def frontier(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     """The allocation's value against the budget over a grid, with a plot."""
     with user_errors():
         cfg = _config(conf, set_)
-        spark = session(cfg)
-        with spark_progress(spark, "frontier: one solve per budget", console):
-            result = pipeline.frontier(cfg, spark)
-        table = Table(title="Value against budget (other guardrails as configured)")
-        for name in ("budget", "value", "dual bound", "gap", "shadow price of budget"):
-            table.add_column(name, justify="right")
-        for row in result.frame.itertuples(index=False):
-            cells = (row.budget, row.value, row.dual_bound)
-            table.add_row(
-                *(f"{v:,.2f}" for v in cells), f"{row.gap:.1e}", f"{row.shadow_price:.4g}"
-            )
-        console.print(table)
-        console.print(f"frontier: {result.paths['frontier']}, plot: {result.paths['plot']}")
+        run_frontier(cfg, session(cfg))
 
 
 @app.command()

@@ -151,6 +151,7 @@ class AllocationConfig(Section):
     max_passes: int = Field(30, ge=1)
     method: Literal["auto", "bracket", "level"] = "auto"
     frontier_budgets: list[float] = Field(default_factory=list)
+    frontier_in_run: bool = True
 
 
 class CoarsenConfig(Section):

@@ -96,4 +96,6 @@ def test_run_on_a_simulated_scenario_prints_true_values(root: Path, tmp_path: Pa
     assert "true value" in text and "certified gap" in text
     for guardrail in ("budget", "revenue", "contacts", "big_reward_cap"):
         assert guardrail in text
-    assert (tmp_path / "work" / "evaluate" / "report" / "index.html").exists()
+    assert "Value against budget" in text  # run solves the frontier for the report
+    report = (tmp_path / "work" / "evaluate" / "report" / "index.html").read_text()
+    assert "Budget frontier" in report

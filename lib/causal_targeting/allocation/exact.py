@@ -64,7 +64,8 @@ def solve_lp(
     """Solve the LP relaxation of the allocation exactly with HiGHS (``integral``: the 0/1
     problem itself, by HiGHS's branch and cut; meant for small blocks).
 
-    solver: HiGHS ``solver`` option ("choose", "simplex", "ipm"; "ipm" crosses over to a basis).
+    solver: HiGHS ``solver`` option ("choose", "simplex", "ipx", "hipo", ...; the interior point
+    solvers cross over to a basis).
     A MIP stopped by the time limit with a feasible solution returns it (status "Time limit
     reached") with no prices; ``mip_abs_gap`` is the absolute optimality gap a MIP stops at.
     """
