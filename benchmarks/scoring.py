@@ -42,7 +42,7 @@ from _results import publish
 from causal_targeting.config import SparkConfig
 from causal_targeting.learners.compiled import CompiledEngine
 from causal_targeting.learners.uplift import TLearner, UpliftModel
-from causal_targeting.scoring import score, score_schema
+from causal_targeting.scoring import MODEL_VERSION, score, score_schema
 from causal_targeting.spark import get_spark
 
 SECTION = "## scoring"
@@ -117,7 +117,7 @@ def transfer_only(df: DataFrame, model: UpliftModel) -> DataFrame:
         for batch in batches:
             out = pd.DataFrame(0.0, index=batch.index, columns=score_columns)
             out.insert(0, "customer_id", batch["customer_id"].to_numpy())
-            out["model_version"] = "transfer"
+            out[MODEL_VERSION] = "transfer"
             yield out
 
     features = [F.col(name).cast("double") for name in NUMERIC] + list(CATEGORICAL)
