@@ -33,10 +33,12 @@ from causal_targeting.allocation.dual import PassLog, dual_terms
 from causal_targeting.allocation.exact import solve_lp
 from causal_targeting.allocation.problem import (
     Guardrail,
-    ValueModel,
-    VariableCost,
     option_block,
     row_limits,
+)
+from causal_targeting.value import (
+    ValueModel,
+    VariableCost,
 )
 
 ARMS = ["A", "B", "C", "D", "E"]

@@ -26,10 +26,15 @@ from pyspark.sql import SparkSession
 
 from _measure import peak_memory, timed
 from _results import publish
-from causal_targeting import pipeline
 from causal_targeting.config import Config, load_config
 from causal_targeting.data.simulate import write_simulation
 from causal_targeting.spark import get_spark
+from causal_targeting.stages.allocate import allocate
+from causal_targeting.stages.coarsen import coarsen
+from causal_targeting.stages.evaluate import evaluate
+from causal_targeting.stages.ingest import ingest
+from causal_targeting.stages.score import score
+from causal_targeting.stages.train import train
 
 SECTION = "## pipeline"
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,15 +53,15 @@ def stages(cfg: Config, spark: SparkSession) -> list[tuple[str, Callable[[], obj
     """(name, run, the Parquet table it reads) for each stage of ``causal-targeting run``."""
     out = cfg.outputs.root
     steps: list[tuple[str, Callable[[], object], str]] = [
-        ("ingest", lambda: pipeline.ingest(cfg, spark), cfg.data.experiment.path),
-        ("train", lambda: pipeline.train(cfg, spark, promote=True), f"{out}/ingest/experiment"),
-        ("score", lambda: pipeline.score(cfg, spark), f"{out}/ingest/customers"),
+        ("ingest", lambda: ingest(cfg, spark), cfg.data.experiment.path),
+        ("train", lambda: train(cfg, spark, promote=True), f"{out}/ingest/experiment"),
+        ("score", lambda: score(cfg, spark), f"{out}/ingest/customers"),
     ]
     if cfg.coarsen.enabled:
-        steps.append(("coarsen", lambda: pipeline.coarsen(cfg, spark), f"{out}/score/scores"))
+        steps.append(("coarsen", lambda: coarsen(cfg, spark), f"{out}/score/scores"))
     steps += [
-        ("allocate", lambda: pipeline.allocate(cfg, spark), f"{out}/score/scores"),
-        ("evaluate", lambda: pipeline.evaluate(cfg, spark), f"{out}/ingest/experiment"),
+        ("allocate", lambda: allocate(cfg, spark), f"{out}/score/scores"),
+        ("evaluate", lambda: evaluate(cfg, spark), f"{out}/ingest/experiment"),
     ]
     return steps
 

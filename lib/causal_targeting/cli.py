@@ -1,5 +1,9 @@
 """The command line: ``causal-targeting run|ingest|simulate|...``.
 
+Each command parses its options, calls the stage (:mod:`causal_targeting.stages`) with a
+progress bar, and prints the stage's view (:mod:`causal_targeting.views`). Heavy libraries
+(Spark, LightGBM, MLflow) are imported only by the commands that use them.
+
 A user error (bad config, a table that breaks the contract, a model that does not resolve) is
 printed on one line and the command exits with status 2, without a traceback.
 """
@@ -10,20 +14,22 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
-import pandas as pd
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from causal_targeting import pipeline
+from causal_targeting import views
 from causal_targeting.config import Config, load_config
 from causal_targeting.errors import UserError
 from causal_targeting.progress import spark_progress
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pyspark.sql import SparkSession
+
+    from causal_targeting.allocation.dual import PassLog
 
 app = typer.Typer(
     add_completion=False,
@@ -42,6 +48,7 @@ SetOption = Annotated[
     typer.Option("--set", "-s", help="Override a config key: --set allocation.budget=50000"),
 ]
 DEFAULT_CONF = Path("conf/local.yaml")
+R = TypeVar("R")
 
 
 @contextmanager
@@ -58,35 +65,23 @@ def _config(conf: Path, overrides: list[str] | None) -> Config:
     return load_config(conf, overrides or [])
 
 
-def effects_table(summary: pd.DataFrame, alpha: float) -> Table:
-    """The per-arm effect table: arm, outcome, n, means, effect with its CI, p-value."""
-    level = round(100 * (1 - alpha))
-    table = Table(title=f"Effect of each arm against control ({level}% CI)")
-    for name in (
-        "arm",
-        "outcome",
-        "n",
-        "control mean",
-        "arm mean",
-        "effect",
-        f"{level}% CI",
-        "p-value",
-    ):
-        table.add_column(
-            name, justify="left" if name in ("arm", "outcome") else "right", no_wrap=True
-        )
-    for row in summary.itertuples(index=False):
-        table.add_row(
-            str(row.arm),
-            str(row.outcome),
-            f"{int(row.n):,}",
-            f"{row.control_mean:.4f}",
-            f"{row.mean:.4f}",
-            f"{row.effect:+.4f}",
-            f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}]",
-            f"{row.p_value:.2g}",
-        )
-    return table
+PROGRESS = {
+    "ingest": "ingest: validating tables",
+    "train": "train: fitting the uplift model",
+    "score": "score: scoring every customer",
+    "coarsen": "coarsen: choosing the offers worth running",
+    "frontier": "frontier: one solve per budget",
+    "evaluate": "evaluate: policy value and report",
+}
+VIEWS = {
+    "ingest": views.ingest_view,
+    "train": views.train_view,
+    "score": views.score_view,
+    "coarsen": views.coarsen_view,
+    "allocate": views.allocate_view,
+    "frontier": views.frontier_view,
+    "evaluate": views.evaluate_view,
+}
 
 
 def session(cfg: Config) -> SparkSession:
@@ -97,42 +92,48 @@ def session(cfg: Config) -> SparkSession:
         return get_spark(cfg.spark)
 
 
-def run_ingest(cfg: Config, spark: SparkSession) -> None:
-    """Run the ingest stage with progress and print its summary."""
-    with spark_progress(spark, "ingest: validating tables", console):
-        result = pipeline.ingest(cfg, spark)
-    for table, counts in result.quarantined.items():
-        total = sum(counts.values())
-        console.print(f"{table}: {result.rows_read[table]:,} rows read, {total:,} quarantined")
-        for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]):
-            console.print(f"  {n:,} × {reason}")
-    console.print(effects_table(result.summary, cfg.ingest.alpha))
-    console.print(f"ingest outputs: {Path(result.paths['report']).parent}")
+def show_pass(log: PassLog) -> None:
+    """Print one pass of the allocation's solver."""
+    console.print(views.pass_line(log), highlight=False)
+
+
+def shown(cfg: Config, spark: SparkSession) -> Callable[[str, Callable[[], R]], R]:
+    """A ``step`` that runs a stage under its progress display, then prints its view."""
+
+    def step(stage: str, work: Callable[[], R]) -> R:
+        if stage in PROGRESS:
+            with spark_progress(spark, PROGRESS[stage], console):
+                result = work()
+        else:
+            console.print(f"{stage}: dual decomposition across partitions")
+            result = work()
+        for line in VIEWS[stage](result, cfg):  # type: ignore[operator]
+            console.print(line)
+        return result
+
+    return step
 
 
 @app.command()
 def run(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     """Run the whole pipeline: ingest, train, score, (coarsen,) allocate, (frontier,) evaluate."""
+    from causal_targeting import pipeline
+
     with user_errors():
         cfg = _config(conf, set_)
         spark = session(cfg)
-        run_ingest(cfg, spark)
-        trained = run_train(cfg, spark, promote=None)
-        run_score(cfg, spark, trained.model_uri)
-        if cfg.coarsen.enabled:
-            run_coarsen(cfg, spark)
-        run_allocate(cfg, spark)
-        if cfg.allocation.frontier_in_run and has_one_budget(cfg):
-            run_frontier(cfg, spark)
-        run_evaluate(cfg, spark)
+        pipeline.run(cfg, spark, step=shown(cfg, spark), on_pass=show_pass)
 
 
 @app.command()
 def ingest(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     """Validate the input tables, quarantine bad rows, print the per-arm effects."""
+    from causal_targeting.stages.ingest import ingest as ingest_stage
+
     with user_errors():
         cfg = _config(conf, set_)
-        run_ingest(cfg, session(cfg))
+        spark = session(cfg)
+        shown(cfg, spark)("ingest", lambda: ingest_stage(cfg, spark))
 
 
 @app.command()
@@ -165,185 +166,6 @@ def simulate(
             console.print(f"{table}: {path}")
 
 
-def metrics_table(metrics: pd.DataFrame) -> Table:
-    """Holdout uplift metrics per arm and outcome."""
-    table = Table(title="Holdout uplift metrics (normalized Qini and AUUC: binary outcomes)")
-    for name in ("arm", "outcome", "treated", "control", "Qini", "AUUC", "Qini (unnorm.)"):
-        table.add_column(name, justify="left" if name in ("arm", "outcome") else "right")
-    for row in metrics.itertuples(index=False):
-        table.add_row(
-            str(row.arm),
-            str(row.outcome),
-            f"{int(row.n_t):,}",
-            f"{int(row.n_c):,}",
-            f"{row.qini:.4f}",
-            f"{row.auuc:.4f}",
-            f"{row.qini_unnormalized:.4g}",
-        )
-    return table
-
-
-def run_train(cfg: Config, spark: SparkSession, promote: bool | None) -> pipeline.TrainResult:
-    """Run the train stage with progress; print the holdout metrics and the model's URI."""
-    with spark_progress(spark, "train: fitting the uplift model", console):
-        result = pipeline.train(cfg, spark, promote=promote)
-    console.print(metrics_table(result.metrics))
-    console.print(f"model: {result.model_uri} (alias challenger; MLflow run {result.run_id})")
-    if result.promotion is not None:
-        moved = "moved to it" if result.promotion.promoted else "stays"
-        console.print(f"champion {moved}: {result.promotion.reason}")
-    return result
-
-
-def run_score(cfg: Config, spark: SparkSession, model_uri: str | None) -> pipeline.ScoreResult:
-    """Run the score stage with progress and print where the scores are."""
-    with spark_progress(spark, "score: scoring every customer", console):
-        result = pipeline.score(cfg, spark, model_uri)
-    console.print(
-        f"scored {result.rows:,} customers with {result.version}: {result.paths['scores']}"
-    )
-    unseen = {name: n for name, n in result.unseen_levels.items() if n}
-    if unseen:
-        console.print(f"unseen category levels (scored as LightGBM scores them): {unseen}")
-    return result
-
-
-def solve_table(result: pipeline.AllocateResult) -> Table:
-    """Each guardrail after the solve: usage against limit, shadow price, binding or not."""
-    report = result.report
-    title = (
-        f"Allocation: value {report.primal:,.2f}, dual bound {report.dual_bound:,.2f}, "
-        f"certified gap {report.gap:.2e} after {report.passes} passes ({report.seconds:.1f} s)"
-    )
-    table = Table(title=title)
-    for name in ("guardrail", "kind", "usage", "limit", "shadow price", "binding"):
-        table.add_column(name, justify="left" if name in ("guardrail", "kind") else "right")
-    for row in report.guardrails:
-        table.add_row(
-            row.name,
-            row.kind,
-            f"{row.usage:,.2f}",
-            f"{row.limit:,.2f}",
-            f"{row.shadow_price:.4g}",
-            "yes" if row.binding else "no",
-        )
-    return table
-
-
-def run_allocate(cfg: Config, spark: SparkSession) -> pipeline.AllocateResult:
-    """Run the allocate stage, one progress line per pass, and print the solve report."""
-
-    def show(log: object) -> None:
-        console.print(
-            f"  pass {log.index}: dual bound {log.dual_bound:,.2f}, "
-            f"primal {log.primal_value:,.2f}, worst violation {log.worst_violation:.3g}",
-            highlight=False,
-        )
-
-    console.print("allocate: dual decomposition across partitions")
-    result = pipeline.allocate(cfg, spark, on_pass=show)
-    console.print(solve_table(result))
-    console.print(f"allocation of offers {result.offers}: {result.paths['allocation']}")
-    return result
-
-
-def values_table(values: pd.DataFrame, estimator: str) -> Table:
-    """Policy value per customer with its CI, ours first, the truth where it is known."""
-    truth = "true_value" in values.columns
-    table = Table(
-        title=f"Policy value per customer on the holdout ({estimator.upper()}, bootstrap CI)"
-    )
-    columns = ["policy", "value", "CI", "contacts", *(["true value"] if truth else [])]
-    for name in columns:
-        table.add_column(name, justify="left" if name == "policy" else "right")
-    for row in values[values["estimator"] == estimator].itertuples(index=False):
-        cells = [str(row.policy), f"{row.value:.4f}", f"[{row.ci_low:.4f}, {row.ci_high:.4f}]"]
-        cells.append(f"{int(row.contacts):,}")
-        if truth:
-            cells.append(f"{row.true_value:.4f}")
-        table.add_row(*cells)
-    return table
-
-
-def run_evaluate(cfg: Config, spark: SparkSession) -> pipeline.EvaluateResult:
-    """Run the evaluate stage; print the policy values and the report's path."""
-    with spark_progress(spark, "evaluate: policy value and report", console):
-        result = pipeline.evaluate(cfg, spark)
-    console.print(values_table(result.values, cfg.evaluate.estimator))
-    console.print(f"report: {result.report}")
-    return result
-
-
-@app.command()
-def evaluate(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
-    """Value the policy against baselines on the holdout and write the evidence report."""
-    with user_errors():
-        cfg = _config(conf, set_)
-        run_evaluate(cfg, session(cfg))
-
-
-@app.command()
-def allocate(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
-    """Choose each customer's offer under the guardrails, with a certified optimality gap."""
-    with user_errors():
-        cfg = _config(conf, set_)
-        run_allocate(cfg, session(cfg))
-
-
-def run_coarsen(cfg: Config, spark: SparkSession) -> pipeline.CoarsenResult:
-    """Run the coarsen stage; print the recovery curve and the chosen menu."""
-    with spark_progress(spark, "coarsen: choosing the offers worth running", console):
-        result = pipeline.coarsen(cfg, spark)
-    shares = result.curve.pivot_table(index="k", columns="method", values="share", sort=False)
-    table = Table(title="Share of fully personalized profit recovered with K offers")
-    table.add_column("K", justify="right")
-    for method in shares.columns:
-        table.add_column(str(method), justify="right")
-    for k, row in shares.iterrows():
-        table.add_row(str(k), *(f"{v:.2%}" for v in row))
-    console.print(table)
-    console.print(
-        f"menu of {result.k}: {', '.join(result.offers)} "
-        f"({result.realized_share:.2%} of personalized profit on all customers)"
-    )
-    return result
-
-
-@app.command()
-def coarsen(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
-    """Choose the K offers of a fine menu worth running; the allocate stage then uses them."""
-    with user_errors():
-        cfg = _config(conf, set_)
-        run_coarsen(cfg, session(cfg))
-
-
-def has_one_budget(cfg: Config) -> bool:
-    """Whether the guardrails hold exactly one budget (what the frontier varies)."""
-    return sum(g.kind == "budget" for g in cfg.allocation.guardrails) == 1
-
-
-def run_frontier(cfg: Config, spark: SparkSession) -> pipeline.FrontierResult:
-    with spark_progress(spark, "frontier: one solve per budget", console):
-        result = pipeline.frontier(cfg, spark)
-    table = Table(title="Value against budget (other guardrails as configured)")
-    for name in ("budget", "value", "dual bound", "gap", "shadow price of budget"):
-        table.add_column(name, justify="right")
-    for row in result.frame.itertuples(index=False):
-        cells = (row.budget, row.value, row.dual_bound)
-        table.add_row(*(f"{v:,.2f}" for v in cells), f"{row.gap:.1e}", f"{row.shadow_price:.4g}")
-    console.print(table)
-    console.print(f"frontier: {result.paths['frontier']}, plot: {result.paths['plot']}")
-    return result
-
-
-@app.command()
-def frontier(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
-    """The allocation's value against the budget over a grid, with a plot."""
-    with user_errors():
-        cfg = _config(conf, set_)
-        run_frontier(cfg, session(cfg))
-
-
 @app.command()
 def train(
     conf: ConfOption = DEFAULT_CONF,
@@ -353,9 +175,13 @@ def train(
     ] = False,
 ) -> None:
     """Fit the uplift model on the ingested experiment, log and register it in MLflow."""
+    from causal_targeting.stages.train import train as train_stage
+
     with user_errors():
         cfg = _config(conf, set_)
-        run_train(cfg, session(cfg), promote=promote or cfg.train.promote)
+        spark = session(cfg)
+        wanted = promote or cfg.train.promote
+        shown(cfg, spark)("train", lambda: train_stage(cfg, spark, promote=wanted))
 
 
 @app.command()
@@ -367,9 +193,56 @@ def score(
     ] = None,
 ) -> None:
     """Score every customer with a registered model (default: the champion)."""
+    from causal_targeting.stages.score import score as score_stage
+
     with user_errors():
         cfg = _config(conf, set_)
-        run_score(cfg, session(cfg), model_uri)
+        spark = session(cfg)
+        shown(cfg, spark)("score", lambda: score_stage(cfg, spark, model_uri))
+
+
+@app.command()
+def coarsen(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
+    """Choose the K offers of a fine menu worth running; the allocate stage then uses them."""
+    from causal_targeting.stages.coarsen import coarsen as coarsen_stage
+
+    with user_errors():
+        cfg = _config(conf, set_)
+        spark = session(cfg)
+        shown(cfg, spark)("coarsen", lambda: coarsen_stage(cfg, spark))
+
+
+@app.command()
+def allocate(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
+    """Choose each customer's offer under the guardrails, with a certified optimality gap."""
+    from causal_targeting.stages.allocate import allocate as allocate_stage
+
+    with user_errors():
+        cfg = _config(conf, set_)
+        spark = session(cfg)
+        shown(cfg, spark)("allocate", lambda: allocate_stage(cfg, spark, on_pass=show_pass))
+
+
+@app.command()
+def frontier(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
+    """The allocation's value against the budget over a grid, with a plot."""
+    from causal_targeting.stages.frontier import frontier as frontier_stage
+
+    with user_errors():
+        cfg = _config(conf, set_)
+        spark = session(cfg)
+        shown(cfg, spark)("frontier", lambda: frontier_stage(cfg, spark))
+
+
+@app.command()
+def evaluate(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
+    """Value the policy against baselines on the holdout and write the evidence report."""
+    from causal_targeting.stages.evaluate import evaluate as evaluate_stage
+
+    with user_errors():
+        cfg = _config(conf, set_)
+        spark = session(cfg)
+        shown(cfg, spark)("evaluate", lambda: evaluate_stage(cfg, spark))
 
 
 abtest_app = typer.Typer(
@@ -396,17 +269,7 @@ def abtest_design(
 
     with user_errors():
         design = sample_size(baseline, lift, kind, alpha=alpha, power=power, ratio=ratio, sd=sd)
-    table = Table(title="A/B test design")
-    for name in ("control rows", "treatment rows", "total", "treatment share", "power"):
-        table.add_column(name, justify="right")
-    table.add_row(
-        f"{int(design['n_control']):,}",
-        f"{int(design['n_treatment']):,}",
-        f"{int(design['n_total']):,}",
-        f"{design['treatment_share']:.1%}",
-        f"{design['power']:.3f}",
-    )
-    console.print(table)
+    console.print(views.design_table(design))
 
 
 @abtest_app.command("readout")
@@ -438,7 +301,7 @@ def abtest_readout(
         effects = effects_vs_control(
             stats, control=control, outcome_kinds=dict(zip(outcome, kind, strict=True)), alpha=alpha
         )
-        console.print(effects_table(effects, alpha))
+        console.print(views.effects_table(effects, alpha))
 
 
 def main() -> None:

@@ -10,12 +10,14 @@ from causal_targeting.allocation.distributed import solve
 from causal_targeting.allocation.problem import (
     DoNoHarm,
     Guardrail,
-    ValueModel,
-    VariableCost,
     option_block,
 )
 from causal_targeting.allocation.solver import allocation_frame, solve_block
 from causal_targeting.errors import InfeasibleError
+from causal_targeting.value import (
+    ValueModel,
+    VariableCost,
+)
 
 ARMS = ["low", "mid", "high"]
 MODEL = ValueModel(

@@ -18,11 +18,11 @@ import pandas as pd
 import pytest
 from pyspark.sql import DataFrame, SparkSession
 
-from causal_targeting import pipeline
 from causal_targeting.config import load_config
 from causal_targeting.data.io import write_table
 from causal_targeting.learners.uplift import UpliftModel
 from causal_targeting.scoring import score
+from causal_targeting.stages.ingest import ingest
 from scoring_support import customer_frame, fit_small_model
 
 SLOW_WRITER = """
@@ -89,10 +89,10 @@ def test_rerunning_ingest_gives_identical_outputs(root: Path, tmp_path: Path) ->
         root / "conf" / "local.yaml",
         [f"data.experiment.path={sample}", f"outputs.root={tmp_path / 'work'}"],
     )
-    first = pipeline.ingest(cfg)
+    first = ingest(cfg)
     copies = {name: sorted_frame(first.paths[name]) for name in ("experiment", "customers")}
     report = Path(first.paths["report"]).read_text()
-    second = pipeline.ingest(cfg)
+    second = ingest(cfg)
     for name, frame in copies.items():
         pd.testing.assert_frame_equal(sorted_frame(second.paths[name]), frame)
     assert Path(second.paths["report"]).read_text() == report

@@ -13,9 +13,9 @@ from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from scipy import stats
 
-from causal_targeting import pipeline
 from causal_targeting.config import Config, validate
 from causal_targeting.errors import DataContractError
+from causal_targeting.stages.ingest import ingest
 
 ARMS = ["a", "b"]
 N_PER_ARM = 120
@@ -66,7 +66,7 @@ def write_parquet(frame: pd.DataFrame, path: Path) -> str:
 def test_clean_table_is_written_with_summary(spark: Any, tmp_path: Path) -> None:
     frame = experiment_frame()
     cfg = config_for(tmp_path, write_parquet(frame, tmp_path / "exp.parquet"))
-    result = pipeline.ingest(cfg, spark)
+    result = ingest(cfg, spark)
     experiment = spark.read.parquet(result.paths["experiment"])
     assert experiment.columns == ["customer_id", "age", "region", "treatment", "buy", "spend"]
     assert experiment.count() == len(frame)
@@ -80,7 +80,7 @@ def test_clean_table_is_written_with_summary(spark: Any, tmp_path: Path) -> None
 
 def test_summary_matches_scipy(spark: Any, tmp_path: Path) -> None:
     frame = experiment_frame(1)
-    result = pipeline.ingest(
+    result = ingest(
         config_for(tmp_path, write_parquet(frame, tmp_path / "e.parquet")), spark
     )
     control = frame[frame.group == "ctl"]
@@ -114,7 +114,7 @@ def test_each_quarantine_reason(spark: Any, tmp_path: Path) -> None:
     path = tmp_path / "exp.csv"
     frame.to_csv(path, index=False)
     cfg = config_for(tmp_path, str(path), fmt="csv")
-    result = pipeline.ingest(cfg, spark)
+    result = ingest(cfg, spark)
     quarantine = spark.read.parquet(result.paths["quarantine"]).select("customer_id", "reason")
     expected = spark.createDataFrame(
         [
@@ -137,7 +137,7 @@ def test_nan_outcome_in_parquet_is_quarantined(spark: Any, tmp_path: Path) -> No
     nan_at_7 = F.when(F.col("id") == 7, F.lit(float("nan"))).otherwise(F.col("spend"))
     spark.createDataFrame(experiment_frame()).withColumn("spend", nan_at_7).write.parquet(path)
     cfg = config_for(tmp_path, path)
-    result = pipeline.ingest(cfg, spark)
+    result = ingest(cfg, spark)
     rows = spark.read.parquet(result.paths["quarantine"]).collect()
     assert [(r.customer_id, r.reason) for r in rows] == [("7", "outcome 'spend' is NaN")]
     assert json.loads(rows[0].row)["treatment"] == "ctl"
@@ -146,7 +146,7 @@ def test_nan_outcome_in_parquet_is_quarantined(spark: Any, tmp_path: Path) -> No
 def refused(spark: Any, cfg: Config, match: str) -> None:
     """Assert the stage refuses with a message matching ``match`` and writes nothing."""
     with pytest.raises(DataContractError, match=match):
-        pipeline.ingest(cfg, spark)
+        ingest(cfg, spark)
     assert not Path(cfg.outputs.root).exists()
 
 
@@ -242,20 +242,20 @@ def test_customer_table_duplicates_are_quarantined(spark: Any, tmp_path: Path) -
     customers = pd.concat([customers, customers.iloc[:2]])
     cpath = write_parquet(customers, tmp_path / "c.parquet")
     cfg = config_for(tmp_path, path, customers={"path": cpath, "format": "parquet"})
-    result = pipeline.ingest(cfg, spark)
+    result = ingest(cfg, spark)
     assert result.quarantined["customers"] == {"duplicate customer_id": 4}
     assert spark.read.parquet(result.paths["customers"]).count() == len(customers) - 4
 
 
 def test_failed_ingest_leaves_previous_outputs(spark: Any, tmp_path: Path) -> None:
     good = config_for(tmp_path, write_parquet(experiment_frame(), tmp_path / "e.parquet"))
-    first = pipeline.ingest(good, spark)
+    first = ingest(good, spark)
     before = spark.read.parquet(first.paths["experiment"]).count()
     bad = config_for(
         tmp_path, write_parquet(experiment_frame().iloc[:0], tmp_path / "empty.parquet")
     )
     with pytest.raises(DataContractError):
-        pipeline.ingest(bad, spark)
+        ingest(bad, spark)
     assert spark.read.parquet(first.paths["experiment"]).count() == before
 
 
@@ -267,7 +267,7 @@ def test_refuses_a_format_the_session_cannot_read(spark: Any, tmp_path: Path) ->
 def test_keep_columns_carries_matching_columns(spark: Any, tmp_path: Path) -> None:
     frame = experiment_frame().assign(true_mu__buy__a=0.3, true_tau__buy__a=0.1, other=1.0)
     path = write_parquet(frame, tmp_path / "e.parquet")
-    result = pipeline.ingest(config_for(tmp_path, path, keep_columns=["true_*"]), spark)
+    result = ingest(config_for(tmp_path, path, keep_columns=["true_*"]), spark)
     experiment = spark.read.parquet(result.paths["experiment"])
     assert experiment.columns[-2:] == ["true_mu__buy__a", "true_tau__buy__a"]
     assert "other" not in experiment.columns

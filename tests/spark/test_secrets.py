@@ -16,8 +16,9 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
-from causal_targeting import pipeline
 from causal_targeting.config import load_config
+from causal_targeting.stages.ingest import ingest
+from causal_targeting.stages.train import train
 
 FAKE_ENVIRONMENT = {
     "DATABRICKS_HOST": "https://dbc-0000.cloud.databricks.com",
@@ -89,8 +90,8 @@ def test_a_run_logs_and_writes_no_credential(
             "train.cap_per_arm=800",
         ],
     )
-    pipeline.ingest(cfg)
-    trained = pipeline.train(cfg)
+    ingest(cfg)
+    trained = train(cfg)
 
     run = MlflowClient(tracking_uri=uri).get_run(trained.run_id)
     logged = {"params": repr(run.data.params), "tags": repr(run.data.tags), "logs": caplog.text}

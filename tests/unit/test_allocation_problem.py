@@ -1,72 +1,20 @@
-"""Value model, guardrail rows and option masks of the allocation problem (no Spark)."""
+"""Guardrail rows and option masks of the allocation problem (no Spark)."""
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from causal_targeting.allocation.problem import (
     DoNoHarm,
     Guardrail,
-    ValueModel,
-    VariableCost,
     available_options,
     check_names,
     option_block,
     row_limits,
-    values_frame,
 )
 from causal_targeting.errors import ConfigError, DataContractError
-
-ARMS = ["mail", "sms"]
-
-
-def scores() -> pd.DataFrame:
-    return pd.DataFrame({
-        "customer_id": [1, 2, 3],
-        "tau__spend__mail": [10.0, 2.0, -1.0],
-        "tau__spend__sms": [4.0, 6.0, 3.0],
-        "tau__visit__mail": [0.1, 0.0, 0.2],
-        "tau__visit__sms": [0.0, 0.5, 0.1],
-        "mu__redeem__mail": [0.5, 0.2, 0.1],
-        "mu__redeem__sms": [0.3, 0.3, 0.3],
-        "segment": ["a", "b", "a"],
-    })
-
-
-MODEL = ValueModel(
-    weights={"spend": 1.0, "visit": 10.0},
-    fixed_cost={"mail": 1.0, "sms": 0.5},
-    variable_costs=(VariableCost("mu__redeem__{arm}", 4.0),),
-)
-
-
-def test_values_are_weighted_effects_minus_fixed_and_variable_cost() -> None:
-    values = values_frame(scores(), MODEL, ARMS)
-    assert list(values.columns) == ["value__mail", "value__sms"]
-    # customer 1, mail: 10 + 10*0.1 - 1 - 4*0.5 = 8
-    assert values.loc[0, "value__mail"] == pytest.approx(8.0)
-    # customer 2, sms: 6 + 10*0.5 - 0.5 - 4*0.3 = 9.3
-    assert values.loc[1, "value__sms"] == pytest.approx(9.3)
-
-
-def test_per_arm_rates_and_a_missing_arm_is_refused() -> None:
-    model = ValueModel({"spend": 1.0}, variable_costs=(
-        VariableCost("mu__redeem__{arm}", {"mail": 2.0, "sms": 0.0}),))
-    values = values_frame(scores(), model, ARMS)
-    assert values["value__mail"].tolist() == pytest.approx([9.0, 1.6, -1.2])
-    with pytest.raises(ConfigError, match="sms"):
-        values_frame(scores(), ValueModel({"spend": 1.0}, fixed_cost={"mail": 1.0}), ARMS)
-
-
-def test_missing_or_null_score_column_names_it() -> None:
-    with pytest.raises(DataContractError, match="tau__spend__sms"):
-        values_frame(scores().drop(columns="tau__spend__sms"), MODEL, ARMS)
-    broken = scores()
-    broken.loc[1, "mu__redeem__mail"] = None
-    with pytest.raises(DataContractError, match=r"mu__redeem__mail.*null"):
-        values_frame(broken, MODEL, ARMS)
+from value_support import ARMS, MODEL, scores
 
 
 def test_eligibility_columns_mask_options_and_null_means_not_eligible() -> None:

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causal_targeting.allocation.problem import ValueModel, VariableCost
+from causal_targeting.value import ValueModel, VariableCost
 from causal_targeting.evaluation.net_value import with_net_value
 
 MODEL = ValueModel(

@@ -1,6 +1,6 @@
 """Guardrailed allocation of offers: Lagrangian dual decomposition with a certified gap.
 
-problem (value model, guardrails, option blocks), dual (numpy core and driver methods),
+problem (guardrails, option blocks), dual (numpy core and driver methods),
 repair (primal recovery), exact (HiGHS reference), solver (the driver of a solve),
 distributed (the Spark edge), frontier (value against budget).
 """
@@ -9,10 +9,7 @@ from causal_targeting.allocation.problem import (
     DoNoHarm,
     Guardrail,
     OptionBlock,
-    ValueModel,
-    VariableCost,
     option_block,
-    values_frame,
 )
 from causal_targeting.allocation.solver import SolveReport, allocation_frame, solve_block
 
@@ -21,10 +18,7 @@ __all__ = [
     "Guardrail",
     "OptionBlock",
     "SolveReport",
-    "ValueModel",
-    "VariableCost",
     "allocation_frame",
     "option_block",
     "solve_block",
-    "values_frame",
 ]

@@ -22,9 +22,7 @@ from causal_targeting.allocation.problem import (
     DoNoHarm,
     Guardrail,
     OptionBlock,
-    ValueModel,
     option_block,
-    require_columns,
 )
 from causal_targeting.allocation.solver import (
     Marginal,
@@ -34,6 +32,10 @@ from causal_targeting.allocation.solver import (
     allocation_frame,
     block_finisher,
     solve_dual,
+)
+from causal_targeting.value import (
+    ValueModel,
+    require_columns,
 )
 
 if TYPE_CHECKING:

@@ -73,7 +73,7 @@ def plot_frontier(frame: pd.DataFrame, path: str | Path) -> Path:
     """Plot value (and the dual bound) against budget to a PNG at ``path``."""
     from matplotlib.figure import Figure
 
-    from causal_targeting.evaluation.plots import save_png
+    from causal_targeting.plots import save_png
 
     figure = Figure(figsize=(6, 4), layout="constrained")
     axis = figure.subplots()

@@ -1,4 +1,4 @@
-"""The allocation problem: value model, guardrails, and the option block built from scores.
+"""The allocation problem: guardrails and the option block built from scores.
 
 Customer i, offer k (one of the non-control arms; "no offer" is implicit, with value 0 and
 usage 0), net value v_ik and usage a_jik of guardrail j:
@@ -10,22 +10,26 @@ Every guardrail becomes one row "sum a_jik x_ik <= b_j": a floor or a minimum ("
 becomes the negated row "sum (-r_ik) x_ik <= -F". Per-customer rules (eligibility columns,
 "do no harm") remove options before solving: an unavailable option has value -inf.
 
-Value model, per arm k (score columns follow the contract, ``tau__{outcome}__{arm}`` etc.):
-
-    cost_ik  = fixed_cost_k + sum_terms rate_k * score[column.format(arm=k)]
-    value_ik = sum_outcomes weight_o * tau__{o}__{k}  -  cost_ik
+The net value v_ik comes from the value model (:mod:`causal_targeting.value`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from causal_targeting.errors import ConfigError, DataContractError
+from causal_targeting.errors import ConfigError
+from causal_targeting.value import (
+    ValueModel,
+    cost_frame,
+    numeric_column,
+    require_columns,
+    values_frame,
+)
 
 GuardrailKind = Literal[
     "budget", "revenue_floor", "contacts", "offer_cap", "offer_min", "segment_cap"
@@ -35,48 +39,6 @@ KINDS: tuple[str, ...] = (
 )
 FLOOR_KINDS = frozenset({"revenue_floor", "offer_min"})
 COUNT_KINDS = frozenset({"contacts", "offer_cap", "offer_min", "segment_cap"})
-SCORES = "scores"
-
-
-def _per_arm(setting: float | Mapping[str, float], arm: str, what: str) -> float:
-    """The value of a scalar-or-per-arm setting for ``arm``."""
-    if isinstance(setting, Mapping):
-        if arm not in setting:
-            raise ConfigError(f"{what} has no entry for arm '{arm}'; give one for every arm")
-        return float(setting[arm])
-    return float(setting)
-
-
-@dataclass(frozen=True)
-class VariableCost:
-    """A cost term proportional to a score: ``rate_k * score[column.format(arm=k)]``.
-
-    For example a reward paid on redemption, ``VariableCost("mu__redemption__{arm}", 5.0)``, or
-    a discount share of spend, ``VariableCost("mu__spend__{arm}", {"10% off": 0.10})``.
-    """
-
-    column: str
-    rate: float | Mapping[str, float]
-
-    def rate_for(self, arm: str) -> float:
-        return _per_arm(self.rate, arm, f"variable cost rate of '{self.column}'")
-
-
-@dataclass(frozen=True)
-class ValueModel:
-    """Net value of each arm: weighted effects minus the expected cost of the contact.
-
-    weights: outcome -> weight on ``tau__{outcome}__{arm}`` (e.g. {"spend": 1.0}).
-    fixed_cost: cost per contact, one number or one per arm.
-    variable_costs: cost terms proportional to score columns.
-    """
-
-    weights: Mapping[str, float]
-    fixed_cost: float | Mapping[str, float] = 0.0
-    variable_costs: tuple[VariableCost, ...] = ()
-
-    def fixed_cost_for(self, arm: str) -> float:
-        return _per_arm(self.fixed_cost, arm, "fixed_cost")
 
 
 @dataclass(frozen=True)
@@ -167,53 +129,6 @@ class OptionBlock:
         return OptionBlock(values, usage, np.full(len(self.population), np.nan))
 
 
-def require_columns(frame: pd.DataFrame, columns: Sequence[str], fix: str) -> None:
-    """Raise DataContractError naming the first column of ``columns`` missing from ``frame``."""
-    for column in columns:
-        if column not in frame.columns:
-            raise DataContractError(SCORES, "the column is missing", fix, column=column)
-
-
-def _numeric(frame: pd.DataFrame, column: str) -> np.ndarray:
-    """A score column as float64, refusing nulls."""
-    values = frame[column].to_numpy(dtype=np.float64, na_value=np.nan)
-    if np.isnan(values).any():
-        raise DataContractError(
-            SCORES, "the column has null values", "score every customer before allocating",
-            column=column,
-        )
-    return values
-
-
-def cost_frame(scores: pd.DataFrame, value_model: ValueModel, arms: Sequence[str]) -> pd.DataFrame:
-    """Expected cost of each arm per customer, columns ``cost__{arm}``."""
-    columns = [term.column.format(arm=arm) for term in value_model.variable_costs for arm in arms]
-    require_columns(scores, columns, "score the columns the value model's costs name")
-    costs = {}
-    for arm in arms:
-        cost = np.full(len(scores), value_model.fixed_cost_for(arm))
-        for term in value_model.variable_costs:
-            cost = cost + term.rate_for(arm) * _numeric(scores, term.column.format(arm=arm))
-        costs[f"cost__{arm}"] = cost
-    return pd.DataFrame(costs, index=scores.index)
-
-
-def values_frame(
-    scores: pd.DataFrame, value_model: ValueModel, arms: Sequence[str]
-) -> pd.DataFrame:
-    """Net value of each arm per customer, columns ``value__{arm}`` (before eligibility)."""
-    columns = [f"tau__{outcome}__{arm}" for outcome in value_model.weights for arm in arms]
-    require_columns(scores, columns, "score every outcome the value model weights")
-    costs = cost_frame(scores, value_model, arms)
-    values = {}
-    for arm in arms:
-        gain = np.zeros(len(scores))
-        for outcome, weight in value_model.weights.items():
-            gain = gain + float(weight) * _numeric(scores, f"tau__{outcome}__{arm}")
-        values[f"value__{arm}"] = gain - costs[f"cost__{arm}"].to_numpy()
-    return pd.DataFrame(values, index=scores.index)
-
-
 def available_options(
     scores: pd.DataFrame, arms: Sequence[str], do_no_harm: DoNoHarm | None = None
 ) -> np.ndarray:
@@ -232,13 +147,13 @@ def available_options(
     for k, arm in enumerate(arms):
         tau_column = f"tau__{do_no_harm.outcome}__{arm}"
         require_columns(scores, [tau_column], "score the do-no-harm outcome for every arm")
-        lower = _numeric(scores, tau_column) - do_no_harm.margin
+        lower = numeric_column(scores, tau_column) - do_no_harm.margin
         if do_no_harm.z > 0:
             se_column = do_no_harm.se_column.format(outcome=do_no_harm.outcome, arm=arm)
             require_columns(
                 scores, [se_column], "score the effect's standard error, or set do_no_harm.z=0"
             )
-            lower = lower - do_no_harm.z * _numeric(scores, se_column)
+            lower = lower - do_no_harm.z * numeric_column(scores, se_column)
         available[:, k] &= lower > 0
     return available
 
@@ -259,7 +174,7 @@ def guardrail_usage(
     if guardrail.kind == "revenue_floor":
         columns = [f"tau__{guardrail.outcome}__{arm}" for arm in arms]
         require_columns(scores, columns, f"score the revenue outcome of '{guardrail.name}'")
-        return -np.column_stack([_numeric(scores, c) for c in columns]).reshape(n, k)
+        return -np.column_stack([numeric_column(scores, c) for c in columns]).reshape(n, k)
     if guardrail.arm is not None and guardrail.arm not in arms:
         raise ConfigError(
             f"guardrail '{guardrail.name}': arm '{guardrail.arm}' is not one of the offers "

@@ -128,7 +128,7 @@ def plot_recovery(
     """Save a PNG of share recovered against K, one line per method."""
     from matplotlib.figure import Figure
 
-    from causal_targeting.evaluation.plots import save_png
+    from causal_targeting.plots import save_png
 
     fig = Figure(figsize=(7, 4.5), layout="constrained")
     ax = fig.subplots()

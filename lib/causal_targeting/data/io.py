@@ -108,3 +108,17 @@ def write_text(text: str, path: str | Path) -> Path:
 def write_json(obj: Any, path: str | Path) -> Path:
     """Write ``obj`` as indented JSON, atomically."""
     return write_text(json.dumps(obj, indent=2, sort_keys=True, default=str), path)
+
+
+def read_json(path: str | Path) -> Any:
+    """A JSON file an earlier stage wrote."""
+    return json.loads(Path(path).read_text())
+
+
+def read_output(spark: SparkSession, path: str, table: str) -> DataFrame:
+    """Read a Parquet output of an earlier stage; a missing one names the stage to run."""
+    if not path_exists(spark, path):
+        raise DataContractError(
+            table, f"no output of the earlier stage at '{path}'", "run the earlier stage first"
+        )
+    return spark.read.parquet(path)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from causal_targeting.allocation.problem import ValueModel
+from causal_targeting.value import ValueModel
 
 VALUE = "value"
 """The name of the net-value outcome: column ``value``, predictions ``mu__value__{arm}``."""

@@ -9,7 +9,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from causal_targeting.evaluation.abtest import sample_size
-from causal_targeting.evaluation.plots import curves_figure, policy_value_figure
+from causal_targeting.evaluation.figures import curves_figure, policy_value_figure
 from causal_targeting.evaluation.report import Section
 
 

@@ -1,13 +1,10 @@
 """Evaluation figures: uplift/Qini curves per arm and outcome, policy values with CI whiskers.
 
 Figures are built with ``matplotlib.figure.Figure`` (Agg canvas, no pyplot state), so they are
-safe in jobs and threads; :func:`save_png` writes one atomically.
+safe in jobs and threads; :func:`causal_targeting.plots.save_png` writes one.
 """
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -63,13 +60,3 @@ def policy_value_figure(table: pd.DataFrame, *, estimator: str = "dr") -> Figure
     ax.axhline(0, color="grey", linewidth=0.5)
     ax.legend()
     return fig
-
-
-def save_png(fig: Figure, path: str | Path, *, dpi: int = 120) -> Path:
-    """Write ``fig`` as a PNG at ``path`` (via a temporary file and a rename); return ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fig.savefig(tmp, format="png", dpi=dpi)
-    os.replace(tmp, path)
-    return path

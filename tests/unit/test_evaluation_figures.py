@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from causal_targeting.evaluation.plots import curves_figure, policy_value_figure, save_png
+from causal_targeting.evaluation.figures import curves_figure, policy_value_figure
 from causal_targeting.evaluation.uplift import bucket_stats, curves_from_buckets
+from causal_targeting.plots import save_png
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

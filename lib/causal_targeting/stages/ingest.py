@@ -1,0 +1,62 @@
+"""The ingest stage: validate the tables, quarantine bad rows, summarize each arm."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from causal_targeting.data.contract import CUSTOMERS, EXPERIMENT, validate
+from causal_targeting.data.io import read_table, write_json, write_table, write_text
+from causal_targeting.evaluation.abtest import effects_vs_control
+from causal_targeting.layout import ingest_paths
+from causal_targeting.spark import get_spark
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from causal_targeting.config import Config
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """What the ingest stage wrote and found."""
+
+    paths: dict[str, str]
+    summary: pd.DataFrame
+    rows_read: dict[str, int]
+    quarantined: dict[str, dict[str, int]]
+
+
+def ingest(cfg: Config, spark: SparkSession | None = None) -> IngestResult:
+    """Validate the experiment and customer tables, quarantine bad rows, summarize each arm.
+
+    Writes the canonical tables, the quarantine table, the per-arm summary (CSV) and a JSON
+    report; raises :class:`~causal_targeting.errors.DataContractError` before writing anything
+    when a table breaks the contract.
+    """
+    spark = spark or get_spark(cfg.spark)
+    data = cfg.data
+    experiment_raw = read_table(spark, data.experiment, EXPERIMENT)
+    customers_raw = read_table(spark, data.customers, CUSTOMERS) if data.customers else None
+    tables = validate(experiment_raw, customers_raw, data, cfg.ingest)
+    summary = effects_vs_control(
+        tables.arm_stats, control=data.control, outcome_kinds=data.outcomes, alpha=cfg.ingest.alpha
+    )
+    paths = ingest_paths(cfg)
+    write_table(tables.experiment, paths["experiment"])
+    write_table(tables.customers, paths["customers"])
+    write_table(tables.quarantine, paths["quarantine"])
+    write_text(summary.to_csv(index=False), paths["summary"])
+    write_json(
+        {
+            "rows_read": tables.rows_read,
+            "quarantined": tables.quarantined,
+            "arms": tables.arm_stats.to_dict(orient="records"),
+            "effects": summary.to_dict(orient="records"),
+            "alpha": cfg.ingest.alpha,
+        },
+        paths["report"],
+    )
+    return IngestResult(paths, summary, tables.rows_read, tables.quarantined)

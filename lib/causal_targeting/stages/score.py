@@ -1,0 +1,63 @@
+"""The score stage: every customer scored with a registered uplift model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from causal_targeting import tracking
+from causal_targeting.data.contract import CUSTOMERS
+from causal_targeting.data.io import read_output, write_json, write_table
+from causal_targeting.layout import ingest_paths, score_paths
+from causal_targeting.spark import get_spark
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+    from causal_targeting.config import Config
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """What the score stage wrote."""
+
+    model_uri: str
+    version: str
+    rows: int
+    unseen_levels: dict[str, int]
+    paths: dict[str, str]
+
+
+def score(
+    cfg: Config, spark: SparkSession | None = None, model_uri: str | None = None
+) -> ScoreResult:
+    """Score every customer with the model at ``model_uri`` (default: the configured one).
+
+    The customer table is checked against the model's features before any work; unseen
+    category levels are scored as LightGBM scores them and counted in the report.
+    """
+    from causal_targeting.scoring import score as score_table
+    from causal_targeting.scoring import unseen_levels_report
+
+    spark = spark or get_spark(cfg.spark)
+    uri = model_uri or cfg.model_uri()
+    tracking.configure(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
+    model, version = tracking.load_model(uri)
+    customers = read_output(spark, ingest_paths(cfg)["customers"], CUSTOMERS)
+    scores = score_table(
+        customers,
+        model,
+        version,
+        engine=cfg.score.engine,
+        threads=cfg.score.threads,
+        cache_dir=cfg.score.cache_dir,
+    )
+    unseen = unseen_levels_report(customers, model)
+    paths = score_paths(cfg)
+    write_table(scores, paths["scores"])
+    rows = spark.read.parquet(paths["scores"]).count()
+    write_json(
+        {"model_uri": uri, "version": version, "rows": rows, "unseen_levels": unseen},
+        paths["report"],
+    )
+    return ScoreResult(uri, version, rows, unseen, paths)

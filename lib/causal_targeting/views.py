@@ -1,0 +1,214 @@
+"""What each stage's result looks like on a terminal (and in spark-submit logs): rich tables.
+
+A view turns a stage's result into the lines and tables to print; it computes nothing. The CLI
+and the jobs/ entry points print the same views.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.console import RenderableType
+
+    from causal_targeting.allocation.dual import PassLog
+    from causal_targeting.config import Config
+    from causal_targeting.stages.allocate import AllocateResult
+    from causal_targeting.stages.coarsen import CoarsenResult
+    from causal_targeting.stages.evaluate import EvaluateResult
+    from causal_targeting.stages.frontier import FrontierResult
+    from causal_targeting.stages.ingest import IngestResult
+    from causal_targeting.stages.score import ScoreResult
+    from causal_targeting.stages.train import TrainResult
+
+
+def effects_table(summary: pd.DataFrame, alpha: float) -> Table:
+    """The per-arm effect table: arm, outcome, n, means, effect with its CI, p-value."""
+    level = round(100 * (1 - alpha))
+    table = Table(title=f"Effect of each arm against control ({level}% CI)")
+    for name in (
+        "arm",
+        "outcome",
+        "n",
+        "control mean",
+        "arm mean",
+        "effect",
+        f"{level}% CI",
+        "p-value",
+    ):
+        table.add_column(
+            name, justify="left" if name in ("arm", "outcome") else "right", no_wrap=True
+        )
+    for row in summary.itertuples(index=False):
+        table.add_row(
+            str(row.arm),
+            str(row.outcome),
+            f"{int(row.n):,}",
+            f"{row.control_mean:.4f}",
+            f"{row.mean:.4f}",
+            f"{row.effect:+.4f}",
+            f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}]",
+            f"{row.p_value:.2g}",
+        )
+    return table
+
+
+def ingest_view(result: IngestResult, cfg: Config) -> list[RenderableType]:
+    """Rows read and quarantined per table (with reasons), then the per-arm effects."""
+    lines: list[RenderableType] = []
+    for table, counts in result.quarantined.items():
+        total = sum(counts.values())
+        lines.append(f"{table}: {result.rows_read[table]:,} rows read, {total:,} quarantined")
+        for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+            lines.append(f"  {n:,} × {reason}")
+    lines.append(effects_table(result.summary, cfg.ingest.alpha))
+    lines.append(f"ingest outputs: {Path(result.paths['report']).parent}")
+    return lines
+
+
+def metrics_table(metrics: pd.DataFrame) -> Table:
+    """Holdout uplift metrics per arm and outcome."""
+    table = Table(title="Holdout uplift metrics (normalized Qini and AUUC: binary outcomes)")
+    for name in ("arm", "outcome", "treated", "control", "Qini", "AUUC", "Qini (unnorm.)"):
+        table.add_column(name, justify="left" if name in ("arm", "outcome") else "right")
+    for row in metrics.itertuples(index=False):
+        table.add_row(
+            str(row.arm),
+            str(row.outcome),
+            f"{int(row.n_t):,}",
+            f"{int(row.n_c):,}",
+            f"{row.qini:.4f}",
+            f"{row.auuc:.4f}",
+            f"{row.qini_unnormalized:.4g}",
+        )
+    return table
+
+
+def train_view(result: TrainResult, cfg: Config) -> list[RenderableType]:
+    """The holdout metrics, the registered model's URI and what happened to the champion."""
+    lines: list[RenderableType] = [
+        metrics_table(result.metrics),
+        f"model: {result.model_uri} (alias challenger; MLflow run {result.run_id})",
+    ]
+    if result.promotion is not None:
+        moved = "moved to it" if result.promotion.promoted else "stays"
+        lines.append(f"champion {moved}: {result.promotion.reason}")
+    return lines
+
+
+def score_view(result: ScoreResult, cfg: Config) -> list[RenderableType]:
+    """How many customers were scored, by which model, and unseen category levels."""
+    lines: list[RenderableType] = [
+        f"scored {result.rows:,} customers with {result.version}: {result.paths['scores']}"
+    ]
+    unseen = {name: n for name, n in result.unseen_levels.items() if n}
+    if unseen:
+        lines.append(f"unseen category levels (scored as LightGBM scores them): {unseen}")
+    return lines
+
+
+def pass_line(log: PassLog) -> str:
+    """One solver pass: the dual bound, the repaired allocation's value, the worst violation."""
+    return (
+        f"  pass {log.index}: dual bound {log.dual_bound:,.2f}, "
+        f"primal {log.primal_value:,.2f}, worst violation {log.worst_violation:.3g}"
+    )
+
+
+def solve_table(result: AllocateResult) -> Table:
+    """Each guardrail after the solve: usage against limit, shadow price, binding or not."""
+    report = result.report
+    title = (
+        f"Allocation: value {report.primal:,.2f}, dual bound {report.dual_bound:,.2f}, "
+        f"certified gap {report.gap:.2e} after {report.passes} passes ({report.seconds:.1f} s)"
+    )
+    table = Table(title=title)
+    for name in ("guardrail", "kind", "usage", "limit", "shadow price", "binding"):
+        table.add_column(name, justify="left" if name in ("guardrail", "kind") else "right")
+    for row in report.guardrails:
+        table.add_row(
+            row.name,
+            row.kind,
+            f"{row.usage:,.2f}",
+            f"{row.limit:,.2f}",
+            f"{row.shadow_price:.4g}",
+            "yes" if row.binding else "no",
+        )
+    return table
+
+
+def allocate_view(result: AllocateResult, cfg: Config) -> list[RenderableType]:
+    """The solve report's guardrail table and where the allocation is."""
+    return [
+        solve_table(result),
+        f"allocation of offers {result.offers}: {result.paths['allocation']}",
+    ]
+
+
+def frontier_view(result: FrontierResult, cfg: Config) -> list[RenderableType]:
+    """Value, bound, gap and the budget's shadow price at each budget of the grid."""
+    table = Table(title="Value against budget (other guardrails as configured)")
+    for name in ("budget", "value", "dual bound", "gap", "shadow price of budget"):
+        table.add_column(name, justify="right")
+    for row in result.frame.itertuples(index=False):
+        cells = (row.budget, row.value, row.dual_bound)
+        table.add_row(*(f"{v:,.2f}" for v in cells), f"{row.gap:.1e}", f"{row.shadow_price:.4g}")
+    return [table, f"frontier: {result.paths['frontier']}, plot: {result.paths['plot']}"]
+
+
+def coarsen_view(result: CoarsenResult, cfg: Config) -> list[RenderableType]:
+    """The share of personalized profit each method keeps with K offers, and the chosen menu."""
+    shares = result.curve.pivot_table(index="k", columns="method", values="share", sort=False)
+    table = Table(title="Share of fully personalized profit recovered with K offers")
+    table.add_column("K", justify="right")
+    for method in shares.columns:
+        table.add_column(str(method), justify="right")
+    for k, row in shares.iterrows():
+        table.add_row(str(k), *(f"{v:.2%}" for v in row))
+    return [
+        table,
+        f"menu of {result.k}: {', '.join(result.offers)} "
+        f"({result.realized_share:.2%} of personalized profit on all customers)",
+    ]
+
+
+def values_table(values: pd.DataFrame, estimator: str) -> Table:
+    """Policy value per customer with its CI, ours first, the truth where it is known."""
+    truth = "true_value" in values.columns
+    table = Table(
+        title=f"Policy value per customer on the holdout ({estimator.upper()}, bootstrap CI)"
+    )
+    columns = ["policy", "value", "CI", "contacts", *(["true value"] if truth else [])]
+    for name in columns:
+        table.add_column(name, justify="left" if name == "policy" else "right")
+    for row in values[values["estimator"] == estimator].itertuples(index=False):
+        cells = [str(row.policy), f"{row.value:.4f}", f"[{row.ci_low:.4f}, {row.ci_high:.4f}]"]
+        cells.append(f"{int(row.contacts):,}")
+        if truth:
+            cells.append(f"{row.true_value:.4f}")
+        table.add_row(*cells)
+    return table
+
+
+def evaluate_view(result: EvaluateResult, cfg: Config) -> list[RenderableType]:
+    """The policy values beside the baselines and the report's path."""
+    return [values_table(result.values, cfg.evaluate.estimator), f"report: {result.report}"]
+
+
+def design_table(design: dict[str, float]) -> Table:
+    """Rows per arm of an A/B test design."""
+    table = Table(title="A/B test design")
+    for name in ("control rows", "treatment rows", "total", "treatment share", "power"):
+        table.add_column(name, justify="right")
+    table.add_row(
+        f"{int(design['n_control']):,}",
+        f"{int(design['n_treatment']):,}",
+        f"{int(design['n_total']):,}",
+        f"{design['treatment_share']:.1%}",
+        f"{design['power']:.3f}",
+    )
+    return table
