@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from causal_targeting.data.simulate import retention, rewards, spend_threshold
+from causal_targeting.data.simulate import (
+    intent,
+    no_signal,
+    rare_binary,
+    retention,
+    rewards,
+    spend_threshold,
+)
 from causal_targeting.data.simulate.spec import Scenario, ScenarioRecipe, frozen
 from causal_targeting.errors import UserError
 
@@ -13,6 +20,9 @@ RECIPES: Mapping[str, ScenarioRecipe] = frozen(
         "retention": retention.RECIPE,
         "rewards": rewards.RECIPE,
         "spend_threshold": spend_threshold.RECIPE,
+        "rare_binary": rare_binary.RECIPE,
+        "no_signal": no_signal.RECIPE,
+        "intent": intent.RECIPE,
     }
 )
 
