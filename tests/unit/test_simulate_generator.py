@@ -188,10 +188,9 @@ def test_potential_outcome_columns_only_where_the_scenario_records_them(name: st
     spec = scenario(name)
     columns = customer_columns(spec)
     recorded = [potential_outcome_column(o, a) for o in spec.outcomes for a in spec.all_arms]
-    assert (
-        set(recorded) <= set(columns)
-        if spec.potential_outcomes
-        else set(recorded).isdisjoint(columns)
-    )
+    if spec.potential_outcomes:
+        assert set(recorded) <= set(columns)
+    else:
+        assert set(recorded).isdisjoint(columns)
     assert all(column in columns for column in spec.latent)
     assert set(spec.labels) <= set(experiment_columns(spec)) - set(columns)
