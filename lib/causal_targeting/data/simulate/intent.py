@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,7 @@ from causal_targeting.data.simulate.population import (
 )
 from causal_targeting.data.simulate.spec import (
     ArmCost,
-    Means,
+    BinaryResponse,
     Parameter,
     Scenario,
     ScenarioRecipe,
@@ -78,7 +79,7 @@ class IntentPopulation:
 
 
 @dataclass(frozen=True)
-class IntentResponse:
+class IntentResponse(BinaryResponse):
     """Conversion by type under exposure or not, and the attribution label.
 
     With f, r the frequency and recency scores and o the e-mail open rate (0.15 when null):
@@ -97,11 +98,12 @@ class IntentResponse:
     probability ``unattributed_share`` (attribution lost, not negative), 0 for every other row.
     """
 
+    outcome: ClassVar[str] = "converted"
     control: str
     exposure: str
     unattributed_share: float
 
-    def _probabilities(self, x: pd.DataFrame) -> dict[str, np.ndarray]:
+    def probabilities(self, x: pd.DataFrame) -> dict[str, np.ndarray]:
         kind = x["true_type"].to_numpy()
         organic = expit(-0.5 + 0.5 * frequency_score(x) - recency_score(x))
         driven = expit(-1.2 + 1.5 * x["email_open_rate"].fillna(0.15).to_numpy())
@@ -110,11 +112,8 @@ class IntentResponse:
         low = {"low_engagement": 0.02}
         return {self.control: pick(without | low, kind), self.exposure: pick(exposed | low, kind)}
 
-    def means(self, x: pd.DataFrame) -> Means:
-        return {"converted": self._probabilities(x)}
-
     def realize(self, x: pd.DataFrame, arm: np.ndarray, draws: Draws) -> dict[str, np.ndarray]:
-        converted = draws.uniform("converted") < pick(self._probabilities(x), arm)
+        converted = self.occurs(x, arm, draws)
         credited = converted & (arm == self.exposure)
         attributed = credited.astype(np.float64)
         attributed[credited & (draws.uniform("attribution") < self.unattributed_share)] = np.nan

@@ -6,20 +6,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 from scipy.special import expit
 
-from causal_targeting.data.simulate.draws import Draws
 from causal_targeting.data.simulate.population import FEATURES, frequency_score, recency_score
 from causal_targeting.data.simulate.spec import (
     ArmCost,
-    Means,
+    BinaryResponse,
     Scenario,
     ScenarioRecipe,
     frozen,
-    pick,
 )
 
 EFFECTS: Mapping[str, float] = MappingProxyType({"email": 0.010, "sms": 0.004, "coupon": 0.020})
@@ -30,7 +29,7 @@ MARGIN = 20.0
 
 
 @dataclass(frozen=True)
-class NoSignalResponse:
+class NoSignalResponse(BinaryResponse):
     """A purchase whose level varies with x but whose effects do not.
 
     - p₀(x) = 0.05 + 0.5·expit(−1 + 0.5·f − 1.4·r) ∈ (0.05, 0.55), f and r the frequency and
@@ -39,19 +38,13 @@ class NoSignalResponse:
     - purchased(a) = 1[U < p_a]
     """
 
+    outcome: ClassVar[str] = "purchased"
     control: str
     effects: Mapping[str, float]
 
-    def _probabilities(self, x: pd.DataFrame) -> dict[str, np.ndarray]:
+    def probabilities(self, x: pd.DataFrame) -> dict[str, np.ndarray]:
         base = 0.05 + 0.5 * expit(-1.0 + 0.5 * frequency_score(x) - 1.4 * recency_score(x))
         return {self.control: base, **{arm: base + t for arm, t in self.effects.items()}}
-
-    def means(self, x: pd.DataFrame) -> Means:
-        return {"purchased": self._probabilities(x)}
-
-    def realize(self, x: pd.DataFrame, arm: np.ndarray, draws: Draws) -> dict[str, np.ndarray]:
-        probability = pick(self._probabilities(x), arm)
-        return {"purchased": (draws.uniform("purchased") < probability).astype(np.float64)}
 
 
 def build() -> Scenario:

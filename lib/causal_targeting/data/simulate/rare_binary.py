@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -23,11 +24,10 @@ from causal_targeting.data.simulate.population import (
 )
 from causal_targeting.data.simulate.spec import (
     ArmCost,
-    Means,
+    BinaryResponse,
     Scenario,
     ScenarioRecipe,
     frozen,
-    pick,
 )
 
 NOISE_FEATURES: Mapping[str, FeatureKind] = MappingProxyType(
@@ -57,7 +57,7 @@ def population_with_noise(draws: Draws) -> pd.DataFrame:
 
 
 @dataclass(frozen=True)
-class RareBinaryResponse:
+class RareBinaryResponse(BinaryResponse):
     """A rare purchase and a promotion whose small effect varies with three features.
 
     With r, f the recency and frequency scores, d the discount share and o the e-mail open rate
@@ -71,12 +71,13 @@ class RareBinaryResponse:
     - purchased(a) = 1[U < p_a]; noise_1 .. noise_5 enter nothing.
     """
 
+    outcome: ClassVar[str] = "purchased"
     control: str
     promotion: str
     intercept: float = -4.7
     strength: float = 0.15
 
-    def _probabilities(self, x: pd.DataFrame) -> dict[str, np.ndarray]:
+    def probabilities(self, x: pd.DataFrame) -> dict[str, np.ndarray]:
         opened = x["email_open_rate"].fillna(0.15).to_numpy()
         base = (
             self.intercept
@@ -91,13 +92,6 @@ class RareBinaryResponse:
             - 0.3
         )
         return {self.control: expit(base), self.promotion: expit(base + self.strength * lift)}
-
-    def means(self, x: pd.DataFrame) -> Means:
-        return {"purchased": self._probabilities(x)}
-
-    def realize(self, x: pd.DataFrame, arm: np.ndarray, draws: Draws) -> dict[str, np.ndarray]:
-        probability = pick(self._probabilities(x), arm)
-        return {"purchased": (draws.uniform("purchased") < probability).astype(np.float64)}
 
 
 def build() -> Scenario:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, Protocol, TypeVar
+from typing import ClassVar, Literal, Protocol, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -46,6 +47,29 @@ def pick(per_arm: Mapping[str, np.ndarray | float], arm: np.ndarray) -> np.ndarr
         values = per_arm[name]
         picked[rows] = values[rows] if isinstance(values, np.ndarray) else values
     return picked
+
+
+class BinaryResponse(ABC):
+    """A response with one binary outcome: Y(a) = 1[U < p_a(x)], U uniform from the stream
+    named after the outcome and common to every arm (so the potential outcomes are coupled)."""
+
+    outcome: ClassVar[str]
+
+    @abstractmethod
+    def probabilities(self, x: pd.DataFrame) -> dict[str, np.ndarray]:
+        """p_a(x) = P(Y(a) = 1 | x) for every arm a, control included."""
+
+    def means(self, x: pd.DataFrame) -> Means:
+        """E[Y(a) | x] = p_a(x)."""
+        return {self.outcome: self.probabilities(x)}
+
+    def occurs(self, x: pd.DataFrame, arm: np.ndarray, draws: Draws) -> np.ndarray:
+        """Whether the outcome occurs for each row under its arm (booleans)."""
+        return draws.uniform(self.outcome) < pick(self.probabilities(x), arm)
+
+    def realize(self, x: pd.DataFrame, arm: np.ndarray, draws: Draws) -> dict[str, np.ndarray]:
+        """The outcome of each row under its arm, as 0.0 / 1.0."""
+        return {self.outcome: self.occurs(x, arm, draws).astype(np.float64)}
 
 
 @dataclass(frozen=True)
