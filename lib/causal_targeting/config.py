@@ -180,9 +180,14 @@ class EvaluateConfig(Section):
 
 
 class SimulateConfig(Section):
-    """Where ``causal-targeting simulate`` writes: ``{root}/{scenario}/{experiment,customers}``."""
+    """Where ``causal-targeting simulate`` writes: ``{root}/{scenario}/{experiment,customers}``.
+
+    ``params`` sets the scenario's parameters by name (e.g. ``exposure_share`` of ``intent``);
+    the scenario checks each name and range when it is built, before anything is written.
+    """
 
     root: str = "work/simulate"
+    params: dict[str, float] = Field(default_factory=dict)
 
 
 class OutputsConfig(Section):

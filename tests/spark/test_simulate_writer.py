@@ -1,4 +1,5 @@
-"""The simulator's Spark edge: same rows as the core, independent of partitions, Parquet schema."""
+"""The simulator's Spark edge: same rows as the core, independent of partitions, Parquet schema,
+the planted summary."""
 
 from __future__ import annotations
 
@@ -13,13 +14,14 @@ from pyspark.sql.types import DataType, StructType
 from causal_targeting.data.simulate import (
     CUSTOMER_ID_OFFSET,
     customer_block,
+    planted_summary,
     scenario,
     simulate,
     simulate_block,
     spark_schema,
     write_simulation,
 )
-from causal_targeting.errors import UserError
+from causal_targeting.errors import ConfigError, UserError
 
 
 def _rows(df: DataFrame) -> pd.DataFrame:
@@ -93,3 +95,46 @@ def test_bad_arguments_are_refused_before_any_job(spark: SparkSession) -> None:
         simulate(
             spark, "retention", 10, 1, assignment_probs={"none": 0.2, "retention_message": 0.2}
         )
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [("rare_binary", None), ("no_signal", None), ("intent", {"exposure_share": 0.6})],
+)
+def test_new_scenarios_in_spark_equal_the_core(
+    spark: SparkSession, name: str, params: dict[str, float] | None
+) -> None:
+    spec = scenario(name, params)
+    experiment, customers = simulate(
+        spark, name, 600, 13, partitions=2, customers_rows=300, params=params
+    )
+    pd.testing.assert_frame_equal(_rows(experiment), simulate_block(spec, np.arange(600), 13))
+    pd.testing.assert_frame_equal(
+        _rows(customers), customer_block(spec, CUSTOMER_ID_OFFSET + np.arange(300), 13)
+    )
+    assert _fields(experiment.schema) == _fields(spark_schema(spec, experiment=True))
+
+
+def test_planted_summary_counts_arms_and_averages_the_true_effects(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    paths = write_simulation(
+        spark, "no_signal", 2_000, 6, str(tmp_path / "no_signal"), partitions=2, customers_rows=10
+    )
+    summary = planted_summary(spark, paths, "no_signal")
+    core = simulate_block(scenario("no_signal"), np.arange(2_000), 6)
+    counts = core["treatment"].value_counts()
+    assert list(summary.columns) == ["arm", "rows", "true_ate__purchased"]
+    assert list(summary["arm"]) == ["none", "email", "sms", "coupon"]
+    assert list(summary["rows"]) == [int(counts[arm]) for arm in summary["arm"]]
+    np.testing.assert_allclose(summary["true_ate__purchased"], [0.0, 0.010, 0.004, 0.020])
+
+
+def test_scenario_parameters_are_checked_before_anything_is_written(
+    spark: SparkSession, tmp_path: Path
+) -> None:
+    with pytest.raises(ConfigError, match=r"simulate\.params\.exposure_share = 1\.5"):
+        write_simulation(
+            spark, "intent", 100, 1, str(tmp_path / "intent"), params={"exposure_share": 1.5}
+        )
+    assert not (tmp_path / "intent").exists()

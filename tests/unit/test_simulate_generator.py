@@ -1,18 +1,14 @@
-"""The simulator's numpy core: determinism, truth columns, design, response surfaces, refusals."""
+"""The simulator's shared core: determinism, columns, truth, design, refusals (every scenario)."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import norm
 
-from causal_targeting.config import load_config
 from causal_targeting.data.simulate import (
     SCENARIOS,
-    THRESHOLDS,
     check_assignment_probs,
     check_rows,
     check_seed,
@@ -20,20 +16,16 @@ from causal_targeting.data.simulate import (
     customer_columns,
     experiment_columns,
     mu_column,
+    potential_outcome_column,
     scenario,
     simulate_block,
     tau_column,
+    true_values,
 )
 from causal_targeting.errors import UserError
+from simulate_support import ate_z_scores, large
 
 NAMES = sorted(SCENARIOS)
-LARGE = 200_000
-
-
-@pytest.fixture(scope="module")
-def large() -> dict[str, pd.DataFrame]:
-    """200k experiment rows of every scenario (seed 11), generated once for the module."""
-    return {name: simulate_block(scenario(name), np.arange(LARGE), 11) for name in NAMES}
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -93,19 +85,6 @@ def test_customer_block_matches_the_experiment_rows_of_the_same_ids() -> None:
     pd.testing.assert_frame_equal(customers, experiment[customer_columns(spec)])
 
 
-def test_features_are_realistic_with_nulls_where_documented() -> None:
-    x = customer_block(scenario("retention"), np.arange(20_000), 4)
-    assert 0.10 < x["email_open_rate"].isna().mean() < 0.14
-    assert 0.02 < x["region"].isna().mean() < 0.04
-    assert set(x["channel"]) == {"web", "app", "store"}
-    assert set(x["loyalty_tier"]) == {"none", "silver", "gold"}
-    assert (x["tenure_months"].between(1, 240)).all()
-    assert (x["recency_days"].between(1, 730)).all()
-    assert np.allclose(x["monetary_12m"], x["frequency_12m"] * x["avg_order_value"], atol=0.01)
-    frequent = x["frequency_12m"] >= 6
-    assert x.loc[frequent, "recency_days"].median() < x.loc[~frequent, "recency_days"].median()
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_true_tau_is_true_mu_of_the_arm_minus_control(name: str) -> None:
     spec = scenario(name)
@@ -119,10 +98,8 @@ def test_true_tau_is_true_mu_of_the_arm_minus_control(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_propensity_is_the_design_and_matches_assignment_frequencies(
-    name: str, large: dict[str, pd.DataFrame]
-) -> None:
-    spec, rows = scenario(name), large[name]
+def test_propensity_is_the_design_and_matches_assignment_frequencies(name: str) -> None:
+    spec, rows = scenario(name), large(name)
     probs = pd.Series(dict(spec.assignment_probs))
     np.testing.assert_array_equal(rows["propensity"], probs[rows["treatment"]].to_numpy())
     shares = rows["treatment"].value_counts(normalize=True).reindex(probs.index)
@@ -140,36 +117,16 @@ def test_unequal_assignment_override_is_used() -> None:
     pd.testing.assert_frame_equal(rows[truth], default[truth])
 
 
-def _ate_z_scores(spec_name: str, rows: pd.DataFrame) -> list[float]:
-    """|difference of arm means − mean true_tau| / its standard error, for every arm and outcome."""
-    spec = scenario(spec_name)
-    control = rows[rows["treatment"] == spec.control]
-    scores = []
-    for outcome in spec.outcomes:
-        for arm in spec.arms:
-            treated = rows[rows["treatment"] == arm]
-            difference = treated[outcome].mean() - control[outcome].mean()
-            error = np.sqrt(
-                treated[outcome].var() / len(treated) + control[outcome].var() / len(control)
-            )
-            scores.append(abs(difference - rows[tau_column(outcome, arm)].mean()) / error)
-    return scores
-
-
 @pytest.mark.parametrize("name", NAMES)
-def test_true_ate_is_inside_the_ci_of_the_difference_of_arm_means(
-    name: str, large: dict[str, pd.DataFrame]
-) -> None:
-    scores = _ate_z_scores(name, large[name])
+def test_true_ate_is_inside_the_ci_of_the_difference_of_arm_means(name: str) -> None:
+    scores = ate_z_scores(name, large(name))
     # family-wise 99%: Bonferroni over every (arm, outcome) pair of the scenario
     assert max(scores) < norm.ppf(1 - 0.005 / len(scores))
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_realized_outcomes_average_to_the_true_mean_of_their_arm(
-    name: str, large: dict[str, pd.DataFrame]
-) -> None:
-    spec, rows = scenario(name), large[name]
+def test_realized_outcomes_average_to_the_true_mean_of_their_arm(name: str) -> None:
+    spec, rows = scenario(name), large(name)
     scores = []
     for outcome in spec.outcomes:
         for arm, group in rows.groupby("treatment"):
@@ -178,95 +135,6 @@ def test_realized_outcomes_average_to_the_true_mean_of_their_arm(
             scores.append(abs(gap) / error)
     assert len(scores) == len(spec.outcomes) * len(spec.all_arms)
     assert max(scores) < norm.ppf(1 - 0.005 / len(scores))
-
-
-def test_the_ate_check_rejects_a_wrong_truth(large: dict[str, pd.DataFrame]) -> None:
-    rows = large["retention"].copy()
-    column = tau_column("retained", "retention_message")
-    rows[column] += 0.02  # two points of retention off
-    assert max(_ate_z_scores("retention", rows)) > norm.ppf(1 - 0.005 / 2)
-
-
-def test_retention_message_helps_on_average_and_harms_a_share(
-    large: dict[str, pd.DataFrame],
-) -> None:
-    tau = large["retention"][tau_column("retained", "retention_message")]
-    assert tau.mean() > 0.02
-    assert 0.1 < (tau < 0).mean() < 0.4
-    assert (tau < -0.02).mean() > 0.05
-
-
-def test_rewards_effects_are_heterogeneous_and_not_monotone_in_cost(
-    large: dict[str, pd.DataFrame],
-) -> None:
-    rows = large["rewards"]
-    tau = np.column_stack(
-        [rows[tau_column("spend", a)] for a in ("reward_5", "reward_10", "reward_20")]
-    )
-    monotone = (np.diff(tau, axis=1) > 0).all(axis=1)
-    cheaper_is_better = tau[:, 0] > tau[:, 2]
-    assert 0.2 < monotone.mean() < 0.9
-    assert cheaper_is_better.mean() > 0.01
-    assert len(np.unique(tau.argmax(axis=1))) == 3
-    assert (rows[mu_column("redeemed", "none")] == 0).all()
-
-
-def test_spend_threshold_curves_are_concave_and_heterogeneous(
-    large: dict[str, pd.DataFrame],
-) -> None:
-    spec, rows = scenario("spend_threshold"), large["spend_threshold"]
-    spend = rows[[mu_column("spend", a) for a in spec.arms]].to_numpy()
-    redeemed = rows[[mu_column("redeemed", a) for a in spec.arms]].to_numpy()
-    assert np.allclose(np.diff(THRESHOLDS), 10.0)
-    assert (np.diff(spend, n=2, axis=1) <= 1e-9).all()  # equally spaced thresholds: concave
-    assert (np.diff(redeemed, axis=1) <= 0).all()  # higher thresholds are reached less often
-    best = spend.argmax(axis=1)
-    assert len(np.unique(best)) >= 10
-    assert ((best > 0) & (best < len(spec.arms) - 1)).mean() > 0.5  # interior peaks
-
-
-def test_spend_threshold_reward_is_paid_only_when_the_threshold_is_reached(
-    large: dict[str, pd.DataFrame],
-) -> None:
-    spec, rows = scenario("spend_threshold"), large["spend_threshold"]
-    threshold = rows["treatment"].map({a: spec.costs[a].threshold for a in spec.arms})
-    offered = rows["treatment"] != spec.control
-    assert (rows.loc[~offered, "redeemed"] == 0).all()
-    reached = rows.loc[offered, "spend"] >= threshold[offered]
-    np.testing.assert_array_equal(rows.loc[offered, "redeemed"], reached.astype(float))
-
-
-def test_costs_cover_every_arm_and_thresholds_match_arm_names() -> None:
-    for spec in SCENARIOS.values():
-        assert set(spec.costs) == set(spec.all_arms)
-        assert spec.costs[spec.control].contact_cost == spec.costs[spec.control].reward == 0
-    spec = scenario("spend_threshold")
-    assert len(spec.arms) == 20
-    for arm in spec.arms:
-        cost = spec.costs[arm]
-        assert arm == f"spend_{cost.threshold:g}_get_{cost.reward:g}"
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_scenario_config_files_agree_with_the_specs(name: str, root: Path) -> None:
-    spec = scenario(name)
-    data = load_config(root / "conf" / "scenarios" / f"{name}.yaml").data
-    assert data.control == spec.control
-    assert data.arms == list(spec.arms)
-    assert data.features == dict(spec.features)
-    assert data.outcomes == dict(spec.outcomes)
-    assert (data.customer_id, data.treatment, data.propensity) == (
-        "customer_id",
-        "treatment",
-        "propensity",
-    )
-    assert data.experiment.path == f"work/simulate/{name}/experiment"
-    assert data.customers is not None and data.customers.path == f"work/simulate/{name}/customers"
-
-
-def test_unknown_scenario_is_refused_with_the_valid_names() -> None:
-    with pytest.raises(UserError, match="retention, rewards, spend_threshold"):
-        scenario("churn")
 
 
 @pytest.mark.parametrize("rows", [0, -5, 2.5, True])
@@ -300,3 +168,29 @@ def test_bad_assignment_probabilities_are_refused(probs: dict[str, float], messa
 
 def test_check_seed_accepts_numpy_integers() -> None:
     assert check_seed(np.int64(7)) == 7
+
+
+def test_true_values_are_margin_times_effect_less_reward_and_contact_costs() -> None:
+    spec = scenario("rewards")
+    rows = customer_block(spec, np.arange(300), 1)
+    values = true_values(spec, rows)
+    assert list(values.columns) == list(spec.arms)
+    expected = (
+        0.4 * rows[tau_column("spend", "reward_10")]
+        - 10.0 * rows[mu_column("redeemed", "reward_10")]
+        - 0.25
+    )
+    np.testing.assert_allclose(values["reward_10"], expected)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_potential_outcome_columns_only_where_the_scenario_records_them(name: str) -> None:
+    spec = scenario(name)
+    columns = customer_columns(spec)
+    recorded = [potential_outcome_column(o, a) for o in spec.outcomes for a in spec.all_arms]
+    if spec.potential_outcomes:
+        assert set(recorded) <= set(columns)
+    else:
+        assert set(recorded).isdisjoint(columns)
+    assert all(column in columns for column in spec.latent)
+    assert set(spec.labels) <= set(experiment_columns(spec)) - set(columns)

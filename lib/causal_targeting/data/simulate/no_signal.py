@@ -1,0 +1,71 @@
+"""Scenario ``no_signal``: three arms whose effects are the same for every customer; one of
+them is mildly profitable on average, the others are not."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit
+
+from causal_targeting.data.simulate.population import FEATURES, frequency_score, recency_score
+from causal_targeting.data.simulate.spec import (
+    ArmCost,
+    BinaryResponse,
+    Scenario,
+    ScenarioRecipe,
+    frozen,
+)
+
+EFFECTS: Mapping[str, float] = MappingProxyType({"email": 0.010, "sms": 0.004, "coupon": 0.020})
+"""Each arm's effect on the purchase probability, the same for every customer."""
+CONTACT_COSTS: Mapping[str, float] = MappingProxyType({"email": 0.10, "sms": 0.30, "coupon": 0.50})
+MARGIN = 20.0
+"""Margin per purchase: net values 20·τ − cost are +0.10 (email), −0.22 (sms), −0.10 (coupon)."""
+
+
+@dataclass(frozen=True)
+class NoSignalResponse(BinaryResponse):
+    """A purchase whose level varies with x but whose effects do not.
+
+    - p₀(x) = 0.05 + 0.5·expit(−1 + 0.5·f − 1.4·r) ∈ (0.05, 0.55), f and r the frequency and
+      recency scores
+    - p_a(x) = p₀(x) + τ_a with τ_a a constant (:data:`EFFECTS`), so true_tau is τ_a on every row
+    - purchased(a) = 1[U < p_a]
+    """
+
+    outcome: ClassVar[str] = "purchased"
+    control: str
+    effects: Mapping[str, float]
+
+    def probabilities(self, x: pd.DataFrame) -> dict[str, np.ndarray]:
+        base = 0.05 + 0.5 * expit(-1.0 + 0.5 * frequency_score(x) - 1.4 * recency_score(x))
+        return {self.control: base, **{arm: base + t for arm, t in self.effects.items()}}
+
+
+def build() -> Scenario:
+    """The scenario (it has no parameters); the value model is $20 a purchase less the arm's
+    contact cost, so the best static policy is e-mail to everyone and nothing beats it."""
+    control = "none"
+    return Scenario(
+        name="no_signal",
+        description="effects equal for every customer; only e-mail pays, and only on average",
+        control=control,
+        arms=tuple(EFFECTS),
+        features=FEATURES,
+        outcomes=frozen({"purchased": "binary"}),
+        costs=frozen(
+            {control: ArmCost(), **{a: ArmCost(contact_cost=c) for a, c in CONTACT_COSTS.items()}}
+        ),
+        assignment_probs=frozen({arm: 0.25 for arm in (control, *EFFECTS)}),
+        margin=MARGIN,
+        value_outcome="purchased",
+        response=NoSignalResponse(control=control, effects=EFFECTS),
+    )
+
+
+RECIPE = ScenarioRecipe(build=build)
