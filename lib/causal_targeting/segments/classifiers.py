@@ -51,9 +51,9 @@ class ClassifierSettings:
     n_estimators: int = 200
     hidden_layer_sizes: tuple[int, ...] = (32, 16)
     max_iter: int = 200
-    rounds: int = 4
-    start_quantile: float = 0.7
-    low_weight: float = 0.2
+    rounds: int = 1
+    start_quantile: float = 0.8
+    low_weight: float = 0.5
     seed: int = 0
 
     def __post_init__(self) -> None:
