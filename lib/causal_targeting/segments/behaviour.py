@@ -37,7 +37,8 @@ def binary_column(pdf: pd.DataFrame, column: str, table: str = "experiment") -> 
         raise DataContractError(
             table,
             f"the segment model needs a binary 0/1 column; {bad} rows hold another value or null",
-            f"recode '{column}' as 0/1 (for example converted = spend > 0) or drop those rows",
+            f"recode '{column}' as 0/1 (a conversion: 1 where the customer bought) or drop those "
+            "rows",
             column=column,
         )
     return values.astype(np.int64)
