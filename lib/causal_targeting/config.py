@@ -170,6 +170,53 @@ class CoarsenConfig(Section):
     grid_step: int = Field(4, ge=1)
 
 
+class SelfPacedConfig(Section):
+    """The self-paced schedule (segments/self_paced.py): ``rounds`` warm-started rounds; before
+    round t >= 1 examples whose loss is above the per-class quantile q_t (rising from
+    ``start_quantile`` toward 1) get weight ``low_weight``."""
+
+    rounds: int = Field(4, ge=2)
+    start_quantile: float = Field(0.8, gt=0.0, le=1.0)
+    low_weight: float = Field(0.5, ge=0.0, le=1.0)
+
+
+class SegmentConfig(Section):
+    """The two-stage intent model (segments/): campaign-driven, organic, low-engagement."""
+
+    enabled: bool = False
+    classifier: Literal["lightgbm", "mlp"] = "lightgbm"
+    params: dict[str, Any] = Field(
+        default_factory=lambda: {"learning_rate": 0.05, "num_leaves": 7, "min_child_samples": 200}
+    )
+    n_estimators: int = Field(200, ge=1)
+    hidden_layer_sizes: list[int] = Field(default_factory=lambda: [32, 16])
+    max_iter: int = Field(200, ge=1)
+    schedule: Literal["self_paced", "off"] = "off"
+    self_paced: SelfPacedConfig = Field(default_factory=SelfPacedConfig)
+    label_correction: bool = True
+    thresholds: dict[str, float] = Field(default_factory=dict)
+    exposed: str = "exposed"
+    converted: str = "converted"
+    attributed: str | None = None
+
+    def learner_arguments(self, seed: int) -> dict[str, Any]:
+        """Keyword arguments of ``segments.model.IntentLearner`` (rounds = 1 when off)."""
+        rounds = self.self_paced.rounds if self.schedule == "self_paced" else 1
+        return {
+            "classifier": self.classifier,
+            "params": dict(self.params),
+            "n_estimators": self.n_estimators,
+            "hidden_layer_sizes": tuple(self.hidden_layer_sizes),
+            "max_iter": self.max_iter,
+            "rounds": rounds,
+            "start_quantile": self.self_paced.start_quantile,
+            "low_weight": self.self_paced.low_weight,
+            "label_correction": self.label_correction,
+            "thresholds": dict(self.thresholds),
+            "seed": seed,
+        }
+
+
 class EvaluateConfig(Section):
     """Offline policy evaluation on the randomized holdout."""
 
@@ -213,6 +260,7 @@ class Config(Section):
     allocation: AllocationConfig = Field(default_factory=AllocationConfig)
     coarsen: CoarsenConfig = Field(default_factory=CoarsenConfig)
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    segment: SegmentConfig = Field(default_factory=SegmentConfig)
 
     @model_validator(mode="after")
     def _promotion_outcome_is_an_outcome(self) -> Config:

@@ -1,11 +1,13 @@
-"""The score stage: broadcast one uplift model, score every customer in ``mapInPandas``.
+"""The score stage: broadcast one model, score every customer in ``mapInPandas``.
 
 The model's bytes (and, for the compiled engine, its boosters compiled once on the driver) are
 broadcast once. Each Python worker deserializes the model once, keyed by the SHA-256 of its
 bytes, and predicts each Arrow batch with :func:`score_batches`, a plain pandas function, on as
-many threads as the task has cores (``spark.task.cpus``). The output has ``customer_id``,
-``mu__{outcome}__{arm}`` for every arm, ``tau__{outcome}__{arm}`` for every non-control arm,
-and ``model_version``.
+many threads as the task has cores (``spark.task.cpus``). The model is any
+:class:`~causal_targeting.learners.artifact.ModelArtifact`: an uplift model
+(``mu__{outcome}__{arm}`` for every arm, ``tau__{outcome}__{arm}`` for every non-control
+arm) or an intent model (``p__{segment}`` and ``segment``). The output has ``customer_id``,
+the model's score columns (typed by its ``score_types()``) and ``model_version``.
 
 A customer table whose features do not match the model is refused by
 :func:`check_customer_features` before any Spark job runs. Category levels the model never saw
@@ -23,8 +25,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from causal_targeting.errors import DataContractError
+from causal_targeting.learners.artifact import Engine, ModelArtifact
 from causal_targeting.learners.compiled import CompiledEngine, make_engine
-from causal_targeting.learners.uplift import Engine, UpliftModel
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -32,11 +34,11 @@ if TYPE_CHECKING:
 
 MODEL_VERSION = "model_version"
 
-_MODELS: dict[str, UpliftModel] = {}
+_MODELS: dict[str, ModelArtifact] = {}
 """Per-process cache of deserialized models, keyed by the SHA-256 of their bytes."""
 
 
-def _feature_kinds(model: UpliftModel) -> dict[str, str]:
+def _feature_kinds(model: ModelArtifact) -> dict[str, str]:
     """Feature name -> kind, in the model's feature order."""
     return {name: model.spec.kinds[name] for name in model.spec.names}
 
@@ -53,7 +55,7 @@ def _type_problem(kind: str, data_type: DataType) -> str | None:
 
 def check_customer_features(
     schema: StructType,
-    model: UpliftModel,
+    model: ModelArtifact,
     table: str = "customers",
     id_column: str = "customer_id",
 ) -> None:
@@ -88,32 +90,36 @@ def check_customer_features(
             )
 
 
-def score_schema(schema: StructType, model: UpliftModel, id_column: str) -> StructType:
-    """Return the scores table's schema: the id as typed in ``schema``, doubles, a version."""
+def score_schema(schema: StructType, model: ModelArtifact, id_column: str) -> StructType:
+    """Return the scores table's schema: the id as typed in ``schema``, the score columns as
+    typed by ``model.score_types()``, a version."""
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
+    types = {"double": DoubleType(), "string": StringType()}
     fields = [StructField(id_column, schema[id_column].dataType, schema[id_column].nullable)]
-    fields += [StructField(column, DoubleType(), True) for column in model.score_columns()]
+    fields += [
+        StructField(column, types[kind], True) for column, kind in model.score_types().items()
+    ]
     fields.append(StructField(MODEL_VERSION, StringType(), False))
     return StructType(fields)
 
 
 def score_batches(
     batches: Iterable[pd.DataFrame],
-    model: UpliftModel,
+    model: ModelArtifact,
     version: str,
     engine: Engine,
     id_column: str = "customer_id",
 ) -> Iterator[pd.DataFrame]:
     """Yield, for each batch of customers, their ids, every score column and the version."""
     for batch in batches:
-        scores = model.predict(batch, engine=engine)  # every score column, float64, in order
+        scores = model.predict(batch, engine=engine)  # every score column, in order
         scores.insert(0, id_column, batch[id_column].to_numpy())
         scores[MODEL_VERSION] = version
         yield scores
 
 
-def worker_model(key: str, load: Callable[[], UpliftModel]) -> UpliftModel:
+def worker_model(key: str, load: Callable[[], ModelArtifact]) -> ModelArtifact:
     """Return this process's model for ``key``, calling ``load()`` only the first time."""
     model = _MODELS.get(key)
     if model is None:
@@ -134,7 +140,7 @@ def task_threads(threads: int | None) -> int:
 
 def score(
     df: DataFrame,
-    model: UpliftModel,
+    model: ModelArtifact,
     version: str,
     engine: str = "compiled",
     threads: int | None = None,
@@ -147,7 +153,7 @@ def score(
     Parameters
     ----------
     df: customer table with ``id_column`` and the model's features.
-    model: the uplift model; ``version`` is written in every row's ``model_version``.
+    model: the uplift or intent model; ``version`` is written in every row's ``model_version``.
     engine: ``"compiled"`` (lleaves, compiled once here and shipped) or ``"lightgbm"``.
     threads: prediction threads per task; default ``spark.task.cpus`` of the running task.
     cache_dir: per-machine cache of compiled boosters (default: see ``learners.compiled``).
@@ -161,12 +167,13 @@ def score(
         boosters = model.boosters.values()
         shipped = CompiledEngine(cache_dir=cache_dir).compiled_objects(boosters)
     broadcast = df.sparkSession.sparkContext.broadcast({"model": payload, "objects": shipped})
+    model_type = type(model)
 
-    def load() -> UpliftModel:
+    def load() -> ModelArtifact:
         value = broadcast.value
         if value["objects"]:
             CompiledEngine(cache_dir=cache_dir).install_objects(value["objects"])
-        return UpliftModel.from_bytes(value["model"])
+        return model_type.from_bytes(value["model"])
 
     def score_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         worker = worker_model(key, load)
@@ -177,7 +184,7 @@ def score(
     return features.mapInPandas(score_partition, score_schema(df.schema, model, id_column))
 
 
-def _input_columns(df: DataFrame, model: UpliftModel, id_column: str) -> DataFrame:
+def _input_columns(df: DataFrame, model: ModelArtifact, id_column: str) -> DataFrame:
     """Select the id and the features, numeric ones cast to double (decimals included)."""
     from pyspark.sql import functions as F
 
@@ -189,7 +196,7 @@ def _input_columns(df: DataFrame, model: UpliftModel, id_column: str) -> DataFra
     return df.select(*columns)
 
 
-def unseen_levels_report(df: DataFrame, model: UpliftModel) -> dict[str, int]:
+def unseen_levels_report(df: DataFrame, model: ModelArtifact) -> dict[str, int]:
     """Return, per categorical feature, how many rows hold a level the model never saw.
 
     Nulls are missing values, not unseen levels. Counted by one Spark aggregation.

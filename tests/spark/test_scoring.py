@@ -86,3 +86,24 @@ def test_unseen_levels_are_counted(spark, model: UpliftModel, customers: pd.Data
     report = unseen_levels_report(spark.createDataFrame(customers), model)
     assert report == {"region": int((customers["region"] == "Atlantis").sum())}
     assert report["region"] == 40
+
+
+def test_an_intent_model_scores_through_the_same_path(spark, tmp_path: Path) -> None:
+    from causal_targeting.segments.model import IntentLearner
+    from intent_support import FEATURES, intent_frame
+
+    experiment = intent_frame(3_000, seed=5)
+    model = (
+        IntentLearner(n_estimators=20, seed=5)
+        .fit(experiment, features=FEATURES, exposed="exposed", converted="converted")
+        .model_
+    )
+    customers = intent_frame(1_000, seed=6)[["customer_id", *FEATURES]]
+    df = spark.createDataFrame(customers).repartition(2)
+    scored = score(df, model, "segments/1", cache_dir=tmp_path).toPandas()
+    scored = scored.sort_values("customer_id").reset_index(drop=True)
+    expected = model.predict(customers)
+    assert list(scored.columns) == ["customer_id", *model.score_columns(), "model_version"]
+    assert scored["segment"].tolist() == expected["segment"].tolist()
+    for column in model.score_columns()[:-1]:
+        np.testing.assert_allclose(scored[column], expected[column], rtol=0, atol=1e-9)

@@ -16,8 +16,9 @@ import pandas as pd
 
 from causal_targeting.errors import ConfigError
 
-OBJECTIVES = {"binary": "binary", "continuous": "regression"}
-"""LightGBM objective per target kind: log-loss for 0/1 targets, squared error otherwise."""
+OBJECTIVES = {"binary": "binary", "continuous": "regression", "multiclass": "multiclass"}
+"""LightGBM objective per target kind: log-loss for 0/1 targets, squared error for continuous
+ones, softmax log-loss for class labels 0..K−1 (the caller sets ``num_class``)."""
 
 ALIASES: dict[str, frozenset[str]] = {
     "learning_rate": frozenset({"learning_rate", "shrinkage_rate", "eta"}),
@@ -74,7 +75,7 @@ def lightgbm_params(kind: str, params: Mapping[str, Any] | None, seed: int) -> d
     ``force_row_wise=True`` so the same rows give the same trees.
     """
     if kind not in OBJECTIVES:
-        raise ConfigError(f"unknown target kind '{kind}'; use 'binary' or 'continuous'")
+        raise ConfigError(f"unknown target kind '{kind}'; use one of {', '.join(OBJECTIVES)}")
     user = check_params(params)
     defaults = {k: v for k, v in DEFAULT_PARAMS.items() if not ALIASES[k] & set(user)}
     return {

@@ -37,7 +37,7 @@ import lightgbm as lgb
 import numpy as np
 
 from causal_targeting.errors import ConfigError
-from causal_targeting.learners.uplift import Engine
+from causal_targeting.learners.artifact import Engine
 
 log = logging.getLogger(__name__)
 

@@ -1,9 +1,11 @@
-"""The uplift model as an MLflow pyfunc: its bytes as an artifact, a signature from its spec.
+"""Model artifacts as MLflow pyfuncs: the artifact's bytes as a file, a signature from its spec.
 
-The pyfunc's input is the feature columns (numeric as double, categorical as string, nulls
-allowed); its output is every score column (``mu__{outcome}__{arm}``, ``tau__{outcome}__{arm}``).
-The artifact file is exactly :meth:`UpliftModel.to_bytes`, so the model Spark broadcasts and the
-model MLflow serves are the same bytes.
+Any :class:`~causal_targeting.learners.artifact.ModelArtifact` (the uplift model here, the intent
+model in :mod:`causal_targeting.segments.pyfunc`) is logged the same way. The pyfunc's input is
+the feature columns (numeric as double, categorical as string, nulls allowed); its output is the
+artifact's score columns, typed by its ``score_types()``. The artifact file is exactly the
+model's ``to_bytes()``, so the model Spark broadcasts and the model MLflow serves are the same
+bytes.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import importlib.metadata
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import mlflow
 import pandas as pd
@@ -21,21 +23,36 @@ from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, Schema
 
 from causal_targeting.errors import ModelError
+from causal_targeting.learners.artifact import ModelArtifact
 from causal_targeting.learners.uplift import UpliftModel
 
-ARTIFACT_KEY = "uplift_model"
 ARTIFACT_FILE = "uplift_model.bin"
-RUNTIME_PACKAGES = ("lightgbm", "lleaves", "llvmlite", "numpy", "pandas", "pyarrow", "mlflow")
+RUNTIME_PACKAGES = (
+    "lightgbm",
+    "lleaves",
+    "llvmlite",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "mlflow",
+    "scikit-learn",
+)
+Artifact = TypeVar("Artifact", bound=ModelArtifact)
 
 
-class UpliftPyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow ``PythonModel`` that predicts every score column of an :class:`UpliftModel`."""
+class ArtifactPyfunc(mlflow.pyfunc.PythonModel):
+    """MLflow ``PythonModel`` that predicts the score columns of a model of ``model_type``,
+    read from the artifact file named ``artifact_file``."""
 
-    model: UpliftModel | None = None
+    def __init__(self, model_type: type[ModelArtifact], artifact_file: str) -> None:
+        self.model_type = model_type
+        self.artifact_file = artifact_file
+        self.model: ModelArtifact | None = None
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        """Deserialize the uplift model from its artifact file."""
-        self.model = UpliftModel.from_bytes(Path(context.artifacts[ARTIFACT_KEY]).read_bytes())
+        """Deserialize the model from its artifact file."""
+        data = Path(context.artifacts[self.artifact_file]).read_bytes()
+        self.model = self.model_type.from_bytes(data)
 
     def predict(
         self,
@@ -49,7 +66,7 @@ class UpliftPyfunc(mlflow.pyfunc.PythonModel):
         return self.model.predict(model_input)
 
 
-def model_signature(model: UpliftModel) -> ModelSignature:
+def model_signature(model: ModelArtifact) -> ModelSignature:
     """Return the pyfunc signature: the features in (double/string), the score columns out."""
     kinds = model.spec.kinds
     inputs = Schema(
@@ -58,7 +75,7 @@ def model_signature(model: UpliftModel) -> ModelSignature:
             for name in model.spec.names
         ]
     )
-    outputs = Schema([ColSpec("double", column) for column in model.score_columns()])
+    outputs = Schema([ColSpec(kind, column) for column, kind in model.score_types().items()])
     return ModelSignature(inputs=inputs, outputs=outputs)
 
 
@@ -67,41 +84,56 @@ def runtime_requirements() -> list[str]:
     return [f"{name}=={importlib.metadata.version(name)}" for name in RUNTIME_PACKAGES]
 
 
-def log_uplift_model(
-    model: UpliftModel, name: str = "model", registered_model_name: str | None = None
+def log_model_artifact(
+    model: ModelArtifact,
+    artifact_file: str,
+    name: str = "model",
+    registered_model_name: str | None = None,
 ) -> ModelInfo:
-    """Log ``model`` as a pyfunc in the active MLflow run; register it if a name is given.
-
-    Returns MLflow's ``ModelInfo`` (``model_uri``, and ``registered_model_version`` when
-    registered).
-    """
+    """Log ``model`` as a pyfunc in the active MLflow run (its bytes as ``artifact_file``);
+    register it if a name is given. Returns MLflow's ``ModelInfo`` (``model_uri``, and
+    ``registered_model_version`` when registered)."""
     with tempfile.TemporaryDirectory() as scratch:
-        artifact = Path(scratch, ARTIFACT_FILE)
+        artifact = Path(scratch, artifact_file)
         artifact.write_bytes(model.to_bytes())
         with warnings.catch_warnings():  # the signature is explicit; no input example needed
             warnings.filterwarnings("ignore", message=".*input example was not provided")
             return mlflow.pyfunc.log_model(
                 name=name,
-                python_model=UpliftPyfunc(),
-                artifacts={ARTIFACT_KEY: str(artifact)},
+                python_model=ArtifactPyfunc(type(model), artifact_file),
+                artifacts={artifact_file: str(artifact)},
                 signature=model_signature(model),
                 pip_requirements=runtime_requirements(),
                 registered_model_name=registered_model_name,
             )
 
 
-def load_uplift_model(model_uri: str) -> UpliftModel:
-    """Download a logged pyfunc's artifact and return the :class:`UpliftModel` in it.
+def load_model_artifact(
+    model_uri: str, model_type: type[Artifact], artifact_file: str, logged_by: str
+) -> Artifact:
+    """Download a logged pyfunc's ``artifact_file`` and return the ``model_type`` in it.
 
     MLflow errors (unknown run, version, alias) propagate; :func:`causal_targeting.tracking.
     load_model` turns them into a :class:`ModelError` a user can act on.
     """
     with tempfile.TemporaryDirectory() as scratch:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=scratch))
-        found = list(local.glob(f"**/{ARTIFACT_FILE}"))
+        found = list(local.glob(f"**/{artifact_file}"))
         if not found:
             raise ModelError(
-                f"model URI '{model_uri}' holds no {ARTIFACT_FILE}: it is not a causal-targeting "
-                "uplift model. Fix: point the score stage at a model logged by the train stage"
+                f"model URI '{model_uri}' holds no {artifact_file}: it is not a causal-targeting "
+                f"{model_type.__name__}. Fix: point at a model logged by the {logged_by}"
             )
-        return UpliftModel.from_bytes(found[0].read_bytes())
+        return model_type.from_bytes(found[0].read_bytes())
+
+
+def log_uplift_model(
+    model: UpliftModel, name: str = "model", registered_model_name: str | None = None
+) -> ModelInfo:
+    """Log the uplift model as a pyfunc (:func:`log_model_artifact`)."""
+    return log_model_artifact(model, ARTIFACT_FILE, name, registered_model_name)
+
+
+def load_uplift_model(model_uri: str) -> UpliftModel:
+    """The :class:`UpliftModel` logged at ``model_uri`` (:func:`load_model_artifact`)."""
+    return load_model_artifact(model_uri, UpliftModel, ARTIFACT_FILE, "train stage")

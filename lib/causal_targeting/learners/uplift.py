@@ -13,11 +13,9 @@ Booster keys are listed in :mod:`causal_targeting.learners.tasks`.
 
 from __future__ import annotations
 
-import json
-import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import lightgbm as lgb
 import numpy as np
@@ -25,6 +23,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from causal_targeting.errors import ConfigError, ModelError
+from causal_targeting.learners.artifact import Engine, dump_document, load_document
 from causal_targeting.learners.base import check_params
 from causal_targeting.learners.design import (
     Design,
@@ -52,15 +51,6 @@ from causal_targeting.learners.tasks import (
 FORMAT = "causal-targeting/uplift-model"
 FORMAT_VERSION = 1
 LEARNERS = ("t", "x")
-
-
-class Engine(Protocol):
-    """Predicts a LightGBM booster, given as its model string, on a model array
-    (:meth:`FeatureSpec.array`: float64, categorical features as codes, NaN for missing)."""
-
-    def predict(self, model_string: str, features: np.ndarray) -> np.ndarray:
-        """The booster's predictions (objective transform applied), one per row."""
-        ...
 
 
 @dataclass
@@ -114,6 +104,10 @@ class UpliftModel:
         """The mu__ columns (every outcome, every arm) then the tau__ columns (non-control)."""
         mus = [mu_key(o, a) for o in self.outcomes for a in self.all_arms]
         return mus + [tau_key(o, a) for o in self.outcomes for a in self.arms]
+
+    def score_types(self) -> dict[str, str]:
+        """Every score column is a double."""
+        return dict.fromkeys(self.score_columns(), "double")
 
     def predict(self, pdf: pd.DataFrame, engine: Engine | None = None) -> pd.DataFrame:
         """Every score column (float64) for the rows of ``pdf``, with its index.
@@ -172,9 +166,7 @@ class UpliftModel:
 
     def to_bytes(self) -> bytes:
         """The model as zlib-compressed JSON (format name and version included)."""
-        document = {
-            "format": FORMAT,
-            "version": FORMAT_VERSION,
+        body = {
             "spec": self.spec.to_dict(),
             "control": self.control,
             "arms": list(self.arms),
@@ -184,28 +176,18 @@ class UpliftModel:
             "propensity_clip": list(self.propensity_clip),
             "boosters": dict(self.boosters),
         }
-        return zlib.compress(json.dumps(document).encode("utf-8"), level=6)
+        return dump_document(FORMAT, FORMAT_VERSION, body)
 
     @classmethod
     def from_bytes(cls, data: bytes) -> UpliftModel:
         """The model written by :meth:`to_bytes`; ModelError for anything else."""
-        try:
-            document = json.loads(zlib.decompress(data).decode("utf-8"))
-        except (zlib.error, UnicodeDecodeError, json.JSONDecodeError) as error:
-            raise ModelError(
-                f"the bytes are not a causal-targeting uplift model ({error}). Fix: load a model "
-                "written by UpliftModel.to_bytes (the train stage)"
-            ) from error
-        if not isinstance(document, dict) or document.get("format") != FORMAT:
-            raise ModelError(
-                "the bytes are not a causal-targeting uplift model. Fix: load a model written by "
-                "UpliftModel.to_bytes (the train stage)"
-            )
-        if document.get("version") != FORMAT_VERSION:
-            raise ModelError(
-                f"uplift model format version {document.get('version')} is not supported (this "
-                f"code reads version {FORMAT_VERSION}). Fix: retrain the model with this version"
-            )
+        document = load_document(
+            data,
+            FORMAT,
+            FORMAT_VERSION,
+            what="causal-targeting uplift model",
+            fix="load a model written by UpliftModel.to_bytes (the train stage)",
+        )
         return cls(
             spec=FeatureSpec.from_dict(document["spec"]),
             control=document["control"],

@@ -1,0 +1,217 @@
+"""The two-stage intent model on a small experiment with a known truth (tests/intent_support)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from pulearn import ElkanotoPuClassifier
+from sklearn.metrics import roc_auc_score
+
+from causal_targeting.config import SegmentConfig
+from causal_targeting.errors import ConfigError, DataContractError, ModelError
+from causal_targeting.learners.compiled import CompiledEngine
+from causal_targeting.learners.uplift import TLearner
+from causal_targeting.segments.combine import PROBABILITY_COLUMNS, SEGMENT, assign_segments
+from causal_targeting.segments.evidence import naive_attribution_scores, recovery_metrics
+from causal_targeting.segments.model import CORRECTION, IntentLearner, IntentModel
+from causal_targeting.segments.strata import uplift_strata
+from intent_support import FEATURES, intent_frame
+
+COLUMNS = {
+    "exposed": "exposed",
+    "converted": "converted",
+    "attributed": "attributed",
+    "propensity": "propensity",
+}
+DEFAULTS = SegmentConfig().learner_arguments(seed=3)
+
+
+@pytest.fixture(scope="module")
+def train() -> pd.DataFrame:
+    return intent_frame(12_000, seed=1)
+
+
+@pytest.fixture(scope="module")
+def test() -> pd.DataFrame:
+    return intent_frame(12_000, seed=2)
+
+
+def fit(train: pd.DataFrame, **changes) -> IntentModel:
+    return IntentLearner(**{**DEFAULTS, **changes}).fit(train, features=FEATURES, **COLUMNS).model_
+
+
+def auc(test: pd.DataFrame, scores: np.ndarray) -> float:
+    return roc_auc_score(test["true_type"] == "campaign_driven", scores)
+
+
+@pytest.fixture(scope="module")
+def model(train: pd.DataFrame) -> IntentModel:
+    return fit(train)
+
+
+@pytest.fixture(scope="module")
+def scores(model: IntentModel, test: pd.DataFrame) -> pd.DataFrame:
+    return model.predict(test)
+
+
+def test_probabilities_sum_to_one_and_segments_are_named(scores: pd.DataFrame) -> None:
+    probabilities = scores[list(PROBABILITY_COLUMNS)].to_numpy()
+    assert (probabilities >= 0).all()
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-12)
+    assert set(scores[SEGMENT]) == {"campaign_driven", "organic", "low_engagement"}
+
+
+def test_beats_the_naive_attribution_classifier(
+    train: pd.DataFrame, test: pd.DataFrame, scores: pd.DataFrame
+) -> None:
+    ours = auc(test, scores["p__campaign_driven"])
+    naive = auc(test, naive_attribution_scores(train, test, FEATURES, "attributed", seed=3))
+    # measured on this generator: ours 0.715, naive 0.536 (organic buyers fool it)
+    assert ours >= naive + 0.10, (ours, naive)
+    assert recovery_metrics(test["true_type"], scores)["macro_f1"] > 0.5
+
+
+def test_label_correction_beats_attribution_at_face_value(
+    train: pd.DataFrame, test: pd.DataFrame, scores: pd.DataFrame
+) -> None:
+    uncorrected = fit(train, label_correction=False).predict(test)
+    # measured: corrected 0.715, uncorrected 0.536
+    assert auc(test, scores["p__campaign_driven"]) >= auc(test, uncorrected["p__campaign_driven"])
+    assert auc(test, scores["p__campaign_driven"]) - 0.05 > auc(
+        test, uncorrected["p__campaign_driven"]
+    )
+
+
+def test_self_paced_schedule_is_no_better_than_off(
+    train: pd.DataFrame, test: pd.DataFrame, scores: pd.DataFrame
+) -> None:
+    """The ablation that makes ``schedule: off`` the default: the schedule changes the model
+    but does not raise the AUC by more than noise (measured: off 0.7149, self-paced 0.7155;
+    with 20k rows and 31-leaf trees the schedule lost 0.005)."""
+    paced_model = fit(train, rounds=4)
+    paced = paced_model.predict(test)
+    assert not np.allclose(paced["p__campaign_driven"], scores["p__campaign_driven"])
+    gain = auc(test, paced["p__campaign_driven"]) - auc(test, scores["p__campaign_driven"])
+    assert gain < 0.02, gain
+
+
+def test_uplift_strata_recover_the_types(train: pd.DataFrame, test: pd.DataFrame) -> None:
+    arms = train.assign(arm=np.where(train["exposed"] == 1, "campaign", "none"))
+    uplift = TLearner(seed=3).fit(
+        arms,
+        features=FEATURES,
+        treatment="arm",
+        control="none",
+        arms=["campaign"],
+        outcomes={"converted": "binary"},
+    )
+    strata = uplift_strata(
+        uplift.model_.predict(test),
+        "mu__converted__none",
+        "mu__converted__campaign",
+        "tau__converted__campaign",
+    )
+    np.testing.assert_allclose(strata[list(PROBABILITY_COLUMNS)].sum(axis=1), 1.0)
+    assert auc(test, strata["p__campaign_driven"]) > 0.65
+
+
+def test_label_correction_ranks_like_elkan_noto(
+    model: IntentModel, train: pd.DataFrame, test: pd.DataFrame
+) -> None:
+    """pulearn's Elkan–Noto classifier on the same PU data (converters; labeled: unexposed)."""
+    converters = train[train["converted"] == 1]
+    X = model.spec.array(converters)
+    elkan = ElkanotoPuClassifier(
+        estimator=_lightgbm_classifier(), hold_out_ratio=0.2, random_state=3
+    ).fit(np.nan_to_num(X), 1 - converters["exposed"].to_numpy())
+    test_converters = test[test["converted"] == 1]
+    truth = test_converters["true_type"] == "campaign_driven"
+    ours = 1.0 - model.class_proba(CORRECTION, model.spec.array(test_converters))[:, 1]
+    theirs = 1.0 - elkan.predict_proba(np.nan_to_num(model.spec.array(test_converters)))[:, 1]
+    ours_auc, theirs_auc = roc_auc_score(truth, ours), roc_auc_score(truth, theirs)
+    assert abs(ours_auc - theirs_auc) < 0.05, (ours_auc, theirs_auc)
+    assert np.corrcoef(ours, theirs)[0, 1] > 0.8
+    # the known label frequency c = 1 − e calibrates; Elkan–Noto's estimate (0.14 < 0.2) does
+    # not (measured mean P(CD | converted): truth 0.433, ours 0.416, Elkan–Noto 0.271)
+    share = truth.mean()
+    ours_share = np.clip(1.0 - (1.0 - ours) / (1.0 - model.exposure_share), 0.0, 1.0).mean()
+    assert abs(ours_share - share) < 0.05
+    assert abs(np.clip(theirs, 0.0, 1.0).mean() - share) > abs(ours_share - share)
+
+
+def _lightgbm_classifier():
+    from lightgbm import LGBMClassifier
+
+    return LGBMClassifier(
+        n_estimators=200, learning_rate=0.05, num_leaves=7, min_child_samples=200, verbose=-1
+    )
+
+
+def test_artifact_round_trip_gives_identical_predictions(
+    model: IntentModel, test: pd.DataFrame, scores: pd.DataFrame, tmp_path
+) -> None:
+    loaded = IntentModel.from_bytes(model.to_bytes())
+    assert loaded == model
+    pd.testing.assert_frame_equal(loaded.predict(test), scores)
+    compiled = model.predict(test, engine=CompiledEngine(cache_dir=tmp_path))
+    pd.testing.assert_frame_equal(compiled, scores, check_exact=False, rtol=0, atol=1e-9)
+    with pytest.raises(ModelError, match="not a causal-targeting intent model"):
+        IntentModel.from_bytes(b"not a model")
+
+
+def test_mlp_option_round_trips(train: pd.DataFrame, test: pd.DataFrame) -> None:
+    network = fit(train.iloc[:4000], classifier="mlp", max_iter=30, rounds=2)
+    assert network.boosters == {}
+    out = network.predict(test.iloc[:500])
+    pd.testing.assert_frame_equal(
+        IntentModel.from_bytes(network.to_bytes()).predict(test[:500]), out
+    )
+    assert auc(test.iloc[:500], out["p__campaign_driven"]) > 0.6
+
+
+@pytest.mark.parametrize("share", [0.0, 1.0])
+def test_every_row_exposed_or_none_is_refused(train: pd.DataFrame, share: float) -> None:
+    table = train.assign(exposed=int(share), propensity=1.0 if share else 0.0)
+    with pytest.raises(DataContractError, match=r"label frequency .* not identified") as error:
+        IntentLearner(**DEFAULTS).fit(table, features=FEATURES, **COLUMNS)
+    assert error.value.column == "exposed"
+    assert "unexposed holdout" in error.value.fix
+
+
+def test_non_binary_conversion_is_refused(train: pd.DataFrame) -> None:
+    table = train.assign(converted=train["converted"] * 2.5)
+    with pytest.raises(DataContractError, match="binary 0/1") as error:
+        IntentLearner(**DEFAULTS).fit(table, features=FEATURES, **COLUMNS)
+    assert error.value.column == "converted"
+
+
+def test_missing_feature_at_predict_time_is_refused(model: IntentModel, test: pd.DataFrame):
+    with pytest.raises(DataContractError, match="feature column is missing") as error:
+        model.predict(test.drop(columns=["recency"]))
+    assert error.value.column == "recency"
+
+
+def test_bad_settings_are_config_errors(train: pd.DataFrame) -> None:
+    with pytest.raises(ConfigError, match="unknown segment"):
+        IntentLearner(**{**DEFAULTS, "thresholds": {"loyal": 0.5}}).fit(
+            train, features=FEATURES, **COLUMNS
+        )
+    with pytest.raises(ConfigError, match="attribution column"):
+        IntentLearner(**{**DEFAULTS, "label_correction": False}).fit(
+            train, features=FEATURES, exposed="exposed", converted="converted"
+        )
+
+
+def test_thresholds_take_precedence_over_the_argmax() -> None:
+    probabilities = np.array([[0.3, 0.5, 0.2], [0.1, 0.2, 0.7], [0.45, 0.1, 0.45]])
+    assert list(assign_segments(probabilities, {})) == [
+        "organic",
+        "low_engagement",
+        "campaign_driven",
+    ]
+    assert list(assign_segments(probabilities, {"campaign_driven": 0.25})) == [
+        "campaign_driven",
+        "low_engagement",
+        "campaign_driven",
+    ]
