@@ -21,6 +21,7 @@ from rich.console import Console
 
 from causal_targeting import views
 from causal_targeting.config import Config, load_config
+from causal_targeting.data.simulate.registry import RECIPES
 from causal_targeting.errors import UserError
 from causal_targeting.progress import spark_progress
 
@@ -138,7 +139,7 @@ def ingest(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
 
 @app.command()
 def simulate(
-    scenario: Annotated[str, typer.Option(help="retention, rewards or spend_threshold")],
+    scenario: Annotated[str, typer.Option(help=", ".join(RECIPES))],
     rows: Annotated[int, typer.Option(help="rows of the simulated experiment")] = 100_000,
     seed: Annotated[int, typer.Option(help="the same seed gives the same rows")] = 42,
     customers: Annotated[
@@ -154,14 +155,25 @@ def simulate(
     set_: SetOption = None,
 ) -> None:
     """Write a simulated randomized experiment and customer base with known effects."""
-    from causal_targeting.data.simulate import write_simulation
+    from causal_targeting.data.simulate import planted_summary, write_simulation
 
     with user_errors():
         cfg = _config(conf, set_)
         target = out or f"{cfg.simulate.root.rstrip('/')}/{scenario}"
         spark = session(cfg)
         with spark_progress(spark, f"simulate: {rows:,} rows of '{scenario}'", console):
-            paths = write_simulation(spark, scenario, rows, seed, target, partitions, customers)
+            paths = write_simulation(
+                spark,
+                scenario,
+                rows,
+                seed,
+                target,
+                partitions,
+                customers,
+                params=cfg.simulate.params,
+            )
+            summary = planted_summary(spark, paths, scenario)
+        console.print(views.planted_table(summary, scenario))
         for table, path in paths.items():
             console.print(f"{table}: {path}")
 

@@ -199,6 +199,20 @@ def evaluate_view(result: EvaluateResult, cfg: Config) -> list[RenderableType]:
     return [values_table(result.values, cfg.evaluate.estimator), f"report: {result.report}"]
 
 
+def planted_table(summary: pd.DataFrame, scenario: str) -> Table:
+    """Rows per arm of a simulated experiment and the true average effects planted in it."""
+    effects = [c for c in summary.columns if c.startswith("true_ate__")]
+    table = Table(title=f"Simulated '{scenario}': rows per arm and the true average effects")
+    table.add_column("arm")
+    table.add_column("rows", justify="right")
+    for column in effects:
+        table.add_column(f"true effect on {column.removeprefix('true_ate__')}", justify="right")
+    for row in summary.to_dict(orient="records"):
+        cells = [f"{row[column]:+.4g}" for column in effects]
+        table.add_row(str(row["arm"]), f"{int(row['rows']):,}", *cells)
+    return table
+
+
 def design_table(design: dict[str, float]) -> Table:
     """Rows per arm of an A/B test design."""
     table = Table(title="A/B test design")

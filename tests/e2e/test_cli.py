@@ -82,6 +82,9 @@ def test_run_on_a_simulated_scenario_prints_true_values(root: Path, tmp_path: Pa
         root, "simulate", "--scenario", "rewards", "--rows", "8000", "--seed", "3", *common
     )
     assert simulated.returncode == 0, simulated.stderr[-3000:]
+    planted = " ".join(simulated.stdout.split())
+    assert "rows per arm and the true average effects" in planted
+    assert "true effect on spend" in planted and "8,000" not in planted  # rows split over arms
     out = cli(
         root, "run", *common,
         "--set", f"data.experiment.path={work}/simulate/rewards/experiment",
