@@ -82,6 +82,23 @@ class DataConfig(Section):
     keep_columns: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
+    def _names_have_no_backtick(self) -> DataConfig:
+        named = {
+            "data.customer_id": [self.customer_id], "data.treatment": [self.treatment],
+            "data.control": [self.control], "data.arms": self.arms,
+            "data.features": list(self.features), "data.outcomes": list(self.outcomes),
+            "data.propensity": [self.propensity], "data.weight": [self.weight],
+        }
+        for key, names in named.items():
+            for name in names:
+                if name is not None and "`" in name:
+                    raise ValueError(
+                        f"{key} names '{name}', which holds a backtick (`); the column and score "
+                        "names built from it cannot carry one: rename it in the table"
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _control_is_not_an_arm(self) -> DataConfig:
         if self.control in self.arms:
             raise ValueError(

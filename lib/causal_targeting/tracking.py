@@ -24,6 +24,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from causal_targeting.data.io import finite
 from causal_targeting.errors import ModelError
 from causal_targeting.learners.pyfunc import load_uplift_model, log_uplift_model
 from causal_targeting.learners.uplift import UpliftModel
@@ -251,8 +252,8 @@ def log_frame(frame: pd.DataFrame, artifact_file: str) -> None:
 
 
 def log_dict(obj: Mapping[str, Any], artifact_file: str) -> None:
-    """Log a JSON-ready mapping as a JSON or YAML artifact of the active run."""
-    mlflow.log_dict(dict(obj), artifact_file)
+    """Log a JSON-ready mapping as a strict JSON (non-finite floats as null) or YAML artifact."""
+    mlflow.log_dict(finite(dict(obj)), artifact_file)
 
 
 def log_artifacts(local_dir: str, artifact_path: str) -> None:

@@ -126,3 +126,11 @@ def test_a_negative_revenue_floor_bounds_a_loss(root: Path) -> None:
     floor = "allocation.guardrails=[{name: rev, kind: revenue_floor, outcome: spend, limit: -50}]"
     cfg = load_config(root / "conf" / "local.yaml", [floor])
     assert cfg.allocation.guardrails[0].limit == -50
+
+
+@pytest.mark.parametrize(
+    "override", ["data.features={'a`b': numeric}", "data.control=No`Mail", "data.treatment=se`g"]
+)
+def test_a_backtick_in_a_configured_name_is_refused(root: Path, override: str) -> None:
+    with pytest.raises(ConfigError, match=r"config key 'data': data\.\w+ names '.*`.*'.*backtick"):
+        load_config(root / "conf" / "local.yaml", [override])
