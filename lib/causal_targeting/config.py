@@ -251,9 +251,14 @@ class SimulateConfig(Section):
 
 
 class OutputsConfig(Section):
-    """Where each stage writes; relative paths are under the working directory."""
+    """Where each stage writes; relative paths are under the working directory.
+
+    ``allow_mixed``: a stage whose inputs come from different runs (their manifests disagree on
+    the model version or on an upstream stage's run) proceeds with a warning instead of refusing.
+    """
 
     root: str = "work"
+    allow_mixed: bool = False
 
     def path(self, *parts: str) -> str:
         return str(Path(self.root, *parts))
