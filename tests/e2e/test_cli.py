@@ -144,3 +144,27 @@ def test_an_outputs_root_that_cannot_be_written_is_refused_before_spark(
     assert blocker.read_text() == "keep me"
     out = cli(root, "simulate", "--scenario", "retention", "--rows", "10", "--out", under_a_file)
     one_line_error(out, "--out", "is a file")
+
+
+def test_ingest_quarantines_ragged_lines_and_infinite_outcomes(root: Path, tmp_path: Path) -> None:
+    lines = (root / "data" / "hillstrom_email_2008.csv").read_text().splitlines()[:901]
+    lines[5] += ",3,extra"
+    fields = lines[6].split(",")
+    lines[6] = ",".join([*fields[:-1], "inf"])
+    csv = tmp_path / "experiment.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    work = tmp_path / "work"
+    out = cli(
+        root, "ingest", "--conf", "conf/local.yaml",
+        "--set", f"data.experiment.path={csv}",
+        "--set", f"outputs.root={work}",
+        "--set", "ingest.min_rows_per_arm=50",
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = " ".join(out.stdout.split())
+    assert "900 rows read, 2 quarantined" in text
+    assert "1 × CSV line has more or fewer fields than the header" in text
+    assert "1 × outcome 'spend' is infinite" in text
+    report = (work / "ingest" / "report.json").read_text()
+    assert "Infinity" not in report and "NaN" not in report
+    assert (work / "ingest" / "manifest.json").exists()
