@@ -5,12 +5,17 @@ progress bar, and prints the stage's view (:mod:`causal_targeting.views`). Heavy
 (Spark, LightGBM, MLflow) are imported only by the commands that use them.
 
 A user error (bad config, a table that breaks the contract, a model that does not resolve) is
-printed on one line and the command exits with status 2, without a traceback.
+printed on one line and the command exits with status 2, without a traceback. Any other error
+prints one line and the file its full traceback was written to, and exits with status 1.
 """
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
+import time
+import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +26,9 @@ from rich.console import Console
 
 from causal_targeting import views
 from causal_targeting.config import Config, load_config
+from causal_targeting.data.io import require_writable
 from causal_targeting.data.simulate.registry import RECIPES
+from causal_targeting.data.simulate.registry import scenario as recipe
 from causal_targeting.errors import UserError
 from causal_targeting.progress import spark_progress
 
@@ -54,16 +61,45 @@ R = TypeVar("R")
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn a :class:`UserError` into one line on stderr and exit status 2."""
+    """Turn a :class:`UserError` into one line on stderr and exit status 2; any other error into
+    one line naming the file that holds its traceback (:func:`traceback_log`) and status 1."""
     try:
         yield
     except UserError as exc:
         errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(exc.exit_code) from None
+    except typer.Exit:
+        raise
+    except Exception as exc:
+        log = traceback_log(exc)
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        errors.print(
+            f"[bold red]unexpected error:[/] {type(exc).__name__}: {first} "
+            f"(full traceback in {log}; please report it)",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
+
+
+def traceback_log(exc: BaseException) -> Path:
+    """Write ``exc``'s traceback to a new file under the temp folder; return its path."""
+    folder = Path(tempfile.gettempdir(), "causal-targeting")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"error-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    path.write_text("".join(traceback.format_exception(exc)))
+    return path
 
 
 def _config(conf: Path, overrides: list[str] | None) -> Config:
     return load_config(conf, overrides or [])
+
+
+def _stage_config(conf: Path, overrides: list[str] | None) -> Config:
+    """The config of a stage command, its outputs root checked writable before any Spark work."""
+    cfg = _config(conf, overrides)
+    require_writable(cfg.outputs.root, "outputs.root")
+    return cfg
 
 
 PROGRESS = {
@@ -121,7 +157,7 @@ def run(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     from causal_targeting import pipeline
 
     with user_errors():
-        cfg = _config(conf, set_)
+        cfg = _stage_config(conf, set_)
         spark = session(cfg)
         pipeline.run(cfg, spark, step=shown(cfg, spark), on_pass=show_pass)
 
@@ -132,7 +168,7 @@ def ingest(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     from causal_targeting.stages.ingest import ingest as ingest_stage
 
     with user_errors():
-        cfg = _config(conf, set_)
+        cfg = _stage_config(conf, set_)
         spark = session(cfg)
         shown(cfg, spark)("ingest", lambda: ingest_stage(cfg, spark))
 
@@ -160,6 +196,8 @@ def simulate(
     with user_errors():
         cfg = _config(conf, set_)
         target = out or f"{cfg.simulate.root.rstrip('/')}/{scenario}"
+        require_writable(target, "--out" if out else "simulate.root")
+        recipe(scenario, cfg.simulate.params)  # an unknown scenario or parameter, before Spark
         spark = session(cfg)
         with spark_progress(spark, f"simulate: {rows:,} rows of '{scenario}'", console):
             paths = write_simulation(
@@ -190,7 +228,7 @@ def train(
     from causal_targeting.stages.train import train as train_stage
 
     with user_errors():
-        cfg = _config(conf, set_)
+        cfg = _stage_config(conf, set_)
         spark = session(cfg)
         wanted = promote or cfg.train.promote
         shown(cfg, spark)("train", lambda: train_stage(cfg, spark, promote=wanted))
@@ -208,7 +246,7 @@ def score(
     from causal_targeting.stages.score import score as score_stage
 
     with user_errors():
-        cfg = _config(conf, set_)
+        cfg = _stage_config(conf, set_)
         spark = session(cfg)
         shown(cfg, spark)("score", lambda: score_stage(cfg, spark, model_uri))
 
@@ -219,7 +257,7 @@ def coarsen(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     from causal_targeting.stages.coarsen import coarsen as coarsen_stage
 
     with user_errors():
-        cfg = _config(conf, set_)
+        cfg = _stage_config(conf, set_)
         spark = session(cfg)
         shown(cfg, spark)("coarsen", lambda: coarsen_stage(cfg, spark))
 
@@ -230,7 +268,7 @@ def allocate(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     from causal_targeting.stages.allocate import allocate as allocate_stage
 
     with user_errors():
-        cfg = _config(conf, set_)
+        cfg = _stage_config(conf, set_)
         spark = session(cfg)
         shown(cfg, spark)("allocate", lambda: allocate_stage(cfg, spark, on_pass=show_pass))
 
@@ -241,7 +279,7 @@ def frontier(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     from causal_targeting.stages.frontier import frontier as frontier_stage
 
     with user_errors():
-        cfg = _config(conf, set_)
+        cfg = _stage_config(conf, set_)
         spark = session(cfg)
         shown(cfg, spark)("frontier", lambda: frontier_stage(cfg, spark))
 
@@ -252,7 +290,7 @@ def evaluate(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     from causal_targeting.stages.evaluate import evaluate as evaluate_stage
 
     with user_errors():
-        cfg = _config(conf, set_)
+        cfg = _stage_config(conf, set_)
         spark = session(cfg)
         shown(cfg, spark)("evaluate", lambda: evaluate_stage(cfg, spark))
 

@@ -9,22 +9,34 @@ Every section forbids unknown keys; a bad key or type raises :class:`ConfigError
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from causal_targeting.errors import ConfigError
 
 OutcomeKind = Literal["binary", "continuous"]
 FeatureKind = Literal["numeric", "categorical"]
 TableFormat = Literal["csv", "parquet", "delta", "table"]
+NAME_MAX = 100
+"""Longest name that becomes an MLflow run, experiment or registered model name."""
+TEXT_MAX = 4000
+"""Longest string value of any key: below MLflow's 6,000-character limit on a logged param."""
+Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
 
 
 class Section(BaseModel):
     """A config section: unknown keys are errors, values are validated on assignment."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, str_max_length=TEXT_MAX)
 
 
 class SparkConfig(Section):
@@ -42,8 +54,8 @@ class TrackingConfig(Section):
 
     uri: str | None = "sqlite:///work/mlflow.db"
     artifact_location: str | None = "work/mlruns"
-    experiment: str = "causal-targeting"
-    model_name: str = "causal-targeting-uplift"
+    experiment: Name = "causal-targeting"
+    model_name: Name = "causal-targeting-uplift"
 
 
 class TableSource(Section):
@@ -68,6 +80,23 @@ class DataConfig(Section):
     propensity: str | None = None
     weight: str | None = None
     keep_columns: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _names_have_no_backtick(self) -> DataConfig:
+        named = {
+            "data.customer_id": [self.customer_id], "data.treatment": [self.treatment],
+            "data.control": [self.control], "data.arms": self.arms,
+            "data.features": list(self.features), "data.outcomes": list(self.outcomes),
+            "data.propensity": [self.propensity], "data.weight": [self.weight],
+        }
+        for key, names in named.items():
+            for name in names:
+                if name is not None and "`" in name:
+                    raise ValueError(
+                        f"{key} names '{name}', which holds a backtick (`); the column and score "
+                        "names built from it cannot carry one: rename it in the table"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _control_is_not_an_arm(self) -> DataConfig:
@@ -111,17 +140,37 @@ class ScoreConfig(Section):
     cache_dir: str | None = None
 
 
+def not_negative(cost: float | dict[str, float], what: str) -> float | dict[str, float]:
+    """``cost`` (one number or one per arm) unchanged; a negative one is refused, as it would
+    turn a budget into a credit."""
+    per_arm = cost if isinstance(cost, dict) else {"": cost}
+    for arm, value in per_arm.items():
+        if value < 0:
+            where = f" for arm '{arm}'" if arm else ""
+            raise ValueError(f"{what}{where} is {value:g}; costs are amounts >= 0")
+    return cost
+
+
 class VariableCostConfig(Section):
     """A cost proportional to a score column, e.g. a reward paid on predicted redemption."""
 
     column: str = Field(description="score column with {arm}, e.g. mu__redeemed__{arm}")
     rate: float | dict[str, float]
 
+    @field_validator("rate")
+    @classmethod
+    def _rate_is_not_negative(cls, rate: float | dict[str, float]) -> float | dict[str, float]:
+        return not_negative(rate, "a rate")
+
 
 class GuardrailConfig(Section):
-    """One named guardrail; exactly one of ``limit`` (amount or count) or ``share``."""
+    """One named guardrail; exactly one of ``limit`` (amount or count) or ``share``.
 
-    name: str
+    A limit is never negative, except a ``revenue_floor``'s: a negative floor bounds a loss
+    (``-1000``: the offers may cost at most 1,000 of revenue against sending none).
+    """
+
+    name: Name
     kind: Literal["budget", "revenue_floor", "contacts", "offer_cap", "offer_min", "segment_cap"]
     limit: float | None = None
     share: float | None = Field(None, ge=0.0)
@@ -129,6 +178,15 @@ class GuardrailConfig(Section):
     outcome: str | None = None
     segment_column: str | None = None
     segment: str | int | None = None
+
+    @model_validator(mode="after")
+    def _limit_is_not_negative(self) -> GuardrailConfig:
+        if self.limit is not None and self.limit < 0 and self.kind != "revenue_floor":
+            raise ValueError(
+                f"guardrail '{self.name}' ({self.kind}) has a negative limit {self.limit:g}; "
+                "a cap or a minimum is an amount or a count >= 0"
+            )
+        return self
 
 
 class DoNoHarmConfig(Section):
@@ -152,6 +210,13 @@ class AllocationConfig(Section):
     method: Literal["auto", "bracket", "level"] = "auto"
     frontier_budgets: list[float] = Field(default_factory=list)
     frontier_in_run: bool = True
+
+    @field_validator("fixed_cost")
+    @classmethod
+    def _fixed_cost_is_not_negative(
+        cls, cost: float | dict[str, float]
+    ) -> float | dict[str, float]:
+        return not_negative(cost, "a cost per contact")
 
 
 class CoarsenConfig(Section):
@@ -238,16 +303,21 @@ class SimulateConfig(Section):
 
 
 class OutputsConfig(Section):
-    """Where each stage writes; relative paths are under the working directory."""
+    """Where each stage writes; relative paths are under the working directory.
+
+    ``allow_mixed``: a stage whose inputs come from different runs (their manifests disagree on
+    the model version or on an upstream stage's run) proceeds with a warning instead of refusing.
+    """
 
     root: str = "work"
+    allow_mixed: bool = False
 
     def path(self, *parts: str) -> str:
         return str(Path(self.root, *parts))
 
 
 class Config(Section):
-    name: str = "causal-targeting"
+    name: Name = "causal-targeting"
     seed: int = 42
     spark: SparkConfig = Field(default_factory=SparkConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
@@ -295,10 +365,15 @@ class Config(Section):
 
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(
             f"config file '{path}' cannot be read ({exc.strerror}); check the path"
+        ) from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file '{path}' is not UTF-8 text (byte {exc.start}); "
+            "save it as UTF-8 YAML, or check the path points at the config"
         ) from None
     try:
         loaded = yaml.safe_load(text) or {}
@@ -324,14 +399,25 @@ def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def load_raw(path: str | Path) -> dict[str, Any]:
-    """Read a config file and the chain of files it inherits from, merged parent first."""
+def load_raw(path: str | Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a config file and the chain of files it inherits from, merged parent first.
+
+    ``chain`` holds the files already read below this one; a file met twice is a cycle.
+    """
     path = Path(path)
+    resolved = path.resolve()
+    if resolved in chain:
+        cycle = " -> ".join(str(p) for p in (*chain, resolved))
+        raise ConfigError(
+            f"config file '{path}' inherits itself ({cycle}); remove the 'inherit' that closes it"
+        )
     raw = _read_yaml(path)
     parent = raw.pop("inherit", None)
     if parent is None:
         return raw
-    return merge(load_raw(path.parent / parent), raw)
+    if not isinstance(parent, str):
+        raise ConfigError(f"config file '{path}': 'inherit' must be a file name, not {parent!r}")
+    return merge(load_raw(path.parent / parent, (*chain, resolved)), raw)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

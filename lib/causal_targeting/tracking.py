@@ -13,6 +13,9 @@ import json
 import math
 import os
 import re
+import signal
+import socket
+import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ import pandas as pd
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
+from causal_targeting.data.io import finite
 from causal_targeting.errors import ModelError
 from causal_targeting.learners.pyfunc import load_uplift_model, log_uplift_model
 from causal_targeting.learners.uplift import UpliftModel
@@ -34,6 +38,8 @@ HOLDOUT_QINI = "holdout_qini"
 MODEL_ARTIFACT = "model"
 _MAX_PARAMS_PER_CALL = 100
 _MAX_PARAM_LENGTH = 6000
+HOST_TAG = "causal_targeting.host"
+PID_TAG = "causal_targeting.pid"
 
 
 def sqlite_path(tracking_uri: str) -> Path | None:
@@ -76,7 +82,39 @@ def configure(
             experiment, artifact_location=_artifact_uri(artifact_location)
         )
     mlflow.set_experiment(experiment_id=experiment_id)
+    mark_stale_runs_killed(client, experiment_id)
     return experiment_id
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with id ``pid`` runs on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def mark_stale_runs_killed(client: MlflowClient, experiment_id: str) -> list[str]:
+    """Mark KILLED every RUNNING run of ``experiment_id`` that :func:`start_run` opened on this
+    host in a process that no longer exists (a stage killed by SIGKILL or a power cut); runs of
+    other hosts and of live processes are left alone. Returns the run ids marked."""
+    host = socket.gethostname().replace("'", "")
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"attributes.status = 'RUNNING' and tags.`{HOST_TAG}` = '{host}'",
+    )
+    stale = [
+        run.info.run_id
+        for run in runs
+        if run.data.tags.get(PID_TAG, "").isdigit()
+        and not process_alive(int(run.data.tags[PID_TAG]))
+    ]
+    for run_id in stale:
+        client.set_terminated(run_id, status="KILLED")
+    return stale
 
 
 def _artifact_uri(location: str | None) -> str | None:
@@ -85,12 +123,40 @@ def _artifact_uri(location: str | None) -> str | None:
     return Path(location).resolve().as_uri()
 
 
+class Terminated(SystemExit):
+    """SIGTERM, raised as an exception so that the open run ends FAILED."""
+
+
+@contextmanager
+def terminated_as_exception() -> Iterator[None]:
+    """Within: SIGTERM raises :class:`Terminated` (exit status 143) instead of ending the
+    process at once (SIGINT already raises KeyboardInterrupt). Only the main thread can set a
+    signal handler; elsewhere this does nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def raise_terminated(signum: int, frame: object) -> None:
+        raise Terminated(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 @contextmanager
 def start_run(
     run_name: str | None = None, tags: Mapping[str, str] | None = None
 ) -> Iterator[mlflow.ActiveRun]:
-    """Open an MLflow run in the configured experiment; it ends (FAILED on error) on exit."""
-    with mlflow.start_run(run_name=run_name, tags=dict(tags or {})) as run:
+    """Open an MLflow run in the configured experiment; it ends FAILED on an error, SIGTERM or
+    SIGINT. The run is tagged with this host and process, so that a later :func:`configure`
+    marks it KILLED if the process dies without ending it."""
+    process = {HOST_TAG: socket.gethostname().replace("'", ""), PID_TAG: str(os.getpid())}
+    with terminated_as_exception(), mlflow.start_run(
+        run_name=run_name, tags={**process, **dict(tags or {})}
+    ) as run:
         yield run
 
 
@@ -108,10 +174,19 @@ def flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
     return flat
 
 
+def param_value(value: str, artifact_file: str = "config.yaml") -> str:
+    """``value`` as a run param: one longer than MLflow's limit (6,000 characters) is not cut
+    but replaced by a note saying so and where the whole value is."""
+    if len(value) <= _MAX_PARAM_LENGTH:
+        return value
+    return f"<{len(value):,} characters, above MLflow's {_MAX_PARAM_LENGTH:,}: see {artifact_file}>"
+
+
 def log_config(config: Mapping[str, Any], artifact_file: str = "config.yaml") -> None:
-    """Log the resolved config as a YAML artifact and as flattened run params."""
+    """Log the resolved config as a YAML artifact and as flattened run params (a value too long
+    for a param is named as such, see :func:`param_value`)."""
     mlflow.log_dict(dict(config), artifact_file)
-    params = {key: value[:_MAX_PARAM_LENGTH] for key, value in flatten(config).items()}
+    params = {key: param_value(value, artifact_file) for key, value in flatten(config).items()}
     items = sorted(params.items())
     for start in range(0, len(items), _MAX_PARAMS_PER_CALL):
         mlflow.log_params(dict(items[start : start + _MAX_PARAMS_PER_CALL]))
@@ -251,8 +326,8 @@ def log_frame(frame: pd.DataFrame, artifact_file: str) -> None:
 
 
 def log_dict(obj: Mapping[str, Any], artifact_file: str) -> None:
-    """Log a JSON-ready mapping as a JSON or YAML artifact of the active run."""
-    mlflow.log_dict(dict(obj), artifact_file)
+    """Log a JSON-ready mapping as a strict JSON (non-finite floats as null) or YAML artifact."""
+    mlflow.log_dict(finite(dict(obj)), artifact_file)
 
 
 def log_artifacts(local_dir: str, artifact_path: str) -> None:

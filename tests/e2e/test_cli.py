@@ -102,3 +102,72 @@ def test_run_on_a_simulated_scenario_prints_true_values(root: Path, tmp_path: Pa
     assert "Value against budget" in text  # run solves the frontier for the report
     report = (tmp_path / "work" / "evaluate" / "report" / "index.html").read_text()
     assert "Budget frontier" in report
+
+
+def one_line_error(out: subprocess.CompletedProcess[str], *expected: str) -> None:
+    """Assert exit status 2 and a single stderr line, without traceback, holding ``expected``."""
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, out.stderr
+    for text in expected:
+        assert text in lines[0]
+
+
+def test_an_inherit_cycle_and_a_binary_config_are_one_line_errors(
+    root: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "a.yaml").write_text("inherit: b.yaml\n")
+    (tmp_path / "b.yaml").write_text("inherit: a.yaml\n")
+    (tmp_path / "binary.yaml").write_bytes(bytes(range(256)))
+    one_line_error(cli(root, "ingest", "--conf", str(tmp_path / "a.yaml")), "inherits itself")
+    one_line_error(cli(root, "ingest", "--conf", str(tmp_path / "binary.yaml")), "not UTF-8 text")
+
+
+def test_negative_costs_and_long_names_are_one_line_errors(root: Path, tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    common = ["--conf", "conf/local.yaml", "--set", f"outputs.root={work}"]
+    one_line_error(
+        cli(root, "allocate", *common, "--set", "allocation.fixed_cost=-2"),
+        "allocation.fixed_cost",
+        "is -2",
+    )
+    one_line_error(cli(root, "train", *common, "--set", "name=" + "n" * 1000), "'name'", "100")
+    assert not work.exists()
+
+
+def test_an_outputs_root_that_cannot_be_written_is_refused_before_spark(
+    root: Path, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("keep me")
+    under_a_file = f"{blocker}/work"
+    out = cli(root, "ingest", "--conf", "conf/local.yaml", "--set", f"outputs.root={under_a_file}")
+    one_line_error(out, "outputs.root", "is a file")
+    assert blocker.read_text() == "keep me"
+    out = cli(root, "simulate", "--scenario", "retention", "--rows", "10", "--out", under_a_file)
+    one_line_error(out, "--out", "is a file")
+
+
+def test_ingest_quarantines_ragged_lines_and_infinite_outcomes(root: Path, tmp_path: Path) -> None:
+    lines = (root / "data" / "hillstrom_email_2008.csv").read_text().splitlines()[:901]
+    lines[5] += ",3,extra"
+    fields = lines[6].split(",")
+    lines[6] = ",".join([*fields[:-1], "inf"])
+    csv = tmp_path / "experiment.csv"
+    csv.write_text("\n".join(lines) + "\n")
+    work = tmp_path / "work"
+    out = cli(
+        root, "ingest", "--conf", "conf/local.yaml",
+        "--set", f"data.experiment.path={csv}",
+        "--set", f"outputs.root={work}",
+        "--set", "ingest.min_rows_per_arm=50",
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = " ".join(out.stdout.split())
+    assert "900 rows read, 2 quarantined" in text
+    assert "1 × CSV line has more or fewer fields than the header" in text
+    assert "1 × outcome 'spend' is infinite" in text
+    report = (work / "ingest" / "report.json").read_text()
+    assert "Infinity" not in report and "NaN" not in report
+    assert (work / "ingest" / "manifest.json").exists()

@@ -19,7 +19,8 @@ import pytest
 from pyspark.sql import DataFrame, SparkSession
 
 from causal_targeting.config import load_config
-from causal_targeting.data.io import write_table
+from causal_targeting.data import io
+from causal_targeting.data.io import read_output, write_table
 from causal_targeting.learners.uplift import UpliftModel
 from causal_targeting.scoring import score
 from causal_targeting.stages.ingest import ingest
@@ -28,7 +29,8 @@ from scoring_support import customer_frame, fit_small_model
 SLOW_WRITER = """
 import sys, time
 from pyspark.sql import SparkSession
-from causal_targeting.data.io import write_table
+from causal_targeting.data import io
+from causal_targeting.data.io import read_output, write_table
 from causal_targeting.learners.uplift import UpliftModel
 
 path = sys.argv[1]
@@ -80,6 +82,49 @@ def test_a_writer_killed_mid_write_leaves_the_previous_output_intact(
     assert list(tmp_path.glob("table.__tmp_*"))  # killed mid-write: its temporary is left over
     pd.testing.assert_frame_equal(sorted_frame(path, "id"), before)
     assert spark.read.parquet(path).count() == 50
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing after it runs (no except, no rollback)."""
+
+
+def killed_between_the_two_moves(
+    spark: SparkSession, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Write over ``path``, dying after the old output moved aside and before the new moved in."""
+    moves: list[object] = []
+    real_move = io._move
+
+    def move(fs: object, source: object, target: object) -> bool:
+        moves.append(target)
+        if len(moves) == 2:
+            raise Killed
+        return real_move(fs, source, target)
+
+    monkeypatch.setattr(io, "_move", move)
+    with pytest.raises(Killed):
+        write_table(spark.range(7).selectExpr("id", "-id AS thrice"), path)
+    monkeypatch.setattr(io, "_move", real_move)
+
+
+@pytest.mark.parametrize("recovered_by", ["reader", "writer"])
+def test_a_kill_between_the_swap_moves_loses_nothing(
+    spark: SparkSession, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recovered_by: str
+) -> None:
+    path = str(tmp_path / "table")
+    write_table(spark.range(50).selectExpr("id", "id * 3 AS thrice"), path)
+    before = sorted_frame(path, "id")
+    killed_between_the_two_moves(spark, path, monkeypatch)
+    assert not Path(path).exists() and Path(f"{path}.__old").exists()
+    if recovered_by == "reader":
+        pd.testing.assert_frame_equal(
+            read_output(spark, path, "table").toPandas().sort_values("id").reset_index(drop=True),
+            before,
+        )
+    else:
+        write_table(spark.range(5).selectExpr("id", "id * 5 AS thrice"), path)
+        assert sorted_frame(path, "id")["thrice"].tolist() == [0, 5, 10, 15, 20]
+    assert not Path(f"{path}.__old").exists()
 
 
 def test_rerunning_ingest_gives_identical_outputs(root: Path, tmp_path: Path) -> None:

@@ -273,3 +273,75 @@ def test_keep_columns_carries_matching_columns(spark: Any, tmp_path: Path) -> No
     assert "other" not in experiment.columns
     customers = spark.read.parquet(result.paths["customers"])
     assert "true_tau__buy__a" in customers.columns
+
+
+def test_infinite_outcomes_are_quarantined_and_the_report_is_strict_json(
+    spark: Any, tmp_path: Path
+) -> None:
+    frame = experiment_frame()
+    frame.loc[3, "spend"] = np.inf
+    frame.loc[4, "spend"] = -np.inf
+    csv = tmp_path / "exp.csv"
+    frame.to_csv(csv, index=False)  # pandas writes 'inf' and '-inf'
+    result = ingest(config_for(tmp_path, str(csv), fmt="csv"), spark)
+    quarantine = spark.read.parquet(result.paths["quarantine"]).select("customer_id", "reason")
+    assert sorted(map(tuple, quarantine.collect())) == [
+        ("3", "outcome 'spend' is infinite"),
+        ("4", "outcome 'spend' is infinite"),
+    ]
+    text = Path(result.paths["report"]).read_text()
+    assert "Infinity" not in text and "NaN" not in text
+    means = [arm["mean"] for arm in json.loads(text)["arms"]]
+    assert all(np.isfinite(means))
+
+
+def test_infinite_numeric_features_are_quarantined_and_nan_stays_missing(
+    spark: Any, tmp_path: Path
+) -> None:
+    frame = experiment_frame()
+    frame.loc[5, "age"] = np.inf
+    frame.loc[6, "age"] = np.nan
+    customers = frame[["id", "age", "region"]].copy()
+    customers.loc[8, "age"] = -np.inf
+    path = write_parquet(frame, tmp_path / "e.parquet")
+    cpath = write_parquet(customers, tmp_path / "c.parquet")
+    cfg = config_for(tmp_path, path, customers={"path": cpath, "format": "parquet"})
+    result = ingest(cfg, spark)
+    assert result.quarantined == {
+        "experiment": {"feature 'age' is infinite": 1},
+        "customers": {"feature 'age' is infinite": 2},
+    }
+    rows = spark.read.parquet(result.paths["quarantine"]).select("table", "customer_id")
+    assert sorted(map(tuple, rows.collect())) == [
+        ("customers", "5"), ("customers", "8"), ("experiment", "5")
+    ]
+    clean = spark.read.parquet(result.paths["experiment"]).filter("customer_id = 6").collect()
+    assert len(clean) == 1 and clean[0].age is None  # missing, kept
+
+
+def test_ragged_csv_lines_are_quarantined_not_cut(spark: Any, tmp_path: Path) -> None:
+    csv = tmp_path / "exp.csv"
+    experiment_frame().to_csv(csv, index=False)
+    lines = csv.read_text().splitlines()
+    lines[1] += ",extra,fields"  # customer 0: two fields more than the header
+    lines[2] = ",".join(lines[2].split(",")[:-1])  # customer 1: one field short
+    csv.write_text("\n".join(lines) + "\n")
+    result = ingest(config_for(tmp_path, str(csv), fmt="csv"), spark)
+    rows = spark.read.parquet(result.paths["quarantine"]).orderBy("customer_id").collect()
+    malformed = "CSV line has more or fewer fields than the header"
+    assert [(r.customer_id, r.reason) for r in rows] == [
+        ("0", malformed),
+        ("1", f"{malformed}; outcome 'spend' is null"),
+    ]
+    assert json.loads(rows[0].row)["csv_line"].endswith(",extra,fields")
+    experiment = spark.read.parquet(result.paths["experiment"])
+    assert experiment.count() == 3 * N_PER_ARM - 2
+    assert not [c for c in experiment.columns if c.startswith("__")]
+
+
+def test_a_backtick_in_a_kept_column_name_is_carried(spark: Any, tmp_path: Path) -> None:
+    frame = experiment_frame().assign(**{"true`tau": 0.1})
+    path = write_parquet(frame, tmp_path / "e.parquet")
+    result = ingest(config_for(tmp_path, path, keep_columns=["true*"]), spark)
+    kept = spark.read.parquet(result.paths["experiment"]).select(F.col("`true``tau`"))
+    assert kept.distinct().collect()[0][0] == pytest.approx(0.1)

@@ -55,7 +55,8 @@ def test_repair_names_the_rows_it_cannot_meet() -> None:
 
 
 def test_unreachable_rows_name_each_row_out_of_reach() -> None:
-    with pytest.raises(InfeasibleError, match="'revenue' needs 10") as error:
+    at_least_10 = "'revenue' needs a revenue effect of at least 10"
+    with pytest.raises(InfeasibleError, match=at_least_10) as error:
         unreachable_rows(np.array([0.0, -4.0]), np.array([1.0, -10.0]), [BUDGET, FLOOR])
     assert error.value.guardrails == ["revenue"]
     unreachable_rows(np.array([0.0, -4.0]), np.array([1.0, -4.0]), [BUDGET, FLOOR])

@@ -129,7 +129,7 @@ def test_a_minimum_above_the_eligible_customers_is_named() -> None:
     block = OptionBlock(values, -np.broadcast_to(np.arange(2) == 0, (1, 50, 2)).astype(float),
                         np.array([50.0]))
     minimum = Guardrail("a0_minimum", "offer_min", limit=12, arm="a0")
-    with pytest.raises(InfeasibleError, match=r"a0_minimum.*reach at most 10") as error:
+    with pytest.raises(InfeasibleError, match=r"a0_minimum.*at most 10 eligible cust") as error:
         solve_block(block, [minimum])
     assert error.value.guardrails == ["a0_minimum"]
 

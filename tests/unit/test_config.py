@@ -73,3 +73,64 @@ def test_control_listed_as_arm_is_refused(root: Path) -> None:
 def test_out_of_range_value_is_refused(root: Path) -> None:
     with pytest.raises(ConfigError, match=r"'ingest\.max_quarantine_share'"):
         load_config(root / "conf" / "local.yaml", ["ingest.max_quarantine_share=2"])
+
+
+def test_an_inherit_cycle_is_one_config_error(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("inherit: b.yaml\nseed: 1\n")
+    (tmp_path / "b.yaml").write_text("inherit: a.yaml\nseed: 2\n")
+    with pytest.raises(ConfigError, match=r"inherits itself .*a\.yaml -> .*b\.yaml -> .*a\.yaml"):
+        load_config(tmp_path / "a.yaml")
+
+
+def test_a_file_inheriting_itself_is_one_config_error(tmp_path: Path) -> None:
+    (tmp_path / "self.yaml").write_text("inherit: self.yaml\n")
+    with pytest.raises(ConfigError, match=r"'.*self\.yaml' inherits itself"):
+        load_config(tmp_path / "self.yaml")
+
+
+@pytest.mark.parametrize("content", [b"seed: \xff\xfe 1\n", bytes(range(256))])
+def test_a_non_utf8_or_binary_config_is_one_config_error(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=r"'.*bad\.yaml' is not UTF-8 text") as caught:
+        load_config(path)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("allocation.fixed_cost=-1", r"'allocation\.fixed_cost': a cost per contact is -1"),
+        ("allocation.fixed_cost={'Mens E-Mail': -0.5}", r"for arm 'Mens E-Mail' is -0\.5"),
+        (
+            "allocation.variable_costs=[{column: 'mu__visit__{arm}', rate: -2}]",
+            r"'allocation\.variable_costs\.0\.rate': a rate is -2",
+        ),
+        (
+            "allocation.guardrails=[{name: cap, kind: contacts, limit: -5}]",
+            r"'allocation\.guardrails\.0': guardrail 'cap' \(contacts\) has a negative limit -5",
+        ),
+        ("name=" + "n" * 101, r"'name': string should have at most 100 characters"),
+        ("tracking.model_name=" + "m" * 101, r"'tracking\.model_name': .*at most 100"),
+        ("data.control=" + "c" * 4001, r"'data\.control': string should have at most 4000"),
+    ],
+)
+def test_negative_costs_limits_and_long_strings_name_the_key(
+    root: Path, override: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(root / "conf" / "local.yaml", [override])
+
+
+def test_a_negative_revenue_floor_bounds_a_loss(root: Path) -> None:
+    floor = "allocation.guardrails=[{name: rev, kind: revenue_floor, outcome: spend, limit: -50}]"
+    cfg = load_config(root / "conf" / "local.yaml", [floor])
+    assert cfg.allocation.guardrails[0].limit == -50
+
+
+@pytest.mark.parametrize(
+    "override", ["data.features={'a`b': numeric}", "data.control=No`Mail", "data.treatment=se`g"]
+)
+def test_a_backtick_in_a_configured_name_is_refused(root: Path, override: str) -> None:
+    with pytest.raises(ConfigError, match=r"config key 'data': data\.\w+ names '.*`.*'.*backtick"):
+        load_config(root / "conf" / "local.yaml", [override])

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import json
 import os
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -173,3 +175,59 @@ def test_a_null_uri_leaves_the_store_to_mlflow_tracking_uri(tmp_path: Path) -> N
     assert done.stdout.strip().splitlines()[-1] == f"sqlite:///{database}"
     found = MlflowClient(tracking_uri=f"sqlite:///{database}").get_experiment_by_name("env-chosen")
     assert found is not None
+
+
+def test_a_param_too_long_for_mlflow_is_named_not_cut(store: Path) -> None:
+    columns = [f"column_{i:05d}" for i in range(800)]
+    with tracking.start_run() as run:
+        tracking.log_config({"data": {"keep_columns": columns}, "seed": 1})
+    params = MlflowClient().get_run(run.info.run_id).data.params
+    assert params["seed"] == "1"
+    assert len(json.dumps(columns)) == 12_800
+    assert params["data.keep_columns"] == (
+        "<12,800 characters, above MLflow's 6,000: see config.yaml>"
+    )
+
+
+RUN_UNTIL_SIGNALLED = """
+import sys, time
+from causal_targeting import tracking
+tracking.configure(sys.argv[1], "tests", artifact_location=sys.argv[2])
+with tracking.start_run(run_name="a stage", tags={"stage": "allocate"}) as run:
+    print(run.info.run_id, flush=True)
+    time.sleep(600)
+"""
+
+
+def run_in_child(store: Path, how: signal.Signals) -> tuple[str, int]:
+    """Start a run in a child process, send it ``how``; the run id and the exit status."""
+    child = subprocess.Popen(
+        [sys.executable, "-c", RUN_UNTIL_SIGNALLED, f"sqlite:///{store}", str(store.parent)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    run_id = child.stdout.readline().strip()
+    child.send_signal(how)
+    return run_id, child.wait(timeout=120)
+
+
+@pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGINT])
+def test_a_stage_killed_by_sigterm_or_sigint_ends_its_run_failed(
+    store: Path, how: signal.Signals
+) -> None:
+    run_id, status = run_in_child(store, how)
+    assert status != 0
+    assert MlflowClient().get_run(run_id).info.status == "FAILED"
+
+
+def test_a_run_left_running_by_a_dead_process_is_marked_killed_at_the_next_start(
+    store: Path,
+) -> None:
+    run_id, status = run_in_child(store, signal.SIGKILL)
+    assert status == -signal.SIGKILL
+    assert MlflowClient().get_run(run_id).info.status == "RUNNING"
+    with tracking.start_run() as alive:
+        tracking.configure(f"sqlite:///{store}", "tests", artifact_location=str(store.parent))
+    assert MlflowClient().get_run(run_id).info.status == "KILLED"
+    assert MlflowClient().get_run(alive.info.run_id).info.status == "FINISHED"

@@ -60,6 +60,7 @@ def solve_lp(
     time_limit: float = 3600.0,
     integral: bool = False,
     mip_abs_gap: float = 1e-6,
+    mip_rel_gap: float = 1e-4,
 ) -> LPSolution:
     """Solve the LP relaxation of the allocation exactly with HiGHS (``integral``: the 0/1
     problem itself, by HiGHS's branch and cut; meant for small blocks).
@@ -67,7 +68,8 @@ def solve_lp(
     solver: HiGHS ``solver`` option ("choose", "simplex", "ipx", "hipo", ...; the interior point
     solvers cross over to a basis).
     A MIP stopped by the time limit with a feasible solution returns it (status "Time limit
-    reached") with no prices; ``mip_abs_gap`` is the absolute optimality gap a MIP stops at.
+    reached") with no prices; a MIP stops at the absolute gap ``mip_abs_gap`` or the relative gap
+    ``mip_rel_gap`` (HiGHS's default 1e-4; 0 for the exact optimum).
     """
     n, k = block.values.shape
     columns = np.flatnonzero(np.isfinite(block.values.ravel()))
@@ -98,6 +100,7 @@ def solve_lp(
     highs.setOptionValue("solver", solver)
     highs.setOptionValue("time_limit", time_limit)
     highs.setOptionValue("mip_abs_gap", mip_abs_gap)
+    highs.setOptionValue("mip_rel_gap", mip_rel_gap)
     highs.passModel(lp)
     highs.run()
     status = highs.modelStatusToString(highs.getModelStatus())

@@ -6,7 +6,10 @@ is the same at every supporting price keep it; only the *marginal* customers (be
 differ) are re-decided, by the exact LP restricted to them with the residual limits
 b - (usage of the fixed customers). A basic LP solution has at most J fractional customers;
 they are rounded greedily, and a floor left short by rounding is repaired by the cheapest moves
-(smallest value lost per unit of the short resource) among the marginal customers.
+(smallest value lost per unit of the short resource) among the marginal customers. Rounding and
+repair leave capacity unused (a dropped fractional customer may free a large share of a small
+budget); the completion gives it back, greedily, to the moves that add the most value per unit
+of the room they take, while every row holds.
 """
 
 from __future__ import annotations
@@ -29,19 +32,32 @@ def within(usage: np.ndarray, limits: np.ndarray) -> np.ndarray:
     return usage <= limits + SLACK * np.maximum(np.abs(limits), 1.0)
 
 
+def out_of_reach(guardrail: Guardrail, limit: float, least: float) -> str:
+    """Why row ``limit`` (signed, "usage <= limit") is out of reach when the least usage any
+    choice of offers reaches is ``least``, in the guardrail's own words and units."""
+    name, arm = f"'{guardrail.name}'", f" of '{guardrail.arm}'" if guardrail.arm else ""
+    if guardrail.kind == "revenue_floor":
+        return (f"{name} needs a revenue effect of at least {-limit:.6g} but the eligible "
+                f"customers reach at most {-least:.6g}")
+    if guardrail.kind == "offer_min":
+        return (f"{name} needs at least {-limit:.6g} offers{arm} but at most {-least:.6g} "
+                "eligible customers can take it")
+    if guardrail.kind == "budget":
+        return (f"{name} allows a cost of at most {limit:.6g} but the least any allocation "
+                f"costs is {least:.6g}")
+    return (f"{name} allows at most {limit:.6g} offers{arm} but the least any allocation "
+            f"sends is {least:.6g}")
+
+
 def unreachable_rows(
     least_usage: np.ndarray, limits: np.ndarray, guardrails: Sequence[Guardrail]
 ) -> None:
     """Raise InfeasibleError naming each row whose limit is below the least usage any policy
     reaches (a minimum above what eligible customers can give, a floor above the most revenue
-    any choice of offers makes)."""
+    any choice of offers makes, a cap below what the minimums force), each in its own words."""
     short = np.flatnonzero(~within(least_usage, limits))
     if len(short):
-        detail = "; ".join(
-            f"'{guardrails[j].name}' needs {abs(limits[j]):.6g} but the eligible customers reach "
-            f"at most {abs(least_usage[j]):.6g}"
-            for j in short
-        )
+        detail = "; ".join(out_of_reach(guardrails[j], limits[j], least_usage[j]) for j in short)
         raise InfeasibleError([guardrails[j].name for j in short], detail)
 
 
@@ -144,6 +160,66 @@ def repair(
     )
 
 
+def extended(block: OptionBlock) -> tuple[np.ndarray, np.ndarray]:
+    """The block's values (n, K+1) and usage (J, n, K+1) with "none" (value 0, usage 0) last."""
+    n = block.customers
+    values = np.concatenate([block.values, np.zeros((n, 1))], axis=1)
+    usage = np.concatenate([block.usage, np.zeros((block.usage.shape[0], n, 1))], axis=2)
+    return values, usage
+
+
+def best_additions(
+    block: OptionBlock, choice: np.ndarray, room: np.ndarray, scale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """For each customer, the move to another option that adds value and fits in ``room`` (J,)
+    with the most value added per unit of room taken: (new option, ratio; -inf if none).
+
+    The room a move takes is sum_j max(delta_j, 0) / room_j: a share of what is left of each
+    row, so the rows with little slack left (the binding ones) weigh most; a move that takes no
+    room has ratio +inf. Option K is "none".
+    """
+    values, usage = extended(block)
+    delta = usage - chosen_usage(block, choice)[:, :, None]
+    gain = values - chosen_values(block, choice)[:, None]
+    fits = (delta <= (room + SLACK * scale)[:, None, None]).all(axis=0)
+    improves = np.isfinite(values) & (gain > SLACK * np.maximum(np.abs(values), 1.0)) & fits
+    share = np.maximum(room, SLACK * scale)[:, None, None]
+    taken = (np.maximum(delta, 0.0) / share).sum(axis=0)
+    ratio = np.where(improves, np.divide(gain, taken, out=np.full_like(gain, np.inf),
+                                         where=taken > 0), -np.inf)
+    option = np.argmax(ratio, axis=1)
+    return option, ratio[np.arange(block.customers), option]
+
+
+def complete(
+    block: OptionBlock, choice: np.ndarray, limits: np.ndarray, max_rounds: int = 20
+) -> np.ndarray:
+    """Give the capacity left by rounding and repair to the best remaining options.
+
+    Round by round: each customer's best improving move that fits in the room left
+    (:func:`best_additions`), applied in order of value added per unit of room taken, each one
+    only if it still fits after the ones before it; until a round moves no one. Every row holds
+    after each move (``choice`` must meet ``limits`` on entry), and the value only grows.
+    """
+    choice = choice.copy()
+    scale = np.maximum(np.abs(limits), 1.0)
+    for _ in range(max_rounds):
+        current = chosen_usage(block, choice)
+        usage = current.sum(axis=1)
+        option, ratio = best_additions(block, choice, limits - usage, scale)
+        order = np.argsort(-ratio, kind="stable")
+        order = order[ratio[order] > -np.inf]
+        _, targets = extended(block)
+        moved = False
+        for i in order:
+            new_usage = usage - current[:, i] + targets[:, i, option[i]]
+            if within(new_usage, limits).all():
+                choice[i], usage, moved = option[i], new_usage, True
+        if not moved:
+            break
+    return choice
+
+
 @dataclass(frozen=True)
 class Recovery:
     """choice: option per marginal customer (K = none); prices: row prices of their LP (close to
@@ -191,6 +267,7 @@ def recover(
        (``attempts`` times); it loses about one customer's worth per row.
     3. If that finds nothing, the restricted 0/1 problem by HiGHS's branch and cut, stopped at
        an absolute gap ``value_gap`` or ``time_limit`` seconds.
+    4. The completion (:func:`complete`) gives the capacity left over to the best moves.
     Raises InfeasibleError naming the rows when nothing fits.
     """
     rows = len(limits)
@@ -215,4 +292,4 @@ def recover(
                 "no 0/1 allocation of the marginal customers found that meets them; relax one",
             )
         choice = round_fractional(block, exact.x, limits)
-    return Recovery(choice, relaxed.prices, relaxed.objective)
+    return Recovery(complete(block, choice, limits), relaxed.prices, relaxed.objective)

@@ -40,6 +40,7 @@ from causal_targeting.allocation.dual import (
 from causal_targeting.allocation.problem import Guardrail, OptionBlock, check_names, row_limits
 from causal_targeting.allocation.repair import (
     Recovery,
+    complete,
     marginal_customers,
     recover,
     unreachable_rows,
@@ -48,6 +49,9 @@ from causal_targeting.allocation.repair import (
 from causal_targeting.errors import ConfigError, InfeasibleError
 
 Method = Literal["auto", "bracket", "level"]
+BINDING_SLACK = 1e-3
+"""A row is binding when its slack is at most this share of its limit (a price is a rounded
+solver output and may be 1e-16 on a row with ample slack; the slack is what the allocation did)."""
 
 
 @dataclass(frozen=True)
@@ -119,7 +123,9 @@ class GuardrailReport:
     """One guardrail after the solve, in its own units (floors as positive amounts).
 
     shadow_price: the change of the optimal value per unit more of the limit (negative for a
-    floor or a minimum: raising it costs value); binding: the price is positive."""
+    floor or a minimum: raising it costs value; a price whose whole limit is worth less than
+    1e-9 of the value is solver round-off, reported as 0); binding: the usage is within
+    ``BINDING_SLACK`` of the limit, relative to max(|limit|, 1)."""
 
     name: str
     kind: str
@@ -266,15 +272,36 @@ def finish(
 ) -> tuple[Marginal, Recovery]:
     """The finishing pass and the recovery of the marginal customers; when that recovery fails
     and there are at most ``exact_customers`` customers, once more with every customer marginal
-    (an integral allocation may need to move customers the prices had fixed)."""
+    (an integral allocation may need to move customers the prices had fixed). With at most
+    ``exact_customers`` customers, a rounding that lost more than ``value_gap`` against the LP
+    is completed over every customer (:func:`completed_over_everyone`)."""
     marginal = finisher(prices)
     try:
-        return marginal, recover_marginal(marginal, limits, guardrails, options, value_gap)
+        recovery = recover_marginal(marginal, limits, guardrails, options, value_gap)
     except InfeasibleError:
         if customers > options.exact_customers or marginal.block.customers == customers:
             raise
-    marginal = finisher(prices, everyone=True)
-    return marginal, recover_marginal(marginal, limits, guardrails, options, value_gap)
+        marginal = finisher(prices, everyone=True)
+        return marginal, recover_marginal(marginal, limits, guardrails, options, value_gap)
+    lost = recovery.relaxed_value - float(chosen_values(marginal.block, recovery.choice).sum())
+    if customers <= options.exact_customers and marginal.block.customers < customers \
+            and lost > value_gap:
+        return completed_over_everyone(finisher, prices, marginal, recovery, limits)
+    return marginal, recovery
+
+
+def completed_over_everyone(
+    finisher: Finisher, prices: Sequence[np.ndarray], marginal: Marginal, recovery: Recovery,
+    limits: np.ndarray,
+) -> tuple[Marginal, Recovery]:
+    """The recovered allocation, completed (:func:`repair.complete`) over every customer: the
+    capacity a dropped marginal customer left may be best used by customers the prices had
+    fixed at "none". One more pass; every customer comes back as marginal."""
+    everyone = finisher(prices, everyone=True)
+    choice = best_options(everyone.block, prices[0])
+    choice[pd.Index(everyone.keys).get_indexer(marginal.keys)] = recovery.choice
+    relaxed = marginal.fixed_value + recovery.relaxed_value
+    return everyone, Recovery(complete(everyone.block, choice, limits), recovery.prices, relaxed)
 
 
 def solve_status(gap: float, relaxed_gap: float, tolerance: float) -> str:
@@ -286,17 +313,28 @@ def solve_status(gap: float, relaxed_gap: float, tolerance: float) -> str:
     return "integrality" if relaxed_gap <= tolerance else "max_passes"
 
 
+def binding_rows(usage: np.ndarray, limits: np.ndarray) -> np.ndarray:
+    """(J,) boolean: the slack b_j - U_j is at most BINDING_SLACK * max(|b_j|, 1)."""
+    return limits - usage <= BINDING_SLACK * np.maximum(np.abs(limits), 1.0)
+
+
 def guardrail_reports(
-    guardrails: Sequence[Guardrail], limits: np.ndarray, usage: np.ndarray, prices: np.ndarray
+    guardrails: Sequence[Guardrail], limits: np.ndarray, usage: np.ndarray, prices: np.ndarray,
+    value: float,
 ) -> tuple[GuardrailReport, ...]:
+    """Each row in its guardrail's units (+ 0.0 turns a floor's -0.0 into 0.0); round-off prices
+    (price * max(|b_j|, 1) <= 1e-9 * max(|value|, 1)) as 0."""
+    binding = binding_rows(usage, limits)
+    worth = prices * np.maximum(np.abs(limits), 1.0)
+    prices = np.where(worth <= 1e-9 * max(abs(value), 1.0), 0.0, prices)
     return tuple(
         GuardrailReport(
             name=g.name,
             kind=g.kind,
-            limit=float(g.sign * limits[j]),
-            usage=float(g.sign * usage[j]),
-            shadow_price=float(g.sign * prices[j]),
-            binding=bool(prices[j] > 0),
+            limit=float(g.sign * limits[j]) + 0.0,
+            usage=float(g.sign * usage[j]) + 0.0,
+            shadow_price=float(g.sign * prices[j]) + 0.0,
+            binding=bool(binding[j]),
         )
         for j, g in enumerate(guardrails)
     )
@@ -381,7 +419,7 @@ def solve_dual(
         seconds=time.perf_counter() - started,
         customers=first.customers,
         offers=int(offers),
-        guardrails=guardrail_reports(guardrails, limits, usage, state.best.lam),
+        guardrails=guardrail_reports(guardrails, limits, usage, state.best.lam, primal),
         prices=tuple(float(x) for x in state.best.lam),
         lam_history=tuple(tuple(float(x) for x in cut.lam) for cut in state.cuts),
     )

@@ -5,9 +5,10 @@ string), ``treatment`` (arm name), the outcomes (double; binary ones 0.0/1.0), o
 ``propensity`` and ``weight``. Canonical customer table: ``customer_id`` and the same features.
 
 Row-level problems never drop a row silently: the row goes to the quarantine table with every
-``reason`` that applies (null or unknown arm; null, NaN or non-numeric outcome; duplicate
-``customer_id``, all copies). Table-level problems raise :class:`DataContractError` before
-anything is written.
+``reason`` that applies (null or unknown arm; null, NaN, infinite or non-numeric outcome; an
+infinite numeric feature (NaN stays allowed: it is a missing value); a CSV line whose field
+count differs from the header's; duplicate ``customer_id``, all copies). Table-level problems
+raise :class:`DataContractError` before anything is written.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from causal_targeting.data.io import MALFORMED_LINE
 from causal_targeting.errors import DataContractError
 
 if TYPE_CHECKING:
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 EXPERIMENT = "experiment"
 CUSTOMERS = "customers"
 QUARANTINE_COLUMNS = ("table", "customer_id", "reason", "row")
+LINE = "__line"
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,8 @@ class ValidatedTables:
 
 
 def _q(name: str) -> str:
-    return f"`{name}`"
+    """``name`` quoted as a Spark SQL identifier (a backtick in it doubled)."""
+    return "`" + name.replace("`", "``") + "`"
 
 
 def require_columns(df: DataFrame, table: str, wanted: dict[str, str]) -> None:
@@ -81,7 +85,7 @@ def _numeric_feature(df: DataFrame, table: str, name: str) -> Column:
         bad = df.filter(
             F.col(_q(name)).isNotNull() & F.expr(f"try_cast({_q(name)} AS double)").isNull()
         )
-        example = bad.select(name).limit(3).collect()
+        example = bad.select(F.col(_q(name))).limit(3).collect()
         if example:
             values = ", ".join(repr(row[0]) for row in example)
             raise DataContractError(
@@ -111,6 +115,27 @@ def kept_columns(df: DataFrame, data: DataConfig, used: set[str]) -> list[Column
     ]
 
 
+def value_reasons(canonical: DataFrame, data: DataConfig) -> list[Column]:
+    """Nullable reason columns any table's row can have: a malformed CSV line, an infinite
+    numeric feature."""
+    infinite = F.lit(float("inf"))
+    reasons = [
+        F.when(F.abs(F.col(_q(name))) == infinite, F.lit(f"feature '{name}' is infinite"))
+        for name, kind in data.features.items()
+        if kind == "numeric"
+    ]
+    if LINE in canonical.columns:
+        reasons.insert(0, F.when(F.col(LINE).isNotNull(), F.lit(
+            "CSV line has more or fewer fields than the header"
+        )))
+    return reasons
+
+
+def malformed_line(raw: DataFrame) -> list[Column]:
+    """The raw line of a malformed CSV row, when the table is a CSV (see data/io.py)."""
+    return [F.col(MALFORMED_LINE).alias(LINE)] if MALFORMED_LINE in raw.columns else []
+
+
 def _reason_columns(data: DataConfig) -> list[Column]:
     """One nullable string column per row-level problem of an experiment row."""
     known = [data.control, *data.arms]
@@ -129,6 +154,7 @@ def _reason_columns(data: DataConfig) -> list[Column]:
             F.when(raw.isNull(), F.lit(f"outcome '{outcome}' is null"))
             .when(num.isNull(), F.lit(f"outcome '{outcome}' is not numeric"))
             .when(F.isnan(num), F.lit(f"outcome '{outcome}' is NaN"))
+            .when(F.abs(num) == F.lit(float("inf")), F.lit(f"outcome '{outcome}' is infinite"))
         )
     return reasons
 
@@ -164,14 +190,16 @@ def canonical_experiment(raw: DataFrame, data: DataConfig) -> DataFrame:
         columns.append(F.expr(f"try_cast({_q(data.propensity)} AS double)").alias("propensity"))
     if data.weight:
         columns.append(F.expr(f"try_cast({_q(data.weight)} AS double)").alias("weight"))
-    return raw.select(*columns, *kept_columns(raw, data, {id_column, *wanted}))
+    used = {id_column, MALFORMED_LINE, *wanted}
+    return raw.select(*columns, *malformed_line(raw), *kept_columns(raw, data, used))
 
 
 def classify_rows(canonical: DataFrame, data: DataConfig) -> DataFrame:
     """Add ``reason`` (null for a clean row, else every problem joined by '; ')."""
     duplicates = F.count(F.lit(1)).over(Window.partitionBy("customer_id"))
     with_dup = canonical.withColumn("__dup", duplicates)
-    return with_dup.withColumn("reason", F.concat_ws("; ", *_reason_columns(data))).withColumn(
+    reasons = [*value_reasons(canonical, data), *_reason_columns(data)]
+    return with_dup.withColumn("reason", F.concat_ws("; ", *reasons)).withColumn(
         "reason", F.when(F.col("reason") == "", None).otherwise(F.col("reason"))
     )
 
@@ -182,8 +210,10 @@ def quarantine_rows(classified: DataFrame, table: str) -> DataFrame:
     payload = [
         F.col(_q(f"__raw_{c}")).alias(c) if f"__raw_{c}" in columns else F.col(_q(c))
         for c in columns
-        if c not in ("reason", "__dup") and not c.startswith("__raw_")
+        if c not in ("reason", "__dup", LINE) and not c.startswith("__raw_")
     ]
+    if LINE in columns:
+        payload.append(F.col(LINE).alias("csv_line"))
     return classified.filter(F.col("reason").isNotNull()).select(
         F.lit(table).alias("table"),
         F.col("customer_id").cast("string").alias("customer_id"),
@@ -239,7 +269,8 @@ def check_experiment(
             )
     for outcome, kind in data.outcomes.items():
         if kind == "binary" and wide[f"bad__{outcome}"].sum() > 0:
-            values = clean.filter(~F.col(_q(outcome)).isin(0.0, 1.0)).select(outcome).distinct()
+            column = F.col(_q(outcome))
+            values = clean.filter(~column.isin(0.0, 1.0)).select(column).distinct()
             shown = ", ".join(str(r[0]) for r in values.limit(3).collect())
             raise DataContractError(
                 table,
@@ -306,19 +337,22 @@ def canonical_customers(raw: DataFrame, data: DataConfig) -> DataFrame:
             column=missing[0],
         )
     require_rows(raw, table)
-    used = {id_column, *data.features}
+    used = {id_column, MALFORMED_LINE, *data.features}
     return raw.select(
         F.col(_q(id_column)).alias("customer_id"),
         *feature_columns(raw, table, data.features),
+        *malformed_line(raw),
         *kept_columns(raw, data, used),
     )
 
 
-def classify_customers(canonical: DataFrame) -> DataFrame:
-    """Add ``reason`` to customer rows: null or duplicate ``customer_id``."""
+def classify_customers(canonical: DataFrame, data: DataConfig) -> DataFrame:
+    """Add ``reason`` to customer rows: null or duplicate ``customer_id``, an infinite feature,
+    a malformed CSV line."""
     duplicates = F.count(F.lit(1)).over(Window.partitionBy("customer_id"))
     reasons = F.concat_ws(
         "; ",
+        *value_reasons(canonical, data),
         F.when(F.col("customer_id").isNull(), F.lit("null customer_id")),
         F.when(F.col("__dup") > 1, F.lit("duplicate customer_id")),
     )
@@ -330,7 +364,8 @@ def classify_customers(canonical: DataFrame) -> DataFrame:
 
 def clean_rows(classified: DataFrame) -> DataFrame:
     """The rows without a reason, without the helper columns."""
-    helpers = {"reason", "__dup"} | {c for c in classified.columns if c.startswith("__raw_")}
+    helpers = {"reason", "__dup", LINE}
+    helpers |= {c for c in classified.columns if c.startswith("__raw_")}
     return classified.filter(F.col("reason").isNull()).select(
         *[F.col(_q(c)) for c in classified.columns if c not in helpers]
     )
@@ -359,7 +394,9 @@ def validate(
         kept = kept_columns(experiment, data, set(own))
         customers = experiment.select(*[F.col(_q(n)) for n in own], *kept)
     else:
-        classified_customers = classify_customers(canonical_customers(customers_raw, data)).cache()
+        classified_customers = classify_customers(
+            canonical_customers(customers_raw, data), data
+        ).cache()
         rows_read[CUSTOMERS] = classified_customers.count()
         quarantined[CUSTOMERS] = reason_counts(classified_customers)
         check_quarantine_share(quarantined[CUSTOMERS], rows_read[CUSTOMERS], CUSTOMERS, ingest)

@@ -2,22 +2,34 @@
 
 An output is written to a temporary sibling location and then moved into place with the Hadoop
 FileSystem of the target path, so the same code is atomic on a local disk, HDFS or DBFS: a stage
-that dies mid-write leaves the previous output intact and readable.
+that dies mid-write leaves the previous output intact and readable. The swap is two moves (the
+old output to ``{path}.__old``, the new one onto ``path``); a process killed between them leaves
+the old copy at ``{path}.__old``, which the next reader or writer of ``path`` moves back.
+
+JSON is written strictly (RFC 8259): a non-finite float (NaN, +-inf) is written as ``null``.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import tempfile
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from causal_targeting.errors import DataContractError
+import numpy as np
+
+from causal_targeting.errors import ConfigError, DataContractError
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from causal_targeting.config import TableSource
+
+
+MALFORMED_LINE = "__malformed_line"
+"""Column of a CSV table read by :func:`read_table`: the raw line of a malformed row, else null."""
 
 
 def _hadoop_fs(spark: SparkSession, path: str) -> tuple[Any, Any]:
@@ -28,9 +40,28 @@ def _hadoop_fs(spark: SparkSession, path: str) -> tuple[Any, Any]:
 
 
 def path_exists(spark: SparkSession, path: str) -> bool:
-    """Whether ``path`` exists on its file system."""
+    """Whether ``path`` exists on its file system (after restoring a leftover of a killed swap)."""
     fs, hpath = _hadoop_fs(spark, path)
+    restore_leftover(spark, path)
     return bool(fs.exists(hpath))
+
+
+def old_copy(path: str) -> str:
+    """Where a swap keeps the previous output of ``path`` until the new one is in place."""
+    return f"{path.rstrip('/')}.__old"
+
+
+def restore_leftover(spark: SparkSession, path: str) -> None:
+    """Finish a swap a killed process left half done: the old copy goes back to ``path`` when
+    ``path`` is missing, and is deleted when the new output is already in place."""
+    fs, target = _hadoop_fs(spark, path)
+    _, old = _hadoop_fs(spark, old_copy(path))
+    if not fs.exists(old):
+        return
+    if fs.exists(target):
+        fs.delete(old, True)
+    else:
+        fs.rename(old, target)
 
 
 def read_table(spark: SparkSession, source: TableSource, table: str) -> DataFrame:
@@ -53,7 +84,8 @@ def read_table(spark: SparkSession, source: TableSource, table: str) -> DataFram
     if source.format == "csv":
         reader = reader.option("header", "true").option("inferSchema", "true")
     try:
-        return reader.options(**source.options).load(source.path)
+        df = reader.options(**source.options).load(source.path)
+        return with_malformed_lines(reader, df, source) if source.format == "csv" else df
     except Exception as exc:  # pyspark raises AnalysisException subclasses that vary by version
         if "DATA_SOURCE_NOT_FOUND" in str(exc) or "Failed to find data source" in str(exc):
             raise DataContractError(
@@ -62,6 +94,19 @@ def read_table(spark: SparkSession, source: TableSource, table: str) -> DataFram
                 "use a session with the format's package (e.g. delta-spark) or convert to parquet",
             ) from None
         raise
+
+
+def with_malformed_lines(reader: Any, df: DataFrame, source: TableSource) -> DataFrame:
+    """The CSV ``df`` read again with its inferred schema plus :data:`MALFORMED_LINE`: the raw
+    line of each row whose field count differs from the header's (Spark pads a short row with
+    nulls and drops a long row's extra fields), null for the others."""
+    from pyspark.sql import types as T
+
+    schema = T.StructType([*df.schema.fields, T.StructField(MALFORMED_LINE, T.StringType())])
+    reread = reader.schema(schema).option("mode", "PERMISSIVE")
+    return reread.option("columnNameOfCorruptRecord", MALFORMED_LINE).options(
+        **source.options
+    ).load(source.path)
 
 
 def write_table(df: DataFrame, path: str, mode_format: str = "parquet") -> str:
@@ -78,21 +123,52 @@ def write_table(df: DataFrame, path: str, mode_format: str = "parquet") -> str:
 
 def _replace(spark: SparkSession, tmp: str, path: str) -> None:
     """Move the finished ``tmp`` onto ``path``; the old output is removed only after the move."""
+    restore_leftover(spark, path)
     fs, target = _hadoop_fs(spark, path)
     _, source = _hadoop_fs(spark, tmp)
     old = None
     if fs.exists(target):
-        _, old = _hadoop_fs(spark, f"{path.rstrip('/')}.__old_{uuid.uuid4().hex}")
-        fs.rename(target, old)
+        _, old = _hadoop_fs(spark, old_copy(path))
+        _move(fs, target, old)
     parent = target.getParent()
     if parent is not None and not fs.exists(parent):
         fs.mkdirs(parent)
-    if not fs.rename(source, target):
+    if not _move(fs, source, target):
         if old is not None:
             fs.rename(old, target)
         raise OSError(f"could not move {tmp} to {path}")
     if old is not None:
         fs.delete(old, True)
+
+
+def _move(fs: Any, source: Any, target: Any) -> bool:
+    """Rename ``source`` to ``target`` on the Hadoop FileSystem ``fs``; whether it moved."""
+    return bool(fs.rename(source, target))
+
+
+def require_writable(root: str, key: str) -> None:
+    """Raise ConfigError naming ``key`` when the local folder ``root`` cannot be written.
+
+    The nearest existing folder of ``root`` is probed with a temporary file (removed at once),
+    so nothing is left behind; a URI with a scheme (``s3://``, ``dbfs:/``) is left to Spark.
+    """
+    if "://" in root or root.startswith("dbfs:"):
+        return
+    path = Path(root).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(
+            f"config key '{key}': '{root}' cannot be a folder, '{existing}' is a file; "
+            "point it at a folder"
+        )
+    try:
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as exc:
+        raise ConfigError(
+            f"config key '{key}': '{root}' cannot be written ('{existing}': {exc.strerror}); "
+            "point it at a writable folder"
+        ) from None
 
 
 def write_text(text: str, path: str | Path) -> Path:
@@ -105,9 +181,21 @@ def write_text(text: str, path: str | Path) -> Path:
     return path
 
 
+def finite(obj: Any) -> Any:
+    """``obj`` with every non-finite float (NaN, +-inf) in its mappings and lists made None."""
+    if isinstance(obj, dict):
+        return {key: finite(value) for key, value in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [finite(value) for value in obj]
+    if isinstance(obj, float | np.floating):
+        return float(obj) if math.isfinite(obj) else None
+    return obj
+
+
 def write_json(obj: Any, path: str | Path) -> Path:
-    """Write ``obj`` as indented JSON, atomically."""
-    return write_text(json.dumps(obj, indent=2, sort_keys=True, default=str), path)
+    """Write ``obj`` as indented strict JSON, atomically; NaN and +-inf are written as null."""
+    text = json.dumps(finite(obj), indent=2, sort_keys=True, default=str, allow_nan=False)
+    return write_text(text, path)
 
 
 def read_json(path: str | Path) -> Any:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from causal_targeting import tracking
+from causal_targeting.data import manifest
 from causal_targeting.data.io import write_json, write_table
 from causal_targeting.decision import (
     allocation_input,
@@ -64,6 +65,7 @@ def allocate(
     from causal_targeting.allocation.distributed import solve
 
     spark = spark or get_spark(cfg.spark)
+    started = manifest.begin(cfg, "allocate")
     value_model, guardrails, do_no_harm = allocation_problem(cfg)
     offers = offers or chosen_offers(cfg)
     scores = allocation_input(cfg, spark, offers)
@@ -95,4 +97,5 @@ def allocate(
             {"primal": report.primal, "dual_bound": report.dual_bound, "gap": report.gap}
         )
         tracking.log_dict(summary, "solve_report.json")
+    manifest.finish(cfg, started, run.info.run_id)
     return AllocateResult(report, offers, run.info.run_id, paths)

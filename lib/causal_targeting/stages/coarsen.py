@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from causal_targeting.data import manifest
 from causal_targeting.data.io import read_output, write_json, write_text
 from causal_targeting.decision import allocation_problem
 from causal_targeting.layout import coarsen_paths, score_paths
@@ -60,6 +61,7 @@ def coarsen(cfg: Config, spark: SparkSession | None = None) -> CoarsenResult:
     from causal_targeting.coarsening.report import plot_recovery
 
     spark = spark or get_spark(cfg.spark)
+    started = manifest.begin(cfg, "coarsen")
     settings = cfg.coarsen
     scores = read_output(spark, score_paths(cfg)["scores"], "scores")
     arms = list(cfg.data.arms)
@@ -98,4 +100,5 @@ def coarsen(cfg: Config, spark: SparkSession | None = None) -> CoarsenResult:
         },
         paths["menu"],
     )
+    manifest.finish(cfg, started)
     return CoarsenResult(menu.offers, menu.k, menu.realized_share, menu.curve, paths)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from causal_targeting import tracking
+from causal_targeting.data import manifest
 from causal_targeting.data.io import read_json, read_output, write_text
 from causal_targeting.decision import (
     allocation_problem,
@@ -84,6 +85,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     from causal_targeting.value import cost_frame
 
     spark = spark or get_spark(cfg.spark)
+    started = manifest.begin(cfg, "evaluate")
     offers = chosen_offers(cfg)
     every_offer = list(cfg.data.arms)
     arms = [cfg.data.control, *every_offer]
@@ -140,7 +142,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     write_text(values.to_csv(index=False), paths["values"])
     report = write_report(paths["report"], "Targeting evidence", cfg.name, parts)
     tracking.configure(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
-    with tracking.start_run(run_name=f"{cfg.name}-evaluate", tags={"stage": "evaluate"}):
+    with tracking.start_run(run_name=f"{cfg.name}-evaluate", tags={"stage": "evaluate"}) as run:
         tracking.log_config(cfg.model_dump(mode="json"))
         tracking.log_metrics(
             {
@@ -149,4 +151,5 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
             }
         )
         tracking.log_artifacts(str(report.parent), "report")
+    manifest.finish(cfg, started, run.info.run_id)
     return EvaluateResult(values, str(report), paths)

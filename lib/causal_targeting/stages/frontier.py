@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from causal_targeting.data import manifest
 from causal_targeting.data.io import write_text
 from causal_targeting.decision import (
     allocation_input,
@@ -47,6 +48,7 @@ def frontier(cfg: Config, spark: SparkSession | None = None) -> FrontierResult:
     from causal_targeting.allocation.solver import solve_dual
 
     spark = spark or get_spark(cfg.spark)
+    started = manifest.begin(cfg, "frontier")
     value_model, guardrails, do_no_harm = allocation_problem(cfg)
     offers = chosen_offers(cfg)
     budget = budget_guardrail(guardrails)
@@ -67,4 +69,5 @@ def frontier(cfg: Config, spark: SparkSession | None = None) -> FrontierResult:
     paths = frontier_paths(cfg)
     write_text(frame.to_csv(index=False), paths["frontier"])
     plot_frontier(frame, paths["plot"])
+    manifest.finish(cfg, started)
     return FrontierResult(frame, paths)

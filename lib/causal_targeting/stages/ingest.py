@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from causal_targeting.data import manifest
 from causal_targeting.data.contract import CUSTOMERS, EXPERIMENT, validate
 from causal_targeting.data.io import read_table, write_json, write_table, write_text
 from causal_targeting.evaluation.abtest import effects_vs_control
@@ -37,6 +38,7 @@ def ingest(cfg: Config, spark: SparkSession | None = None) -> IngestResult:
     when a table breaks the contract.
     """
     spark = spark or get_spark(cfg.spark)
+    started = manifest.begin(cfg, "ingest")
     data = cfg.data
     experiment_raw = read_table(spark, data.experiment, EXPERIMENT)
     customers_raw = read_table(spark, data.customers, CUSTOMERS) if data.customers else None
@@ -59,4 +61,5 @@ def ingest(cfg: Config, spark: SparkSession | None = None) -> IngestResult:
         },
         paths["report"],
     )
+    manifest.finish(cfg, started)
     return IngestResult(paths, summary, tables.rows_read, tables.quarantined)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from causal_targeting import tracking
+from causal_targeting.data import manifest
 from causal_targeting.data.contract import CUSTOMERS
 from causal_targeting.data.io import read_output, write_json, write_table
 from causal_targeting.layout import ingest_paths, score_paths
@@ -40,6 +41,7 @@ def score(
     from causal_targeting.scoring import unseen_levels_report
 
     spark = spark or get_spark(cfg.spark)
+    started = manifest.begin(cfg, "score")
     uri = model_uri or cfg.model_uri()
     tracking.configure(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
     model, version = tracking.load_model(uri)
@@ -60,4 +62,5 @@ def score(
         {"model_uri": uri, "version": version, "rows": rows, "unseen_levels": unseen},
         paths["report"],
     )
+    manifest.finish(cfg, started, model_version=version)
     return ScoreResult(uri, version, rows, unseen, paths)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from causal_targeting import tracking
+from causal_targeting.data import manifest
 from causal_targeting.data.contract import EXPERIMENT
 from causal_targeting.data.io import read_output, write_json, write_table, write_text
 from causal_targeting.layout import ingest_paths, train_paths
@@ -108,6 +109,7 @@ def train(
     )
 
     spark = spark or get_spark(cfg.spark)
+    started = manifest.begin(cfg, "train")
     promote = cfg.train.promote if promote is None else promote
     data = cfg.data
     experiment = read_output(spark, ingest_paths(cfg)["experiment"], EXPERIMENT)
@@ -149,4 +151,5 @@ def train(
         },
         paths["report"],
     )
+    manifest.finish(cfg, started, run.info.run_id, f"{cfg.tracking.model_name}/{version}")
     return TrainResult(model_uri, version, run.info.run_id, metrics, promotion, paths)
