@@ -146,6 +146,7 @@ class AllocationConfig(Section):
     """The value model (weights on effects, costs) and the guardrails of the allocate stage."""
 
     weights: dict[str, float] = Field(default_factory=dict)
+    currency: str = "value units"
     fixed_cost: float | dict[str, float] = 0.0
     variable_costs: list[VariableCostConfig] = Field(default_factory=list)
     guardrails: list[GuardrailConfig] = Field(default_factory=list)

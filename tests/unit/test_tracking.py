@@ -173,3 +173,13 @@ def test_a_null_uri_leaves_the_store_to_mlflow_tracking_uri(tmp_path: Path) -> N
     assert done.stdout.strip().splitlines()[-1] == f"sqlite:///{database}"
     found = MlflowClient(tracking_uri=f"sqlite:///{database}").get_experiment_by_name("env-chosen")
     assert found is not None
+
+
+def test_model_is_logged_from_code_without_warnings(
+    store: Path, model: UpliftModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="mlflow"):
+        version, _ = _register(model, "from_code", 0.2)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text
+    served = mlflow.pyfunc.load_model(f"models:/from_code/{version}")
+    assert served.metadata.flavors["python_function"].get("model_code_path")

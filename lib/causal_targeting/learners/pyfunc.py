@@ -25,6 +25,8 @@ from causal_targeting.learners.uplift import UpliftModel
 
 ARTIFACT_KEY = "uplift_model"
 ARTIFACT_FILE = "uplift_model.bin"
+MODEL_CODE = Path(__file__).with_name("pyfunc_model.py")
+"""The file MLflow runs to build the pyfunc (models from code: no pickled Python object)."""
 RUNTIME_PACKAGES = ("lightgbm", "lleaves", "llvmlite", "numpy", "pandas", "pyarrow", "mlflow")
 
 
@@ -82,7 +84,7 @@ def log_uplift_model(
             warnings.filterwarnings("ignore", message=".*input example was not provided")
             return mlflow.pyfunc.log_model(
                 name=name,
-                python_model=UpliftPyfunc(),
+                python_model=str(MODEL_CODE),
                 artifacts={ARTIFACT_KEY: str(artifact)},
                 signature=model_signature(model),
                 pip_requirements=runtime_requirements(),
