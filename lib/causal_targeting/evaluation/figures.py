@@ -60,3 +60,59 @@ def policy_value_figure(table: pd.DataFrame, *, estimator: str = "dr") -> Figure
     ax.axhline(0, color="grey", linewidth=0.5)
     ax.legend()
     return fig
+
+
+def difference_figure(
+    table: pd.DataFrame,
+    best: str,
+    estimator: str,
+    currency: str,
+    differences: pd.DataFrame | None = None,
+) -> Figure:
+    """Each policy's value per customer minus the best baseline's, with intervals.
+
+    The point is ``value_p - value_best`` for ``estimator``; its whiskers are policy p's own
+    bootstrap CI shifted by ``value_best`` (the uncertainty of p alone, not of the difference).
+    When ``differences`` (paired bootstrap differences of our policy, ``policy``, against each
+    ``baseline``) holds the row for ``best``, our policy's paired CI is drawn over it.
+
+    Args:
+        table: :func:`causal_targeting.evaluation.policy_value.policy_values` output.
+        best: the policy subtracted.
+        estimator: ``"ips"``, ``"snips"`` or ``"dr"``.
+        currency: the value model's unit, for the axis.
+        differences: optional paired differences (``policy``, ``baseline``, ``estimator``,
+            ``difference``, ``ci_low``, ``ci_high``).
+    """
+    rows = table[table["estimator"] == estimator].reset_index(drop=True)
+    reference = float(rows.loc[rows["policy"] == best, "value"].iloc[0])
+    value = rows["value"].to_numpy() - reference
+    low = rows["ci_low"].to_numpy() - reference
+    high = rows["ci_high"].to_numpy() - reference
+    pos = np.arange(len(rows))
+    fig = Figure(figsize=(max(5.0, 1.2 * len(rows)), 4), layout="constrained")
+    ax = fig.subplots()
+    ax.errorbar(
+        pos, value, yerr=np.vstack([value - low, high - value]), fmt="o", capsize=4,
+        color="tab:blue",
+        label=f"{estimator.upper()} estimate, with the policy's own bootstrap CI",
+    )
+    if differences is not None:
+        paired = differences[
+            (differences["baseline"] == best) & (differences["estimator"] == estimator)
+        ]
+        for row in paired.itertuples(index=False):
+            at = int(np.flatnonzero(rows["policy"].to_numpy() == row.policy)[0]) + 0.15
+            ax.errorbar(
+                [at], [row.difference],
+                yerr=[[row.difference - row.ci_low], [row.ci_high - row.difference]],
+                fmt="s", capsize=4, color="tab:red", label="paired bootstrap CI of the difference",
+            )
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xticks(pos, rows["policy"], rotation=30, ha="right")
+    ax.set(
+        ylabel=f"value per customer minus '{best}' ({currency})",
+        title=f"Policy value minus the best baseline ('{best}')",
+    )
+    ax.legend(fontsize=8)
+    return fig

@@ -11,14 +11,17 @@ import base64
 import html
 import io
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from causal_targeting.data.io import write_text
+from causal_targeting.formats import number
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -69,10 +72,25 @@ def png_bytes(figure: Figure) -> bytes:
 
 
 def number_text(value: float) -> str:
-    """Whole numbers with thousands separators, others to 4 significant digits."""
+    """Whole numbers with thousands separators, others to 4 significant digits (never -0)."""
     if float(value).is_integer() and abs(value) < 1e15:
         return f"{int(value):,}"
-    return f"{value:,.2f}" if abs(value) >= 1e4 else f"{value:.4g}"
+    return number(value, ",.2f") if abs(value) >= 1e4 else number(value, ".4g")
+
+
+Cell = str | Callable[[Any], str]
+"""How a column's values print: a format spec for :func:`causal_targeting.formats.number`, or
+a function of the value."""
+
+
+def display_table(frame: pd.DataFrame, columns: Mapping[str, tuple[str, Cell]]) -> pd.DataFrame:
+    """The columns of ``frame`` named in ``columns`` (source -> (header, format)), in that order,
+    under their headers, each value printed by its column's one format."""
+    shown = {}
+    for source, (header, cell) in columns.items():
+        write = cell if callable(cell) else partial(number, spec=cell)
+        shown[header] = [write(value) for value in frame[source]]
+    return pd.DataFrame(shown)
 
 
 def table_html(frame: pd.DataFrame) -> str:
