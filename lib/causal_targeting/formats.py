@@ -26,6 +26,13 @@ def number(value: float | None, spec: str = ",.4g", missing: str = "n/a") -> str
     return text
 
 
+def quantity(value: float) -> str:
+    """A count or an amount: whole numbers (to 1e-9 relative, solver round-off) without decimals
+    (``22,400``), others to 2 (``2,240.50``)."""
+    whole = abs(value - round(value)) <= 1e-9 * max(1.0, abs(value))
+    return number(value, ",.0f" if whole else ",.2f")
+
+
 def p_value(p: float) -> str:
     """A p-value to 2 significant digits, ``<1e-300`` when it is (or underflowed to) below."""
     return f"<{P_FLOOR:.0e}" if p < P_FLOOR else number(p, ".2g")
@@ -39,7 +46,8 @@ def amount(value: float | None, currency: str, spec: str = ",.2f") -> str:
         return text
     if re.search(r"[A-Za-z]", currency):
         return f"{text} {currency}"
-    return f"-{currency}{text[1:]}" if text.startswith("-") else f"{currency}{text}"
+    sign = text[0] if text[0] in "+-" else ""
+    return f"{sign}{currency}{text[len(sign):]}"
 
 
 def unit_label(currency: str) -> str:

@@ -8,6 +8,8 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from timeouts import scaled
+
 
 def test_walkthrough_runs_top_to_bottom(root: Path, tmp_path: Path) -> None:
     notebook = nbformat.read(root / "notebooks" / "hillstrom_walkthrough.ipynb", as_version=4)
@@ -23,7 +25,10 @@ def test_walkthrough_runs_top_to_bottom(root: Path, tmp_path: Path) -> None:
     ]
     parameters.source = f"OVERRIDES = {overrides!r}"
     client = NotebookClient(
-        notebook, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(root)}}
+        notebook,
+        timeout=int(scaled(900)),
+        kernel_name="python3",
+        resources={"metadata": {"path": str(root)}},
     )
     client.execute(env={"PYSPARK_PYTHON": sys.executable})
     outputs = [

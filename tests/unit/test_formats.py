@@ -73,3 +73,7 @@ def test_policy_values_are_per_customer_in_the_currency() -> None:
     text = rendered(views.values_table(values, "dr", "$"))
     assert "value per customer ($)" in text
     assert "-0" not in text
+
+
+def test_signed_amounts_put_the_sign_before_the_currency() -> None:
+    assert amount(0.05, "$", "+.4f") == "+$0.0500"

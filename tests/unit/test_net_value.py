@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causal_targeting.value import ValueModel, VariableCost
 from causal_targeting.evaluation.net_value import policy_cost, with_net_value
+from causal_targeting.value import ValueModel, VariableCost
 
 MODEL = ValueModel(
     weights={"spend": 0.5},

@@ -57,5 +57,6 @@ def test_report_embeds_plots_and_names_sections(tmp_path: Path) -> None:
     png = base64.b64decode(parsed.images[0][len(prefix) :])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "report" / "uplift-curves-1.png").read_bytes() == png
-    assert "<td>a</td>" in text and "&lt;curves&gt;" in text
+    assert '<td class="text">a</td>' in text and '<td class="num">3</td>' in text
+    assert "&lt;curves&gt;" in text
     plt.close(figure)

@@ -52,7 +52,8 @@ def policy_value_figure(table: pd.DataFrame, *, estimator: str = "dr") -> Figure
     whiskers = np.vstack([value - rows["ci_low"].to_numpy(), rows["ci_high"].to_numpy() - value])
     fig = Figure(figsize=(max(4.0, 1.2 * len(rows)), 4), layout="constrained")
     ax = fig.subplots()
-    ax.bar(pos, value, yerr=whiskers, capsize=4, color="tab:blue", alpha=0.8, label=estimator)
+    label = f"{estimator.upper()} estimate, bootstrap CI"
+    ax.bar(pos, value, yerr=whiskers, capsize=4, color="tab:blue", alpha=0.8, label=label)
     if "true_value" in rows.columns:
         ax.scatter(pos, rows["true_value"], marker="D", color="black", zorder=3, label="truth")
     ax.set_xticks(pos, rows["policy"], rotation=30, ha="right")

@@ -20,7 +20,7 @@ from causal_targeting.evaluation.figures import (
     policy_value_figure,
 )
 from causal_targeting.evaluation.report import Section, display_table
-from causal_targeting.formats import amount, number, p_value, unit_label
+from causal_targeting.formats import amount, number, p_value, quantity, unit_label
 
 NO_OFFER = "no offer"
 """How the allocation's customers without an offer are counted."""
@@ -201,8 +201,8 @@ def guardrails_text(solve_report: Mapping[str, Any], currency: str) -> str:
     if not binding:
         return "No guardrail binds: loosening any of them would not add value."
     worth = "; ".join(
-        f"{g['name']} ({g['kind']}, {number(g['usage'], ',.2f')} of {number(g['limit'], ',.2f')}"
-        f" used): one more unit is worth {amount(g['shadow_price'], currency, ',.4g')}"
+        f"{g['name']} ({g['kind']}, {quantity(g['usage'])} of {quantity(g['limit'])} used): one "
+        f"more unit is worth {amount(g['shadow_price'], currency, ',.4g')}"
         for g in binding
     )
     return f"Binding guardrails: {worth}."
@@ -323,7 +323,7 @@ def design_section(
     shown = display_table(
         pd.DataFrame([{**design, "lift": lift, "campaigns": campaigns}]),
         {
-            "lift": (f"Lift sized for {unit} per customer", ".4f"),
+            "lift": (f"Lift sized for, per customer {unit}", ".4f"),
             "n_control": ("Customers on the baseline", whole),
             "n_treatment": ("Customers on targeting", whole),
             "n_total": ("Customers in all", whole),
