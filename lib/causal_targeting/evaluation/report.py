@@ -93,8 +93,8 @@ def display_table(frame: pd.DataFrame, columns: Mapping[str, tuple[str, Cell]]) 
     return pd.DataFrame(shown)
 
 
-NUMBER_CELL = re.compile(r"^(n/a|[-+<−]?[$€£]?[\d.,]+([eE][-+]?\d+)?%?( \[.*\])?)?$")
-"""A cell that reads as a number (or an empty / n/a cell): right-aligned."""
+NUMBER_CELL = re.compile(r"^(n/a.*|\[.*\]|[-+<]?[$€£]?[\d.,]+([eE][-+]?\d+)?%?( \[.*\])?)?$")
+"""A cell that reads as a number, an interval, or is empty or n/a: right-aligned."""
 
 
 def cell_text(value: object) -> str:
