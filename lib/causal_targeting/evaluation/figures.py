@@ -11,6 +11,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 CURVE_LABELS = {"uplift": "uplift curve", "qini": "Qini curve"}
+ESTIMATOR_NAMES = {
+    "ips": "IPS (inverse propensity weighting)",
+    "snips": "SNIPS (self-normalized IPS)",
+    "dr": "DR (doubly robust)",
+}
 
 
 def curves_figure(curves: pd.DataFrame, *, curve: str = "qini") -> Figure:
@@ -52,7 +57,7 @@ def policy_value_figure(table: pd.DataFrame, *, estimator: str = "dr") -> Figure
     whiskers = np.vstack([value - rows["ci_low"].to_numpy(), rows["ci_high"].to_numpy() - value])
     fig = Figure(figsize=(max(4.0, 1.2 * len(rows)), 4), layout="constrained")
     ax = fig.subplots()
-    label = f"{estimator.upper()} estimate, bootstrap CI"
+    label = f"{ESTIMATOR_NAMES[estimator]} estimate, bootstrap CI"
     ax.bar(pos, value, yerr=whiskers, capsize=4, color="tab:blue", alpha=0.8, label=label)
     if "true_value" in rows.columns:
         ax.scatter(pos, rows["true_value"], marker="D", color="black", zorder=3, label="truth")
@@ -96,7 +101,7 @@ def difference_figure(
     ax.errorbar(
         pos, value, yerr=np.vstack([value - low, high - value]), fmt="o", capsize=4,
         color="tab:blue",
-        label=f"{estimator.upper()} estimate, with the policy's own bootstrap CI",
+        label=f"{ESTIMATOR_NAMES[estimator]} estimate, with the policy's own bootstrap CI",
     )
     if differences is not None:
         paired = differences[
