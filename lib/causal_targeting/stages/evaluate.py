@@ -93,8 +93,10 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     valued in the allocator's units (:mod:`causal_targeting.evaluation.net_value`); our policy
     is the allocation solved on them (over the coarsened menu when there is one) with amounts
     scaled to their share of the base; the baselines, free to use any offer, get the same
-    contacts and budget. IPS, SNIPS and DR estimates carry Poisson
-    bootstrap CIs; on simulator data the true value of each policy is added.
+    contacts and budget (random: our own offers, shuffled). IPS, SNIPS and DR estimates carry
+    Poisson bootstrap CIs; on simulator data the true value of each policy is added. The report
+    opens with the decision: customers per offer (by segment), value against the best
+    baseline, binding guardrails and their shadow prices.
     """
     from causal_targeting.evaluation import sections
     from causal_targeting.evaluation.baselines import baseline_policies
