@@ -8,13 +8,17 @@ STAMP := $(VENV)/.installed
 CONF ?= conf/local.yaml
 PYTEST_ARGS ?=
 
-.PHONY: run test lint java install clean
+.PHONY: run test lint java chromium notebook install clean
 
 run: java $(STAMP)
 	$(BIN)/causal-targeting run --conf $(CONF)
 
-test: java $(STAMP) lint
+test: java chromium $(STAMP) lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The walkthrough notebook, executed top to bottom and saved with its outputs (plots included).
+notebook: java $(STAMP)
+	$(BIN)/python notebooks/execute.py notebooks/hillstrom_walkthrough.ipynb
 
 lint: $(STAMP)
 	$(BIN)/ruff check lib tests benchmarks jobs notebooks deploy
@@ -30,6 +34,16 @@ java:
 		echo "Java 17 or newer is required by Spark (found: $${version:-none}); install it with: sudo apt-get install -y openjdk-17-jre-headless (or set JAVA_HOME)"; \
 		exit 2; \
 	fi
+
+# Headless Chromium renders the evidence report in a test. Installed once, quietly, where apt-get
+# is available (Debian/Ubuntu: as root, or with sudo); elsewhere install it yourself.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		if command -v apt-get >/dev/null 2>&1; then \
+			sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+			$$sudo apt-get update -qq >/dev/null && \
+			DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -qq chromium >/dev/null; \
+		else echo "install chromium to run the report rendering test"; fi; }
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10 or newer is required")'

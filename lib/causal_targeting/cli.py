@@ -2,7 +2,9 @@
 
 Each command parses its options, calls the stage (:mod:`causal_targeting.stages`) with a
 progress bar, and prints the stage's view (:mod:`causal_targeting.views`). Heavy libraries
-(Spark, LightGBM, MLflow) are imported only by the commands that use them.
+(Spark, LightGBM, MLflow) are imported only by the commands that use them, after the config
+(and, for the commands that read them, the local input files) has been checked: help and every
+config error answer at once.
 
 A user error (bad config, a table that breaks the contract, a model that does not resolve) is
 printed on one line and the command exits with status 2, without a traceback. Any other error
@@ -25,7 +27,7 @@ import typer
 from rich.console import Console
 
 from causal_targeting import views
-from causal_targeting.config import Config, load_config
+from causal_targeting.config import Config, check_local_inputs, load_config
 from causal_targeting.data.io import require_writable
 from causal_targeting.data.simulate.registry import RECIPES
 from causal_targeting.data.simulate.registry import scenario as recipe
@@ -53,7 +55,7 @@ ConfOption = Annotated[
 ]
 SetOption = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override a config key: --set allocation.budget=50000"),
+    typer.Option("--set", "-s", help="Override a config key: --set ingest.alpha=0.01"),
 ]
 DEFAULT_CONF = Path("conf/local.yaml")
 R = TypeVar("R")
@@ -91,13 +93,20 @@ def traceback_log(exc: BaseException) -> Path:
     return path
 
 
-def _config(conf: Path, overrides: list[str] | None) -> Config:
-    return load_config(conf, overrides or [])
+def _config(conf: Path, overrides: list[str] | None, *, reads_inputs: bool = False) -> Config:
+    """The validated config; with ``reads_inputs``, its local input files checked too (before
+    Spark starts, so a wrong path is reported at once)."""
+    cfg = load_config(conf, overrides or [])
+    if reads_inputs:
+        check_local_inputs(cfg)
+    return cfg
 
 
-def _stage_config(conf: Path, overrides: list[str] | None) -> Config:
+def _stage_config(
+    conf: Path, overrides: list[str] | None, *, reads_inputs: bool = False
+) -> Config:
     """The config of a stage command, its outputs root checked writable before any Spark work."""
-    cfg = _config(conf, overrides)
+    cfg = _config(conf, overrides, reads_inputs=reads_inputs)
     require_writable(cfg.outputs.root, "outputs.root")
     return cfg
 
@@ -154,10 +163,9 @@ def shown(cfg: Config, spark: SparkSession) -> Callable[[str, Callable[[], R]], 
 @app.command()
 def run(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     """Run the whole pipeline: ingest, train, score, (coarsen,) allocate, (frontier,) evaluate."""
-    from causal_targeting import pipeline
-
     with user_errors():
-        cfg = _stage_config(conf, set_)
+        cfg = _stage_config(conf, set_, reads_inputs=True)
+        from causal_targeting import pipeline
         spark = session(cfg)
         pipeline.run(cfg, spark, step=shown(cfg, spark), on_pass=show_pass)
 
@@ -165,10 +173,9 @@ def run(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
 @app.command()
 def ingest(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     """Validate the input tables, quarantine bad rows, print the per-arm effects."""
-    from causal_targeting.stages.ingest import ingest as ingest_stage
-
     with user_errors():
-        cfg = _stage_config(conf, set_)
+        cfg = _stage_config(conf, set_, reads_inputs=True)
+        from causal_targeting.stages.ingest import ingest as ingest_stage
         spark = session(cfg)
         shown(cfg, spark)("ingest", lambda: ingest_stage(cfg, spark))
 
@@ -191,10 +198,10 @@ def simulate(
     set_: SetOption = None,
 ) -> None:
     """Write a simulated randomized experiment and customer base with known effects."""
-    from causal_targeting.data.simulate import planted_summary, write_simulation
-
     with user_errors():
         cfg = _config(conf, set_)
+        from causal_targeting.data.simulate import planted_summary, write_simulation
+
         target = out or f"{cfg.simulate.root.rstrip('/')}/{scenario}"
         require_writable(target, "--out" if out else "simulate.root")
         recipe(scenario, cfg.simulate.params)  # an unknown scenario or parameter, before Spark
@@ -225,10 +232,9 @@ def train(
     ] = False,
 ) -> None:
     """Fit the uplift model on the ingested experiment, log and register it in MLflow."""
-    from causal_targeting.stages.train import train as train_stage
-
     with user_errors():
         cfg = _stage_config(conf, set_)
+        from causal_targeting.stages.train import train as train_stage
         spark = session(cfg)
         wanted = promote or cfg.train.promote
         shown(cfg, spark)("train", lambda: train_stage(cfg, spark, promote=wanted))
@@ -243,10 +249,9 @@ def score(
     ] = None,
 ) -> None:
     """Score every customer with a registered model (default: the champion)."""
-    from causal_targeting.stages.score import score as score_stage
-
     with user_errors():
         cfg = _stage_config(conf, set_)
+        from causal_targeting.stages.score import score as score_stage
         spark = session(cfg)
         shown(cfg, spark)("score", lambda: score_stage(cfg, spark, model_uri))
 
@@ -254,10 +259,9 @@ def score(
 @app.command()
 def coarsen(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     """Choose the K offers of a fine menu worth running; the allocate stage then uses them."""
-    from causal_targeting.stages.coarsen import coarsen as coarsen_stage
-
     with user_errors():
         cfg = _stage_config(conf, set_)
+        from causal_targeting.stages.coarsen import coarsen as coarsen_stage
         spark = session(cfg)
         shown(cfg, spark)("coarsen", lambda: coarsen_stage(cfg, spark))
 
@@ -265,10 +269,9 @@ def coarsen(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
 @app.command()
 def allocate(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     """Choose each customer's offer under the guardrails, with a certified optimality gap."""
-    from causal_targeting.stages.allocate import allocate as allocate_stage
-
     with user_errors():
         cfg = _stage_config(conf, set_)
+        from causal_targeting.stages.allocate import allocate as allocate_stage
         spark = session(cfg)
         shown(cfg, spark)("allocate", lambda: allocate_stage(cfg, spark, on_pass=show_pass))
 
@@ -276,10 +279,9 @@ def allocate(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
 @app.command()
 def frontier(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     """The allocation's value against the budget over a grid, with a plot."""
-    from causal_targeting.stages.frontier import frontier as frontier_stage
-
     with user_errors():
         cfg = _stage_config(conf, set_)
+        from causal_targeting.stages.frontier import frontier as frontier_stage
         spark = session(cfg)
         shown(cfg, spark)("frontier", lambda: frontier_stage(cfg, spark))
 
@@ -287,10 +289,9 @@ def frontier(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
 @app.command()
 def evaluate(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     """Value the policy against baselines on the holdout and write the evidence report."""
-    from causal_targeting.stages.evaluate import evaluate as evaluate_stage
-
     with user_errors():
         cfg = _stage_config(conf, set_)
+        from causal_targeting.stages.evaluate import evaluate as evaluate_stage
         spark = session(cfg)
         shown(cfg, spark)("evaluate", lambda: evaluate_stage(cfg, spark))
 
@@ -335,15 +336,16 @@ def abtest_readout(
 ) -> None:
     """Lift, CI and p-value of each arm against control, computed in Spark."""
     from causal_targeting.config import TableSource
-    from causal_targeting.data.io import read_table
     from causal_targeting.errors import ConfigError
-    from causal_targeting.evaluation.abtest import effects_vs_control
-    from causal_targeting.evaluation.distributed import arm_stats_spark
 
     with user_errors():
         if len(kind) != len(outcome):
             raise ConfigError("give one --kind (binary or continuous) for each --outcome")
         cfg = _config(conf, set_)
+        from causal_targeting.data.io import read_table
+        from causal_targeting.evaluation.abtest import effects_vs_control
+        from causal_targeting.evaluation.distributed import arm_stats_spark
+
         spark = session(cfg)
         source = TableSource(path=table, format="csv" if table.endswith(".csv") else "parquet")
         df = read_table(spark, source, "abtest")

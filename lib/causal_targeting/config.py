@@ -8,8 +8,11 @@ Every section forbids unknown keys; a bad key or type raises :class:`ConfigError
 
 from __future__ import annotations
 
+import difflib
+import glob
+import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -201,6 +204,7 @@ class AllocationConfig(Section):
     """The value model (weights on effects, costs) and the guardrails of the allocate stage."""
 
     weights: dict[str, float] = Field(default_factory=dict)
+    currency: str = "value units"
     fixed_cost: float | dict[str, float] = 0.0
     variable_costs: list[VariableCostConfig] = Field(default_factory=list)
     guardrails: list[GuardrailConfig] = Field(default_factory=list)
@@ -444,11 +448,34 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return result
 
 
+def field_paths(model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
+    """Every dotted key of the config model (``ingest.alpha``, ``data.experiment.path``, ...);
+    the items of a list of sections under the list's key (``allocation.guardrails.name``)."""
+    paths = []
+    for name, info in (model or Config).model_fields.items():
+        path = f"{prefix}{name}"
+        paths.append(path)
+        for kind in (info.annotation, *get_args(info.annotation)):
+            if isinstance(kind, type) and issubclass(kind, BaseModel):
+                paths += field_paths(kind, f"{path}.")
+    return paths
+
+
+def nearest_key(key: str) -> str | None:
+    """The known config key closest in spelling to ``key`` (difflib), if any is close; list
+    indices (``allocation.guardrails.0.nmae``) are left out of the comparison."""
+    key = ".".join(part for part in key.split(".") if not part.isdigit())
+    close = difflib.get_close_matches(key, field_paths(), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
 def _describe(error: dict[str, Any]) -> str:
     key = ".".join(str(part) for part in error["loc"]) or "(top level)"
     kind = error["type"]
     if kind == "extra_forbidden":
-        return f"config key '{key}' is not a known setting; remove it or check its spelling"
+        nearest = nearest_key(key)
+        hint = f"did you mean {nearest}?" if nearest else "remove it or check its spelling"
+        return f"config key '{key}' is not a known setting; {hint}"
     if kind == "missing":
         return (
             f"config key '{key}' is required and missing; set it in the config file or with --set"
@@ -466,6 +493,31 @@ def validate(raw: dict[str, Any]) -> Config:
         return Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_describe(exc.errors()[0])) from None
+
+
+LOCAL_FORMATS = ("csv", "parquet")
+
+
+def is_local_path(path: str) -> bool:
+    """Whether ``path`` names the local file system: no URI scheme (``s3a:``, ``dbfs:``, ...),
+    or ``file:``."""
+    scheme = re.match(r"([A-Za-z][A-Za-z0-9+.-]+):", path)
+    return scheme is None or scheme.group(1) == "file"
+
+
+def check_local_inputs(cfg: Config) -> None:
+    """Raise ConfigError if data.experiment or data.customers is a local CSV or Parquet path
+    (globs allowed) that matches nothing; remote, Delta and catalog sources are left to Spark."""
+    for key in ("experiment", "customers"):
+        source: TableSource | None = getattr(cfg.data, key)
+        if source is None or source.format not in LOCAL_FORMATS or not is_local_path(source.path):
+            continue
+        local = re.sub(r"^file:(//)?", "", source.path)
+        if not glob.glob(local):
+            raise ConfigError(
+                f"data.{key}.path '{source.path}' does not exist ({source.format}); fix the path "
+                f"in the config or with --set data.{key}.path=..."
+            )
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
+import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
     from causal_targeting.config import SparkConfig
@@ -15,6 +18,10 @@ if TYPE_CHECKING:
 
 LOG4J = Path(__file__).with_name("log4j2.properties")
 """Spark's logging for sessions built here: warnings and errors on stderr."""
+
+JVM_NOTICES = (b"WARNING: Using incubator modules:",)
+"""Lines the JVM writes on stderr at start-up that are not warnings about the run: Spark's
+launcher always adds the incubating vector module, and the JVM announces it."""
 
 
 def get_spark(conf: SparkConfig | None = None) -> SparkSession:
@@ -26,6 +33,7 @@ def get_spark(conf: SparkConfig | None = None) -> SparkSession:
     the same packages as the driver. Under spark-submit the master, driver memory and executors
     are the ones given to spark-submit.
     """
+    from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
@@ -35,31 +43,53 @@ def get_spark(conf: SparkConfig | None = None) -> SparkSession:
         from causal_targeting.config import SparkConfig
 
         conf = SparkConfig()
-    builder = SparkSession.builder.appName(conf.app_name)
+    options = {"spark.app.name": conf.app_name}
     if not submitted():
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
         if conf.master.startswith("local"):
             os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
-        builder = (
-            builder.master(conf.master)
-            .config("spark.driver.memory", conf.driver_memory)
-            .config("spark.ui.enabled", "false")
-            .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{LOG4J}")
-        )
-    builder = (
-        builder.config("spark.sql.shuffle.partitions", str(conf.shuffle_partitions))
-        .config("spark.default.parallelism", str(conf.shuffle_partitions))
-        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-        .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(conf.arrow_batch_rows))
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.showConsoleProgress", "false")
-    )
-    for key, value in conf.extra.items():
-        builder = builder.config(key, value)
-    spark = builder.getOrCreate()
+        options |= {
+            "spark.master": conf.master,
+            "spark.driver.memory": conf.driver_memory,
+            "spark.ui.enabled": "false",
+            "spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile=file:{LOG4J}",
+        }
+    options |= {
+        "spark.sql.shuffle.partitions": str(conf.shuffle_partitions),
+        "spark.default.parallelism": str(conf.shuffle_partitions),
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(conf.arrow_batch_rows),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.debug.maxToStringFields": "1000",  # plans of wide score tables, untruncated
+        **conf.extra,
+    }
+    spark_conf = SparkConf(loadDefaults=False).setAll(list(options.items()))
+    if not submitted():
+        start_jvm(spark_conf)
+    spark = SparkSession.builder.config(conf=spark_conf).getOrCreate()
     spark.sparkContext.setLogLevel(conf.log_level)
     return spark
+
+
+def forward_stderr(stream: IO[bytes], drop: tuple[bytes, ...] = JVM_NOTICES) -> None:
+    """Copy the JVM's stderr to ours line by line, without the lines that start with ``drop``."""
+    for line in iter(stream.readline, b""):
+        if not line.startswith(drop):
+            os.write(2, line)
+
+
+def start_jvm(conf: SparkConf) -> None:
+    """Start Spark's JVM (unless one runs) with its stderr forwarded by :func:`forward_stderr`."""
+    from pyspark import SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    if SparkContext._gateway is not None:
+        return
+    gateway = launch_gateway(conf, popen_kwargs={"stderr": subprocess.PIPE})
+    threading.Thread(target=forward_stderr, args=(gateway.proc.stderr,), daemon=True).start()
+    SparkContext._ensure_initialized(gateway=gateway)
 
 
 def submitted() -> bool:

@@ -10,6 +10,7 @@ works; the default is a SQLite file under ``./work``.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import re
@@ -62,9 +63,11 @@ def configure(
     for a remote ``mlflow server``). ``tracking_uri=None`` leaves the URI to MLflow's own
     settings (``MLFLOW_TRACKING_URI`` and, for its credentials, ``MLFLOW_TRACKING_TOKEN`` or
     Databricks' environment). Artifact upload progress bars are turned off (they would interleave
-    with the stage's own progress). Returns the experiment id.
+    with the stage's own progress), and so is the INFO line of a new SQLite store's tables.
+    Returns the experiment id.
     """
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.WARNING)  # "Creating tables..."
     if tracking_uri is not None:
         database = sqlite_path(tracking_uri)
         if database is not None:

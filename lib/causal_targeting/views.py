@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
+from causal_targeting.formats import amount, number, p_value, unit_label
+
 if TYPE_CHECKING:
     import pandas as pd
     from rich.console import RenderableType
@@ -48,11 +50,11 @@ def effects_table(summary: pd.DataFrame, alpha: float) -> Table:
             str(row.arm),
             str(row.outcome),
             f"{int(row.n):,}",
-            f"{row.control_mean:.4f}",
-            f"{row.mean:.4f}",
-            f"{row.effect:+.4f}",
-            f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}]",
-            f"{row.p_value:.2g}",
+            number(row.control_mean, ".4f"),
+            number(row.mean, ".4f"),
+            number(row.effect, "+.4f"),
+            f"[{number(row.ci_low, '+.4f')}, {number(row.ci_high, '+.4f')}]",
+            p_value(row.p_value),
         )
     return table
 
@@ -70,6 +72,9 @@ def ingest_view(result: IngestResult, cfg: Config) -> list[RenderableType]:
     return lines
 
 
+BINARY_ONLY = "n/a (binary outcomes only)"
+
+
 def metrics_table(metrics: pd.DataFrame) -> Table:
     """Holdout uplift metrics per arm and outcome."""
     table = Table(title="Holdout uplift metrics (normalized Qini and AUUC: binary outcomes)")
@@ -81,9 +86,9 @@ def metrics_table(metrics: pd.DataFrame) -> Table:
             str(row.outcome),
             f"{int(row.n_t):,}",
             f"{int(row.n_c):,}",
-            f"{row.qini:.4f}",
-            f"{row.auuc:.4f}",
-            f"{row.qini_unnormalized:.4g}",
+            number(row.qini, ".4f", missing=BINARY_ONLY),
+            number(row.auuc, ".4f", missing=BINARY_ONLY),
+            number(row.qini_unnormalized, ".4g"),
         )
     return table
 
@@ -112,30 +117,35 @@ def score_view(result: ScoreResult, cfg: Config) -> list[RenderableType]:
 
 
 def pass_line(log: PassLog) -> str:
-    """One solver pass: the dual bound, the repaired allocation's value, the worst violation."""
+    """One solver pass: the dual bound (no allocation can beat it), the value of the allocation
+    repaired to meet every guardrail at this pass (it may jump between passes as prices move;
+    the best one is kept), the worst guardrail violation of the unrepaired allocation."""
     return (
-        f"  pass {log.index}: dual bound {log.dual_bound:,.2f}, "
-        f"primal {log.primal_value:,.2f}, worst violation {log.worst_violation:.3g}"
+        f"  pass {log.index}: dual bound {number(log.dual_bound, ',.2f')}, "
+        f"primal (this pass's repaired allocation) {number(log.primal_value, ',.2f')}, "
+        f"worst violation {number(log.worst_violation, '.3g')}"
     )
 
 
-def solve_table(result: AllocateResult) -> Table:
+def solve_table(result: AllocateResult, currency: str) -> Table:
     """Each guardrail after the solve: usage against limit, shadow price, binding or not."""
     report = result.report
     title = (
-        f"Allocation: value {report.primal:,.2f}, dual bound {report.dual_bound:,.2f}, "
-        f"certified gap {report.gap:.2e} after {report.passes} passes ({report.seconds:.1f} s)"
+        f"Allocation: total value {amount(report.primal, currency)}, dual bound "
+        f"{amount(report.dual_bound, currency)}, certified gap {number(report.gap, '.2e')} after "
+        f"{report.passes} passes ({report.seconds:.1f} s)"
     )
     table = Table(title=title)
-    for name in ("guardrail", "kind", "usage", "limit", "shadow price", "binding"):
+    price = f"shadow price {unit_label(currency)} per unit"
+    for name in ("guardrail", "kind", "usage", "limit", price, "binding"):
         table.add_column(name, justify="left" if name in ("guardrail", "kind") else "right")
     for row in report.guardrails:
         table.add_row(
             row.name,
             row.kind,
-            f"{row.usage:,.2f}",
-            f"{row.limit:,.2f}",
-            f"{row.shadow_price:.4g}",
+            number(row.usage, ",.2f"),
+            number(row.limit, ",.2f"),
+            number(row.shadow_price, ".4g"),
             "yes" if row.binding else "no",
         )
     return table
@@ -144,19 +154,25 @@ def solve_table(result: AllocateResult) -> Table:
 def allocate_view(result: AllocateResult, cfg: Config) -> list[RenderableType]:
     """The solve report's guardrail table and where the allocation is."""
     return [
-        solve_table(result),
+        solve_table(result, cfg.allocation.currency),
         f"allocation of offers {result.offers}: {result.paths['allocation']}",
     ]
 
 
 def frontier_view(result: FrontierResult, cfg: Config) -> list[RenderableType]:
     """Value, bound, gap and the budget's shadow price at each budget of the grid."""
+    unit = unit_label(cfg.allocation.currency)
     table = Table(title="Value against budget (other guardrails as configured)")
-    for name in ("budget", "value", "dual bound", "gap", "shadow price of budget"):
+    for name in (f"budget {unit}", f"total value {unit}", f"dual bound {unit}", "gap",
+                 "shadow price of budget"):
         table.add_column(name, justify="right")
     for row in result.frame.itertuples(index=False):
+        if not row.feasible:
+            table.add_row(number(row.budget, ",.2f"), f"infeasible ({row.infeasible})", "", "", "")
+            continue
         cells = (row.budget, row.value, row.dual_bound)
-        table.add_row(*(f"{v:,.2f}" for v in cells), f"{row.gap:.1e}", f"{row.shadow_price:.4g}")
+        table.add_row(*(number(v, ",.2f") for v in cells), number(row.gap, ".1e"),
+                      number(row.shadow_price, ".4g"))
     return [table, f"frontier: {result.paths['frontier']}, plot: {result.paths['plot']}"]
 
 
@@ -176,27 +192,36 @@ def coarsen_view(result: CoarsenResult, cfg: Config) -> list[RenderableType]:
     ]
 
 
-def values_table(values: pd.DataFrame, estimator: str) -> Table:
+def values_table(values: pd.DataFrame, estimator: str, currency: str) -> Table:
     """Policy value per customer with its CI, ours first, the truth where it is known."""
     truth = "true_value" in values.columns
     table = Table(
         title=f"Policy value per customer on the holdout ({estimator.upper()}, bootstrap CI)"
     )
-    columns = ["policy", "value", "CI", "contacts", *(["true value"] if truth else [])]
+    unit = unit_label(currency)
+    columns = [
+        "policy", f"value per customer {unit}", "CI", "contacts",
+        *([f"true value {unit}"] if truth else []),
+    ]
     for name in columns:
         table.add_column(name, justify="left" if name == "policy" else "right")
     for row in values[values["estimator"] == estimator].itertuples(index=False):
-        cells = [str(row.policy), f"{row.value:.4f}", f"[{row.ci_low:.4f}, {row.ci_high:.4f}]"]
+        cells = [
+            str(row.policy),
+            number(row.value, ".4f"),
+            f"[{number(row.ci_low, '.4f')}, {number(row.ci_high, '.4f')}]",
+        ]
         cells.append(f"{int(row.contacts):,}")
         if truth:
-            cells.append(f"{row.true_value:.4f}")
+            cells.append(number(row.true_value, ".4f"))
         table.add_row(*cells)
     return table
 
 
 def evaluate_view(result: EvaluateResult, cfg: Config) -> list[RenderableType]:
     """The policy values beside the baselines and the report's path."""
-    return [values_table(result.values, cfg.evaluate.estimator), f"report: {result.report}"]
+    table = values_table(result.values, cfg.evaluate.estimator, cfg.allocation.currency)
+    return [table, f"report: {result.report}"]
 
 
 def planted_table(summary: pd.DataFrame, scenario: str) -> Table:

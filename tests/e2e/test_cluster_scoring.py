@@ -20,6 +20,7 @@ import pytest
 from local_cluster import standalone_cluster
 
 from scoring_support import customer_frame, fit_small_model
+from timeouts import scaled
 
 SCORE_ON_CLUSTER = """
 import json, sys
@@ -74,7 +75,7 @@ def test_scores_on_a_standalone_cluster_equal_in_process_predict(tmp_path: Path)
             ],
             capture_output=True,
             text=True,
-            timeout=180,
+            timeout=scaled(180),
             env={**os.environ, "PYSPARK_PYTHON": sys.executable, "SPARK_LOCAL_IP": "127.0.0.1"},
         )
     assert done.returncode == 0, done.stderr[-3000:]

@@ -20,6 +20,8 @@ import pytest
 from local_cluster import free_port, stop_process_group
 from mlflow import MlflowClient
 
+from timeouts import scaled
+
 CLI = Path(sys.executable).parent / "causal-targeting"
 MLFLOW = Path(sys.executable).parent / "mlflow"
 MODEL_NAME = "causal-targeting-uplift"
@@ -65,7 +67,7 @@ def cli(root: Path, command: list[str], overrides: list[str]) -> str:
     args = [str(CLI), *command, "--conf", "conf/local.yaml"]
     for override in overrides:
         args += ["--set", override]
-    done = subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(args, cwd=root, capture_output=True, text=True, timeout=scaled(300))
     assert done.returncode == 0, f"{command}: {done.stdout[-2000:]}\n{done.stderr[-3000:]}"
     return done.stdout
 

@@ -18,6 +18,8 @@ import pytest
 from local_cluster import standalone_cluster, worker_dir
 from mlflow import MlflowClient
 
+from timeouts import scaled
+
 HILLSTROM_ROWS = 64_000
 WORKERS = 2
 
@@ -45,7 +47,9 @@ def submit(root: Path, master: str, tmp: Path) -> subprocess.CompletedProcess[st
             "--conf spark.ui.enabled=false"
         ),
     }
-    return subprocess.run(args, cwd=root, env=env, capture_output=True, text=True, timeout=420)
+    return subprocess.run(
+        args, cwd=root, env=env, capture_output=True, text=True, timeout=scaled(420)
+    )
 
 
 def applications(workdir: Path, index: int) -> set[str]:

@@ -193,3 +193,18 @@ def test_report_is_json_ready_with_prices_per_guardrail() -> None:
     budget = data["guardrails"][0]
     assert budget["binding"] and budget["shadow_price"] > 0
     assert budget["usage"] <= budget["limit"] * (1 + 1e-9)
+
+
+def test_highs_prints_nothing_on_stdout() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import highspy\n"
+        "from causal_targeting.allocation.exact import quiet_highs\n"
+        "highs = quiet_highs()\n"
+        "highs.passModel(highspy.HighsLp())\n"
+        "highs.run()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout == ""

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from causal_targeting.config import load_config
+from causal_targeting.config import check_local_inputs, load_config
 from causal_targeting.errors import ConfigError
 
 
@@ -134,3 +134,36 @@ def test_a_negative_revenue_floor_bounds_a_loss(root: Path) -> None:
 def test_a_backtick_in_a_configured_name_is_refused(root: Path, override: str) -> None:
     with pytest.raises(ConfigError, match=r"config key 'data': data\.\w+ names '.*`.*'.*backtick"):
         load_config(root / "conf" / "local.yaml", [override])
+
+
+def test_unknown_key_suggests_the_nearest_known_key(root: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'ingest\.alpah' is not a known setting; did you mean "
+                       r"ingest\.alpha\?"):
+        load_config(root / "conf" / "local.yaml", ["ingest.alpah=0.1"])
+
+
+def test_unknown_key_inside_a_list_suggests_the_field(root: Path) -> None:
+    with pytest.raises(ConfigError, match=r"did you mean allocation\.guardrails\.limit\?"):
+        load_config(
+            root / "conf" / "local.yaml",
+            ["allocation.guardrails=[{name: b, kind: budget, limt: 5}]"],
+        )
+
+
+def test_missing_local_input_names_the_key(root: Path, tmp_path: Path) -> None:
+    cfg = load_config(root / "conf" / "local.yaml", [f"data.experiment.path={tmp_path}/no.csv"])
+    with pytest.raises(ConfigError, match=r"data\.experiment\.path '.*no\.csv' does not exist"):
+        check_local_inputs(cfg)
+
+
+@pytest.mark.parametrize("path", ["s3a://bucket/x.parquet", "dbfs:/x.parquet"])
+def test_remote_inputs_are_left_to_spark(root: Path, path: str) -> None:
+    check_local_inputs(load_config(root / "conf" / "local.yaml", [f"data.experiment.path={path}"]))
+
+
+def test_local_input_globs_and_file_uris_are_checked(root: Path, tmp_path: Path) -> None:
+    (tmp_path / "part-0.csv").write_text("a\n1\n")
+    for path in (f"{tmp_path}/part-*.csv", f"file://{tmp_path}/part-0.csv"):
+        check_local_inputs(
+            load_config(root / "conf" / "local.yaml", [f"data.experiment.path={path}"])
+        )

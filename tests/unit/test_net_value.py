@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causal_targeting.evaluation.net_value import with_net_value
+from causal_targeting.evaluation.net_value import policy_cost, with_net_value
 from causal_targeting.value import ValueModel, VariableCost
 
 MODEL = ValueModel(
@@ -55,3 +55,9 @@ def test_truth_columns_give_true_values_the_same_way() -> None:
     expected = frame["mu__value__r5"] + 0.5 - 5.0
     np.testing.assert_allclose(frame["true_mu__value__r5"], expected)
     assert frame["true_mu__value__none"].tolist() == pytest.approx([5.5, 6.5, 7.5])
+
+
+def test_policy_cost_sums_each_row_cost_of_its_arm() -> None:
+    costs = pd.DataFrame({"cost__a": [1.0, 2.0, 3.0], "cost__b": [10.0, 20.0, 30.0]})
+    policy = np.array(["a", "none", "b"], dtype=object)
+    assert policy_cost(costs, policy) == pytest.approx(1.0 + 30.0)

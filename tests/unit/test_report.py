@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from causal_targeting.evaluation.report import Section, write_report
+from causal_targeting.evaluation.report import Section, table_html, write_report
 
 
 class Collector(HTMLParser):
@@ -57,5 +57,14 @@ def test_report_embeds_plots_and_names_sections(tmp_path: Path) -> None:
     png = base64.b64decode(parsed.images[0][len(prefix) :])
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     assert (tmp_path / "report" / "uplift-curves-1.png").read_bytes() == png
-    assert "<td>a</td>" in text and "&lt;curves&gt;" in text
+    assert '<td class="text">a</td>' in text and '<td class="num">3</td>' in text
+    assert "&lt;curves&gt;" in text
     plt.close(figure)
+
+
+def test_numbers_align_right_and_text_left() -> None:
+    frame = pd.DataFrame({"Arm": ["a", "b"], "Qini": ["0.1", "n/a (binary outcomes only)"],
+                          "CI": ["[-0.1, 0.2]", "[0.0, 0.3]"], "Status": ["solved", "infeasible"]})
+    html = table_html(frame)
+    for column, kind in (("Arm", "text"), ("Qini", "num"), ("CI", "num"), ("Status", "text")):
+        assert f'<th class="{kind}">{column}</th>' in html

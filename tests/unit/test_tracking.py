@@ -231,3 +231,13 @@ def test_a_run_left_running_by_a_dead_process_is_marked_killed_at_the_next_start
         tracking.configure(f"sqlite:///{store}", "tests", artifact_location=str(store.parent))
     assert MlflowClient().get_run(run_id).info.status == "KILLED"
     assert MlflowClient().get_run(alive.info.run_id).info.status == "FINISHED"
+
+
+def test_model_is_logged_from_code_without_warnings(
+    store: Path, model: UpliftModel, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("INFO", logger="mlflow"):
+        version, _ = _register(model, "from_code", 0.2)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text
+    served = mlflow.pyfunc.load_model(f"models:/from_code/{version}")
+    assert served.metadata.flavors["python_function"].get("model_code_path")

@@ -53,6 +53,18 @@ def constraint_matrix(block: OptionBlock, columns: np.ndarray) -> sp.csc_matrix:
     return sp.csc_matrix((data[keep], (row[keep], col[keep])), shape=(n + rows_j, m))
 
 
+def quiet_highs() -> highspy._core._Highs:
+    """A HiGHS solver that prints nothing on stdout.
+
+    ``highspy.Highs()`` enables its Python callbacks in its constructor, which writes HiGHS's
+    banner ("Running HiGHS ...") before any option can be set; the bare solver it extends has
+    the same methods used here and stays silent once ``output_flag`` is off.
+    """
+    highs = highspy._core._Highs()
+    highs.setOptionValue("output_flag", False)
+    return highs
+
+
 def solve_lp(
     block: OptionBlock,
     limits: np.ndarray,
@@ -95,8 +107,7 @@ def solve_lp(
     lp.a_matrix_.num_row_ = matrix.shape[0]
     if integral:
         lp.integrality_ = [highspy.HighsVarType.kInteger] * len(columns)
-    highs = highspy.Highs()
-    highs.setOptionValue("output_flag", False)
+    highs = quiet_highs()
     highs.setOptionValue("solver", solver)
     highs.setOptionValue("time_limit", time_limit)
     highs.setOptionValue("mip_abs_gap", mip_abs_gap)

@@ -40,7 +40,8 @@ def frontier(
     budget_name: str | None = None,
 ) -> pd.DataFrame:
     """Solve once per budget: columns budget, value, dual_bound, gap, offers, shadow_price,
-    feasible (False where the other guardrails cannot be met at that budget)."""
+    feasible (False where the other guardrails cannot be met at that budget) and infeasible (the
+    guardrails at fault there, comma-separated; empty where feasible)."""
     index = budget_guardrail(guardrails, budget_name)
     rows = []
     for budget in budgets:
@@ -48,9 +49,10 @@ def frontier(
         changed[index] = replace(guardrails[index], limit=float(budget), share=None)
         try:
             report = solve(changed)
-        except InfeasibleError:
+        except InfeasibleError as exc:
             rows.append({"budget": float(budget), "value": np.nan, "dual_bound": np.nan,
-                         "gap": np.nan, "offers": 0, "shadow_price": np.nan, "feasible": False})
+                         "gap": np.nan, "offers": 0, "shadow_price": np.nan, "feasible": False,
+                         "infeasible": ", ".join(exc.guardrails)})
             continue
         rows.append({
             "budget": float(budget),
@@ -60,6 +62,7 @@ def frontier(
             "offers": report.offers,
             "shadow_price": report.guardrails[index].shadow_price,
             "feasible": True,
+            "infeasible": "",
         })
     return pd.DataFrame(rows)
 

@@ -7,7 +7,9 @@ who would exceed either the contact count or the offer budget of our policy:
 - ``propensity``: the best-on-average offer to the customers with the highest predicted outcome
   regardless of treatment (by default ``mu__{outcome}__{control}``), the usual practice;
 - ``static_best``: the best-on-average offer to randomly chosen customers;
-- ``random``: a random non-control offer to randomly chosen customers;
+- ``random``: our policy's own offers, shuffled among the customers (the same offers, hence
+  exactly the same contacts and, with per-arm costs, the same budget: what targeting adds over
+  chance);
 - ``treat_all``: the best-on-average offer to everyone (no contact or budget limit);
 - ``treat_none``: nobody is contacted.
 
@@ -78,7 +80,7 @@ def baseline_policies(
         costs: arm -> cost per customer given the arm; missing arms cost 0.
         response_col: column ranking customers for ``propensity``; default
             ``mu__{outcome}__{control}``.
-        seed: seed of the random orders of ``static_best`` and ``random``.
+        seed: seed of the random order of ``static_best`` and the shuffle of ``random``.
 
     Returns:
         Baseline name -> arm name per row, for the names in ``BASELINES``.
@@ -99,7 +101,6 @@ def baseline_policies(
         raise DataContractError(
             HOLDOUT_TABLE, f"policy has {len(codes)} arms for {n} rows", "give one arm per row"
         )
-    offers = [a for a in arms if a != control]
     best = best_average_arm(
         holdout[list(mu_cols.values())].set_axis(list(mu_cols), axis=1), costs, control=control
     )
@@ -116,9 +117,7 @@ def baseline_policies(
     return {
         "propensity": fill_in_order(ranked, np.full(n, best, dtype=object), **limits),
         "static_best": fill_in_order(rng.permutation(n), np.full(n, best, dtype=object), **limits),
-        "random": fill_in_order(
-            rng.permutation(n), rng.choice(np.array(offers, dtype=object), size=n), **limits
-        ),
+        "random": given[rng.permutation(n)],
         "treat_all": np.full(n, best, dtype=object),
         "treat_none": np.full(n, control, dtype=object),
     }

@@ -11,6 +11,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 CURVE_LABELS = {"uplift": "uplift curve", "qini": "Qini curve"}
+ESTIMATOR_NAMES = {
+    "ips": "IPS (inverse propensity weighting)",
+    "snips": "SNIPS (self-normalized IPS)",
+    "dr": "DR (doubly robust)",
+}
 
 
 def curves_figure(curves: pd.DataFrame, *, curve: str = "qini") -> Figure:
@@ -52,11 +57,68 @@ def policy_value_figure(table: pd.DataFrame, *, estimator: str = "dr") -> Figure
     whiskers = np.vstack([value - rows["ci_low"].to_numpy(), rows["ci_high"].to_numpy() - value])
     fig = Figure(figsize=(max(4.0, 1.2 * len(rows)), 4), layout="constrained")
     ax = fig.subplots()
-    ax.bar(pos, value, yerr=whiskers, capsize=4, color="tab:blue", alpha=0.8, label=estimator)
+    label = f"{ESTIMATOR_NAMES[estimator]} estimate, bootstrap CI"
+    ax.bar(pos, value, yerr=whiskers, capsize=4, color="tab:blue", alpha=0.8, label=label)
     if "true_value" in rows.columns:
         ax.scatter(pos, rows["true_value"], marker="D", color="black", zorder=3, label="truth")
     ax.set_xticks(pos, rows["policy"], rotation=30, ha="right")
     ax.set(ylabel="net value per customer", title=f"policy value ({estimator.upper()}, CI)")
     ax.axhline(0, color="grey", linewidth=0.5)
     ax.legend()
+    return fig
+
+
+def difference_figure(
+    table: pd.DataFrame,
+    best: str,
+    estimator: str,
+    currency: str,
+    differences: pd.DataFrame | None = None,
+) -> Figure:
+    """Each policy's value per customer minus the best baseline's, with intervals.
+
+    The point is ``value_p - value_best`` for ``estimator``; its whiskers are policy p's own
+    bootstrap CI shifted by ``value_best`` (the uncertainty of p alone, not of the difference).
+    When ``differences`` (paired bootstrap differences of our policy, ``policy``, against each
+    ``baseline``) holds the row for ``best``, our policy's paired CI is drawn over it.
+
+    Args:
+        table: :func:`causal_targeting.evaluation.policy_value.policy_values` output.
+        best: the policy subtracted.
+        estimator: ``"ips"``, ``"snips"`` or ``"dr"``.
+        currency: the value model's unit, for the axis.
+        differences: optional paired differences (``policy``, ``baseline``, ``estimator``,
+            ``difference``, ``ci_low``, ``ci_high``).
+    """
+    rows = table[table["estimator"] == estimator].reset_index(drop=True)
+    reference = float(rows.loc[rows["policy"] == best, "value"].iloc[0])
+    value = rows["value"].to_numpy() - reference
+    low = rows["ci_low"].to_numpy() - reference
+    high = rows["ci_high"].to_numpy() - reference
+    pos = np.arange(len(rows))
+    fig = Figure(figsize=(max(5.0, 1.2 * len(rows)), 4), layout="constrained")
+    ax = fig.subplots()
+    ax.errorbar(
+        pos, value, yerr=np.vstack([value - low, high - value]), fmt="o", capsize=4,
+        color="tab:blue",
+        label=f"{ESTIMATOR_NAMES[estimator]} estimate, with the policy's own bootstrap CI",
+    )
+    if differences is not None:
+        paired = differences[
+            (differences["baseline"] == best) & (differences["estimator"] == estimator)
+        ]
+        for row in paired.itertuples(index=False):
+            at = int(np.flatnonzero(rows["policy"].to_numpy() == row.policy)[0]) + 0.15
+            ax.errorbar(
+                [at], [row.difference],
+                yerr=[[row.difference - row.ci_low], [row.ci_high - row.difference]],
+                fmt="s", capsize=4, color="tab:red", label="paired bootstrap CI of the difference",
+            )
+    ax.axhline(0, color="grey", linewidth=0.8)
+    ax.set_xticks(pos, rows["policy"], rotation=30, ha="right")
+    ax.set(
+        ylabel=f"value per customer minus '{best}' ({currency})",
+        title=f"Policy value minus the best baseline ('{best}')",
+    )
+    ax.legend(fontsize=8)
     return fig

@@ -85,3 +85,19 @@ def with_net_value(
     combined = pd.concat(parts, axis=1)
     combined[VALUE] = realized_net_value(frame, model, arms, control)
     return combined
+
+
+def policy_cost(costs: pd.DataFrame, policy: np.ndarray) -> float:
+    """Total expected offer cost of ``policy`` on the rows: sum_i c_pi(i)(x_i), no offer free.
+
+    Args:
+        costs: ``cost__{arm}`` per row for the offers (as :func:`causal_targeting.value.
+            cost_frame` returns them); an arm without a column (the control) costs 0.
+        policy: shape (n,), one arm name per row.
+    """
+    picked = [
+        costs[f"cost__{arm}"].to_numpy()[policy == arm]
+        for arm in dict.fromkeys(policy)
+        if f"cost__{arm}" in costs
+    ]
+    return float(sum(part.sum() for part in picked))

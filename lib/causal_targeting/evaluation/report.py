@@ -11,14 +11,17 @@ import base64
 import html
 import io
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from causal_targeting.data.io import write_text
+from causal_targeting.formats import number
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -40,7 +43,7 @@ table.data { border-collapse: collapse; margin: 10px 0 16px 0; font-size: 13px; 
 table.data th { background: #f0f4f8; text-align: right; padding: 6px 10px;
                 border-bottom: 2px solid #d9e2ec; }
 table.data td { padding: 5px 10px; border-bottom: 1px solid #e4e7eb; text-align: right; }
-table.data th:first-child, table.data td:first-child { text-align: left; }
+table.data th.text, table.data td.text { text-align: left; }
 figure { margin: 10px 0; display: inline-block; vertical-align: top; }
 figure img { max-width: 100%; border: 1px solid #e4e7eb; border-radius: 4px; }
 figcaption { font-size: 12px; color: #627d98; }
@@ -69,15 +72,51 @@ def png_bytes(figure: Figure) -> bytes:
 
 
 def number_text(value: float) -> str:
-    """Whole numbers with thousands separators, others to 4 significant digits."""
+    """Whole numbers with thousands separators, others to 4 significant digits (never -0)."""
     if float(value).is_integer() and abs(value) < 1e15:
         return f"{int(value):,}"
-    return f"{value:,.2f}" if abs(value) >= 1e4 else f"{value:.4g}"
+    return number(value, ",.2f") if abs(value) >= 1e4 else number(value, ".4g")
+
+
+Cell = str | Callable[[Any], str]
+"""How a column's values print: a format spec for :func:`causal_targeting.formats.number`, or
+a function of the value."""
+
+
+def display_table(frame: pd.DataFrame, columns: Mapping[str, tuple[str, Cell]]) -> pd.DataFrame:
+    """The columns of ``frame`` named in ``columns`` (source -> (header, format)), in that order,
+    under their headers, each value printed by its column's one format."""
+    shown = {}
+    for source, (header, cell) in columns.items():
+        write = cell if callable(cell) else partial(number, spec=cell)
+        shown[header] = [write(value) for value in frame[source]]
+    return pd.DataFrame(shown)
+
+
+NUMBER_CELL = re.compile(r"^(n/a.*|\[.*\]|[-+<]?[$€£]?[\d.,]+([eE][-+]?\d+)?%?( \[.*\])?)?$")
+"""A cell that reads as a number, an interval, or is empty or n/a: right-aligned."""
+
+
+def cell_text(value: object) -> str:
+    """A cell's text: floats as :func:`number_text` writes them, anything else as str."""
+    return number_text(value) if isinstance(value, float) else str(value)
 
 
 def table_html(frame: pd.DataFrame) -> str:
-    """A pandas frame as an HTML table, numbers as :func:`number_text` writes them."""
-    return frame.to_html(index=False, classes="data", border=0, float_format=number_text)
+    """A pandas frame as an HTML table; a column of numbers is right-aligned, of text left."""
+    cells = {column: [cell_text(v) for v in frame[column]] for column in frame.columns}
+    align = {
+        column: "num" if all(NUMBER_CELL.match(t) for t in texts) else "text"
+        for column, texts in cells.items()
+    }
+    head = "".join(f'<th class="{align[c]}">{html.escape(str(c))}</th>' for c in frame.columns)
+    rows = "".join(
+        "<tr>" + "".join(
+            f'<td class="{align[c]}">{html.escape(cells[c][i])}</td>' for c in frame.columns
+        ) + "</tr>"
+        for i in range(len(frame))
+    )
+    return f'<table class="data"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
 def section_html(section: Section, out_dir: Path) -> str:

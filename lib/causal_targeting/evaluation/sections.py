@@ -1,4 +1,9 @@
-"""The sections of the evidence report, each built from the outputs of one stage."""
+"""The sections of the evidence report, each built from the outputs of one stage.
+
+Tables are shown with human column names, a fixed column order and one number format per column
+(:func:`causal_targeting.evaluation.report.display_table`); amounts carry the value model's
+currency in their headers.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,32 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from causal_targeting.evaluation.abtest import sample_size
-from causal_targeting.evaluation.figures import curves_figure, policy_value_figure
-from causal_targeting.evaluation.report import Section
+from causal_targeting.evaluation.figures import (
+    curves_figure,
+    difference_figure,
+    policy_value_figure,
+)
+from causal_targeting.evaluation.report import Section, display_table
+from causal_targeting.formats import amount, number, p_value, quantity, unit_label
+
+NO_OFFER = "no offer"
+"""How the allocation's customers without an offer are counted."""
+BINARY_ONLY = "n/a (binary outcomes only)"
+MIN_STANDARDIZED_LIFT = 0.02
+"""Lift the A/B test is sized for when the holdout shows none: 0.02 standard deviations of the
+per-customer value. Per-customer effects of marketing offers are small against the spread of
+customer value (Hillstrom's e-mails move spend by about 0.02-0.05 sd), and the test of a smaller
+lift would rarely be worth running; stated in the section so that a reader can redo it."""
+
+
+def whole(value: float) -> str:
+    """A count with thousands separators."""
+    return f"{int(value):,}"
+
+
+def interval(low: float, high: float, spec: str = ".4f") -> str:
+    """``[low, high]`` with one format."""
+    return f"[{number(low, spec)}, {number(high, spec)}]"
 
 
 def data_section(ingest_report: Mapping[str, Any]) -> Section:
@@ -21,30 +50,61 @@ def data_section(ingest_report: Mapping[str, Any]) -> Section:
         for reason, n in reasons.items()
     ]
     reads = ", ".join(f"{table}: {n:,} rows" for table, n in ingest_report["rows_read"].items())
-    effects = pd.DataFrame(ingest_report["effects"])[
-        ["arm", "outcome", "n", "control_mean", "mean", "effect", "ci_low", "ci_high", "p_value"]
-    ]
+    effects = pd.DataFrame(ingest_report["effects"])
+    effects["ci"] = [interval(lo, hi, "+.4f") for lo, hi in effects[["ci_low", "ci_high"]].values]
     level = round(100 * (1 - ingest_report["alpha"]))
+    shown = display_table(
+        effects,
+        {
+            "arm": ("Arm", str),
+            "outcome": ("Outcome", str),
+            "n": ("Customers in arm", whole),
+            "control_mean": ("Control mean", ".4f"),
+            "mean": ("Arm mean", ".4f"),
+            "effect": ("Effect (arm − control)", "+.4f"),
+            "ci": (f"{level}% CI", str),
+            "p_value": ("p-value", p_value),
+        },
+    )
     section = Section(
         "Data and quarantine",
         [f"Read {reads}. {sum(q['rows'] for q in quarantined):,} rows quarantined."],
-        tables=[(f"Average effect of each arm against control ({level}% CI)", effects)],
+        tables=[(f"Average effect of each arm against control ({level}% CI)", shown)],
     )
     if quarantined:
-        section.tables.append(("Quarantined rows by reason", pd.DataFrame(quarantined)))
+        rows = display_table(
+            pd.DataFrame(quarantined),
+            {"table": ("Table", str), "reason": ("Reason", str), "rows": ("Rows", whole)},
+        )
+        section.tables.append(("Quarantined rows by reason", rows))
     return section
 
 
 def model_section(metrics: pd.DataFrame, curves: pd.DataFrame, model_uri: str) -> Section:
     """Holdout Qini/AUUC per arm and outcome, with the Qini and uplift curves."""
+    normalized = {"spec": ".4f", "missing": BINARY_ONLY}
+    shown = display_table(
+        metrics,
+        {
+            "arm": ("Arm", str),
+            "outcome": ("Outcome", str),
+            "n_t": ("Treated (holdout)", whole),
+            "n_c": ("Control (holdout)", whole),
+            "qini": ("Qini coefficient", lambda v: number(v, **normalized)),
+            "auuc": ("AUUC (normalized)", lambda v: number(v, **normalized)),
+            "qini_unnormalized": ("Qini area (outcome units)", ".4g"),
+            "auuc_unnormalized": ("AUUC area (outcome units)", ".4g"),
+        },
+    )
     return Section(
         "Model quality on the holdout",
         [
             f"Model {model_uri}. Holdout customers are ranked by each arm's predicted effect; "
             "the curves show the incremental outcome gained by targeting the top share, against "
-            "random targeting (dotted). Normalized Qini and AUUC are defined for binary outcomes.",
+            "random targeting (dotted). Normalized Qini and AUUC are defined for binary "
+            "outcomes; the areas in outcome units are given for every outcome.",
         ],
-        tables=[("Holdout uplift metrics", metrics)],
+        tables=[("Holdout uplift metrics", shown)],
         figures=[
             ("Qini curves", curves_figure(curves, curve="qini")),
             ("Uplift curves", curves_figure(curves, curve="uplift")),
@@ -56,18 +116,23 @@ SAME_CONTACTS = ("propensity", "static_best", "random")
 """The baselines that contact as many customers, within the same budget, as our policy."""
 
 
-def value_table(values: pd.DataFrame) -> pd.DataFrame:
-    """One row per policy: contacts, and each estimator's value with its CI (and the truth)."""
-    table = values.drop_duplicates("policy").set_index("policy")[["contacts"]]
+def value_table(values: pd.DataFrame, currency: str) -> pd.DataFrame:
+    """One row per policy: contacts, offer cost, each estimator's value per customer with its CI
+    (and the true value, on simulator data)."""
+    first = values.drop_duplicates("policy").set_index("policy")
+    table = pd.DataFrame(index=first.index)
+    unit = unit_label(currency)
+    table["Contacts"] = [whole(n) for n in first["contacts"]]
+    table[f"Offer cost on the holdout {unit}"] = [number(c, ",.2f") for c in first["cost"]]
     for estimator, rows in values.groupby("estimator", sort=False):
         rows = rows.set_index("policy")
-        table[estimator.upper()] = [
-            f"{v:.4f} [{lo:.4f}, {hi:.4f}]"
+        table[f"{estimator.upper()} value per customer {unit} [CI]"] = [
+            f"{number(v, '.4f')} {interval(lo, hi)}"
             for v, lo, hi in rows[["value", "ci_low", "ci_high"]].to_numpy()
         ]
     if "true_value" in values.columns:
-        table["true value"] = values.drop_duplicates("policy").set_index("policy")["true_value"]
-    return table.reset_index()
+        table[f"True value per customer {unit}"] = [number(v, ".4f") for v in first["true_value"]]
+    return table.rename_axis("Policy").reset_index()
 
 
 def lift_over_baselines(values: pd.DataFrame, estimator: str) -> tuple[float, str, float]:
@@ -77,80 +142,266 @@ def lift_over_baselines(values: pd.DataFrame, estimator: str) -> tuple[float, st
     return float(rows.iloc[0]), str(rivals.idxmax()), float(rivals.max())
 
 
-def policy_section(values: pd.DataFrame, holdout_rows: int, estimator: str = "dr") -> Section:
+def paired_row(
+    differences: pd.DataFrame | None, baseline: str, estimator: str
+) -> pd.Series | None:
+    """The paired difference (ours − ``baseline``) for ``estimator``, if one was computed."""
+    if differences is None:
+        return None
+    found = differences[
+        (differences["baseline"] == baseline) & (differences["estimator"] == estimator)
+    ]
+    return None if found.empty else found.iloc[0]
+
+
+def versus_best_text(
+    values: pd.DataFrame,
+    differences: pd.DataFrame | None,
+    estimator: str,
+    currency: str,
+    level: int,
+) -> str:
+    """Our value against the best same-contacts baseline, paired CI when there is one."""
+    ours, rival, best = lift_over_baselines(values, estimator)
+    rows = values[values["estimator"] == estimator].set_index("policy")
+    paired = paired_row(differences, rival, estimator)
+    head = (
+        f"Against the best baseline with the same contacts and budget ('{rival}'), targeting is "
+        f"worth {amount(ours - best, currency, '+,.4f')} per customer ({estimator.upper()})"
+    )
+    if paired is not None:
+        return (
+            f"{head}, paired {level}% CI {interval(paired['ci_low'], paired['ci_high'])} "
+            f"(p = {p_value(paired['p_value'])})."
+        )
+    return (
+        f"{head}: the difference of the two policies' values, {number(ours, '.4f')} "
+        f"{interval(rows.loc['targeting', 'ci_low'], rows.loc['targeting', 'ci_high'])} and "
+        f"{number(best, '.4f')} {interval(rows.loc[rival, 'ci_low'], rows.loc[rival, 'ci_high'])}"
+        f" ({level}% CIs of each policy, not of their difference)."
+    )
+
+
+def counts_text(counts: pd.DataFrame) -> str:
+    """'Mens E-Mail to 18,616 customers, Womens E-Mail to 3,784; 41,600 get no offer.'"""
+    by_offer = counts.groupby("offer", sort=False)["customers"].sum()
+    given = by_offer.drop(NO_OFFER, errors="ignore").sort_values(ascending=False)
+    sent = ", ".join(f"{offer} to {n:,} customers" for offer, n in given.items())
+    total = int(by_offer.sum())
+    rest = int(by_offer.get(NO_OFFER, 0))
+    return (
+        f"Send {sent or 'no offer at all'} ({int(given.sum()):,} of {total:,} customers); "
+        f"{rest:,} get no offer."
+    )
+
+
+def guardrails_text(solve_report: Mapping[str, Any], currency: str) -> str:
+    """The binding guardrails and the value of one more unit of each."""
+    binding = [g for g in solve_report["guardrails"] if g["binding"]]
+    if not binding:
+        return "No guardrail binds: loosening any of them would not add value."
+    worth = "; ".join(
+        f"{g['name']} ({g['kind']}, {quantity(g['usage'])} of {quantity(g['limit'])} used): one "
+        f"more unit is worth {amount(g['shadow_price'], currency, ',.4g')}"
+        for g in binding
+    )
+    return f"Binding guardrails: {worth}."
+
+
+def decision_section(
+    counts: pd.DataFrame,
+    values: pd.DataFrame,
+    solve_report: Mapping[str, Any],
+    *,
+    currency: str,
+    estimator: str,
+    alpha: float,
+    differences: pd.DataFrame | None = None,
+) -> Section:
+    """The decision in one paragraph: who gets which offer, its value against the best baseline,
+    the guardrails that bind and what one more unit of each is worth.
+
+    Args:
+        counts: customers per offer (``offer``, ``customers``; customers without an offer under
+            :data:`NO_OFFER`), with one more column per segment when there are segments.
+        values: :func:`causal_targeting.evaluation.policy_value.policy_values` output.
+        solve_report: the allocate stage's report.
+        differences: paired differences (``baseline``, ``estimator``, ``ci_low``, ``ci_high``,
+            ``p_value``) of our policy against each baseline, when they were computed.
+    """
+    level = round(100 * (1 - alpha))
+    text = " ".join(
+        [
+            counts_text(counts),
+            versus_best_text(values, differences, estimator, currency, level),
+            guardrails_text(solve_report, currency),
+        ]
+    )
+    segments = [c for c in counts.columns if c not in ("offer", "customers")]
+    if segments:
+        wide = counts.pivot_table(
+            index=segments, columns="offer", values="customers", aggfunc="sum", fill_value=0
+        ).reset_index()
+        offers = wide.columns[len(segments) :]
+        formats = {c: (str(c), str) for c in segments} | {o: (str(o), whole) for o in offers}
+        table = display_table(wide, formats)
+        caption = "Customers by segment and offer"
+    else:
+        totals = counts.groupby("offer", sort=False)["customers"].sum().reset_index()
+        table = display_table(totals, {"offer": ("Offer", str), "customers": ("Customers", whole)})
+        caption = "Customers by offer"
+    return Section("Decision", [text], tables=[(caption, table)])
+
+
+def policy_section(
+    values: pd.DataFrame,
+    holdout_rows: int,
+    estimator: str,
+    currency: str,
+    differences: pd.DataFrame | None = None,
+) -> Section:
     """Policy value of our targeting and of the baselines, with bootstrap CIs."""
     ours, rival, best = lift_over_baselines(values, estimator)
     lead = (
         f"Net value per customer on {holdout_rows:,} randomized holdout customers, net of offer "
-        f"costs. Our targeting: {ours:.4f} ({estimator.upper()}), against {best:.4f} for the best "
-        f"baseline with the same contacts and budget ('{rival}'). Treating everyone or no one "
-        "is shown for scale; it does not respect the guardrails."
+        f"costs, in {currency}. Our targeting: {amount(ours, currency, '.4f')} "
+        f"({estimator.upper()}), against {amount(best, currency, '.4f')} for the best baseline "
+        f"with the same contacts and budget ('{rival}'). The random baseline gives our own offers "
+        "to randomly chosen customers. Treating everyone or no one is shown for scale; it does "
+        "not respect the guardrails."
     )
-    figure = policy_value_figure(values, estimator=estimator)
     return Section(
         "Policy value against baselines",
         [lead],
-        tables=[("Estimates with bootstrap confidence intervals", value_table(values))],
-        figures=[(f"Policy value ({estimator.upper()})", figure)],
+        tables=[("Estimates with bootstrap confidence intervals", value_table(values, currency))],
+        figures=[
+            (
+                f"Value per customer minus the best baseline's ({estimator.upper()})",
+                difference_figure(values, rival, estimator, currency, differences),
+            ),
+            (
+                f"Policy value ({estimator.upper()})",
+                policy_value_figure(values, estimator=estimator),
+            ),
+        ],
     )
 
 
 def design_section(
-    values: pd.DataFrame, value_sd: float, alpha: float, estimator: str = "dr"
+    values: pd.DataFrame,
+    value_sd: float,
+    alpha: float,
+    estimator: str,
+    currency: str,
+    base_customers: int,
 ) -> Section:
-    """Sample size of the online A/B test that would confirm the lift over the best baseline."""
+    """Sample size and duration of the online A/B test that would confirm the decision: at the
+    lift the holdout shows over the best baseline, or, when it shows none, at a stated minimum
+    detectable lift (:data:`MIN_STANDARDIZED_LIFT` standard deviations of per-customer value)."""
     ours, rival, best = lift_over_baselines(values, estimator)
-    lift = ours - best
-    if not lift > 0 or not value_sd > 0:
-        text = f"No positive lift over '{rival}' to validate online (estimated {lift:+.4f})."
-        return Section("A/B test to validate online", [text])
+    observed = ours - best
+    if observed > 0:
+        lift = observed
+        basis = f"the lift the holdout shows, {amount(lift, currency, '+.4f')} per customer"
+    else:
+        lift = MIN_STANDARDIZED_LIFT * value_sd
+        basis = (
+            f"a minimum detectable lift of {amount(lift, currency, '.4f')} per customer "
+            f"({MIN_STANDARDIZED_LIFT} standard deviations of per-customer value), as the "
+            f"holdout shows no positive lift ({amount(observed, currency, '+.4f')})"
+        )
     design = sample_size(best, lift, "continuous", alpha=alpha, sd=value_sd)
+    campaigns = design["n_total"] / base_customers
     text = (
-        f"To confirm the estimated lift of {lift:+.4f} per customer over '{rival}' with 80% power "
-        f"at alpha {alpha}, send each policy to {int(design['n_control']):,} customers "
-        f"({int(design['n_total']):,} in all; outcome standard deviation {value_sd:.3f})."
+        f"To confirm targeting against '{rival}' with 80% power at alpha {alpha}, sized at "
+        f"{basis}: send each policy to {whole(design['n_control'])} customers "
+        f"({whole(design['n_total'])} in all; per-customer value standard deviation "
+        f"{number(value_sd, '.3f')}). With the {base_customers:,} customers scored, that is "
+        f"{number(campaigns, '.2f')} campaigns' worth of customers."
     )
-    return Section(
-        "A/B test to validate online", [text], tables=[("Design", pd.DataFrame([design]))]
+    unit = unit_label(currency)
+    shown = display_table(
+        pd.DataFrame([{**design, "lift": lift, "campaigns": campaigns}]),
+        {
+            "lift": (f"Lift sized for, per customer {unit}", ".4f"),
+            "n_control": ("Customers on the baseline", whole),
+            "n_treatment": ("Customers on targeting", whole),
+            "n_total": ("Customers in all", whole),
+            "campaigns": ("Campaigns to the scored base", ".2f"),
+            "power": ("Power", ".3f"),
+        },
     )
+    return Section("A/B test to validate online", [text], tables=[("Design", shown)])
 
 
-def guardrail_section(solve_report: Mapping[str, Any]) -> Section:
+def guardrail_section(solve_report: Mapping[str, Any], currency: str) -> Section:
     """Usage against limit and shadow price of each guardrail, and the certified gap."""
     text = (
         f"Allocated {solve_report['customers']:,} customers over offers "
-        f"{', '.join(solve_report['offers'])}: value {solve_report['primal']:,.2f}, dual bound "
-        f"{solve_report['dual_bound']:,.2f}, certified relative gap {solve_report['gap']:.2e} "
-        f"after {solve_report['passes']} passes. A shadow price is the value of one more unit of "
-        "the guardrail's limit."
+        f"{', '.join(solve_report['offers'])}: total value "
+        f"{amount(solve_report['primal'], currency)}, dual bound "
+        f"{amount(solve_report['dual_bound'], currency)}, certified relative gap "
+        f"{number(solve_report['gap'], '.2e')} after {solve_report['passes']} passes. A shadow "
+        "price is the value of one more unit of the guardrail's limit."
     )
-    table = pd.DataFrame(solve_report["guardrails"])
-    return Section(
-        "Guardrails",
-        [text],
-        tables=[("Guardrail usage and shadow prices", table)] if len(table) else [],
-    )
+    frame = pd.DataFrame(solve_report["guardrails"])
+    tables = []
+    if len(frame):
+        frame["binding"] = frame["binding"].map({True: "yes", False: "no"})
+        shown = display_table(
+            frame,
+            {
+                "name": ("Guardrail", str),
+                "kind": ("Kind", str),
+                "usage": ("Usage", ",.2f"),
+                "limit": ("Limit", ",.2f"),
+                "binding": ("Binding", str),
+                "shadow_price": (f"Shadow price {unit_label(currency)} per unit", ",.4g"),
+            },
+        )
+        tables.append(("Guardrail usage and shadow prices", shown))
+    return Section("Guardrails", [text], tables=tables)
 
 
-def frontier_section(frontier: pd.DataFrame) -> Section:
+def frontier_section(frontier: pd.DataFrame, currency: str) -> Section:
     """Allocation value against budget."""
     figure = Figure(figsize=(6, 4), layout="constrained")
     axis = figure.subplots()
     feasible = frontier[frontier["feasible"]]
     axis.plot(feasible["budget"], feasible["value"], marker="o", label="allocation value")
+    unit = unit_label(currency)
     axis.set(
-        xlabel="budget (expected cost)",
-        ylabel="net incremental value",
+        xlabel=f"budget (expected cost) {unit}",
+        ylabel=f"total net incremental value {unit}",
         title="Value against budget",
     )
     axis.legend()
+    at_fault = frontier.get("infeasible", pd.Series("", index=frontier.index)).fillna("")
+    frame = frontier.assign(
+        status=[
+            "solved" if ok else f"infeasible ({names or 'guardrails'})"
+            for ok, names in zip(frontier["feasible"], at_fault, strict=True)
+        ]
+    )
+    shown = display_table(
+        frame,
+        {
+            "budget": (f"Budget {unit}", ",.2f"),
+            "status": ("Status", str),
+            "value": (f"Total value {unit}", ",.2f"),
+            "dual_bound": (f"Dual bound {unit}", ",.2f"),
+            "gap": ("Certified gap", ".1e"),
+            "shadow_price": (f"Value of one more {currency} of budget", ".4g"),
+        },
+    ).replace("n/a", "")
     return Section(
         "Budget frontier",
         [
             "Each point is a full solve with the budget at that level and the other guardrails "
-            "as configured."
+            "as configured; a budget at which they cannot all be met is marked infeasible, with "
+            "the guardrails at fault."
         ],
-        tables=[("Frontier", frontier)],
+        tables=[("Frontier", shown)],
         figures=[("Value against budget", figure)],
     )
 
@@ -172,9 +423,15 @@ def coarsening_section(curve: pd.DataFrame, menu: Mapping[str, Any]) -> Section:
         f"{reduction['size']:,} {reduction['method']} "
         f"(reduction loss {reduction['loss_share']:.3%})."
     )
+    shown = display_table(
+        shares.reset_index(),
+        {"k": ("Offers kept (K)", whole)}
+        | {method: (f"{method} (% recovered)", lambda v: number(100 * v, ".2f"))
+           for method in shares.columns},
+    )
     return Section(
         "Coarse personalization",
         [text],
-        tables=[("Share recovered for each K", shares.reset_index())],
+        tables=[("Share recovered for each K", shown)],
         figures=[("Profit recovered against K", figure)],
     )

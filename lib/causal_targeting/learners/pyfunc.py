@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib.metadata
 import tempfile
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,6 +28,8 @@ from causal_targeting.learners.artifact import ModelArtifact
 from causal_targeting.learners.uplift import UpliftModel
 
 ARTIFACT_FILE = "uplift_model.bin"
+MODEL_CODE = Path(__file__).parents[1] / "pyfunc_model.py"
+"""The file MLflow runs to build the pyfunc (models from code: no pickled Python object)."""
 RUNTIME_PACKAGES = (
     "lightgbm",
     "lleaves",
@@ -41,18 +44,17 @@ Artifact = TypeVar("Artifact", bound=ModelArtifact)
 
 
 class ArtifactPyfunc(mlflow.pyfunc.PythonModel):
-    """MLflow ``PythonModel`` that predicts the score columns of a model of ``model_type``,
-    read from the artifact file named ``artifact_file``."""
+    """MLflow ``PythonModel`` that predicts the score columns of the model in its one artifact;
+    the artifact's key (its file name) names the model type in ``types``."""
 
-    def __init__(self, model_type: type[ModelArtifact], artifact_file: str) -> None:
-        self.model_type = model_type
-        self.artifact_file = artifact_file
+    def __init__(self, types: Mapping[str, type[ModelArtifact]]) -> None:
+        self.types = dict(types)
         self.model: ModelArtifact | None = None
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
         """Deserialize the model from its artifact file."""
-        data = Path(context.artifacts[self.artifact_file]).read_bytes()
-        self.model = self.model_type.from_bytes(data)
+        ((key, path),) = context.artifacts.items()
+        self.model = self.types[key].from_bytes(Path(path).read_bytes())
 
     def predict(
         self,
@@ -100,7 +102,7 @@ def log_model_artifact(
             warnings.filterwarnings("ignore", message=".*input example was not provided")
             return mlflow.pyfunc.log_model(
                 name=name,
-                python_model=ArtifactPyfunc(type(model), artifact_file),
+                python_model=str(MODEL_CODE),
                 artifacts={artifact_file: str(artifact)},
                 signature=model_signature(model),
                 pip_requirements=runtime_requirements(),

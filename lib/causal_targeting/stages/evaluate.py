@@ -58,6 +58,26 @@ def holdout_policy(
     return np.array([*offers, cfg.data.control], dtype=object)[choice]
 
 
+def offer_counts(cfg: Config, spark: SparkSession) -> pd.DataFrame:
+    """Customers per offer of the allocation (``offer``, ``customers``; none: ``no offer``), by
+    the segment columns of the segment guardrails when there are any."""
+    from pyspark.sql import functions as F
+
+    from causal_targeting.evaluation.sections import NO_OFFER
+
+    allocation = read_output(spark, allocate_paths(cfg)["allocation"], "allocation")
+    segments = sorted({g.segment_column for g in cfg.allocation.guardrails if g.segment_column})
+    if segments:
+        customers = read_output(spark, ingest_paths(cfg)["customers"], "customers")
+        allocation = allocation.join(
+            customers.select("customer_id", *segments), "customer_id", "left"
+        )
+    counts = allocation.groupBy(*segments, "offer").agg(F.count("*").alias("customers"))
+    frame = counts.toPandas()
+    frame["offer"] = frame["offer"].fillna(NO_OFFER)
+    return frame.sort_values([*segments, "offer"], ignore_index=True)
+
+
 def response_column(cfg: Config) -> str:
     """The propensity baseline's ranking: predicted outcome without treatment."""
     kinds = cfg.data.outcomes
@@ -74,12 +94,14 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     valued in the allocator's units (:mod:`causal_targeting.evaluation.net_value`); our policy
     is the allocation solved on them (over the coarsened menu when there is one) with amounts
     scaled to their share of the base; the baselines, free to use any offer, get the same
-    contacts and budget. IPS, SNIPS and DR estimates carry Poisson
-    bootstrap CIs; on simulator data the true value of each policy is added.
+    contacts and budget (random: our own offers, shuffled). IPS, SNIPS and DR estimates carry
+    Poisson bootstrap CIs; on simulator data the true value of each policy is added. The report
+    opens with the decision: customers per offer (by segment), value against the best
+    baseline, binding guardrails and their shadow prices.
     """
     from causal_targeting.evaluation import sections
     from causal_targeting.evaluation.baselines import baseline_policies
-    from causal_targeting.evaluation.net_value import VALUE, with_net_value
+    from causal_targeting.evaluation.net_value import VALUE, policy_cost, with_net_value
     from causal_targeting.evaluation.policy_value import policy_values
     from causal_targeting.evaluation.report import write_report
     from causal_targeting.value import cost_frame
@@ -94,8 +116,8 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     base_rows = read_output(spark, score_paths(cfg)["scores"], "scores").count()
     frame = with_net_value(holdout, value_model, every_offer, cfg.data.control)
     policy = holdout_policy(holdout, cfg, offers, base_rows)
-    costs = cost_frame(holdout, value_model, every_offer).mean()
-    costs = costs.rename(lambda column: column.removeprefix("cost__"))
+    cost_table = cost_frame(holdout, value_model, every_offer)
+    costs = cost_table.mean().rename(lambda column: column.removeprefix("cost__"))
     policies = {"targeting": policy} | baseline_policies(
         frame,
         policy,
@@ -117,24 +139,42 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
         alpha=cfg.evaluate.alpha,
         seed=cfg.seed,
     )
+    values["cost"] = values["policy"].map(  # values are net of cost; this is what they spent
+        {name: policy_cost(cost_table, np.asarray(p, dtype=object)) for name, p in policies.items()}
+    )
     paths = evaluate_paths(cfg)
     trained = read_json(train_paths(cfg)["report"])
+    solved = read_json(allocate_paths(cfg)["report"])
+    currency = cfg.allocation.currency
     parts = [
+        sections.decision_section(
+            offer_counts(cfg, spark),
+            values,
+            solved,
+            currency=currency,
+            estimator=cfg.evaluate.estimator,
+            alpha=cfg.evaluate.alpha,
+        ),
         sections.data_section(read_json(ingest_paths(cfg)["report"])),
         sections.model_section(
             pd.read_csv(train_paths(cfg)["metrics"]),
             pd.read_csv(train_paths(cfg)["curves"]),
             trained["model_uri"],
         ),
-        sections.policy_section(values, len(holdout), cfg.evaluate.estimator),
+        sections.policy_section(values, len(holdout), cfg.evaluate.estimator, currency),
         sections.design_section(
-            values, float(frame[VALUE].std(ddof=1)), cfg.evaluate.alpha, cfg.evaluate.estimator
+            values,
+            float(frame[VALUE].std(ddof=1)),
+            cfg.evaluate.alpha,
+            cfg.evaluate.estimator,
+            currency,
+            base_rows,
         ),
-        sections.guardrail_section(read_json(allocate_paths(cfg)["report"])),
+        sections.guardrail_section(solved, currency),
     ]
     frontier = Path(frontier_paths(cfg)["frontier"])
     if frontier.exists():
-        parts.append(sections.frontier_section(pd.read_csv(frontier)))
+        parts.append(sections.frontier_section(pd.read_csv(frontier), currency))
     if cfg.coarsen.enabled:
         recovery = pd.read_csv(coarsen_paths(cfg)["recovery"])
         menu = read_json(coarsen_paths(cfg)["menu"])
