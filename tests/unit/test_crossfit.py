@@ -169,11 +169,12 @@ def test_selection_without_weights_falls_back_to_the_qini(candidates) -> None:
 def test_design_propensity_replaces_the_fitted_propensity() -> None:
     frame = experiment(900, seed=8)
     known = {"none": 0.5, "a": 0.25, "b": 0.25}
+    small = {**CROSS, "n_estimators": 10}
     for cls in (XLearner, DRLearner):
-        fit = cls(**CROSS).fit(frame, design_propensity=known, **DESIGN)
+        fit = cls(**small).fit(frame, design_propensity=known, **DESIGN)
         assert fit.model_.propensity_constants == {"a": 1 / 3, "b": 1 / 3}
         assert not [key for key in fit.model_.boosters if key.startswith("propensity")]
-    fitted = DRLearner(**CROSS).fit(frame, **DESIGN)
+    fitted = DRLearner(**small).fit(frame, **DESIGN)
     assert fitted.model_.propensity_constants == {}
 
 

@@ -7,9 +7,8 @@ another on the driver or side by side on Spark executors and give the same model
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import lightgbm as lgb
@@ -164,15 +163,6 @@ class Tuning:
     loss: float
     grid: list[dict[str, Any]]
 
-    def to_json(self) -> str:
-        """The tuning as a JSON string (a task's result on a Spark executor)."""
-        return json.dumps(asdict(self))
-
-    @classmethod
-    def from_json(cls, text: str) -> Tuning:
-        """The tuning written by :meth:`to_json`."""
-        return cls(**json.loads(text))
-
 
 def patience(n_rows: int) -> int:
     """Early-stopping patience of the cross-validated tree count: n/2000 rounds, within [10, 50].
@@ -187,6 +177,10 @@ def min_trees(n_rows: int) -> int:
     """The fewest trees a tuned model keeps: n/5000, within [5, 30] (a model of a handful of
     heavily regularized trees is a smoothed mean; fewer would ignore real structure)."""
     return int(np.clip(n_rows // 5000, 5, 30))
+
+
+GRID_SIZE = 4
+"""Points of :func:`default_grid`."""
 
 
 def default_grid(n_rows: int) -> list[dict[str, Any]]:
@@ -236,6 +230,35 @@ def cv_loss(
     return trees, float(losses[-1])
 
 
+def grid_point_loss(
+    X: pd.DataFrame,
+    y: np.ndarray,
+    kind: str,
+    folds: np.ndarray,
+    point: int,
+    params: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    weight: np.ndarray | None = None,
+    n_estimators: int = 500,
+) -> dict[str, Any]:
+    """Grid point number ``point`` of :func:`default_grid` (the user's ``params``, checked by
+    :func:`check_params`, over it) with its trees and loss (:func:`cv_loss` on ``folds``, an
+    integer fold per row): a dict of ``params``, ``n_estimators``, ``loss``."""
+    y = np.asarray(y, dtype=np.float64)
+    merged = {**default_grid(len(y))[point], **check_params(params)}
+    trees, loss = cv_loss(
+        X, y, kind, folds, merged, seed=seed, weight=weight, n_estimators=n_estimators
+    )
+    return {"params": merged, "n_estimators": trees, "loss": loss}
+
+
+def best_tuning(points: list[dict[str, Any]]) -> Tuning:
+    """The :class:`Tuning` of least loss among ``points`` (:func:`grid_point_loss`'s dicts, in
+    grid order; ties go to the first)."""
+    best = min(points, key=lambda point: point["loss"])
+    return Tuning(best["params"], best["n_estimators"], best["loss"], list(points))
+
+
 def tune_base_model(
     X: pd.DataFrame,
     y: np.ndarray,
@@ -245,21 +268,12 @@ def tune_base_model(
     seed: int = 0,
     weight: np.ndarray | None = None,
     n_estimators: int = 500,
-    grid: list[dict[str, Any]] | None = None,
 ) -> Tuning:
-    """The grid point (:func:`default_grid` unless given) and tree count of least
-    cross-validated loss (:func:`cv_loss` on ``folds``, an integer fold per row).
-
-    The user's ``params`` (checked by :func:`check_params`) override every grid point.
-    """
-    user = check_params(params)
-    y = np.asarray(y, dtype=np.float64)
-    tried = []
-    for point in grid if grid is not None else default_grid(len(y)):
-        merged = {**point, **user}
-        trees, loss = cv_loss(
-            X, y, kind, folds, merged, seed=seed, weight=weight, n_estimators=n_estimators
-        )
-        tried.append({"params": merged, "n_estimators": trees, "loss": loss})
-    best = min(tried, key=lambda point: point["loss"])
-    return Tuning(best["params"], best["n_estimators"], best["loss"], tried)
+    """The grid point of :func:`default_grid` and the tree count of least cross-validated loss
+    on ``folds`` (:func:`best_tuning` of every :func:`grid_point_loss`)."""
+    return best_tuning(
+        [
+            grid_point_loss(X, y, kind, folds, point, params, seed, weight, n_estimators)
+            for point in range(GRID_SIZE)
+        ]
+    )

@@ -34,6 +34,7 @@ from causal_targeting.learners.tasks import (
     Work,
     booster_predictor,
     fit_stages,
+    key_of,
 )
 from causal_targeting.learners.uplift import (
     UpliftLearner,
@@ -328,7 +329,7 @@ class SparkRunner:
         by_name = {task.name: task for task in tasks}
         needed = {key for task in tasks for key in task.needs(design.control)}
         shared = spark.sparkContext.broadcast(
-            {name: model for name, model in boosters.items() if name.split("@")[0] in needed}
+            {name: model for name, model in boosters.items() if key_of(name) in needed}
         )
         has_folds = FOLD in self.rows.columns
 

@@ -25,6 +25,8 @@ Booster keys (the keys of :attr:`UpliftModel.boosters`):
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -34,7 +36,13 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from causal_targeting.learners.base import Tuning, fit_base_model, tune_base_model
+from causal_targeting.learners.base import (
+    GRID_SIZE,
+    Tuning,
+    best_tuning,
+    fit_base_model,
+    grid_point_loss,
+)
 from causal_targeting.learners.design import Design
 
 Target = Literal["outcome", "treated_residual", "control_residual", "is_treated", "dr_pseudo"]
@@ -80,6 +88,11 @@ def model_name(key: str, fold: int | None) -> str:
     return key if fold is None or fold == FULL else f"{key}@fold{fold}"
 
 
+def key_of(name: str) -> str:
+    """The task key of a task's name (:attr:`FitTask.name`)."""
+    return re.sub(r"@(fold|grid)\d+$", "", name)
+
+
 @dataclass(frozen=True)
 class FitTask:
     """One base model: fit on the rows whose treatment is in ``arms`` (outside ``fold``).
@@ -88,7 +101,7 @@ class FitTask:
     ``"control_residual"`` (mu_arm(x) − Y), ``"is_treated"`` (1[T = arm]), ``"dr_pseudo"``
     (:func:`dr_pseudo_outcome`). ``kind`` is the target's kind ("binary" or "continuous").
     ``pair_propensity``: the DR target's known e_a (None: the fitted propensity model, clipped
-    to ``clip``).
+    to ``clip``). ``grid_point``: set on a tuning task, the grid point it scores.
     """
 
     key: str
@@ -100,11 +113,13 @@ class FitTask:
     fold: int | None = None
     pair_propensity: float | None = None
     clip: tuple[float, float] = (0.01, 0.99)
+    grid_point: int | None = None
 
     @property
     def name(self) -> str:
-        """The fitted model's name (:func:`model_name`)."""
-        return model_name(self.key, self.fold)
+        """The fitted model's name (:func:`model_name`); a tuning task's ends ``@grid{i}``."""
+        name = model_name(self.key, self.fold)
+        return name if self.grid_point is None else f"{name}@grid{self.grid_point}"
 
     def on_fold(self, fold: int | None) -> FitTask:
         """The same task fit outside ``fold``."""
@@ -284,19 +299,35 @@ def tune_task(
     design: Design,
     settings: Mapping[str, Any],
 ) -> str:
-    """Tune the task's base model on its rows by cross-validation on their ``folds``
-    (:func:`~causal_targeting.learners.base.tune_base_model`); the :class:`Tuning` as JSON."""
+    """The cross-validated trees and loss of the task's grid point on its rows and ``folds``
+    (:func:`~causal_targeting.learners.base.grid_point_loss`), as JSON."""
     y = task_target(task, rows, X, folds, design, predict)
-    return tune_base_model(
-        X,
-        y,
-        task.kind,
-        folds,
-        params=settings["params"],
-        seed=settings["seed"],
-        weight=row_weight(rows, design),
-        n_estimators=settings["n_estimators"],
-    ).to_json()
+    return json.dumps(
+        grid_point_loss(
+            X,
+            y,
+            task.kind,
+            folds,
+            task.grid_point,
+            params=settings["params"],
+            seed=settings["seed"],
+            weight=row_weight(rows, design),
+            n_estimators=settings["n_estimators"],
+        )
+    )
+
+
+def tunings(
+    stage: Sequence[FitTask], runner: Runner, boosters: Mapping[str, str], work: Work
+) -> dict[str, Tuning]:
+    """Each task's :class:`Tuning`: its grid points scored side by side (tasks × points, by
+    ``work``: :func:`tune_task`), the best kept (:func:`best_tuning`)."""
+    jobs = [replace(task, grid_point=point) for task in stage for point in range(GRID_SIZE)]
+    scored = runner.run(jobs, work, boosters)
+    return {
+        task.key: best_tuning([json.loads(scored[job.name]) for job in jobs if job.key == task.key])
+        for task in stage
+    }
 
 
 def tuned_settings(settings: Mapping[str, Any], tuning: Tuning | None) -> dict[str, Any]:
@@ -352,9 +383,12 @@ class Fitted:
 
     def of_fold(self, fold: int | None) -> dict[str, str]:
         """The boosters of one fold (None: fit on all rows), by task key."""
-        suffix = "" if fold is None else f"@fold{fold}"
-        keys = {name.split("@")[0] for name in self.boosters}
-        return {key: self.boosters[key + suffix] for key in keys if key + suffix in self.boosters}
+        keys = {key_of(name) for name in self.boosters}
+        return {
+            key: self.boosters[model_name(key, fold)]
+            for key in keys
+            if model_name(key, fold) in self.boosters
+        }
 
 
 def fit_stages(
@@ -367,19 +401,18 @@ def fit_stages(
 ) -> Fitted:
     """Every task of every stage fit on all rows and, with ``n_folds``, outside each fold.
 
-    With ``tune``, each stage's tasks are first tuned (:func:`tune_task`, on all their rows by
-    the same folds) and every fit of the task uses the tuned settings. Tasks run side by side:
-    a stage's tunings, then its fits (folds × tasks).
+    With ``tune``, each stage's tasks are first tuned (:func:`tunings`, on all their rows by
+    the same folds, targets from the earlier models fit on all rows) and every fit of the task
+    uses the tuned settings. Tasks run side by side: a stage's grid points (tasks × points),
+    then its fits (tasks × folds).
     """
     boosters: dict[str, str] = {}
     tuning: dict[str, Tuning] = {}
     folds = [None, *range(n_folds or 0)]
     for stage in stages:
         if tune:
-            tuned = runner.run(
-                stage, partial(tune_task, design=design, settings=settings), boosters
-            )
-            tuning.update({key: Tuning.from_json(text) for key, text in tuned.items()})
+            work = partial(tune_task, design=design, settings=settings)
+            tuning.update(tunings(stage, runner, boosters, work))
         fit_work = partial(fit_tuned_task, design=design, settings=settings, tuning=dict(tuning))
         jobs = [task.on_fold(fold) for task in stage for fold in folds]
         boosters.update(runner.run(jobs, fit_work, boosters))
