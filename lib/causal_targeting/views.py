@@ -71,8 +71,8 @@ def ingest_view(result: IngestResult, cfg: Config) -> list[RenderableType]:
 
 
 def metrics_table(metrics: pd.DataFrame) -> Table:
-    """Holdout uplift metrics per arm and outcome."""
-    table = Table(title="Holdout uplift metrics (normalized Qini and AUUC: binary outcomes)")
+    """Uplift metrics per arm and outcome on the evaluated rows (out of fold, or the holdout)."""
+    table = Table(title="Uplift metrics, out of fold or holdout (normalized: binary outcomes)")
     for name in ("arm", "outcome", "treated", "control", "Qini", "AUUC", "Qini (unnorm.)"):
         table.add_column(name, justify="left" if name in ("arm", "outcome") else "right")
     for row in metrics.itertuples(index=False):
