@@ -181,7 +181,7 @@ def train(
     learner = chosen_learner(comparison)
     model = fits[learner][0]
     evaluated = cfg.train.holdout_fraction > 0
-    scored = (holdout_with_scores(holdout, model, cfg) if evaluated else oof[learner]).cache()
+    scored = holdout_with_scores(holdout, model, cfg).cache() if evaluated else oof[learner]
     metrics, curves = uplift_table_spark(
         scored,
         arms=data.arms,
