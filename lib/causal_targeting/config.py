@@ -83,6 +83,7 @@ class DataConfig(Section):
     propensity: str | None = None
     weight: str | None = None
     keep_columns: list[str] = Field(default_factory=list)
+    design_propensity: float | dict[str, float] | None = None
 
     @model_validator(mode="after")
     def _names_have_no_backtick(self) -> DataConfig:
@@ -109,6 +110,23 @@ class DataConfig(Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _design_propensity_is_a_distribution(self) -> DataConfig:
+        from causal_targeting.learners.design import check_design_propensity
+
+        probabilities = self.design_probabilities()
+        if probabilities is not None:
+            check_design_propensity(probabilities, [self.control, *self.arms])
+        return self
+
+    def design_probabilities(self) -> dict[str, float] | None:
+        """The known design probability of every arm, control included: the mapping as given,
+        or one number p for every non-control arm and 1 − p·(number of arms) for control."""
+        p = self.design_propensity
+        if p is None or isinstance(p, dict):
+            return p
+        return {self.control: 1.0 - p * len(self.arms), **{arm: float(p) for arm in self.arms}}
+
 
 class IngestConfig(Section):
     min_rows_per_arm: int = Field(100, ge=1)
@@ -119,14 +137,11 @@ class IngestConfig(Section):
 class TrainConfig(Section):
     """The uplift learner, its LightGBM base models, sampling and the holdout."""
 
-    learner: Literal["t", "x"] = "x"
-    params: dict[str, Any] = Field(
-        default_factory=lambda: {"learning_rate": 0.05, "num_leaves": 31, "min_child_samples": 40}
-    )
-    n_estimators: int = Field(300, ge=1)
-    early_stopping_rounds: int | None = Field(20, ge=1)
-    valid_fraction: float = Field(0.2, ge=0.0, lt=1.0)
-    holdout_fraction: float = Field(0.3, gt=0.0, lt=1.0)
+    learner: Literal["auto", "t", "x", "dr"] = "auto"
+    params: dict[str, Any] = Field(default_factory=dict)
+    n_estimators: int = Field(500, ge=1)
+    folds: int = Field(5, ge=2)
+    holdout_fraction: float = Field(0.0, ge=0.0, lt=1.0)
     cap_per_arm: int = Field(200_000, ge=1)
     propensity_clip: tuple[float, float] = (0.01, 0.99)
     promotion_outcome: str | None = None

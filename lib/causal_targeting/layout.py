@@ -31,6 +31,7 @@ def train_paths(cfg: Config) -> dict[str, str]:
         "metrics": out("train", "holdout_metrics.csv"),
         "curves": out("train", "holdout_curves.csv"),
         "report": out("train", "report.json"),
+        "comparison": out("train", "learner_comparison.csv"),
     }
 
 

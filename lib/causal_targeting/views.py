@@ -76,8 +76,8 @@ BINARY_ONLY = "n/a (binary outcomes only)"
 
 
 def metrics_table(metrics: pd.DataFrame) -> Table:
-    """Holdout uplift metrics per arm and outcome."""
-    table = Table(title="Holdout uplift metrics (normalized Qini and AUUC: binary outcomes)")
+    """Uplift metrics per arm and outcome on the evaluated rows (out of fold, or the holdout)."""
+    table = Table(title="Uplift metrics, out of fold or holdout (normalized: binary outcomes)")
     for name in ("arm", "outcome", "treated", "control", "Qini", "AUUC", "Qini (unnorm.)"):
         table.add_column(name, justify="left" if name in ("arm", "outcome") else "right")
     for row in metrics.itertuples(index=False):
@@ -93,9 +93,29 @@ def metrics_table(metrics: pd.DataFrame) -> Table:
     return table
 
 
+def comparison_table(comparison: pd.DataFrame) -> Table:
+    """The candidate learners on the out-of-fold rows: DR value of the net-value policy per
+    customer with its interval, Qini and R-loss of the first valued outcome, the chosen one."""
+    table = Table(title="Learners compared out of fold (value: DR net value per customer)")
+    for name in ("learner", "value", "CI", "Qini", "R-loss", "chosen"):
+        table.add_column(name, justify="left" if name == "learner" else "right")
+    for row in comparison.itertuples(index=False):
+        table.add_row(
+            str(row.learner),
+            f"{row.value:.4g}",
+            f"[{row.ci_low:.4g}, {row.ci_high:.4g}]",
+            f"{row.qini:.4f}",
+            f"{row.r_loss:.4g}",
+            "yes" if row.chosen else "",
+        )
+    return table
+
+
 def train_view(result: TrainResult, cfg: Config) -> list[RenderableType]:
-    """The holdout metrics, the registered model's URI and what happened to the champion."""
+    """The learner comparison, the Qini metrics, the registered model's URI and what happened
+    to the champion."""
     lines: list[RenderableType] = [
+        comparison_table(result.comparison),
         metrics_table(result.metrics),
         f"model: {result.model_uri} (alias challenger; MLflow run {result.run_id})",
     ]

@@ -9,12 +9,22 @@ from pyspark.sql import functions as F
 
 from causal_targeting.errors import DataContractError
 from causal_targeting.learners.spark_fit import (
+    FOLD,
+    assign_folds,
+    fit_candidates_on_spark,
     fit_on_spark,
+    out_of_fold_scores_spark,
     partition_slots,
     stratified_sample,
     train_holdout_split,
 )
-from causal_targeting.learners.uplift import TLearner, UpliftModel, XLearner
+from causal_targeting.learners.uplift import (
+    DRLearner,
+    TLearner,
+    UpliftModel,
+    XLearner,
+    fit_candidates,
+)
 from scoring_support import ARMS, CONTROL, FEATURES, OUTCOMES, customer_frame, experiment_frame
 
 DESIGN = {
@@ -114,3 +124,23 @@ def test_train_holdout_split_is_deterministic_and_disjoint(spark, arms_table) ->
     assert 0.2 < len(holdout_ids) / 4_000 < 0.3  # binomial sd of the share: 0.007
     _, again = train_holdout_split(arms_table.repartition(5), 0.25, seed=3)
     assert {r["customer_id"] for r in again.collect()} == holdout_ids
+
+
+def test_spark_cross_fit_equals_the_in_process_fit(spark, experiment: pd.DataFrame) -> None:
+    """Tuned, cross-fitted X- and DR-learners sharing base models: the same tunings, the same
+    models on all rows and outside each fold, and the same out-of-fold scores."""
+    learners = [cls(n_estimators=15, seed=4, n_folds=3, tune=True) for cls in (XLearner, DRLearner)]
+    df = assign_folds(spark.createDataFrame(experiment).repartition(3), "treatment", 3, seed=4)
+    on_spark, tuning = fit_candidates_on_spark(df, learners, **DESIGN)
+    frame = df.toPandas()
+    local = fit_candidates(learners, frame, id_column="customer_id", fold_column=FOLD, **DESIGN)
+    assert tuning == local["x"].tuning
+    for kind in ("x", "dr"):
+        model, fold_models = on_spark[kind]
+        assert_same_model(model, local[kind].model)
+        for spark_fold, local_fold in zip(fold_models, local[kind].fold_models, strict=True):
+            assert spark_fold == local_fold
+    oof = out_of_fold_scores_spark(df, on_spark["dr"][1]).toPandas().set_index("customer_id")
+    expected = local["dr"].oof.set_index(frame.loc[local["dr"].oof.index, "customer_id"])
+    pd.testing.assert_frame_equal(oof.sort_index(), expected.sort_index(), atol=1e-9)
+    assert pd.crosstab(frame["treatment"], frame[FOLD]).min().min() > 0

@@ -8,8 +8,9 @@ and the driver applies the same :func:`check_arm_summary`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,7 +29,8 @@ class Design:
 
     ``arms`` are the non-control arms; ``features`` maps name -> "numeric"|"categorical";
     ``outcomes`` maps name -> "binary"|"continuous"; ``propensity`` and ``weight`` are optional
-    column names (the design probability of the row's arm, a positive row weight).
+    column names (the design probability of the row's arm, a positive row weight);
+    ``design_propensity`` the known design probability of every arm, control included.
     """
 
     features: Mapping[str, str]
@@ -38,6 +40,7 @@ class Design:
     outcomes: Mapping[str, str]
     propensity: str | None = None
     weight: str | None = None
+    design_propensity: Mapping[str, float] | None = None
 
     @classmethod
     def of(
@@ -50,9 +53,11 @@ class Design:
         outcomes: Mapping[str, str],
         propensity: str | None = None,
         weight: str | None = None,
+        design_propensity: Mapping[str, float] | None = None,
     ) -> Design:
         """The checked design: ConfigError on no arms, repeated arms, control among the arms,
-        an unknown outcome kind, or no features/outcomes."""
+        an unknown outcome kind, no features/outcomes, or design probabilities that do not
+        cover every arm, lie outside (0, 1) or do not sum to 1."""
         arms = tuple(str(a) for a in arms)
         if not arms:
             raise ConfigError("no treatment arms configured; name at least one non-control arm")
@@ -67,7 +72,18 @@ class Design:
         bad = {name: kind for name, kind in outcomes.items() if kind not in OUTCOME_KINDS}
         if bad:
             raise ConfigError(f"unknown outcome kind(s) {bad}; use 'binary' or 'continuous'")
-        return cls(dict(features), treatment, control, arms, dict(outcomes), propensity, weight)
+        if design_propensity is not None:
+            check_design_propensity(design_propensity, (control, *arms))
+        return cls(
+            dict(features),
+            treatment,
+            control,
+            arms,
+            dict(outcomes),
+            propensity,
+            weight,
+            None if design_propensity is None else dict(design_propensity),
+        )
 
     @property
     def all_arms(self) -> tuple[str, ...]:
@@ -78,6 +94,69 @@ class Design:
         """Every column the learner reads."""
         optional = [c for c in (self.propensity, self.weight) if c is not None]
         return [*self.features, self.treatment, *self.outcomes, *optional]
+
+
+def check_design_propensity(probabilities: Mapping[str, float], arms: Sequence[str]) -> None:
+    """Refuse design probabilities that miss an arm (control included), name an unknown one,
+    lie outside (0, 1) or do not sum to 1 (within 1e-6)."""
+    fix = "give every arm, control included, a probability in (0, 1), summing to 1"
+    if set(probabilities) != set(arms):
+        raise ConfigError(
+            f"data.design_propensity names {sorted(probabilities)} but the arms are "
+            f"{sorted(arms)}. Fix: {fix}"
+        )
+    outside = {a: p for a, p in probabilities.items() if not 0 < p < 1}
+    if outside:
+        raise ConfigError(f"data.design_propensity {outside} is outside (0, 1). Fix: {fix}")
+    total = float(sum(probabilities.values()))
+    if abs(total - 1.0) > 1e-6:
+        raise ConfigError(f"data.design_propensity sums to {total:.6g}, not 1. Fix: {fix}")
+
+
+def checked_design(
+    columns: Sequence[str],
+    summarize: Callable[[Design], pd.DataFrame],
+    id_column: str | None,
+    design_args: Mapping[str, Any],
+) -> tuple[Design, pd.DataFrame]:
+    """The design of ``design_args`` (:meth:`Design.of`'s arguments) and the per-arm summary of
+    a table with ``columns`` (``summarize(design)``), both checked: the one entry of the
+    in-process and the Spark fit."""
+    design = Design.of(**design_args)
+    check_columns(columns, design, id_column=id_column)
+    summary = summarize(design)
+    check_arm_summary(summary, design)
+    return design, summary
+
+
+def check_folds(summary: pd.DataFrame, design: Design, n_folds: int | None) -> None:
+    """Refuse a number of cross-fitting folds larger than the rows of an arm."""
+    if n_folds is None:
+        return
+    if n_folds < 2:
+        raise ConfigError(f"train.folds must be >= 2, got {n_folds}. Fix: set train.folds: 5")
+    for arm in design.all_arms:
+        rows = int(summary.at[arm, "rows"])
+        if rows < n_folds:
+            raise ConfigError(
+                f"train.folds = {n_folds} is larger than the {rows} rows of arm '{arm}'. "
+                f"Fix: set train.folds to at most {rows}, or add experiment rows of '{arm}'"
+            )
+
+
+def stratified_folds(treatment: Sequence[Any] | np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+    """A fold in 0..n_folds−1 per row, stratified by arm: each arm's rows in a random order
+    (numpy generator of ``seed``) take folds 0, 1, .., K−1, 0, 1, ... in turn, so every fold
+    holds within one row of 1/K of every arm. Depends on the row order; shape (n,), int64."""
+    labels = pd.Series(np.asarray(treatment, dtype=object)).astype(str).to_numpy()
+    u = np.random.default_rng(seed).random(len(labels))
+    order = np.lexsort((u, labels))
+    position = np.empty(len(labels), dtype=np.int64)
+    sorted_labels = labels[order]
+    starts = np.r_[0, np.flatnonzero(sorted_labels[1:] != sorted_labels[:-1]) + 1]
+    counts = np.diff(np.r_[starts, len(labels)])
+    position[order] = np.arange(len(labels)) - np.repeat(starts, counts)
+    return position % n_folds
 
 
 def check_columns(
@@ -207,7 +286,11 @@ def _refuse_bad_counts(summary: pd.DataFrame, design: Design, table: str) -> Non
 def constant_pair_propensities(summary: pd.DataFrame, design: Design) -> dict[str, float]:
     """For each arm a whose design propensity p_a and the control's p_c are constants (within
     ``CONSTANT_TOLERANCE``), the pair propensity e_a = P(T = a | T in {a, control}) =
-    p_a / (p_a + p_c). Empty without a propensity column; arms with varying ones are left out."""
+    p_a / (p_a + p_c): from ``design.design_propensity`` when known, else from the propensity
+    column. Empty without either; arms with varying ones are left out."""
+    if design.design_propensity is not None:
+        p = design.design_propensity
+        return {arm: p[arm] / (p[arm] + p[design.control]) for arm in design.arms}
     if design.propensity is None:
         return {}
     low, high = summary["propensity_min"], summary["propensity_max"]

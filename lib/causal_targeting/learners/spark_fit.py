@@ -10,9 +10,11 @@ model string. The result equals ``learner.fit(pdf, ..., id_column=...)`` on the 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from causal_targeting.errors import ConfigError, DataContractError
@@ -20,19 +22,36 @@ from causal_targeting.learners.design import (
     TABLE,
     Design,
     arm_summary,
-    check_arm_summary,
-    check_columns,
+    check_folds,
+    checked_design,
     merge_summaries,
 )
 from causal_targeting.learners.features import FeatureSpec
-from causal_targeting.learners.tasks import FitTask, booster_predictor, fit_task
-from causal_targeting.learners.uplift import UpliftLearner, UpliftModel
+from causal_targeting.learners.tasks import (
+    FULL,
+    FitTask,
+    Tuning,
+    Work,
+    booster_predictor,
+    fit_stages,
+    key_of,
+)
+from causal_targeting.learners.uplift import (
+    UpliftLearner,
+    UpliftModel,
+    check_candidates,
+    learner_fits,
+    merged_stages,
+    out_of_fold_scores,
+)
 
 if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 HASH_RESOLUTION = 2**53
 TASK, SLOT = "__task", "__slot"
+FOLD = "fold"
+"""The cross-fitting fold column (:func:`assign_folds`)."""
 
 
 def hash_uniform(id_column: str, seed: int, salt: str) -> Column:
@@ -106,47 +125,101 @@ def train_holdout_split(
     return df.where(u >= holdout_fraction), df.where(u < holdout_fraction)
 
 
-def fit_on_spark(
+def assign_folds(
+    df: DataFrame, treatment: str, n_folds: int, seed: int, id_column: str = "customer_id"
+) -> DataFrame:
+    """``df`` with a column ``fold`` in 0..n_folds−1, stratified by arm: each arm's rows ranked
+    by ``hash_uniform(id, seed)`` take folds 0, 1, .., K−1, 0, ... in turn (every fold holds
+    within one row of 1/K of every arm; the same for the same ids and seed)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    order = Window.partitionBy(treatment).orderBy(hash_uniform(id_column, seed, "fold"), id_column)
+    return df.withColumn(FOLD, ((F.row_number().over(order) - 1) % n_folds).cast("int"))
+
+
+def spark_design(
+    df: DataFrame, id_column: str, design_args: Mapping[str, Any]
+) -> tuple[Design, pd.DataFrame, DataFrame]:
+    """The checked design and summary of ``df`` (:func:`~causal_targeting.learners.design.
+    checked_design`, numeric features checked too) and the rows with the columns the fit reads."""
+
+    def summarize(design: Design) -> pd.DataFrame:
+        check_numeric_features(df, design)
+        return spark_arm_summary(df.select(*design.columns()), design)
+
+    design, summary = checked_design(df.columns, summarize, id_column, design_args)
+    extra = [FOLD] if FOLD in df.columns else []
+    return design, summary, df.select(id_column, *design.columns(), *extra)
+
+
+def fit_candidates_on_spark(
     df: DataFrame,
-    learner: UpliftLearner,
+    learners: Sequence[UpliftLearner],
     *,
-    features: Mapping[str, str],
-    treatment: str,
-    control: str,
-    arms: Iterable[str],
-    outcomes: Mapping[str, str],
-    propensity: str | None = None,
-    weight: str | None = None,
     id_column: str = "customer_id",
-) -> UpliftModel:
-    """Fit ``learner`` (a TLearner or XLearner) on the experiment rows of ``df``.
+    **design_args: Any,
+) -> tuple[dict[str, tuple[UpliftModel, list[UpliftModel]]], dict[str, Tuning]]:
+    """Fit the learners (different kinds, same settings) on the experiment rows of ``df``,
+    sharing their base models; with ``n_folds`` the rows need the ``fold`` column
+    (:func:`assign_folds`).
 
     The arguments are those of :meth:`UpliftLearner.fit`. The table is checked on a per-arm
     summary computed partition by partition; the categorical levels are collected in one
-    aggregation; then each stage's tasks run one per group of ``groupBy(task).applyInPandas``
-    (the X-learner's second stage reads the first stage's models from a broadcast). Returns the
-    artifact, equal to the in-process fit with ``id_column`` on the same rows and seed.
+    aggregation; then each stage's tunings, then its fits (tasks × folds) run one per group of
+    ``applyInPandas`` (:class:`SparkRunner`). Returns (by kind: the model on all rows and the
+    models outside each fold; the tunings by booster key), equal to the in-process fit
+    (:func:`~causal_targeting.learners.uplift.fit_candidates`) with ``id_column`` and the same
+    folds.
     """
-    design = Design.of(
-        features=features,
-        treatment=treatment,
-        control=control,
-        arms=arms,
-        outcomes=outcomes,
-        propensity=propensity,
-        weight=weight,
-    )
-    check_columns(df.columns, design, id_column=id_column)
-    check_numeric_features(df, design)
-    rows = df.select(id_column, *design.columns())
-    summary = spark_arm_summary(rows, design)
-    check_arm_summary(summary, design)
-    settings, stages = learner.base_settings(), learner.stages(design, summary)
+    first = check_candidates(learners)
+    settings = first.base_settings()
+    design, summary, rows = spark_design(df, id_column, design_args)
+    check_folds(summary, design, first.n_folds)
+    if first.n_folds is not None and FOLD not in rows.columns:
+        raise ConfigError("cross-fitting on Spark needs the fold column: see assign_folds")
     spec = spark_feature_spec(rows, design.features)
-    boosters: dict[str, str] = {}
-    for stage in stages:
-        boosters.update(fit_stage(rows, stage, spec, design, settings, boosters, id_column))
-    return learner.assemble(spec, design, summary, boosters)
+    runner = SparkRunner(rows, spec, design, id_column)
+    fitted = fit_stages(
+        merged_stages(learners, design, summary),
+        runner,
+        design,
+        settings,
+        first.n_folds,
+        first.tune,
+    )
+    return learner_fits(learners, fitted, spec, design, summary, first.n_folds), fitted.tuning
+
+
+def fit_on_spark(
+    df: DataFrame, learner: UpliftLearner, *, id_column: str = "customer_id", **design_args: Any
+) -> UpliftModel:
+    """Fit ``learner`` on the experiment rows of ``df``; its model on all rows
+    (:func:`fit_candidates_on_spark` of one learner)."""
+    fits, _ = fit_candidates_on_spark(df, [learner], id_column=id_column, **design_args)
+    return fits[learner.learner][0]
+
+
+def out_of_fold_scores_spark(
+    df: DataFrame, fold_models: Sequence[UpliftModel], id_column: str = "customer_id"
+) -> DataFrame:
+    """``id_column`` and every score column of each row of ``df`` (with ``fold``), by the model
+    fit outside the row's fold (:func:`~causal_targeting.learners.uplift.out_of_fold_scores`,
+    one Arrow batch at a time)."""
+    columns = fold_models[0].score_columns()
+    schema = ", ".join(
+        [f"`{id_column}` {df.schema[id_column].dataType.simpleString()}"]
+        + [f"`{c}` double" for c in columns]
+    )
+    shared = df.sparkSession.sparkContext.broadcast([m.to_bytes() for m in fold_models])
+
+    def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        models = [UpliftModel.from_bytes(b) for b in shared.value]
+        for batch in batches:
+            scores = out_of_fold_scores(models, batch, batch[FOLD].to_numpy())
+            yield pd.concat([batch[[id_column]], scores], axis=1)
+
+    return df.mapInPandas(score, schema)
 
 
 def check_numeric_features(df: DataFrame, design: Design) -> None:
@@ -216,51 +289,69 @@ def partition_slots(spark: SparkSession, n: int) -> list[int]:
     return [slots[p] for p in range(n)]
 
 
-def fit_stage(
-    rows: DataFrame,
-    stage: Sequence[FitTask],
-    spec: FeatureSpec,
-    design: Design,
-    settings: Mapping[str, Any],
-    boosters: Mapping[str, str],
-    id_column: str,
-) -> dict[str, str]:
-    """Fit a stage's tasks side by side on the executors; model strings by task key.
+@dataclass
+class SparkRunner:
+    """Runs each task on the executors (:class:`~causal_targeting.learners.tasks.Runner`).
 
-    Each row is joined to the tasks that use its arm; the rows of each task go to a partition of
-    their own (``repartition`` on slots from :func:`partition_slots`, an explicit partition count
-    that adaptive execution does not coalesce), and ``groupBy(slot).applyInPandas`` fits the
-    task on its rows sorted by ``id_column``. Earlier models the stage reads are broadcast.
+    Each row is joined to the tasks that use its arm (and, for a task of fold k, lies outside
+    fold k); the rows of each task go to a partition of their own (``repartition`` on slots
+    from :func:`partition_slots`, an explicit partition count that adaptive execution does not
+    coalesce), and ``groupBy(slot).applyInPandas`` runs the work on the task's rows sorted by
+    ``id_column``. Earlier models the tasks read are broadcast.
     """
-    from pyspark.sql import functions as F
 
-    spark = rows.sparkSession
-    slots = partition_slots(spark, len(stage))
-    pairs = spark.createDataFrame(
-        [
-            (arm, task.key, slot)
-            for task, slot in zip(stage, slots, strict=True)
-            for arm in task.arms
-        ],
-        f"__arm string, {TASK} string, {SLOT} long",
-    )
-    by_key = {task.key: task for task in stage}
-    needed = {key for task in stage for key in task.needs(design.control)}
-    shared = spark.sparkContext.broadcast({key: boosters[key] for key in needed})
+    rows: DataFrame
+    spec: FeatureSpec
+    design: Design
+    id_column: str
 
-    def fit_group(group: pd.DataFrame) -> pd.DataFrame:
-        task = by_key[group[TASK].iat[0]]
-        ordered = group.sort_values(id_column, kind="stable").reset_index(drop=True)
-        X = spec.matrix(ordered, table=TABLE)
-        model = fit_task(task, ordered, X, design, settings, booster_predictor(shared.value))
-        return pd.DataFrame({"task": [task.key], "model": [model]})
+    def run(
+        self, tasks: Sequence[FitTask], work: Work, boosters: Mapping[str, str]
+    ) -> dict[str, str]:
+        """``work`` on each task's rows, side by side; results by task name."""
+        from pyspark.sql import functions as F
 
-    tagged = rows.join(F.broadcast(pairs), F.col(design.treatment) == F.col("__arm")).drop("__arm")
-    fitted = (
-        tagged.repartition(len(stage), SLOT)
-        .groupBy(SLOT)
-        .applyInPandas(fit_group, "task string, model string")
-        .collect()
-    )
-    shared.unpersist()
-    return {row["task"]: row["model"] for row in fitted}
+        spark, design, spec, id_column = (
+            self.rows.sparkSession,
+            self.design,
+            self.spec,
+            self.id_column,
+        )
+        slots = partition_slots(spark, len(tasks))
+        pairs = spark.createDataFrame(
+            [
+                (arm, task.name, FULL if task.fold is None else task.fold, slot)
+                for task, slot in zip(tasks, slots, strict=True)
+                for arm in task.arms
+            ],
+            f"__arm string, {TASK} string, __task_fold int, {SLOT} long",
+        )
+        by_name = {task.name: task for task in tasks}
+        needed = {key for task in tasks for key in task.needs(design.control)}
+        shared = spark.sparkContext.broadcast(
+            {name: model for name, model in boosters.items() if key_of(name) in needed}
+        )
+        has_folds = FOLD in self.rows.columns
+
+        def run_group(group: pd.DataFrame) -> pd.DataFrame:
+            task = by_name[group[TASK].iat[0]]
+            ordered = group.sort_values(id_column, kind="stable").reset_index(drop=True)
+            X = spec.matrix(ordered, table=TABLE)
+            folds = ordered[FOLD].to_numpy(dtype=np.int64) if has_folds else None
+            result = work(task, ordered, X, folds, booster_predictor(shared.value))
+            return pd.DataFrame({"task": [task.name], "result": [result]})
+
+        joined = F.col(design.treatment) == F.col("__arm")
+        if has_folds:
+            joined = joined & (
+                (F.col("__task_fold") == FULL) | (F.col(FOLD) != F.col("__task_fold"))
+            )
+        tagged = self.rows.join(F.broadcast(pairs), joined).drop("__arm", "__task_fold")
+        fitted = (
+            tagged.repartition(len(tasks), SLOT)
+            .groupBy(SLOT)
+            .applyInPandas(run_group, "task string, result string")
+            .collect()
+        )
+        shared.unpersist()
+        return {row["task"]: row["result"] for row in fitted}

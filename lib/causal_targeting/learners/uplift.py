@@ -1,4 +1,4 @@
-"""The uplift model artifact and the T- and X-learners that fit it.
+"""The uplift model artifact and the T-, X- and DR-learners that fit it.
 
 :class:`UpliftModel` is the one model artifact (DESIGN "One model artifact"): LightGBM boosters
 as model strings, the feature spec, the arms and the outcomes. ``predict(pandas) -> pandas``
@@ -6,14 +6,16 @@ gives every score column, ``to_bytes``/``from_bytes`` serialize it (zlib-compres
 pickle), and every booster prediction goes through one method, so another engine (compiled
 trees, :mod:`causal_targeting.learners.compiled`) plugs in as ``predict(pdf, engine=...)``.
 
-:class:`TLearner` and :class:`XLearner` follow scikit-learn's estimator contract: the
-constructor stores its arguments as given, ``fit`` learns, the fitted artifact is ``model_``.
+:class:`TLearner`, :class:`XLearner` and :class:`DRLearner` follow scikit-learn's estimator
+contract: the constructor stores its arguments as given, ``fit`` learns, the fitted artifact is
+``model_``; with ``n_folds`` also the per-fold models ``fold_models_`` and the out-of-fold
+scores ``oof_``. :func:`fit_candidates` fits several learners sharing their base models.
 Booster keys are listed in :mod:`causal_targeting.learners.tasks`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -28,21 +30,24 @@ from causal_targeting.learners.base import check_params
 from causal_targeting.learners.design import (
     Design,
     arm_summary,
-    check_arm_summary,
-    check_columns,
+    check_folds,
+    checked_design,
     constant_pair_propensities,
+    stratified_folds,
 )
 from causal_targeting.learners.features import FeatureSpec
 from causal_targeting.learners.tasks import (
     FitTask,
-    booster_predictor,
+    Fitted,
+    LocalRunner,
+    dr_key,
+    dr_tasks,
     effect_tasks,
-    fit_task,
+    fit_stages,
     mu_key,
     outcome_tasks,
     propensity_key,
     propensity_tasks,
-    task_mask,
     tau0_key,
     tau1_key,
     tau_key,
@@ -50,7 +55,7 @@ from causal_targeting.learners.tasks import (
 
 FORMAT = "causal-targeting/uplift-model"
 FORMAT_VERSION = 1
-LEARNERS = ("t", "x")
+LEARNERS = ("t", "x", "dr")
 
 
 @dataclass
@@ -62,10 +67,11 @@ class UpliftModel:
     spec: the features (names, kinds, categorical levels).
     control: the control arm; ``arms``: the non-control arms.
     outcomes: outcome name -> "binary" | "continuous".
-    learner: "t" or "x".
+    learner: "t", "x" or "dr".
     boosters: model strings by key (:mod:`causal_targeting.learners.tasks`): T-learner
         ``mu__{o}__{a}`` for every arm; X-learner ``mu__{o}__{control}``, ``tau1__{o}__{a}``,
-        ``tau0__{o}__{a}`` and ``propensity__{a}`` for arms without a constant propensity.
+        ``tau0__{o}__{a}`` and ``propensity__{a}`` for arms without a constant propensity;
+        DR-learner ``mu__{o}__{control}`` and ``dr__{o}__{a}``.
     propensity_constants: X-learner pair propensities e_a that are constants (from the design).
     propensity_clip: (eps, 1 − eps), the range fitted propensities are clipped to.
     n_threads: threads of each LightGBM prediction (not serialized).
@@ -76,6 +82,8 @@ class UpliftModel:
     - X-learner: tau__o__a = e_a(x)·tau0_a(x) + (1 − e_a(x))·tau1_a(x) (see :class:`XLearner`),
       mu__o__c = mu_c(x) and mu__o__a = mu_c(x) + tau__o__a, so that tau = mu_a − mu_c holds
       for both learners (for a binary outcome this mu__o__a is not clipped to [0, 1]).
+    - DR-learner: tau__o__a = the final regression of the pseudo-outcomes (:class:`DRLearner`),
+      mu__o__c = mu_c(x) and mu__o__a = mu_c(x) + tau__o__a, as for the X-learner.
     """
 
     spec: FeatureSpec
@@ -128,8 +136,11 @@ class UpliftModel:
                 if self.learner == "t":
                     mu = self._predict_booster(mu_key(outcome, arm), X, engine)
                     tau = mu - mu_control
-                else:
+                elif self.learner == "x":
                     tau = self._x_effect(outcome, arm, X, e, engine)
+                    mu = mu_control + tau
+                else:
+                    tau = self._predict_booster(dr_key(outcome, arm), X, engine)
                     mu = mu_control + tau
                 scores[mu_key(outcome, arm)], scores[tau_key(outcome, arm)] = mu, tau
         return pd.DataFrame(scores, index=pdf.index, columns=self.score_columns())
@@ -201,18 +212,25 @@ class UpliftModel:
 
 
 class UpliftLearner(BaseEstimator):
-    """Base of the T- and X-learners: LightGBM settings, the fit loop over task stages.
+    """Base of the T-, X- and DR-learners: LightGBM settings, cross-fitting, the fit loop.
 
     Parameters
     ----------
     params: LightGBM parameters over :data:`~causal_targeting.learners.base.DEFAULT_PARAMS`
         (learning rate, leaves, threads, ...); the objective, seed and number of trees are
-        set by the learner.
+        set by the learner. With ``tune`` they override every grid point.
     n_estimators: maximum number of trees of each base model.
     early_stopping_rounds: stop a base model once its validation loss has not improved for
-        this many rounds (None: no early stopping, all rows train).
+        this many rounds (None: no early stopping, all rows train). Not used with ``tune``.
     valid_fraction: share of each base model's rows held out as its validation fold.
-    seed: seed of the validation folds and of LightGBM.
+    seed: seed of the folds and of LightGBM.
+    n_folds: None, or K >= 2 for cross-fitting: every base model is also fit K times, each time
+        outside one fold of rows (folds stratified by arm), and ``oof_`` holds every row's scores
+        by the models that did not see it.
+    tune: choose each base model's regularization and number of trees by cross-validated loss
+        on the same folds (:func:`~causal_targeting.learners.base.tune_base_model`; needs
+        ``n_folds``).
+    propensity_clip: (eps, 1 − eps), the range fitted propensities are clipped to (X and DR).
     """
 
     learner: ClassVar[str]
@@ -224,60 +242,44 @@ class UpliftLearner(BaseEstimator):
         early_stopping_rounds: int | None = 20,
         valid_fraction: float = 0.2,
         seed: int = 0,
+        n_folds: int | None = None,
+        tune: bool = False,
+        propensity_clip: tuple[float, float] = (0.01, 0.99),
     ) -> None:
         self.params = params
         self.n_estimators = n_estimators
         self.early_stopping_rounds = early_stopping_rounds
         self.valid_fraction = valid_fraction
         self.seed = seed
+        self.n_folds = n_folds
+        self.tune = tune
+        self.propensity_clip = propensity_clip
 
     def fit(
         self,
         pdf: pd.DataFrame,
         *,
-        features: Mapping[str, str],
-        treatment: str,
-        control: str,
-        arms: Iterable[str],
-        outcomes: Mapping[str, str],
-        propensity: str | None = None,
-        weight: str | None = None,
         id_column: str | None = None,
+        fold_column: str | None = None,
+        **design: Any,
     ) -> UpliftLearner:
         """Fit every base model on the experiment rows ``pdf``; the artifact is ``model_``.
 
-        ``features``: name -> "numeric"|"categorical"; ``arms``: the non-control arms;
-        ``outcomes``: name -> "binary"|"continuous"; ``propensity``/``weight``: optional
-        columns. With ``id_column``, rows are first ordered by it, so the model does not depend
-        on the order of the rows (as in :func:`~causal_targeting.learners.spark_fit.
-        fit_on_spark`). Bad input raises DataContractError (table, column, fix).
+        ``design``: :meth:`Design.of`'s arguments (``features``: name ->
+        "numeric"|"categorical"; ``treatment``; ``control``; ``arms``: the non-control arms;
+        ``outcomes``: name -> "binary"|"continuous"; optional ``propensity``/``weight``
+        columns and ``design_propensity``). With ``id_column``, rows are first ordered by it,
+        so the model does not depend on the order of the rows (as in :func:`~causal_targeting.
+        learners.spark_fit.fit_on_spark`). With ``n_folds``, the folds are ``fold_column``
+        (else :func:`stratified_folds` of the ordered rows), ``fold_models_`` the models
+        fit outside each fold, ``oof_`` the out-of-fold scores (index of ``pdf``) and
+        ``tuning_`` the tunings by booster key. Bad input raises DataContractError (table,
+        column, fix) or ConfigError.
         """
-        design = Design.of(
-            features=features,
-            treatment=treatment,
-            control=control,
-            arms=arms,
-            outcomes=outcomes,
-            propensity=propensity,
-            weight=weight,
-        )
-        check_columns(list(pdf.columns), design, id_column=id_column)
-        summary = arm_summary(pdf, design)
-        check_arm_summary(summary, design)
-        settings, stages = self.base_settings(), self.stages(design, summary)
-        if id_column is not None:
-            pdf = pdf.sort_values(id_column, kind="stable")
-        spec = FeatureSpec.from_frame(pdf, design.features)
-        matrix = spec.matrix(pdf, table="experiment")
-        boosters: dict[str, str] = {}
-        for stage in stages:
-            predict = booster_predictor(dict(boosters))
-            for task in stage:
-                rows = task_mask(task, pdf, design)
-                boosters[task.key] = fit_task(
-                    task, pdf[rows], matrix[rows], design, settings, predict
-                )
-        self.model_ = self.assemble(spec, design, summary, boosters)
+        fits = fit_candidates([self], pdf, id_column=id_column, fold_column=fold_column, **design)
+        fit = fits[self.learner]
+        self.model_, self.fold_models_, self.tuning_ = fit.model, fit.fold_models, fit.tuning
+        self.oof_ = fit.oof
         return self
 
     def base_settings(self) -> dict[str, Any]:
@@ -287,6 +289,8 @@ class UpliftLearner(BaseEstimator):
             raise ConfigError(f"valid_fraction must be in [0, 1), got {self.valid_fraction}")
         if self.n_estimators < 1:
             raise ConfigError(f"n_estimators must be >= 1, got {self.n_estimators}")
+        if self.tune and self.n_folds is None:
+            raise ConfigError("tune chooses the trees by cross-validation: set n_folds >= 2")
         return {
             "params": self.params,
             "seed": self.seed,
@@ -294,6 +298,16 @@ class UpliftLearner(BaseEstimator):
             "valid_fraction": self.valid_fraction,
             "early_stopping_rounds": self.early_stopping_rounds,
         }
+
+    def checked_clip(self) -> tuple[float, float]:
+        """``propensity_clip``; ConfigError unless 0 < eps < 0.5."""
+        low, high = self.propensity_clip
+        if not 0 < low < high < 1:
+            raise ConfigError(
+                f"propensity_clip must be (eps, 1 - eps) with 0 < eps < 0.5, got "
+                f"{self.propensity_clip}"
+            )
+        return (low, high)
 
     def stages(self, design: Design, summary: pd.DataFrame) -> list[list[FitTask]]:
         """The fitting tasks, in stages; a stage's tasks are independent of each other."""
@@ -307,6 +321,19 @@ class UpliftLearner(BaseEstimator):
         boosters: Mapping[str, str],
     ) -> UpliftModel:
         """The artifact from the fitted boosters (those prediction needs)."""
+        return UpliftModel(
+            spec=spec,
+            control=design.control,
+            arms=design.arms,
+            outcomes=dict(design.outcomes),
+            learner=self.learner,
+            boosters={key: boosters[key] for key in self.kept_keys(design, summary)},
+            propensity_constants=constant_pair_propensities(summary, design),
+            propensity_clip=tuple(self.propensity_clip),
+        )
+
+    def kept_keys(self, design: Design, summary: pd.DataFrame) -> list[str]:
+        """The keys of the boosters prediction needs."""
         raise NotImplementedError
 
 
@@ -324,22 +351,9 @@ class TLearner(UpliftLearner):
         """One stage: the outcome models."""
         return [outcome_tasks(design)]
 
-    def assemble(
-        self,
-        spec: FeatureSpec,
-        design: Design,
-        summary: pd.DataFrame,
-        boosters: Mapping[str, str],
-    ) -> UpliftModel:
-        """The artifact with every outcome model."""
-        return UpliftModel(
-            spec=spec,
-            control=design.control,
-            arms=design.arms,
-            outcomes=dict(design.outcomes),
-            learner=self.learner,
-            boosters=dict(boosters),
-        )
+    def kept_keys(self, design: Design, summary: pd.DataFrame) -> list[str]:
+        """Every outcome model."""
+        return [task.key for task in outcome_tasks(design)]
 
 
 class XLearner(UpliftLearner):
@@ -359,64 +373,190 @@ class XLearner(UpliftLearner):
 
     The pair propensity at prediction time (customers to score carry no propensity column):
 
-    - when the table has design propensities and they are constant within the arm and within
-      the control (a randomized design with fixed probabilities p_a, p_c), e_a = p_a/(p_a + p_c),
-      stored in the model as a constant;
+    - when the design probabilities are known (``design_propensity``), or the table's design
+      propensities are constant within the arm and within the control (a randomized design
+      with fixed probabilities p_a, p_c), e_a = p_a/(p_a + p_c), stored as a constant;
     - otherwise (no propensity column, or design propensities that vary with x), a LightGBM
       classifier of 1[T = a] on the pair's rows, its predictions clipped to ``propensity_clip``.
 
-    Parameters: those of :class:`UpliftLearner`, and ``propensity_clip = (eps, 1 − eps)``.
+    Parameters: those of :class:`UpliftLearner`.
     """
 
     learner = "x"
 
-    def __init__(
-        self,
-        params: Mapping[str, Any] | None = None,
-        n_estimators: int = 300,
-        early_stopping_rounds: int | None = 20,
-        valid_fraction: float = 0.2,
-        seed: int = 0,
-        propensity_clip: tuple[float, float] = (0.01, 0.99),
-    ) -> None:
-        super().__init__(params, n_estimators, early_stopping_rounds, valid_fraction, seed)
-        self.propensity_clip = propensity_clip
-
     def stages(self, design: Design, summary: pd.DataFrame) -> list[list[FitTask]]:
         """Stage 1: outcome models and the propensity models needed; stage 2: effect models."""
-        low, high = self.propensity_clip
-        if not 0 < low < high < 1:
-            raise ConfigError(
-                f"propensity_clip must be (eps, 1 - eps) with 0 < eps < 0.5, got "
-                f"{self.propensity_clip}"
-            )
-        constants = constant_pair_propensities(summary, design)
-        fitted = tuple(a for a in design.arms if a not in constants)
+        return [nuisance_tasks(design, summary, self.checked_clip()), effect_tasks(design)]
+
+    def kept_keys(self, design: Design, summary: pd.DataFrame) -> list[str]:
+        """The control outcome models, the effect and the fitted propensity models."""
+        clip = self.checked_clip()
+        nuisances = nuisance_tasks(design, summary, clip)
         return [
-            outcome_tasks(design) + propensity_tasks(design, fitted),
-            effect_tasks(design),
+            task.key
+            for task in [*nuisances, *effect_tasks(design)]
+            if task.target != "outcome" or task.arm == design.control
         ]
 
-    def assemble(
-        self,
-        spec: FeatureSpec,
-        design: Design,
-        summary: pd.DataFrame,
-        boosters: Mapping[str, str],
-    ) -> UpliftModel:
-        """The artifact with the control outcome models, effect and propensity models."""
-        kept = {
-            key: model
-            for key, model in boosters.items()
-            if not any(key == mu_key(o, a) for o in design.outcomes for a in design.arms)
-        }
-        return UpliftModel(
-            spec=spec,
-            control=design.control,
-            arms=design.arms,
-            outcomes=dict(design.outcomes),
-            learner=self.learner,
-            boosters=kept,
-            propensity_constants=constant_pair_propensities(summary, design),
-            propensity_clip=tuple(self.propensity_clip),
+
+class DRLearner(UpliftLearner):
+    """DR-learner (Kennedy 2023; EconML's ``DRLearner``, causalml's ``BaseDRLearner``), each
+    arm a against control c, on the pair's rows (T in {a, c}).
+
+    1. Nuisances, cross-fitted (fit outside each fold, predicted on the fold): outcome models
+       mu_a(x), mu_c(x) and the pair propensity e_a(x) (known design probabilities when given,
+       as for :class:`XLearner`, else a classifier clipped to ``propensity_clip``).
+    2. The AIPW pseudo-outcome Y* (:func:`~causal_targeting.learners.tasks.dr_pseudo_outcome`)
+       of every pair row from its out-of-fold nuisances.
+    3. tau_a(x): a LightGBM regressor of Y* on the features (squared error), fit on all pair
+       rows for the model and outside each fold for the out-of-fold scores.
+
+    Needs ``n_folds`` (the nuisances must not have seen the row whose pseudo-outcome they
+    give). Parameters: those of :class:`UpliftLearner`.
+    """
+
+    learner = "dr"
+
+    def stages(self, design: Design, summary: pd.DataFrame) -> list[list[FitTask]]:
+        """Stage 1: outcome and propensity models; stage 2: the pseudo-outcome regressions."""
+        if self.n_folds is None:
+            raise ConfigError(
+                "the DR-learner cross-fits its nuisance models: set n_folds >= 2 (train.folds)"
+            )
+        clip = self.checked_clip()
+        constants = constant_pair_propensities(summary, design)
+        return [nuisance_tasks(design, summary, clip), dr_tasks(design, constants, clip)]
+
+    def kept_keys(self, design: Design, summary: pd.DataFrame) -> list[str]:
+        """The control outcome models and the pseudo-outcome regressions."""
+        controls = [mu_key(o, design.control) for o in design.outcomes]
+        return controls + [dr_key(o, a) for o in design.outcomes for a in design.arms]
+
+
+LEARNER_CLASSES: dict[str, type[UpliftLearner]] = {
+    "t": TLearner,
+    "x": XLearner,
+    "dr": DRLearner,
+}
+
+
+def nuisance_tasks(
+    design: Design, summary: pd.DataFrame, clip: tuple[float, float]
+) -> list[FitTask]:
+    """The outcome models and the propensity models of arms without known probabilities."""
+    constants = constant_pair_propensities(summary, design)
+    fitted = tuple(a for a in design.arms if a not in constants)
+    return outcome_tasks(design) + propensity_tasks(design, fitted)
+
+
+def merged_stages(
+    learners: Sequence[UpliftLearner], design: Design, summary: pd.DataFrame
+) -> list[list[FitTask]]:
+    """The learners' stages merged stage by stage, each task once (shared base models)."""
+    merged: list[list[FitTask]] = []
+    seen: set[str] = set()
+    for learner in learners:
+        for index, stage in enumerate(learner.stages(design, summary)):
+            if index == len(merged):
+                merged.append([])
+            new = [task for task in stage if task.key not in seen]
+            merged[index].extend(new)
+            seen.update(task.key for task in new)
+    return merged
+
+
+@dataclass(frozen=True)
+class LearnerFit:
+    """A learner fit: the model on all rows, the models outside each fold (empty without
+    folds), the out-of-fold score columns (None without folds) and the tunings by key."""
+
+    model: UpliftModel
+    fold_models: list[UpliftModel]
+    oof: pd.DataFrame | None
+    tuning: dict[str, Any]
+
+
+def check_candidates(learners: Sequence[UpliftLearner]) -> UpliftLearner:
+    """The first learner, after checking that all share one base setup and differ in kind."""
+    kinds = [learner.learner for learner in learners]
+    if not learners or len(set(kinds)) != len(kinds):
+        raise ConfigError(f"fit one learner of each kind at most, got {kinds}")
+    first = learners[0]
+    for learner in learners[1:]:
+        if learner.get_params() != first.get_params():
+            raise ConfigError("candidate learners must share their settings (params, folds, seed)")
+    return first
+
+
+def learner_fits(
+    learners: Sequence[UpliftLearner],
+    fitted: Fitted,
+    spec: FeatureSpec,
+    design: Design,
+    summary: pd.DataFrame,
+    n_folds: int | None,
+) -> dict[str, tuple[UpliftModel, list[UpliftModel]]]:
+    """Each learner's model on all rows and its models outside each fold, from shared boosters."""
+    return {
+        learner.learner: (
+            learner.assemble(spec, design, summary, fitted.of_fold(None)),
+            [
+                learner.assemble(spec, design, summary, fitted.of_fold(k))
+                for k in range(n_folds or 0)
+            ],
         )
+        for learner in learners
+    }
+
+
+def out_of_fold_scores(
+    fold_models: Sequence[UpliftModel], pdf: pd.DataFrame, folds: np.ndarray
+) -> pd.DataFrame:
+    """Every score column of each row by the model fit outside the row's fold (index of pdf)."""
+    folds = np.asarray(folds)
+    parts = [model.predict(pdf[folds == k]) for k, model in enumerate(fold_models)]
+    return pd.concat(parts).reindex(pdf.index)
+
+
+def fit_candidates(
+    learners: Sequence[UpliftLearner],
+    pdf: pd.DataFrame,
+    *,
+    id_column: str | None = None,
+    fold_column: str | None = None,
+    **design_args: Any,
+) -> dict[str, LearnerFit]:
+    """Fit the learners (of different kinds, same settings) in process, sharing base models.
+
+    The arguments are those of :meth:`UpliftLearner.fit`. Returns each learner's fit by kind.
+    """
+    first = check_candidates(learners)
+    settings = first.base_settings()
+    design, summary = checked_design(
+        list(pdf.columns), lambda d: arm_summary(pdf, d), id_column, design_args
+    )
+    check_folds(summary, design, first.n_folds)
+    stages = merged_stages(learners, design, summary)
+    if id_column is not None:
+        pdf = pdf.sort_values(id_column, kind="stable")
+    folds = None
+    if first.n_folds is not None:
+        folds = (
+            pdf[fold_column].to_numpy(dtype=np.int64)
+            if fold_column is not None
+            else stratified_folds(pdf[design.treatment], first.n_folds, first.seed)
+        )
+    spec = FeatureSpec.from_frame(pdf, design.features)
+    runner = LocalRunner(pdf, spec.matrix(pdf, table="experiment"), folds, design)
+    fitted = fit_stages(stages, runner, design, settings, first.n_folds, first.tune)
+    return {
+        kind: LearnerFit(
+            model,
+            fold_models,
+            None if folds is None else out_of_fold_scores(fold_models, pdf, folds),
+            fitted.tuning,
+        )
+        for kind, (model, fold_models) in learner_fits(
+            learners, fitted, spec, design, summary, first.n_folds
+        ).items()
+    }

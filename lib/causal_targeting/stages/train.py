@@ -1,8 +1,9 @@
-"""The train stage: fit the uplift model on a stratified sample, measure it, register it."""
+"""The train stage: cross-fit the candidate learners on a stratified sample, choose one by the
+out-of-fold value of its decisions, measure it, register its refit on all sampled rows."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,7 +20,9 @@ if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
     from causal_targeting.config import Config
+    from causal_targeting.learners.base import Tuning
     from causal_targeting.learners.uplift import UpliftLearner, UpliftModel
+    from causal_targeting.value import ValueModel
 
 
 @dataclass(frozen=True)
@@ -32,22 +35,25 @@ class TrainResult:
     metrics: pd.DataFrame
     promotion: tracking.Promotion | None
     paths: dict[str, str]
+    comparison: pd.DataFrame
+    learner: str
 
 
-def learner_of(cfg: Config) -> UpliftLearner:
-    """The configured T- or X-learner (unfitted), seeded from the config."""
-    from causal_targeting.learners.uplift import TLearner, XLearner
+def candidates(cfg: Config) -> list[UpliftLearner]:
+    """The candidate learners (unfitted): T, X and DR for ``train.learner: auto``, else the one
+    named; cross-fitted on ``train.folds`` folds, tuned, seeded from the config."""
+    from causal_targeting.learners.uplift import LEARNER_CLASSES
 
+    kinds = ["t", "x", "dr"] if cfg.train.learner == "auto" else [cfg.train.learner]
     common = {
         "params": cfg.train.params,
         "n_estimators": cfg.train.n_estimators,
-        "early_stopping_rounds": cfg.train.early_stopping_rounds,
-        "valid_fraction": cfg.train.valid_fraction,
         "seed": cfg.seed,
+        "n_folds": cfg.train.folds,
+        "tune": True,
+        "propensity_clip": cfg.train.propensity_clip,
     }
-    if cfg.train.learner == "t":
-        return TLearner(**common)
-    return XLearner(**common, propensity_clip=cfg.train.propensity_clip)
+    return [LEARNER_CLASSES[kind](**common) for kind in kinds]
 
 
 def fit_arguments(cfg: Config) -> dict[str, object]:
@@ -61,22 +67,52 @@ def fit_arguments(cfg: Config) -> dict[str, object]:
         "outcomes": data.outcomes,
         "propensity": "propensity" if data.propensity else None,
         "weight": "weight" if data.weight else None,
+        "design_propensity": data.design_probabilities(),
     }
 
 
 def promotion_score(metrics: pd.DataFrame, cfg: Config) -> float:
-    """Mean holdout Qini over arms of the promotion outcome (normalized when it is binary)."""
+    """Mean Qini over arms of the promotion outcome (normalized when it is binary) on the
+    evaluated rows (out of fold, or the holdout)."""
     outcome = cfg.train.promotion_outcome or next(iter(cfg.data.outcomes))
     column = "qini" if cfg.data.outcomes[outcome] == "binary" else "qini_unnormalized"
     return float(np.nanmean(metrics.loc[metrics["outcome"] == outcome, column]))
 
 
 def holdout_with_scores(holdout: DataFrame, model: UpliftModel, cfg: Config) -> DataFrame:
-    """The holdout experiment rows joined with the model's scores of them."""
+    """The holdout experiment rows joined with the model's scores of them (scored rows of the
+    same columns as the out-of-fold rows)."""
     from causal_targeting.scoring import score
 
     scores = score(holdout, model, "holdout", engine="lightgbm", threads=cfg.score.threads)
     return holdout.join(scores.drop("model_version"), on="customer_id")
+
+
+def selection_value_model(cfg: Config) -> ValueModel:
+    """The configured value model; without ``allocation.weights`` one with no weights (the
+    selection then falls back to the Qini)."""
+    from causal_targeting.decision import allocation_problem
+    from causal_targeting.value import ValueModel
+
+    return allocation_problem(cfg)[0] if cfg.allocation.weights else ValueModel(weights={})
+
+
+def tuning_metrics(tuning: dict[str, Tuning]) -> dict[str, float]:
+    """The chosen tree count and cross-validated loss of every tuned base model, for MLflow."""
+    return {
+        f"{name}__{key}": float(value)
+        for key, tuned in tuning.items()
+        for name, value in (("cv_trees", tuned.n_estimators), ("cv_loss", tuned.loss))
+    }
+
+
+def comparison_metrics(comparison: pd.DataFrame) -> dict[str, float]:
+    """The learner comparison as ``oof_{column}__{learner}`` for MLflow."""
+    return {
+        f"oof_{column}__{row['learner']}": float(row[column])
+        for _, row in comparison.iterrows()
+        for column in ("value", "ci_low", "ci_high", "qini", "r_loss")
+    }
 
 
 def metric_dict(metrics: pd.DataFrame) -> dict[str, float]:
@@ -91,22 +127,31 @@ def metric_dict(metrics: pd.DataFrame) -> dict[str, float]:
 def train(
     cfg: Config, spark: SparkSession | None = None, promote: bool | None = None
 ) -> TrainResult:
-    """Fit the uplift model on a stratified sample, measure it on the holdout, register it.
+    """Cross-fit the candidate learners, choose one, measure it, register its refit.
 
     The canonical experiment table (the ingest stage's output) is sampled per arm (at most
-    ``train.cap_per_arm`` rows each), split into train and holdout by a hash of ``customer_id``
-    and the seed, and every base model is fitted on the executors. The holdout's Qini and AUUC per
-    arm and outcome are logged with the resolved config, the feature importance and the model,
-    which is registered as a new version with the alias ``challenger``; with ``promote`` the
-    alias ``champion`` moves to it when its holdout Qini is no worse.
+    ``train.cap_per_arm`` rows each); with ``train.holdout_fraction`` > 0 an untouched holdout
+    is split off by a hash of ``customer_id`` and the seed. The other rows get ``train.folds``
+    folds stratified by arm; every candidate (:func:`candidates`) is tuned and fitted on all of
+    them and outside each fold on the executors, its base models shared, and scores every row
+    out of fold. The candidates are compared on those rows (:func:`~causal_targeting.selection.
+    learner_comparison`) and the chosen one's model on all rows is registered as a new version
+    with the alias ``challenger``; with ``promote`` the alias ``champion`` moves to it when its
+    Qini is no worse. The scored rows written for evaluation (and measured by Qini and AUUC
+    per arm and outcome) are the chosen learner's out-of-fold rows, or the holdout scored by
+    its model when there is one.
     """
     from causal_targeting.evaluation.distributed import uplift_table_spark
     from causal_targeting.learners.importance import feature_importance
     from causal_targeting.learners.spark_fit import (
-        fit_on_spark,
+        FOLD,
+        assign_folds,
+        fit_candidates_on_spark,
+        out_of_fold_scores_spark,
         stratified_sample,
         train_holdout_split,
     )
+    from causal_targeting.selection import chosen_learner, learner_comparison
 
     spark = spark or get_spark(cfg.spark)
     started = manifest.begin(cfg, "train")
@@ -117,8 +162,28 @@ def train(
         experiment, "treatment", [data.control, *data.arms], cfg.train.cap_per_arm, cfg.seed
     )
     fit_rows, holdout = train_holdout_split(sample, cfg.train.holdout_fraction, cfg.seed)
-    model = fit_on_spark(fit_rows.cache(), learner_of(cfg), **fit_arguments(cfg))
-    scored = holdout_with_scores(holdout, model, cfg).cache()
+    rows = assign_folds(fit_rows, "treatment", cfg.train.folds, cfg.seed).cache()
+    fits, tuning = fit_candidates_on_spark(rows, candidates(cfg), **fit_arguments(cfg))
+    oof = {
+        kind: rows.join(out_of_fold_scores_spark(rows, fold_models), on="customer_id")
+        .drop(FOLD)
+        .cache()
+        for kind, (_, fold_models) in fits.items()
+    }
+    comparison = learner_comparison(
+        {kind: frame.toPandas() for kind, frame in oof.items()},
+        selection_value_model(cfg),
+        data.arms,
+        data.control,
+        data.outcomes,
+        reps=cfg.evaluate.bootstrap_reps,
+        alpha=cfg.evaluate.alpha,
+        seed=cfg.seed,
+    )
+    learner = chosen_learner(comparison)
+    model = fits[learner][0]
+    evaluated = cfg.train.holdout_fraction > 0
+    scored = holdout_with_scores(holdout, model, cfg).cache() if evaluated else oof[learner]
     metrics, curves = uplift_table_spark(
         scored,
         arms=data.arms,
@@ -131,7 +196,11 @@ def train(
     tracking.configure(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
     with tracking.start_run(run_name=f"{cfg.name}-train", tags={"stage": "train"}) as run:
         tracking.log_config(cfg.model_dump(mode="json"))
-        tracking.log_metrics(metric_dict(metrics))
+        tracking.log_metrics(
+            {**metric_dict(metrics), **tuning_metrics(tuning), **comparison_metrics(comparison)}
+        )
+        tracking.log_dict({key: asdict(t) for key, t in tuning.items()}, "tuning.json")
+        tracking.log_frame(comparison, "learner_comparison.csv")
         tracking.log_frame(feature_importance(model), "feature_importance.csv")
         version = tracking.register(
             model, {}, cfg.tracking.model_name, promotion_score(metrics, cfg)
@@ -140,16 +209,23 @@ def train(
     write_table(scored, paths["holdout"])
     write_text(metrics.to_csv(index=False), paths["metrics"])
     write_text(curves.to_csv(index=False), paths["curves"])
+    write_text(comparison.to_csv(index=False), paths["comparison"])
     model_uri = f"models:/{cfg.tracking.model_name}/{version}"
     write_json(
         {
             "model_uri": model_uri,
             "run_id": run.info.run_id,
-            "rows": {"fit": fit_rows.count(), "holdout": holdout.count()},
+            "learner": learner,
+            "evidence": "holdout" if evaluated else "out_of_fold",
+            "rows": {"fit": rows.count(), "holdout": holdout.count()},
             "metrics": metrics.to_dict(orient="records"),
+            "comparison": comparison.to_dict(orient="records"),
+            "tuning": {key: asdict(t) for key, t in tuning.items()},
             "promotion": None if promotion is None else promotion.__dict__,
         },
         paths["report"],
     )
     manifest.finish(cfg, started, run.info.run_id, f"{cfg.tracking.model_name}/{version}")
-    return TrainResult(model_uri, version, run.info.run_id, metrics, promotion, paths)
+    return TrainResult(
+        model_uri, version, run.info.run_id, metrics, promotion, paths, comparison, learner
+    )

@@ -1,0 +1,142 @@
+"""Choosing the uplift learner by the decision it leads to, on out-of-fold rows.
+
+Every candidate learner (T, X, DR) scores each sampled experiment row with models that did not
+see it (cross-fitting). Under the configured value model (:class:`~causal_targeting.value.
+ValueModel`) its scores give each row the net value v_k(x) = sum_o w_o tau_o,k(x) − c_k(x) of
+every arm k, and the unconstrained net-value policy pi(x) = argmax_k v_k(x), or control when no
+v_k(x) > 0. The candidates are compared by the doubly robust estimate of that policy's net value
+per customer (:func:`~causal_targeting.evaluation.policy_value.policy_values` on the realized
+net value, :func:`~causal_targeting.evaluation.net_value.with_net_value`), with its bootstrap
+interval; the one of largest value is chosen. The Qini coefficient and the R-loss (Nie and
+Wager 2021) are diagnostics. Without weights (no value model) the mean Qini decides.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from causal_targeting.evaluation.net_value import VALUE, with_net_value
+from causal_targeting.evaluation.policy_value import policy_values
+from causal_targeting.evaluation.uplift import qini_coefficient
+from causal_targeting.value import ValueModel, values_frame
+
+COMPARISON_COLUMNS = ["learner", "value", "ci_low", "ci_high", "qini", "r_loss", "chosen"]
+
+
+def net_value_policy(
+    scores: pd.DataFrame, value_model: ValueModel, arms: Sequence[str], control: str
+) -> np.ndarray:
+    """The arm of largest net value per row, or ``control`` where no arm's value is > 0."""
+    values = values_frame(scores, value_model, arms).to_numpy()
+    best = np.asarray(arms, dtype=object)[values.argmax(axis=1)]
+    return np.where(values.max(axis=1) > 0, best, control)
+
+
+def policy_value(
+    frame: pd.DataFrame,
+    value_model: ValueModel,
+    arms: Sequence[str],
+    control: str,
+    *,
+    reps: int,
+    alpha: float,
+    seed: int,
+) -> tuple[float, float, float]:
+    """(value, ci_low, ci_high): the DR net value per customer of :func:`net_value_policy` on
+    the scored experiment rows ``frame`` (treatment, outcomes, mu__/tau__ columns)."""
+    valued = with_net_value(frame, value_model, arms, control)
+    table = policy_values(
+        valued,
+        {"policy": net_value_policy(frame, value_model, arms, control)},
+        outcome=VALUE,
+        arms=[control, *arms],
+        control=control,
+        costs={},
+        reps=reps,
+        alpha=alpha,
+        seed=seed,
+    )
+    row = table.loc[table["estimator"] == "dr"].iloc[0]
+    return float(row["value"]), float(row["ci_low"]), float(row["ci_high"])
+
+
+def mean_qini(
+    frame: pd.DataFrame, outcome: str, binary: bool, arms: Sequence[str], control: str
+) -> float:
+    """The mean over arms of the Qini coefficient of ``tau__{outcome}__{arm}`` on the arm's and
+    the control's rows (normalized for a binary outcome)."""
+    treatment = frame["treatment"].to_numpy()
+    qinis = []
+    for arm in arms:
+        rows = np.isin(treatment, [arm, control])
+        qinis.append(
+            qini_coefficient(
+                frame.loc[rows, f"tau__{outcome}__{arm}"].to_numpy(dtype=float),
+                frame.loc[rows, outcome].to_numpy(dtype=float),
+                treatment[rows] == arm,
+                normalized=binary,
+            )
+        )
+    return float(np.mean(qinis))
+
+
+def r_loss(frame: pd.DataFrame, outcome: str, arms: Sequence[str], control: str) -> float:
+    """The mean over arms of the R-loss of the effect scores on the arm's and control's rows:
+    mean_i (Y_i − m(x_i) − (t_i − e)·tau(x_i))², with t = 1[T = arm], e the arm's share of the
+    pair's rows and m(x) = e·mu_arm(x) + (1 − e)·mu_control(x). Smaller is better."""
+    treatment = frame["treatment"].to_numpy()
+    losses = []
+    for arm in arms:
+        pair = frame.loc[np.isin(treatment, [arm, control])]
+        t = (pair["treatment"] == arm).to_numpy(dtype=float)
+        e = t.mean()
+        mu_arm, mu_control, tau = (
+            pair[f"{prefix}__{outcome}__{a}"].to_numpy(dtype=float)
+            for prefix, a in (("mu", arm), ("mu", control), ("tau", arm))
+        )
+        residual = pair[outcome].to_numpy(dtype=float) - (e * mu_arm + (1 - e) * mu_control)
+        losses.append(float(np.mean((residual - (t - e) * tau) ** 2)))
+    return float(np.mean(losses))
+
+
+def learner_comparison(
+    oof: Mapping[str, pd.DataFrame],
+    value_model: ValueModel,
+    arms: Sequence[str],
+    control: str,
+    outcomes: Mapping[str, str],
+    *,
+    reps: int = 1000,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """One row per candidate learner (:data:`COMPARISON_COLUMNS`), the chosen one flagged.
+
+    ``oof``: learner -> the out-of-fold scored experiment rows (``treatment``, the outcomes,
+    ``mu__``/``tau__`` columns). ``value``/``ci_low``/``ci_high``: :func:`policy_value` (NaN
+    without weights); ``qini``/``r_loss``: :func:`mean_qini`/:func:`r_loss` of the first
+    weighted outcome (the first outcome without weights). Chosen: the largest value, or the
+    largest Qini without weights; ties go to the first listed.
+    """
+    outcome = next(iter(value_model.weights), next(iter(outcomes)))
+    rows = []
+    for learner, frame in oof.items():
+        value = (
+            policy_value(frame, value_model, arms, control, reps=reps, alpha=alpha, seed=seed)
+            if value_model.weights
+            else (np.nan, np.nan, np.nan)
+        )
+        qini = mean_qini(frame, outcome, outcomes[outcome] == "binary", arms, control)
+        rows.append([learner, *value, qini, r_loss(frame, outcome, arms, control), False])
+    table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+    criterion = "value" if value_model.weights else "qini"
+    table.loc[int(np.nanargmax(table[criterion].to_numpy())), "chosen"] = True
+    return table
+
+
+def chosen_learner(comparison: pd.DataFrame) -> str:
+    """The learner flagged chosen in :func:`learner_comparison`'s table."""
+    return str(comparison.loc[comparison["chosen"], "learner"].iloc[0])

@@ -1,0 +1,211 @@
+"""Cross-fitting, tuned base models, the DR-learner, design probabilities and the selection."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from causal_targeting.config import load_config
+from causal_targeting.errors import ConfigError
+from causal_targeting.learners.base import tune_base_model
+from causal_targeting.learners.design import Design, stratified_folds
+from causal_targeting.learners.tasks import dr_pseudo_outcome
+from causal_targeting.learners.uplift import (
+    DRLearner,
+    TLearner,
+    XLearner,
+    fit_candidates,
+)
+from causal_targeting.selection import chosen_learner, learner_comparison, net_value_policy
+from causal_targeting.value import ValueModel
+
+ARMS = ("a", "b")
+DESIGN = {
+    "features": {"x1": "numeric", "x2": "numeric"},
+    "treatment": "treatment",
+    "control": "none",
+    "arms": ARMS,
+    "outcomes": {"y": "continuous"},
+}
+CROSS = {"n_folds": 3, "n_estimators": 60, "seed": 1}
+
+
+def experiment(n: int, seed: int) -> pd.DataFrame:
+    """Control and two arms at 1/3 each; y = x2 + tau_T(x) + N(0, 1) with tau_a = 2·1[x1 > 0]
+    − 1 (a strong, sign-changing effect) and tau_b = −0.5 (never worth it)."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
+    arm = rng.choice(["none", *ARMS], n)
+    tau_a = 2.0 * (x1 > 0) - 1.0
+    effect = np.select([arm == "a", arm == "b"], [tau_a, -0.5], 0.0)
+    frame = pd.DataFrame({"customer_id": np.arange(n), "x1": x1, "x2": x2, "treatment": arm})
+    frame["y"] = x2 + effect + rng.normal(0, 1, n)
+    frame["true_tau_a"] = tau_a
+    return frame
+
+
+def test_folds_are_stratified_by_arm_and_fixed_by_the_seed() -> None:
+    treatment = np.array(["none"] * 301 + ["a"] * 100 + ["b"] * 49)
+    folds = stratified_folds(treatment, 5, seed=3)
+    counts = pd.crosstab(treatment, folds)
+    assert (counts.max(axis=1) - counts.min(axis=1) <= 1).all()
+    assert np.array_equal(folds, stratified_folds(treatment, 5, seed=3))
+    assert not np.array_equal(folds, stratified_folds(treatment, 5, seed=4))
+
+
+def test_out_of_fold_scores_never_come_from_a_model_that_saw_the_row() -> None:
+    """A T-learner that memorizes row ids (the id is a feature, leaves of one row, many trees):
+    in sample it reproduces pure-noise outcomes; out of fold it cannot."""
+    rng = np.random.default_rng(0)
+    n = 600
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.arange(n),
+            "row_id": rng.permutation(n).astype(float),
+            "treatment": np.tile(["none", "a"], n // 2),
+            "y": rng.normal(0, 1, n),
+        }
+    )
+    memorizer = TLearner(
+        params={
+            "num_leaves": 64,
+            "min_child_samples": 1,
+            "min_data_in_bin": 1,
+            "learning_rate": 0.5,
+        },
+        n_estimators=200,
+        early_stopping_rounds=None,
+        n_folds=3,
+    )
+    design = {**DESIGN, "features": {"row_id": "numeric"}, "arms": ("a",)}
+    fitted = memorizer.fit(frame, **design)
+    own = np.where(frame["treatment"] == "a", "mu__y__a", "mu__y__none")
+    pick = np.arange(n)
+    in_sample = fitted.model_.predict(frame).to_numpy()[
+        pick, [list(fitted.model_.score_columns()).index(c) for c in own]
+    ]
+    oof = fitted.oof_.loc[frame.index].to_numpy()[
+        pick, [list(fitted.oof_.columns).index(c) for c in own]
+    ]
+    assert np.corrcoef(in_sample, frame["y"])[0, 1] > 0.9
+    assert abs(np.corrcoef(oof, frame["y"])[0, 1]) < 0.2
+
+
+def test_dr_pseudo_outcome_by_hand() -> None:
+    """Y* = mu_a − mu_c + t(Y − mu_a)/e − (1 − t)(Y − mu_c)/(1 − e)."""
+    y = np.array([3.0, 1.0])
+    treated = np.array([True, False])
+    mu_a, mu_c, e = np.array([2.0, 2.0]), np.array([1.5, 0.5]), np.array([0.25, 0.25])
+    # treated row: 2 − 1.5 + (3 − 2)/0.25 = 4.5; control row: 2 − 0.5 − (1 − 0.5)/0.75 = 5/6
+    expected = np.array([4.5, 1.5 - 0.5 / 0.75])
+    np.testing.assert_allclose(dr_pseudo_outcome(y, treated, mu_a, mu_c, e), expected)
+
+
+def test_tuned_tree_count_is_smaller_on_noise_than_on_signal() -> None:
+    rng = np.random.default_rng(2)
+    n = 3_000
+    X = pd.DataFrame({"x1": rng.uniform(-1, 1, n), "x2": rng.uniform(-1, 1, n)})
+    folds = stratified_folds(np.zeros(n), 4, seed=1)
+    noise = rng.normal(0, 1, n)
+    signal = np.sin(3 * X["x1"].to_numpy()) + X["x2"].to_numpy() ** 2 + 0.3 * noise
+    on_noise = tune_base_model(X, noise, "continuous", folds, n_estimators=400)
+    on_signal = tune_base_model(X, signal, "continuous", folds, n_estimators=400)
+    assert on_noise.n_estimators < on_signal.n_estimators
+    assert len(on_signal.grid) == 4
+    assert on_signal.loss == min(point["loss"] for point in on_signal.grid)
+
+
+@pytest.fixture(scope="module")
+def candidates() -> tuple[pd.DataFrame, dict]:
+    frame = experiment(2_400, seed=7)
+    learners = [cls(**CROSS, tune=True) for cls in (TLearner, XLearner, DRLearner)]
+    return frame, fit_candidates(learners, frame, id_column="customer_id", **DESIGN)
+
+
+def test_refit_models_score_every_row_and_oof_covers_every_row(candidates) -> None:
+    frame, fits = candidates
+    for fit in fits.values():
+        scores = fit.model.predict(frame)
+        assert len(scores) == len(frame) and not scores.isna().any().any()
+        assert fit.oof.index.equals(frame.index) and not fit.oof.isna().any().any()
+        assert len(fit.fold_models) == 3
+    assert fits["dr"].model.learner == "dr"
+    assert {"dr__y__a", "mu__y__none"} <= set(fits["dr"].model.boosters)
+    tuned = fits["t"].tuning["mu__y__a"]
+    assert tuned.params in [point["params"] for point in tuned.grid]
+
+
+def test_dr_learner_recovers_the_sign_of_the_effect(candidates) -> None:
+    frame, fits = candidates
+    tau = fits["dr"].oof["tau__y__a"].to_numpy()
+    agree = np.mean(np.sign(tau) == np.sign(frame["true_tau_a"].to_numpy()))
+    assert agree > 0.8
+
+
+def test_selection_picks_the_best_out_of_fold_value(candidates) -> None:
+    frame, fits = candidates
+    oof = {kind: pd.concat([frame, fit.oof], axis=1) for kind, fit in fits.items()}
+    value_model = ValueModel(weights={"y": 1.0}, fixed_cost=0.1)
+    table = learner_comparison(oof, value_model, ARMS, "none", DESIGN["outcomes"], reps=50)
+    chosen = table.loc[table["chosen"]].iloc[0]
+    assert chosen["value"] == table["value"].max() >= table["value"].min()
+    assert (table["ci_low"] <= table["value"]).all() and (table["value"] <= table["ci_high"]).all()
+    policy = net_value_policy(oof[chosen_learner(table)], value_model, ARMS, "none")
+    oracle = np.where(frame["true_tau_a"] - 0.1 > 0, "a", "none")
+    assert np.mean(policy == oracle) > 0.8
+
+
+def test_selection_without_weights_falls_back_to_the_qini(candidates) -> None:
+    frame, fits = candidates
+    oof = {kind: pd.concat([frame, fit.oof], axis=1) for kind, fit in fits.items()}
+    table = learner_comparison(oof, ValueModel(weights={}), ARMS, "none", DESIGN["outcomes"])
+    assert table["value"].isna().all()
+    assert chosen_learner(table) == table.loc[table["qini"].idxmax(), "learner"]
+
+
+def test_design_propensity_replaces_the_fitted_propensity() -> None:
+    frame = experiment(900, seed=8)
+    known = {"none": 0.5, "a": 0.25, "b": 0.25}
+    small = {**CROSS, "n_estimators": 10}
+    for cls in (XLearner, DRLearner):
+        fit = cls(**small).fit(frame, design_propensity=known, **DESIGN)
+        assert fit.model_.propensity_constants == {"a": 1 / 3, "b": 1 / 3}
+        assert not [key for key in fit.model_.boosters if key.startswith("propensity")]
+    fitted = DRLearner(**small).fit(frame, **DESIGN)
+    assert fitted.model_.propensity_constants == {}
+
+
+@pytest.mark.parametrize(
+    ("probabilities", "message"),
+    [
+        ({"none": 0.5, "a": 0.3, "b": 0.3}, "sums to 1.1"),
+        ({"none": 1.0, "a": 0.0, "b": 0.0}, "outside"),
+        ({"none": 0.5, "a": 0.5}, "names"),
+    ],
+)
+def test_bad_design_propensity_is_refused(probabilities: dict, message: str) -> None:
+    with pytest.raises(ConfigError, match=rf"data\.design_propensity.*{message}"):
+        Design.of(**DESIGN, design_propensity=probabilities)
+
+
+def test_design_propensity_in_the_config(root: Path) -> None:
+    conf = root / "conf" / "local.yaml"
+    cfg = load_config(conf, ["data.design_propensity=0.3333"])
+    assert cfg.data.design_probabilities()[cfg.data.control] == pytest.approx(0.3334)
+    with pytest.raises(ConfigError, match=r"data\.design_propensity.*outside \(0, 1\)"):
+        load_config(conf, ["data.design_propensity=0.6"])
+
+
+def test_more_folds_than_rows_of_an_arm_is_refused() -> None:
+    frame = experiment(300, seed=9)
+    few = pd.concat([frame[frame["treatment"] != "b"], frame[frame["treatment"] == "b"].head(3)])
+    with pytest.raises(ConfigError, match=r"train\.folds = 5 .* 3 rows of arm 'b'"):
+        TLearner(n_folds=5).fit(few, **DESIGN)
+
+
+def test_dr_learner_needs_folds() -> None:
+    with pytest.raises(ConfigError, match="n_folds"):
+        DRLearner().fit(experiment(300, seed=9), **DESIGN)
