@@ -16,12 +16,18 @@ from causal_targeting.errors import ConfigError, DataContractError
 from causal_targeting.layout import coarsen_paths, ingest_paths, score_paths
 
 if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
     from causal_targeting.allocation.problem import DoNoHarm, Guardrail
     from causal_targeting.allocation.solver import SolverOptions
     from causal_targeting.config import Config
+    from causal_targeting.evaluation.safeguard import SafeguardDecision
     from causal_targeting.value import ValueModel
+
+STATIC_GAIN = "static_gain"
+"""The outcome name of the constant gain column of a static policy, ``tau__static_gain__{arm}``."""
 
 
 def allocation_problem(cfg: Config) -> tuple[ValueModel, list[Guardrail], DoNoHarm | None]:
@@ -36,13 +42,16 @@ def allocation_problem(cfg: Config) -> tuple[ValueModel, list[Guardrail], DoNoHa
             "that counts, e.g. --set allocation.weights.spend=0.3"
         )
     value_model = ValueModel(
-        weights=settings.weights,
+        weights={o: w * cfg.data.sign(o) for o, w in settings.weights.items()},
         fixed_cost=settings.fixed_cost,
         variable_costs=tuple(VariableCost(v.column, v.rate) for v in settings.variable_costs),
     )
     guardrails = [Guardrail(**g.model_dump()) for g in settings.guardrails]
     rule = settings.do_no_harm
-    return value_model, guardrails, None if rule is None else DoNoHarm(**rule.model_dump())
+    if rule is None:
+        return value_model, guardrails, None
+    sign = cfg.data.sign(rule.outcome) if rule.outcome else 1.0
+    return value_model, guardrails, DoNoHarm(**rule.model_dump(), sign=sign)
 
 
 def solver_options(cfg: Config) -> SolverOptions:
@@ -94,3 +103,68 @@ def allocation_input(cfg: Config, spark: SparkSession, offers: list[str]) -> Dat
     if extra:
         scores = scores.join(customers.select("customer_id", *extra), on="customer_id", how="left")
     return scores
+
+
+def sample_policy(
+    rows: pd.DataFrame, cfg: Config, offers: list[str], base_rows: int,
+    value_model: ValueModel | None = None,
+) -> np.ndarray:
+    """The allocation solved on a sample of scored rows (arm name per row, the control for none):
+    the config's guardrails with amounts scaled to the sample's share of the ``base_rows``.
+    ``value_model`` replaces the config's (e.g. :func:`static_value_model`)."""
+    import numpy as np
+
+    from causal_targeting.allocation.problem import option_block
+    from causal_targeting.allocation.solver import solve_block
+
+    configured, guardrails, do_no_harm = allocation_problem(cfg)
+    scaled = scaled_guardrails(guardrails, len(rows) / base_rows)
+    block = option_block(rows, value_model or configured, scaled, offers, do_no_harm)
+    choice, _ = solve_block(block, scaled, solver_options(cfg))
+    return np.array([*offers, cfg.data.control], dtype=object)[choice]
+
+
+def static_value_model(value_model: ValueModel) -> ValueModel:
+    """The value model of a static policy: one constant gain ``tau__static_gain__{arm}`` per
+    customer (the arm's average), with the same costs; every customer's value is then
+    ``gain_k - cost_ik``, so the guardrails apply to the same costs and counts."""
+    return replace(value_model, weights={STATIC_GAIN: 1.0})
+
+
+def average_gain(rows: pd.DataFrame, value_model: ValueModel, arm: str) -> float:
+    """The arm's average gain before costs on the rows, ``mean_i sum_o w_o tau__{o}__{arm}``."""
+    return float(sum(w * rows[f"tau__{o}__{arm}"].mean() for o, w in value_model.weights.items()))
+
+
+def safeguard_decision(
+    cfg: Config, rows: pd.DataFrame, offers: list[str], base_rows: int
+) -> SafeguardDecision:
+    """The safeguard on the train stage's scored rows, every policy under the guardrails.
+
+    The targeted policy and each single-arm static policy (its gain replaced by the arm's
+    average on the rows, :func:`static_value_model`) are solved on the rows with the guardrails
+    scaled to their share of the ``base_rows`` customers; no offer to anyone is the other
+    static policy. See :func:`causal_targeting.evaluation.safeguard.decide`.
+    """
+    from causal_targeting.evaluation.safeguard import decide, static_policies
+
+    value_model, _, _ = allocation_problem(cfg)
+    static = static_value_model(value_model)
+    control = cfg.data.control
+    statics = {control: static_policies(rows, [], control)[control]}
+    for arm in offers:
+        averaged = rows.assign(
+            **{f"tau__{STATIC_GAIN}__{a}": average_gain(rows, value_model, arm) for a in [arm]}
+        )
+        statics[arm] = sample_policy(averaged, cfg, [arm], base_rows, static)
+    return decide(
+        rows,
+        value_model,
+        offers,
+        control,
+        confidence=cfg.allocation.min_gain_confidence,
+        seed=cfg.seed,
+        reps=cfg.evaluate.bootstrap_reps,
+        targeted=sample_policy(rows, cfg, offers, base_rows),
+        statics=statics,
+    )

@@ -6,25 +6,31 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from causal_targeting import tracking
-from causal_targeting.data.io import write_json, write_table
+from causal_targeting.data.io import read_output, write_json, write_table
 from causal_targeting.decision import (
+    STATIC_GAIN,
     allocation_input,
     allocation_problem,
+    average_gain,
     chosen_offers,
+    safeguard_decision,
     solver_options,
+    static_value_model,
 )
-from causal_targeting.layout import allocate_paths
+from causal_targeting.layout import allocate_paths, train_paths
 from causal_targeting.spark import get_spark
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from causal_targeting.allocation.dual import PassLog
     from causal_targeting.allocation.problem import Guardrail
     from causal_targeting.allocation.solver import SolveReport
     from causal_targeting.config import Config
+    from causal_targeting.evaluation.safeguard import SafeguardDecision
+    from causal_targeting.value import ValueModel
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,32 @@ class AllocateResult:
     offers: list[str]
     run_id: str
     paths: dict[str, str]
+    safeguard: SafeguardDecision | None = None
+
+
+def guarded_problem(
+    cfg: Config,
+    spark: SparkSession,
+    scores: DataFrame,
+    offers: list[str],
+    value_model: ValueModel,
+) -> tuple[DataFrame, list[str], ValueModel, SafeguardDecision]:
+    """The safeguard's verdict and the problem to solve: as configured when targeting is kept,
+    else the best static policy's (its arm only, every customer's gain the arm's average on the
+    train stage's scored rows; no offer to anyone: a gain of -inf, so no option is taken)."""
+    from pyspark.sql import functions as F
+
+    rows = read_output(spark, train_paths(cfg)["holdout"], "holdout").toPandas()
+    decision = safeguard_decision(cfg, rows, offers, scores.count())
+    if decision.kind == "targeted":
+        return scores, offers, value_model, decision
+    arm = decision.static_arm
+    if arm == cfg.data.control:
+        arm, gain = offers[0], float("-inf")
+    else:
+        gain = average_gain(rows, value_model, arm)
+    static = scores.withColumn(f"tau__{STATIC_GAIN}__{arm}", F.lit(gain))
+    return static, [arm], static_value_model(value_model), decision
 
 
 def pass_metrics(log: PassLog, guardrails: list[Guardrail]) -> dict[str, float]:
@@ -67,6 +99,11 @@ def allocate(
     value_model, guardrails, do_no_harm = allocation_problem(cfg)
     offers = offers or chosen_offers(cfg)
     scores = allocation_input(cfg, spark, offers)
+    decision = None
+    if cfg.allocation.safeguard:
+        scores, offers, value_model, decision = guarded_problem(
+            cfg, spark, scores, offers, value_model
+        )
     tracking.configure(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
     with tracking.start_run(run_name=f"{cfg.name}-allocate", tags={"stage": "allocate"}) as run:
         tracking.log_config(cfg.model_dump(mode="json"))
@@ -90,9 +127,15 @@ def allocate(
         write_table(allocation, paths["allocation"])
         summary = {**report.to_dict(), "offers": offers}
         summary.pop("lam_history", None)
+        if decision is not None:
+            summary["safeguard"] = {**decision.to_dict(), "line": decision.line(cfg.data.control)}
+            tracking.log_metrics(
+                {"safeguard_difference": decision.difference, "safeguard_ci_low": decision.ci_low,
+                 "safeguard_targeted": float(decision.kind == "targeted")}
+            )
         write_json(summary, paths["report"])
         tracking.log_metrics(
             {"primal": report.primal, "dual_bound": report.dual_bound, "gap": report.gap}
         )
         tracking.log_dict(summary, "solve_report.json")
-    return AllocateResult(report, offers, run.info.run_id, paths)
+    return AllocateResult(report, offers, run.info.run_id, paths, decision)

@@ -6,17 +6,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 import pandas as pd
 
 from causal_targeting import tracking
 from causal_targeting.data.io import read_json, read_output, write_text
-from causal_targeting.decision import (
-    allocation_problem,
-    chosen_offers,
-    scaled_guardrails,
-    solver_options,
-)
+from causal_targeting.decision import allocation_problem, chosen_offers, sample_policy
 from causal_targeting.layout import (
     allocate_paths,
     coarsen_paths,
@@ -41,20 +35,7 @@ class EvaluateResult:
     values: pd.DataFrame
     report: str
     paths: dict[str, str]
-
-
-def holdout_policy(
-    holdout: pd.DataFrame, cfg: Config, offers: list[str], base_rows: int
-) -> np.ndarray:
-    """Our policy on the holdout rows: the allocation solved on them, guardrails scaled."""
-    from causal_targeting.allocation.problem import option_block
-    from causal_targeting.allocation.solver import solve_block
-
-    value_model, guardrails, do_no_harm = allocation_problem(cfg)
-    scaled = scaled_guardrails(guardrails, len(holdout) / base_rows)
-    block = option_block(holdout, value_model, scaled, offers, do_no_harm)
-    choice, _ = solve_block(block, scaled, solver_options(cfg))
-    return np.array([*offers, cfg.data.control], dtype=object)[choice]
+    differences: pd.DataFrame | None = None
 
 
 def response_column(cfg: Config) -> str:
@@ -79,6 +60,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     from causal_targeting.evaluation import sections
     from causal_targeting.evaluation.baselines import baseline_policies
     from causal_targeting.evaluation.net_value import VALUE, with_net_value
+    from causal_targeting.evaluation.paired import policy_differences
     from causal_targeting.evaluation.policy_value import policy_values
     from causal_targeting.evaluation.report import write_report
     from causal_targeting.value import cost_frame
@@ -91,7 +73,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     holdout = read_output(spark, train_paths(cfg)["holdout"], "holdout").toPandas()
     base_rows = read_output(spark, score_paths(cfg)["scores"], "scores").count()
     frame = with_net_value(holdout, value_model, every_offer, cfg.data.control)
-    policy = holdout_policy(holdout, cfg, offers, base_rows)
+    policy = sample_policy(holdout, cfg, offers, base_rows)
     costs = cost_frame(holdout, value_model, every_offer).mean()
     costs = costs.rename(lambda column: column.removeprefix("cost__"))
     policies = {"targeting": policy} | baseline_policies(
@@ -115,9 +97,25 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
         alpha=cfg.evaluate.alpha,
         seed=cfg.seed,
     )
+    differences = policy_differences(
+        frame,
+        policies,
+        against="targeting",
+        outcome=VALUE,
+        arms=arms,
+        control=cfg.data.control,
+        costs={},
+        reps=cfg.evaluate.bootstrap_reps,
+        alpha=cfg.evaluate.alpha,
+        seed=cfg.seed,
+    )
     paths = evaluate_paths(cfg)
     trained = read_json(train_paths(cfg)["report"])
+    allocated = read_json(allocate_paths(cfg)["report"])
     parts = [
+        sections.difference_section(
+            differences, cfg.evaluate.estimator, cfg.evaluate.alpha, allocated.get("safeguard")
+        ),
         sections.data_section(read_json(ingest_paths(cfg)["report"])),
         sections.model_section(
             pd.read_csv(train_paths(cfg)["metrics"]),
@@ -128,7 +126,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
         sections.design_section(
             values, float(frame[VALUE].std(ddof=1)), cfg.evaluate.alpha, cfg.evaluate.estimator
         ),
-        sections.guardrail_section(read_json(allocate_paths(cfg)["report"])),
+        sections.guardrail_section(allocated),
     ]
     frontier = Path(frontier_paths(cfg)["frontier"])
     if frontier.exists():
@@ -138,6 +136,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
         menu = read_json(coarsen_paths(cfg)["menu"])
         parts.append(sections.coarsening_section(recovery, menu))
     write_text(values.to_csv(index=False), paths["values"])
+    write_text(differences.to_csv(index=False), paths["differences"])
     report = write_report(paths["report"], "Targeting evidence", cfg.name, parts)
     tracking.configure(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
     with tracking.start_run(run_name=f"{cfg.name}-evaluate", tags={"stage": "evaluate"}):
@@ -148,5 +147,12 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
                 for row in values.itertuples(index=False)
             }
         )
+        tracking.log_metrics(
+            {
+                f"difference_{row.estimator}__{row.baseline}{suffix}": value
+                for row in differences.itertuples(index=False)
+                for suffix, value in (("", row.difference), ("_p", row.p_value))
+            }
+        )
         tracking.log_artifacts(str(report.parent), "report")
-    return EvaluateResult(values, str(report), paths)
+    return EvaluateResult(values, str(report), paths, differences)
