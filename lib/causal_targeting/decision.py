@@ -6,6 +6,7 @@ read the same allocation input (scores plus the customer columns the rules need)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -125,15 +126,27 @@ def sample_policy(
 
 
 def static_value_model(value_model: ValueModel) -> ValueModel:
-    """The value model of a static policy: one constant gain ``tau__static_gain__{arm}`` per
-    customer (the arm's average), with the same costs; every customer's value is then
-    ``gain_k - cost_ik``, so the guardrails apply to the same costs and counts."""
+    """The value model of a static policy: one constant gain ``tau__static_gain__{arm}`` for
+    every customer, with the same costs. With a gain above every customer's cost
+    (:func:`static_gain`), the solver gives the arm to every eligible customer the guardrails
+    allow (the cheaper ones first when a budget binds): the static policy under the guardrails.
+    The allocation's ``value`` column then holds ``gain - cost``, not a net value."""
     return replace(value_model, weights={STATIC_GAIN: 1.0})
 
 
-def average_gain(rows: pd.DataFrame, value_model: ValueModel, arm: str) -> float:
-    """The arm's average gain before costs on the rows, ``mean_i sum_o w_o tau__{o}__{arm}``."""
-    return float(sum(w * rows[f"tau__{o}__{arm}"].mean() for o, w in value_model.weights.items()))
+def cost_columns(value_model: ValueModel, arm: str) -> list[str]:
+    """The score columns the cost of ``arm`` reads."""
+    return [term.column.format(arm=arm) for term in value_model.variable_costs]
+
+
+def static_gain(largest: Mapping[str, float], value_model: ValueModel, arm: str) -> float:
+    """A gain above every customer's cost of ``arm``: ``1 + |fixed| + sum_t |rate_t| m_t``,
+    ``m_t`` the largest absolute value of term t's score column (``largest``: column -> it)."""
+    bound = 1.0 + abs(value_model.fixed_cost_for(arm))
+    columns = cost_columns(value_model, arm)
+    for term, column in zip(value_model.variable_costs, columns, strict=True):
+        bound += abs(term.rate_for(arm)) * float(largest[column])
+    return bound
 
 
 def safeguard_decision(
@@ -141,8 +154,8 @@ def safeguard_decision(
 ) -> SafeguardDecision:
     """The safeguard on the train stage's scored rows, every policy under the guardrails.
 
-    The targeted policy and each single-arm static policy (its gain replaced by the arm's
-    average on the rows, :func:`static_value_model`) are solved on the rows with the guardrails
+    The targeted policy and each single-arm static policy (:func:`static_value_model`) are
+    solved on the rows with the guardrails
     scaled to their share of the ``base_rows`` customers; no offer to anyone is the other
     static policy. See :func:`causal_targeting.evaluation.safeguard.decide`.
     """
@@ -153,10 +166,11 @@ def safeguard_decision(
     control = cfg.data.control
     statics = {control: static_policies(rows, [], control)[control]}
     for arm in offers:
-        averaged = rows.assign(
-            **{f"tau__{STATIC_GAIN}__{a}": average_gain(rows, value_model, arm) for a in [arm]}
+        largest = rows[cost_columns(value_model, arm)].abs().max().to_dict()
+        constant = rows.assign(
+            **{f"tau__{STATIC_GAIN}__{arm}": static_gain(largest, value_model, arm)}
         )
-        statics[arm] = sample_policy(averaged, cfg, [arm], base_rows, static)
+        statics[arm] = sample_policy(constant, cfg, [arm], base_rows, static)
     return decide(
         rows,
         value_model,

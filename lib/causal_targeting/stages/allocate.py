@@ -11,10 +11,11 @@ from causal_targeting.decision import (
     STATIC_GAIN,
     allocation_input,
     allocation_problem,
-    average_gain,
     chosen_offers,
+    cost_columns,
     safeguard_decision,
     solver_options,
+    static_gain,
     static_value_model,
 )
 from causal_targeting.layout import allocate_paths, train_paths
@@ -52,8 +53,9 @@ def guarded_problem(
     value_model: ValueModel,
 ) -> tuple[DataFrame, list[str], ValueModel, SafeguardDecision]:
     """The safeguard's verdict and the problem to solve: as configured when targeting is kept,
-    else the best static policy's (its arm only, every customer's gain the arm's average on the
-    train stage's scored rows; no offer to anyone: a gain of -inf, so no option is taken)."""
+    else the best static policy's (its arm only, to every eligible customer the guardrails
+    allow, :func:`~causal_targeting.decision.static_value_model`; no offer to anyone: a gain of
+    -inf, so no option is taken)."""
     from pyspark.sql import functions as F
 
     rows = read_output(spark, train_paths(cfg)["holdout"], "holdout").toPandas()
@@ -64,7 +66,13 @@ def guarded_problem(
     if arm == cfg.data.control:
         arm, gain = offers[0], float("-inf")
     else:
-        gain = average_gain(rows, value_model, arm)
+        columns = cost_columns(value_model, arm)
+        largest = (
+            scores.agg(*[F.max(F.abs(F.col(c))).alias(c) for c in columns]).first().asDict()
+            if columns
+            else {}
+        )
+        gain = static_gain(largest, value_model, arm)
     static = scores.withColumn(f"tau__{STATIC_GAIN}__{arm}", F.lit(gain))
     return static, [arm], static_value_model(value_model), decision
 
