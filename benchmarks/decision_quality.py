@@ -11,8 +11,10 @@ training:
 
 Ours runs the real stages with DEFAULT settings (ingest, train, score, allocate; the training
 file is ``data.experiment`` and the judged file ``data.customers``; outputs in a temporary
-folder). Guardrails are dropped, so every policy is the unconstrained net-value policy of its
-model and the comparison is between models, on the same value model. Beside it:
+folder); "ours, safeguard off" is the model's own targeting, allocated again with
+``allocation.safeguard: false``, to show what the safeguard changed. Guardrails are dropped,
+so every policy is the unconstrained net-value policy of its model and the comparison is
+between models, on the same value model. Beside it:
 
 - causalml 0.18 X- and T-learners (LGBMRegressor, 200 trees, 15 leaves, 100 rows a leaf, seed),
   fit on the same training rows; their policy gives each customer the arm of highest
@@ -60,6 +62,7 @@ SECTION = "## decision quality"
 ROOT = Path(__file__).resolve().parents[1]
 LGBM = {"n_estimators": 200, "num_leaves": 15, "min_child_samples": 100, "verbose": -1}
 ID = "row_id"
+OURS = "ours (default)"
 
 
 @dataclass(frozen=True)
@@ -109,11 +112,8 @@ def case_config(case: Case, out: Path, seed: int) -> Config:
     return validate(raw)
 
 
-def our_policy(cfg: Config, judged: pd.DataFrame, spark: Any) -> tuple[np.ndarray, str]:
-    """The allocation of the default pipeline on the judged rows, and the safeguard's line."""
-    ingest(cfg, spark)
-    trained = train(cfg, spark)
-    score(cfg, spark, trained.model_uri)
+def allocated(cfg: Config, judged: pd.DataFrame, spark: Any) -> tuple[np.ndarray, str]:
+    """The allocate stage's offer for each judged row, and the safeguard's line."""
     result = allocate(cfg, spark)
     allocation = read_output(spark, allocate_paths(cfg)["allocation"], "allocation").toPandas()
     offers = allocation.set_index("customer_id")["offer"]
@@ -121,6 +121,19 @@ def our_policy(cfg: Config, judged: pd.DataFrame, spark: Any) -> tuple[np.ndarra
     policy = offers.reindex(ids.to_numpy()).fillna(cfg.data.control).to_numpy(dtype=object)
     line = result.safeguard.line(cfg.data.control) if result.safeguard else "safeguard off"
     return policy, line
+
+
+def our_policies(cfg: Config, judged: pd.DataFrame, spark: Any) -> tuple[dict, str]:
+    """The default pipeline's allocation on the judged rows (and, beside it, the model's own
+    targeting with the safeguard off), and the safeguard's line."""
+    ingest(cfg, spark)
+    trained = train(cfg, spark)
+    score(cfg, spark, trained.model_uri)
+    ours, line = allocated(cfg, judged, spark)
+    unguarded = cfg.model_copy(deep=True)
+    unguarded.allocation.safeguard = False
+    targeting, _ = allocated(unguarded, judged, spark)
+    return {OURS: ours, "ours, safeguard off": targeting}, line
 
 
 def causalml_policies(
@@ -206,16 +219,15 @@ def run_case(case: Case, folder: Path, seed: int, reps: int, spark: Any) -> str:
     out = folder / case.name
     cfg = case_config(case, out, seed)
     fit, judged = pd.read_csv(case.train), pd.read_csv(case.judge)
-    ours, line = our_policy(cfg, judged, spark)
-    policies = {"ours (default)": ours}
+    policies, line = our_policies(cfg, judged, spark)
+    contacts = int((policies[OURS] != cfg.data.control).sum())
     policies |= causalml_policies(cfg, case, fit, judged, seed)
-    policies |= simple_policies(cfg, case, fit, judged, int((ours != cfg.data.control).sum()), seed)
+    policies |= simple_policies(cfg, case, fit, judged, contacts, seed)
     frame = judged_frame(cfg, case, judged)
     arms = [cfg.data.control, *cfg.data.arms]
     common = {"outcome": "value", "arms": arms, "control": cfg.data.control, "costs": {}}
     values = policy_values(frame, policies, **common, reps=reps, seed=seed)
-    diffs = policy_differences(frame, policies, against="ours (default)", **common,
-                               reps=reps, seed=seed)
+    diffs = policy_differences(frame, policies, against=OURS, **common, reps=reps, seed=seed)
     values = values[values["estimator"] == "dr"].set_index("policy")
     diffs = diffs[diffs["estimator"] == "dr"].set_index("baseline")
     lines = [
