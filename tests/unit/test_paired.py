@@ -85,3 +85,22 @@ def test_paired_ci_covers_the_true_difference() -> None:
         truth = 0.5 / np.sqrt(2 * np.pi)  # 0.5 E[x 1(x > 0)] for x ~ N(0, 1)
         covered += dr["ci_low"] <= truth <= dr["ci_high"]
     assert covered >= 32
+
+
+def test_verdict_names_the_closest_comparable_baseline() -> None:
+    from causal_targeting.evaluation.sections import verdict_line
+
+    rows = [
+        ("treat_all", -0.5, -0.9, -0.1),  # ignores the guardrails: not comparable
+        ("static_best", 0.2, 0.05, 0.35),
+        ("random", 0.4, 0.2, 0.6),
+        ("treat_none", 0.3, 0.1, 0.5),
+    ]
+    differences = pd.DataFrame(
+        [("targeting", b, "dr", d, lo, hi, 0.01) for b, d, lo, hi in rows],
+        columns=["policy", "baseline", "estimator", "difference", "ci_low", "ci_high", "p_value"],
+    )
+    line = verdict_line(differences, "dr", 0.05)
+    assert line.startswith("Targeting beats the best baseline ('static_best'): +0.2000")
+    differences.loc[1, "ci_low"] = -0.01
+    assert "does not significantly beat" in verdict_line(differences, "dr", 0.05)

@@ -55,7 +55,9 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     is the allocation solved on them (over the coarsened menu when there is one) with amounts
     scaled to their share of the base; the baselines, free to use any offer, get the same
     contacts and budget. IPS, SNIPS and DR estimates carry Poisson
-    bootstrap CIs; on simulator data the true value of each policy is added.
+    bootstrap CIs; on simulator data the true value of each policy is added. Targeting minus
+    each baseline, with paired bootstrap CIs and p-values, goes to ``policy_differences.csv``,
+    MLflow and the report's first section, with the allocate stage's safeguard line.
     """
     from causal_targeting.evaluation import sections
     from causal_targeting.evaluation.baselines import baseline_policies
@@ -86,29 +88,17 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
         response_col=response_column(cfg),
         seed=cfg.seed,
     )
-    values = policy_values(
-        frame,
-        policies,
-        outcome=VALUE,
-        arms=arms,
-        control=cfg.data.control,
-        costs={},
-        reps=cfg.evaluate.bootstrap_reps,
-        alpha=cfg.evaluate.alpha,
-        seed=cfg.seed,
-    )
-    differences = policy_differences(
-        frame,
-        policies,
-        against="targeting",
-        outcome=VALUE,
-        arms=arms,
-        control=cfg.data.control,
-        costs={},
-        reps=cfg.evaluate.bootstrap_reps,
-        alpha=cfg.evaluate.alpha,
-        seed=cfg.seed,
-    )
+    valued = {
+        "outcome": VALUE,
+        "arms": arms,
+        "control": cfg.data.control,
+        "costs": {},
+        "reps": cfg.evaluate.bootstrap_reps,
+        "alpha": cfg.evaluate.alpha,
+        "seed": cfg.seed,
+    }
+    values = policy_values(frame, policies, **valued)
+    differences = policy_differences(frame, policies, against="targeting", **valued)
     paths = evaluate_paths(cfg)
     trained = read_json(train_paths(cfg)["report"])
     allocated = read_json(allocate_paths(cfg)["report"])
