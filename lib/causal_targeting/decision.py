@@ -149,6 +149,12 @@ def static_gain(largest: Mapping[str, float], value_model: ValueModel, arm: str)
     return bound
 
 
+def static_gains(arm: str, offers: list[str], gain: float) -> dict[str, float]:
+    """The static policy's gain columns: ``gain`` for ``arm``, -inf (not an option) for every
+    other offer, so guardrails that name the other offers still apply."""
+    return {f"tau__{STATIC_GAIN}__{a}": gain if a == arm else float("-inf") for a in offers}
+
+
 def safeguard_decision(
     cfg: Config, rows: pd.DataFrame, offers: list[str], base_rows: int
 ) -> SafeguardDecision:
@@ -167,10 +173,8 @@ def safeguard_decision(
     statics = {control: static_policies(rows, [], control)[control]}
     for arm in offers:
         largest = rows[cost_columns(value_model, arm)].abs().max().to_dict()
-        constant = rows.assign(
-            **{f"tau__{STATIC_GAIN}__{arm}": static_gain(largest, value_model, arm)}
-        )
-        statics[arm] = sample_policy(constant, cfg, [arm], base_rows, static)
+        constant = rows.assign(**static_gains(arm, offers, static_gain(largest, value_model, arm)))
+        statics[arm] = sample_policy(constant, cfg, offers, base_rows, static)
     return decide(
         rows,
         value_model,

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING
 from causal_targeting import tracking
 from causal_targeting.data.io import read_output, write_json, write_table
 from causal_targeting.decision import (
-    STATIC_GAIN,
     allocation_input,
     allocation_problem,
     chosen_offers,
@@ -16,6 +15,7 @@ from causal_targeting.decision import (
     safeguard_decision,
     solver_options,
     static_gain,
+    static_gains,
     static_value_model,
 )
 from causal_targeting.layout import allocate_paths, train_paths
@@ -51,21 +51,20 @@ def guarded_problem(
     scores: DataFrame,
     offers: list[str],
     value_model: ValueModel,
-) -> tuple[DataFrame, list[str], ValueModel, SafeguardDecision]:
+) -> tuple[DataFrame, ValueModel, SafeguardDecision]:
     """The safeguard's verdict and the problem to solve: as configured when targeting is kept,
-    else the best static policy's (its arm only, to every eligible customer the guardrails
-    allow, :func:`~causal_targeting.decision.static_value_model`; no offer to anyone: a gain of
-    -inf, so no option is taken)."""
+    else the best static policy's (its arm to every eligible customer the guardrails allow, the
+    other offers not options, :func:`~causal_targeting.decision.static_value_model`; no offer
+    to anyone: no offer is an option)."""
     from pyspark.sql import functions as F
 
     rows = read_output(spark, train_paths(cfg)["holdout"], "holdout").toPandas()
     decision = safeguard_decision(cfg, rows, offers, scores.count())
     if decision.kind == "targeted":
-        return scores, offers, value_model, decision
+        return scores, value_model, decision
     arm = decision.static_arm
-    if arm == cfg.data.control:
-        arm, gain = offers[0], float("-inf")
-    else:
+    gain = float("-inf")
+    if arm != cfg.data.control:
         columns = cost_columns(value_model, arm)
         largest = (
             scores.agg(*[F.max(F.abs(F.col(c))).alias(c) for c in columns]).first().asDict()
@@ -73,8 +72,10 @@ def guarded_problem(
             else {}
         )
         gain = static_gain(largest, value_model, arm)
-    static = scores.withColumn(f"tau__{STATIC_GAIN}__{arm}", F.lit(gain))
-    return static, [arm], static_value_model(value_model), decision
+    static = scores.withColumns(
+        {name: F.lit(value) for name, value in static_gains(arm, offers, gain).items()}
+    )
+    return static, static_value_model(value_model), decision
 
 
 def pass_metrics(log: PassLog, guardrails: list[Guardrail]) -> dict[str, float]:
@@ -109,7 +110,7 @@ def allocate(
     scores = allocation_input(cfg, spark, offers)
     decision = None
     if cfg.allocation.safeguard:
-        scores, offers, value_model, decision = guarded_problem(
+        scores, value_model, decision = guarded_problem(
             cfg, spark, scores, offers, value_model
         )
     tracking.configure(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
