@@ -165,17 +165,26 @@ def safeguard_decision(
     scaled to their share of the ``base_rows`` customers; no offer to anyone is the other
     static policy. See :func:`causal_targeting.evaluation.safeguard.decide`.
     """
-    from causal_targeting.evaluation.safeguard import decide, static_policies
+    from dataclasses import replace as replaced
+
+    from causal_targeting.errors import InfeasibleError
+    from causal_targeting.evaluation.safeguard import decide
 
     value_model, _, _ = allocation_problem(cfg)
     static = static_value_model(value_model)
     control = cfg.data.control
-    statics = {control: static_policies(rows, [], control)[control]}
-    for arm in offers:
-        largest = rows[cost_columns(value_model, arm)].abs().max().to_dict()
-        constant = rows.assign(**static_gains(arm, offers, static_gain(largest, value_model, arm)))
-        statics[arm] = sample_policy(constant, cfg, offers, base_rows, static)
-    return decide(
+    statics = {}
+    for arm in [control, *offers]:
+        gain = float("-inf")
+        if arm != control:
+            largest = rows[cost_columns(value_model, arm)].abs().max().to_dict()
+            gain = static_gain(largest, value_model, arm)
+        constant = rows.assign(**static_gains(arm, offers, gain))
+        try:
+            statics[arm] = sample_policy(constant, cfg, offers, base_rows, static)
+        except InfeasibleError:
+            continue  # the static policy cannot meet the guardrails: not a candidate
+    decision = decide(
         rows,
         value_model,
         offers,
@@ -184,5 +193,8 @@ def safeguard_decision(
         seed=cfg.seed,
         reps=cfg.evaluate.bootstrap_reps,
         targeted=sample_policy(rows, cfg, offers, base_rows),
-        statics=statics,
+        statics=statics or None,
     )
+    if statics:
+        return decision
+    return replaced(decision, kind="targeted", static_feasible=False)

@@ -45,6 +45,8 @@ class SafeguardDecision:
     ci_low, ci_high: one-sided bounds at ``confidence`` (q_{1-c} and q_c of the draws).
     p_value: one-sided bootstrap p-value of "targeted is no better", P_b(D_b <= 0).
     static_values: DR value per customer of each static policy, by arm.
+    static_feasible: False when the best static policy does not meet the guardrails (targeting
+        is then kept whatever the evidence).
     """
 
     kind: Literal["targeted", "static"]
@@ -55,6 +57,7 @@ class SafeguardDecision:
     p_value: float
     confidence: float
     static_values: dict[str, float]
+    static_feasible: bool = True
 
     def line(self, control: str) -> str:
         """The one line the allocate stage and the report print."""
@@ -65,6 +68,8 @@ class SafeguardDecision:
             f"targeted minus best static ({static}): {self.difference:+.4f} per customer, "
             f"{self.confidence:.0%} lower bound {self.ci_low:+.4f}, one-sided p {self.p_value:.3f}"
         )
+        if not self.static_feasible:
+            return f"Safeguard: targeting kept, no static policy meets the guardrails; {evidence}"
         if self.kind == "targeted":
             return f"Safeguard: targeting kept; {evidence}"
         return f"Safeguard: targeting NOT better than the best static policy, using it; {evidence}"

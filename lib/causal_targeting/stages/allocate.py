@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from causal_targeting import tracking
@@ -18,6 +18,7 @@ from causal_targeting.decision import (
     static_gains,
     static_value_model,
 )
+from causal_targeting.errors import InfeasibleError
 from causal_targeting.layout import allocate_paths, train_paths
 from causal_targeting.spark import get_spark
 
@@ -109,10 +110,9 @@ def allocate(
     offers = offers or chosen_offers(cfg)
     scores = allocation_input(cfg, spark, offers)
     decision = None
+    chosen, chosen_model = scores, value_model
     if cfg.allocation.safeguard:
-        scores, value_model, decision = guarded_problem(
-            cfg, spark, scores, offers, value_model
-        )
+        chosen, chosen_model, decision = guarded_problem(cfg, spark, scores, offers, value_model)
     tracking.configure(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
     with tracking.start_run(run_name=f"{cfg.name}-allocate", tags={"stage": "allocate"}) as run:
         tracking.log_config(cfg.model_dump(mode="json"))
@@ -122,16 +122,25 @@ def allocate(
             if on_pass is not None:
                 on_pass(log)
 
-        allocation, report = solve(
-            scores,
-            value_model,
-            guardrails,
-            offers,
-            do_no_harm,
-            options=solver_options(cfg),
-            run_id=run.info.run_id,
-            callback=log_pass,
-        )
+        def solved(frame: DataFrame, model: ValueModel) -> tuple[DataFrame, SolveReport]:
+            return solve(
+                frame,
+                model,
+                guardrails,
+                offers,
+                do_no_harm,
+                options=solver_options(cfg),
+                run_id=run.info.run_id,
+                callback=log_pass,
+            )
+
+        try:
+            allocation, report = solved(chosen, chosen_model)
+        except InfeasibleError:
+            if decision is None or decision.kind == "targeted":
+                raise
+            decision = replace(decision, kind="targeted", static_feasible=False)
+            allocation, report = solved(scores, value_model)
         paths = allocate_paths(cfg)
         write_table(allocation, paths["allocation"])
         summary = {**report.to_dict(), "offers": offers}
