@@ -34,6 +34,7 @@ NAME_MAX = 100
 TEXT_MAX = 4000
 """Longest string value of any key: below MLflow's 6,000-character limit on a logged param."""
 Name = Annotated[str, Field(min_length=1, max_length=NAME_MAX)]
+Direction = Literal["higher", "lower"]
 
 
 class Section(BaseModel):
@@ -69,8 +70,21 @@ class TableSource(Section):
     options: dict[str, str] = Field(default_factory=dict)
 
 
+class OutcomeSpec(Section):
+    """The long form of an outcome: ``{kind: binary, positive: "Yes", direction: lower}``."""
+
+    kind: OutcomeKind
+    positive: str | None = None
+    direction: Direction = "higher"
+
+
 class DataConfig(Section):
-    """The data contract's column mapping: the table's own names, so any table can be used."""
+    """The data contract's column mapping: the table's own names, so any table can be used.
+
+    ``outcomes`` takes ``name: kind`` or the long form ``name: {kind, positive, direction}``;
+    the long form is split on loading into ``outcomes`` (kinds), ``positive_labels`` (the
+    label read as 1, every other label 0) and ``directions`` (``lower`` where less is better).
+    """
 
     experiment: TableSource
     customers: TableSource | None = None
@@ -80,6 +94,8 @@ class DataConfig(Section):
     arms: list[str] = Field(min_length=1)
     features: dict[str, FeatureKind] = Field(min_length=1)
     outcomes: dict[str, OutcomeKind] = Field(min_length=1)
+    positive_labels: dict[str, str] = Field(default_factory=dict)
+    directions: dict[str, Direction] = Field(default_factory=dict)
     propensity: str | None = None
     weight: str | None = None
     keep_columns: list[str] = Field(default_factory=list)
@@ -101,6 +117,60 @@ class DataConfig(Section):
                         "names built from it cannot carry one: rename it in the table"
                     )
         return self
+
+    @model_validator(mode="before")
+    @classmethod
+    def _split_long_outcomes(cls, raw: Any) -> Any:
+        if not isinstance(raw, dict) or not isinstance(raw.get("outcomes"), dict):
+            return raw
+        raw = dict(raw)
+        kinds, labels = {}, dict(raw.get("positive_labels") or {})
+        directions = dict(raw.get("directions") or {})
+        for name, spec in raw["outcomes"].items():
+            if not isinstance(spec, dict):
+                kinds[name] = spec
+                continue
+            try:
+                long = OutcomeSpec.model_validate(spec)
+            except ValidationError as exc:
+                raise ValueError(f"data.outcomes.{name}: {_describe(exc.errors()[0])}") from None
+            kinds[name] = long.kind
+            if long.positive is not None:
+                labels[name] = long.positive
+            if long.direction != "higher":
+                directions[name] = long.direction
+        return {**raw, "outcomes": kinds, "positive_labels": labels, "directions": directions}
+
+    @model_validator(mode="after")
+    def _long_forms_name_outcomes(self) -> DataConfig:
+        for key in ("positive_labels", "directions"):
+            unknown = sorted(set(getattr(self, key)) - set(self.outcomes))
+            if unknown:
+                raise ValueError(
+                    f"data.{key} names outcome(s) {', '.join(unknown)} that are not in "
+                    f"data.outcomes ({', '.join(self.outcomes)}); remove them or add the outcome"
+                )
+        for name in self.positive_labels:
+            if self.outcomes[name] != "binary":
+                raise ValueError(
+                    f"data.outcomes.{name} has a positive label but kind "
+                    f"'{self.outcomes[name]}'; set kind: binary or drop positive"
+                )
+        return self
+
+    @field_validator("control")
+    @classmethod
+    def _trim_control(cls, value: str) -> str:
+        return value.strip()
+
+    @field_validator("arms")
+    @classmethod
+    def _trim_arms(cls, value: list[str]) -> list[str]:
+        return [arm.strip() for arm in value]
+
+    def sign(self, outcome: str) -> float:
+        """+1 where more of ``outcome`` is better, -1 where less is (``direction: lower``)."""
+        return -1.0 if self.directions.get(outcome) == "lower" else 1.0
 
     @model_validator(mode="after")
     def _control_is_not_an_arm(self) -> DataConfig:
@@ -208,11 +278,19 @@ class GuardrailConfig(Section):
 
 
 class DoNoHarmConfig(Section):
-    """Offer an arm only where the lower bound of its effect on ``outcome`` is above zero."""
+    """Offer an arm only where the lower bound of its effect on ``outcome`` (``on: outcome``,
+    in the outcome's better direction) or of its net value (``on: value``) is above zero."""
 
-    outcome: str
+    on: Literal["outcome", "value"] = "outcome"
+    outcome: str | None = None
     margin: float = Field(0.0, ge=0.0)
     z: float = Field(0.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _outcome_when_on_outcome(self) -> DoNoHarmConfig:
+        if self.on == "outcome" and self.outcome is None:
+            raise ValueError("do_no_harm on an outcome needs 'outcome'; name one, or set on: value")
+        return self
 
 
 class AllocationConfig(Section):
@@ -229,6 +307,8 @@ class AllocationConfig(Section):
     method: Literal["auto", "bracket", "level"] = "auto"
     frontier_budgets: list[float] = Field(default_factory=list)
     frontier_in_run: bool = True
+    safeguard: bool = True
+    min_gain_confidence: float = Field(0.9, gt=0.0, lt=1.0)
 
     @field_validator("fixed_cost")
     @classmethod
@@ -365,7 +445,7 @@ class Config(Section):
     def _allocation_names_outcomes(self) -> Config:
         named = set(self.allocation.weights)
         named |= {g.outcome for g in self.allocation.guardrails if g.outcome}
-        if self.allocation.do_no_harm is not None:
+        if self.allocation.do_no_harm is not None and self.allocation.do_no_harm.outcome:
             named.add(self.allocation.do_no_harm.outcome)
         if self.evaluate.response_outcome is not None:
             named.add(self.evaluate.response_outcome)

@@ -6,6 +6,7 @@ read the same allocation input (scores plus the customer columns the rules need)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,12 +17,18 @@ from causal_targeting.errors import ConfigError, DataContractError
 from causal_targeting.layout import coarsen_paths, ingest_paths, score_paths
 
 if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
     from causal_targeting.allocation.problem import DoNoHarm, Guardrail
     from causal_targeting.allocation.solver import SolverOptions
     from causal_targeting.config import Config
+    from causal_targeting.evaluation.safeguard import SafeguardDecision
     from causal_targeting.value import ValueModel
+
+STATIC_GAIN = "static_gain"
+"""The outcome name of the constant gain column of a static policy, ``tau__static_gain__{arm}``."""
 
 
 def allocation_problem(cfg: Config) -> tuple[ValueModel, list[Guardrail], DoNoHarm | None]:
@@ -36,13 +43,16 @@ def allocation_problem(cfg: Config) -> tuple[ValueModel, list[Guardrail], DoNoHa
             "that counts, e.g. --set allocation.weights.spend=0.3"
         )
     value_model = ValueModel(
-        weights=settings.weights,
+        weights={o: w * cfg.data.sign(o) for o, w in settings.weights.items()},
         fixed_cost=settings.fixed_cost,
         variable_costs=tuple(VariableCost(v.column, v.rate) for v in settings.variable_costs),
     )
     guardrails = [Guardrail(**g.model_dump()) for g in settings.guardrails]
     rule = settings.do_no_harm
-    return value_model, guardrails, None if rule is None else DoNoHarm(**rule.model_dump())
+    if rule is None:
+        return value_model, guardrails, None
+    sign = cfg.data.sign(rule.outcome) if rule.outcome else 1.0
+    return value_model, guardrails, DoNoHarm(**rule.model_dump(), sign=sign)
 
 
 def solver_options(cfg: Config) -> SolverOptions:
@@ -94,3 +104,97 @@ def allocation_input(cfg: Config, spark: SparkSession, offers: list[str]) -> Dat
     if extra:
         scores = scores.join(customers.select("customer_id", *extra), on="customer_id", how="left")
     return scores
+
+
+def sample_policy(
+    rows: pd.DataFrame, cfg: Config, offers: list[str], base_rows: int,
+    value_model: ValueModel | None = None,
+) -> np.ndarray:
+    """The allocation solved on a sample of scored rows (arm name per row, the control for none):
+    the config's guardrails with amounts scaled to the sample's share of the ``base_rows``.
+    ``value_model`` replaces the config's (e.g. :func:`static_value_model`)."""
+    import numpy as np
+
+    from causal_targeting.allocation.problem import option_block
+    from causal_targeting.allocation.solver import solve_block
+
+    configured, guardrails, do_no_harm = allocation_problem(cfg)
+    scaled = scaled_guardrails(guardrails, len(rows) / base_rows)
+    block = option_block(rows, value_model or configured, scaled, offers, do_no_harm)
+    choice, _ = solve_block(block, scaled, solver_options(cfg))
+    return np.array([*offers, cfg.data.control], dtype=object)[choice]
+
+
+def static_value_model(value_model: ValueModel) -> ValueModel:
+    """The value model of a static policy: one constant gain ``tau__static_gain__{arm}`` for
+    every customer, with the same costs. With a gain above every customer's cost
+    (:func:`static_gain`), the solver gives the arm to every eligible customer the guardrails
+    allow (the cheaper ones first when a budget binds): the static policy under the guardrails.
+    The allocation's ``value`` column then holds ``gain - cost``, not a net value."""
+    return replace(value_model, weights={STATIC_GAIN: 1.0})
+
+
+def cost_columns(value_model: ValueModel, arm: str) -> list[str]:
+    """The score columns the cost of ``arm`` reads."""
+    return [term.column.format(arm=arm) for term in value_model.variable_costs]
+
+
+def static_gain(largest: Mapping[str, float], value_model: ValueModel, arm: str) -> float:
+    """A gain above every customer's cost of ``arm``: ``1 + |fixed| + sum_t |rate_t| m_t``,
+    ``m_t`` the largest absolute value of term t's score column (``largest``: column -> it)."""
+    bound = 1.0 + abs(value_model.fixed_cost_for(arm))
+    columns = cost_columns(value_model, arm)
+    for term, column in zip(value_model.variable_costs, columns, strict=True):
+        bound += abs(term.rate_for(arm)) * float(largest[column])
+    return bound
+
+
+def static_gains(arm: str, offers: list[str], gain: float) -> dict[str, float]:
+    """The static policy's gain columns: ``gain`` for ``arm``, -inf (not an option) for every
+    other offer, so guardrails that name the other offers still apply."""
+    return {f"tau__{STATIC_GAIN}__{a}": gain if a == arm else float("-inf") for a in offers}
+
+
+def safeguard_decision(
+    cfg: Config, rows: pd.DataFrame, offers: list[str], base_rows: int
+) -> SafeguardDecision:
+    """The safeguard on the train stage's scored rows, every policy under the guardrails.
+
+    The targeted policy and each single-arm static policy (:func:`static_value_model`) are
+    solved on the rows with the guardrails
+    scaled to their share of the ``base_rows`` customers; no offer to anyone is the other
+    static policy. See :func:`causal_targeting.evaluation.safeguard.decide`.
+    """
+    from dataclasses import replace as replaced
+
+    from causal_targeting.errors import InfeasibleError
+    from causal_targeting.evaluation.safeguard import decide
+
+    value_model, _, _ = allocation_problem(cfg)
+    static = static_value_model(value_model)
+    control = cfg.data.control
+    statics = {}
+    for arm in [control, *offers]:
+        gain = float("-inf")
+        if arm != control:
+            largest = rows[cost_columns(value_model, arm)].abs().max().to_dict()
+            gain = static_gain(largest, value_model, arm)
+        constant = rows.assign(**static_gains(arm, offers, gain))
+        try:
+            statics[arm] = sample_policy(constant, cfg, offers, base_rows, static)
+        except InfeasibleError:
+            continue  # the static policy cannot meet the guardrails: not a candidate
+    decision = decide(
+        rows,
+        value_model,
+        offers,
+        control,
+        confidence=cfg.allocation.min_gain_confidence,
+        seed=cfg.seed,
+        reps=cfg.evaluate.bootstrap_reps,
+        targeted=sample_policy(rows, cfg, offers, base_rows),
+        statics=statics or None,
+    )
+    if statics:
+        return decision
+    return replaced(decision, kind="targeted", static_feasible=False)

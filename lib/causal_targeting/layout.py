@@ -69,5 +69,6 @@ def evaluate_paths(cfg: Config) -> dict[str, str]:
     out = cfg.outputs.path
     return {
         "values": out("evaluate", "policy_values.csv"),
+        "differences": out("evaluate", "policy_differences.csv"),
         "report": out("evaluate", "report", "index.html"),
     }

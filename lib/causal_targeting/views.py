@@ -173,10 +173,13 @@ def solve_table(result: AllocateResult, currency: str) -> Table:
 
 def allocate_view(result: AllocateResult, cfg: Config) -> list[RenderableType]:
     """The solve report's guardrail table and where the allocation is."""
-    return [
+    lines: list[RenderableType] = [
         solve_table(result, cfg.allocation.currency),
         f"allocation of offers {result.offers}: {result.paths['allocation']}",
     ]
+    if result.safeguard is not None:
+        lines.append(result.safeguard.line(cfg.data.control))
+    return lines
 
 
 def frontier_view(result: FrontierResult, cfg: Config) -> list[RenderableType]:
@@ -238,10 +241,33 @@ def values_table(values: pd.DataFrame, estimator: str, currency: str) -> Table:
     return table
 
 
+def differences_table(differences: pd.DataFrame, estimator: str, alpha: float) -> Table:
+    """Targeting minus each baseline with its paired bootstrap CI and p-value."""
+    table = Table(
+        title=f"Targeting minus each baseline ({estimator.upper()}, paired bootstrap "
+        f"{1 - alpha:.0%} CI)"
+    )
+    for name in ("baseline", "difference", "CI", "p-value"):
+        table.add_column(name, justify="left" if name == "baseline" else "right")
+    for row in differences[differences["estimator"] == estimator].itertuples(index=False):
+        table.add_row(
+            str(row.baseline),
+            f"{row.difference:+.4f}",
+            f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}]",
+            f"{row.p_value:.3f}",
+        )
+    return table
+
+
 def evaluate_view(result: EvaluateResult, cfg: Config) -> list[RenderableType]:
-    """The policy values beside the baselines and the report's path."""
-    table = values_table(result.values, cfg.evaluate.estimator, cfg.allocation.currency)
-    return [table, f"report: {result.report}"]
+    """The policy values beside the baselines, the paired differences and the report's path."""
+    estimator, currency = cfg.evaluate.estimator, cfg.allocation.currency
+    shown: list[RenderableType] = [values_table(result.values, estimator, currency)]
+    if result.differences is not None:
+        shown.append(
+            differences_table(result.differences, cfg.evaluate.estimator, cfg.evaluate.alpha)
+        )
+    return [*shown, f"report: {result.report}"]
 
 
 def planted_table(summary: pd.DataFrame, scenario: str) -> Table:

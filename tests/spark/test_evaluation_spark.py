@@ -151,3 +151,17 @@ def test_refusals(spark) -> None:
         uplift_metrics_spark(df, score_col="tau__visit__a", kind="count", **kwargs)
     with pytest.raises(ConfigError, match="buckets"):
         score_bucket_stats_spark(df, score_col="tau__visit__a", buckets=0, **kwargs)
+
+
+def test_lower_direction_measures_the_negated_outcome(spark) -> None:
+    """Where less is better, the Qini is that of 1 - y ranked by -tau (binary outcome)."""
+    pdf = _holdout()
+    df = spark.createDataFrame(pdf)
+    kwargs = {"score_col": "tau__visit__a", "outcome_col": "visit", "arm": "a", "control": "ctl"}
+    lower, _ = uplift_metrics_spark(df, **kwargs, buckets=50, direction="lower")
+    flipped = spark.createDataFrame(
+        pdf.assign(visit=1.0 - pdf["visit"], tau__visit__a=-pdf["tau__visit__a"])
+    )
+    expected, _ = uplift_metrics_spark(flipped, **kwargs, buckets=50)
+    assert lower["qini"] == pytest.approx(expected["qini"], abs=1e-3)
+    assert lower["auuc"] == pytest.approx(expected["auuc"], abs=1e-3)

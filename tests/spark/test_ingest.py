@@ -345,3 +345,34 @@ def test_a_backtick_in_a_kept_column_name_is_carried(spark: Any, tmp_path: Path)
     result = ingest(config_for(tmp_path, path, keep_columns=["true*"]), spark)
     kept = spark.read.parquet(result.paths["experiment"]).select(F.col("`true``tau`"))
     assert kept.distinct().collect()[0][0] == pytest.approx(0.1)
+
+
+def test_positive_label_maps_to_one_and_labels_are_trimmed(spark: Any, tmp_path: Path) -> None:
+    frame = experiment_frame()
+    frame["buy"] = np.where(frame["buy"] == 1.0, " Yes", "No")
+    frame["group"] = frame["group"] + "  "
+    path = write_parquet(frame, tmp_path / "e.parquet")
+    outcomes = {"buy": {"kind": "binary", "positive": "Yes"}, "spend": "continuous"}
+    cfg = config_for(tmp_path, path, outcomes=outcomes, arms=[" a", "b "])
+    result = ingest(cfg, spark)
+    rows = spark.read.parquet(result.paths["experiment"]).toPandas().sort_values("customer_id")
+    assert rows["buy"].tolist() == (experiment_frame()["buy"]).tolist()
+    assert sorted(rows["treatment"].unique()) == ["a", "b", "ctl"]
+
+
+def test_refuses_a_positive_label_no_row_has(spark: Any, tmp_path: Path) -> None:
+    frame = experiment_frame()
+    frame["buy"] = np.where(frame["buy"] == 1.0, "Yes", "No")
+    path = write_parquet(frame, tmp_path / "e.parquet")
+    outcomes = {"buy": {"kind": "binary", "positive": "yes"}, "spend": "continuous"}
+    refused(
+        spark,
+        config_for(tmp_path, path, outcomes=outcomes),
+        r"column 'buy': no row has the positive label 'yes'.*data\.outcomes\.buy\.positive",
+    )
+
+
+def test_refuses_an_experiment_without_offer_rows(spark: Any, tmp_path: Path) -> None:
+    frame = experiment_frame()
+    path = write_parquet(frame[frame.group == "ctl"], tmp_path / "e.parquet")
+    refused(spark, config_for(tmp_path, path), r"no rows of any offer arm.*set data\.arms")

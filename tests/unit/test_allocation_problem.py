@@ -35,6 +35,28 @@ def test_do_no_harm_keeps_options_whose_lower_bound_is_above_zero() -> None:
         available_options(scores(), ARMS, DoNoHarm("spend", z=1.0))
 
 
+def test_do_no_harm_on_value_bounds_the_net_value() -> None:
+    # net values (MODEL): mail [8, 0.2, -0.4], sms [2.3, 9.3, 2.3]
+    on_value = DoNoHarm(on="value", margin=1.0)
+    assert available_options(scores(), ARMS, on_value, MODEL).tolist() == [
+        [True, True], [False, True], [False, True]
+    ]
+    frame = scores().assign(**{
+        "tau_se__spend__mail": 1.0, "tau_se__visit__mail": 0.1,
+        "tau_se__spend__sms": [5.0, 1.0, 0.1], "tau_se__visit__sms": 0.0,
+    })
+    # se of the value: mail sqrt(1 + (10 * 0.1)^2) = 1.41, sms [5, 1, 0.1]
+    with_se = available_options(frame, ARMS, DoNoHarm(on="value", z=1.0), MODEL)
+    assert with_se.tolist() == [[True, False], [False, True], [False, True]]
+
+
+def test_do_no_harm_where_less_is_better_uses_the_negated_effect() -> None:
+    lower_is_better = DoNoHarm("spend", sign=-1.0)
+    assert available_options(scores(), ARMS, lower_is_better).tolist() == [
+        [False, False], [False, False], [True, False]
+    ]
+
+
 def test_option_block_rows_and_unavailable_values() -> None:
     guardrails = [
         Guardrail("budget", "budget", limit=10.0),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from causal_targeting.config import check_local_inputs, load_config
+from causal_targeting.config import check_local_inputs, load_config, validate
 from causal_targeting.errors import ConfigError
 
 
@@ -167,3 +167,48 @@ def test_local_input_globs_and_file_uris_are_checked(root: Path, tmp_path: Path)
         check_local_inputs(
             load_config(root / "conf" / "local.yaml", [f"data.experiment.path={path}"])
         )
+
+
+def _data(**outcomes: object) -> dict[str, object]:
+    return {
+        "data": {
+            "experiment": {"path": "x"},
+            "control": " ctl ",
+            "arms": ["a "],
+            "features": {"f": "numeric"},
+            "outcomes": outcomes,
+        }
+    }
+
+
+def test_long_outcome_form_splits_into_kinds_labels_and_directions() -> None:
+    cfg = validate(
+        _data(voted={"kind": "binary", "positive": "Yes"},
+              churn={"kind": "binary", "direction": "lower"}, spend="continuous")
+    )
+    assert cfg.data.outcomes == {"voted": "binary", "churn": "binary", "spend": "continuous"}
+    assert cfg.data.positive_labels == {"voted": "Yes"}
+    assert cfg.data.sign("churn") == -1.0 and cfg.data.sign("spend") == 1.0
+    assert (cfg.data.control, cfg.data.arms) == ("ctl", ["a"])
+
+
+def test_direction_on_an_unknown_outcome_names_the_key() -> None:
+    raw = _data(spend="continuous")
+    raw["data"]["directions"] = {"churn": "lower"}  # type: ignore[index]
+    with pytest.raises(ConfigError, match=r"data\.directions names outcome\(s\) churn"):
+        validate(raw)
+
+
+def test_positive_label_on_a_continuous_outcome_is_refused() -> None:
+    with pytest.raises(ConfigError, match=r"data\.outcomes\.spend has a positive label"):
+        validate(_data(spend={"kind": "continuous", "positive": "Yes"}))
+
+
+def test_lower_direction_flips_the_value_weight_and_do_no_harm() -> None:
+    from causal_targeting.decision import allocation_problem
+
+    raw = _data(churn={"kind": "binary", "direction": "lower"})
+    raw["allocation"] = {"weights": {"churn": 50.0}, "do_no_harm": {"outcome": "churn"}}
+    value_model, _, rule = allocation_problem(validate(raw))
+    assert value_model.weights == {"churn": -50.0}
+    assert rule is not None and rule.sign == -1.0

@@ -60,10 +60,7 @@ def score_columns(
     wanted |= {f"tau__{g.outcome}__{a}" for g in guardrails if g.outcome for a in arms}
     wanted |= {str(g.segment_column) for g in guardrails if g.segment_column}
     if do_no_harm is not None:
-        wanted |= {f"tau__{do_no_harm.outcome}__{a}" for a in arms}
-        if do_no_harm.z > 0:
-            wanted |= {do_no_harm.se_column.format(outcome=do_no_harm.outcome, arm=a)
-                       for a in arms}
+        wanted |= do_no_harm.columns(arms, value_model)
     eligible = {f"eligible__{a}" for a in arms} & set(df.columns)
     require_columns(pd.DataFrame(columns=df.columns), sorted(wanted), "score the customers first")
     return sorted(wanted | eligible)

@@ -43,17 +43,39 @@ COUNT_KINDS = frozenset({"contacts", "offer_cap", "offer_min", "segment_cap"})
 
 @dataclass(frozen=True)
 class DoNoHarm:
-    """Offer k is an option for customer i only if its effect's lower bound is above zero.
+    """Offer k is an option for customer i only if a lower bound of its gain is above zero.
 
-    lower_ik = tau__{outcome}__{k} - z * se_ik - margin, where se_ik is read from
-    ``se_column.format(outcome=..., arm=k)`` when ``z > 0`` (the model's uncertainty) and the
-    margin is a configured safety margin in the outcome's units.
+    On an outcome (``on="outcome"``), in the outcome's better direction (``sign`` -1 where
+    less is better):   lower_ik = sign * tau__{outcome}__{k} - z * se_ik - margin.
+    On the net value (``on="value"``), with the value model's weights w_o and v_ik its value:
+                       lower_ik = v_ik - z * sqrt(sum_o (w_o se_o,ik)^2) - margin,
+    the standard error of the weighted effects taken as independent across outcomes. se is
+    read from ``se_column.format(outcome=..., arm=k)`` when ``z > 0`` (the model's
+    uncertainty); the margin is a safety margin in the outcome's (or the value's) units.
     """
 
-    outcome: str
+    outcome: str | None = None
     margin: float = 0.0
     z: float = 0.0
     se_column: str = "tau_se__{outcome}__{arm}"
+    sign: float = 1.0
+    on: Literal["outcome", "value"] = "outcome"
+
+    def weights(self, value_model: ValueModel | None) -> dict[str, float]:
+        """Outcome -> coefficient of its effect in the bound (the value model's, on value)."""
+        if self.on == "value":
+            if value_model is None:
+                raise ConfigError("do_no_harm on value needs the value model")
+            return dict(value_model.weights)
+        return {str(self.outcome): self.sign}
+
+    def columns(self, arms: Sequence[str], value_model: ValueModel | None) -> set[str]:
+        """The score columns the rule reads."""
+        outcomes = self.weights(value_model)
+        wanted = {f"tau__{o}__{a}" for o in outcomes for a in arms}
+        if self.z > 0:
+            wanted |= {self.se_column.format(outcome=o, arm=a) for o in outcomes for a in arms}
+        return wanted
 
 
 @dataclass(frozen=True)
@@ -130,11 +152,15 @@ class OptionBlock:
 
 
 def available_options(
-    scores: pd.DataFrame, arms: Sequence[str], do_no_harm: DoNoHarm | None = None
+    scores: pd.DataFrame,
+    arms: Sequence[str],
+    do_no_harm: DoNoHarm | None = None,
+    value_model: ValueModel | None = None,
 ) -> np.ndarray:
     """(n, K) boolean: arm k is eligible (``eligible__{arm}``, null = not) and does no harm.
 
-    A missing ``eligible__{arm}`` column means everyone is eligible for that arm.
+    A missing ``eligible__{arm}`` column means everyone is eligible for that arm;
+    ``value_model`` is needed by a do-no-harm rule on the net value.
     """
     available = np.ones((len(scores), len(arms)), dtype=bool)
     for k, arm in enumerate(arms):
@@ -144,16 +170,26 @@ def available_options(
             available[:, k] = flags.to_numpy(dtype=bool)
     if do_no_harm is None:
         return available
+    weights = do_no_harm.weights(value_model)
+    tau_columns = [f"tau__{o}__{a}" for o in weights for a in arms]
+    require_columns(scores, tau_columns, "score the do-no-harm outcomes for every arm")
+    if do_no_harm.on == "value":
+        gain = values_frame(scores, value_model, arms).to_numpy(dtype=np.float64)
+    else:
+        gain = np.column_stack(
+            [do_no_harm.sign * numeric_column(scores, f"tau__{do_no_harm.outcome}__{a}")
+             for a in arms]
+        )
     for k, arm in enumerate(arms):
-        tau_column = f"tau__{do_no_harm.outcome}__{arm}"
-        require_columns(scores, [tau_column], "score the do-no-harm outcome for every arm")
-        lower = numeric_column(scores, tau_column) - do_no_harm.margin
+        lower = gain[:, k] - do_no_harm.margin
         if do_no_harm.z > 0:
-            se_column = do_no_harm.se_column.format(outcome=do_no_harm.outcome, arm=arm)
+            se_columns = [do_no_harm.se_column.format(outcome=o, arm=arm) for o in weights]
             require_columns(
-                scores, [se_column], "score the effect's standard error, or set do_no_harm.z=0"
+                scores, se_columns, "score the effect's standard error, or set do_no_harm.z=0"
             )
-            lower = lower - do_no_harm.z * numeric_column(scores, se_column)
+            variance = sum((w * numeric_column(scores, c)) ** 2
+                           for w, c in zip(weights.values(), se_columns, strict=True))
+            lower = lower - do_no_harm.z * np.sqrt(variance)
         available[:, k] &= lower > 0
     return available
 
@@ -208,7 +244,7 @@ def option_block(
     """
     values = values_frame(scores, value_model, arms).to_numpy(dtype=np.float64)
     costs = cost_frame(scores, value_model, arms).to_numpy(dtype=np.float64)
-    values = np.where(available_options(scores, arms, do_no_harm), values, -np.inf)
+    values = np.where(available_options(scores, arms, do_no_harm, value_model), values, -np.inf)
     usage = np.stack([guardrail_usage(scores, g, arms, costs) for g in guardrails]) if guardrails \
         else np.zeros((0, len(scores), len(arms)))
     population = np.array([row_population(scores, g) for g in guardrails], dtype=np.float64)

@@ -159,6 +159,34 @@ def _reason_columns(data: DataConfig) -> list[Column]:
     return reasons
 
 
+def outcome_column(outcome: str, positive: str | None) -> Column:
+    """The outcome as double: the ``positive`` label (trimmed) as 1.0 and any other label as
+    0.0 when a label is configured, else the numeric value (null where not numeric)."""
+    if positive is None:
+        return F.expr(f"try_cast({_q(outcome)} AS double)").alias(outcome)
+    label = F.trim(F.col(_q(outcome)).cast("string"))
+    return (
+        F.when(label == positive.strip(), F.lit(1.0))
+        .when(label.isNotNull(), F.lit(0.0))
+        .alias(outcome)
+    )
+
+
+def check_positive_labels(classified: DataFrame, data: DataConfig) -> None:
+    """Refuse a configured positive label that no row of the outcome has."""
+    for outcome, positive in data.positive_labels.items():
+        raw = F.trim(F.col(_q(f"__raw_{outcome}")))
+        if classified.filter(raw == positive.strip()).limit(1).count() == 0:
+            seen = classified.select(raw.alias("label")).distinct().limit(5).collect()
+            labels = ", ".join(repr(row[0]) for row in seen)
+            raise DataContractError(
+                EXPERIMENT,
+                f"no row has the positive label {positive!r} (labels seen: {labels})",
+                f"set data.outcomes.{outcome}.positive to the label that means 1",
+                column=outcome,
+            )
+
+
 def canonical_experiment(raw: DataFrame, data: DataConfig) -> DataFrame:
     """Rename and cast the experiment table to the contract, keeping raw outcomes for reasons."""
     table = EXPERIMENT
@@ -181,10 +209,10 @@ def canonical_experiment(raw: DataFrame, data: DataConfig) -> DataFrame:
     columns = [
         F.col(_q(id_column)).alias("customer_id"),
         *feature_columns(raw, table, data.features),
-        F.col(_q(data.treatment)).cast("string").alias("treatment"),
+        F.trim(F.col(_q(data.treatment)).cast("string")).alias("treatment"),
     ]
     for outcome in data.outcomes:
-        columns.append(F.expr(f"try_cast({_q(outcome)} AS double)").alias(outcome))
+        columns.append(outcome_column(outcome, data.positive_labels.get(outcome)))
         columns.append(F.col(_q(outcome)).cast("string").alias(f"__raw_{outcome}"))
     if data.propensity:
         columns.append(F.expr(f"try_cast({_q(data.propensity)} AS double)").alias("propensity"))
@@ -248,6 +276,14 @@ def check_experiment(
 ) -> None:
     """Table-level refusals on the clean experiment rows (``wide`` from :func:`arm_statistics`)."""
     table = EXPERIMENT
+    if not set(data.arms) & set(wide.index):
+        raise DataContractError(
+            table,
+            f"no rows of any offer arm ({', '.join(data.arms)}; arms seen: "
+            f"{', '.join(map(str, wide.index))}): there is nothing to compare the control with",
+            "set data.arms to the treated arms' labels in the table, or supply treated rows",
+            column=data.treatment,
+        )
     if data.control not in wide.index:
         raise DataContractError(
             table,
@@ -383,6 +419,7 @@ def validate(
     """
     classified = classify_rows(canonical_experiment(experiment_raw, data), data).cache()
     rows_read = {EXPERIMENT: classified.count()}
+    check_positive_labels(classified, data)
     quarantined = {EXPERIMENT: reason_counts(classified)}
     check_quarantine_share(quarantined[EXPERIMENT], rows_read[EXPERIMENT], EXPERIMENT, ingest)
     experiment = clean_rows(classified)

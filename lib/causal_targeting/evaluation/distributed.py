@@ -49,8 +49,14 @@ def score_bucket_stats_spark(
     weight_col: str | None = None,
     buckets: int = 100,
     relative_error: float = 1e-4,
+    sign: float = 1.0,
+    offset: float = 0.0,
 ) -> pd.DataFrame:
     """Per-bucket ``n_t, n_c, sum_y_t, sum_y_c`` of the rows of ``arm`` and ``control``.
+
+    The outcome is read as ``offset + sign * y`` and the score as ``sign * score``: ``sign = -1``
+    where less of the outcome is better (``offset = 1`` keeps a binary outcome 0/1: the Qini of
+    "the bad event did not happen", ranked by the predicted reduction).
 
     Buckets are score quantiles: the ``buckets - 1`` inner quantiles of ``score_col`` over the
     two arms' rows (``approxQuantile`` with ``relative_error``; tied quantiles merge buckets)
@@ -70,8 +76,8 @@ def score_bucket_stats_spark(
             column=missing[0],
         )
     rows = df.where(F.col(treatment_col).isin(arm, control)).select(
-        F.col(score_col).cast("double").alias("score"),
-        F.col(outcome_col).cast("double").alias("y"),
+        (F.lit(sign) * F.col(score_col).cast("double")).alias("score"),
+        (F.lit(offset) + F.lit(sign) * F.col(outcome_col).cast("double")).alias("y"),
         (F.col(treatment_col) == arm).cast("double").alias("t"),
         (F.col(weight_col).cast("double") if weight_col else F.lit(1.0)).alias("w"),
     )
@@ -126,8 +132,12 @@ def uplift_metrics_spark(
     treatment_col: str = "treatment",
     weight_col: str | None = None,
     buckets: int = 100,
+    direction: str = "higher",
 ) -> tuple[dict[str, float], pd.DataFrame]:
     """AUUC and Qini (see :mod:`causal_targeting.evaluation.uplift`) and the curves, bucketed.
+
+    ``direction="lower"`` (less of the outcome is better) measures the negated outcome ranked
+    by the negated score (for a binary outcome, ``1 - y``), so a higher Qini is better either way.
 
     Returns:
         ``(metrics, curves)``: ``metrics`` has ``n_t``, ``n_c``, ``auuc``, ``qini`` (normalized,
@@ -145,6 +155,8 @@ def uplift_metrics_spark(
         treatment_col=treatment_col,
         weight_col=weight_col,
         buckets=buckets,
+        sign=-1.0 if direction == "lower" else 1.0,
+        offset=1.0 if direction == "lower" and kind == "binary" else 0.0,
     )
     metrics = {"n_t": float(stats["n_t"].sum()), "n_c": float(stats["n_c"].sum())}
     metrics |= metrics_from_buckets(stats, binary=kind == "binary")
@@ -160,8 +172,11 @@ def uplift_table_spark(
     treatment_col: str = "treatment",
     weight_col: str | None = None,
     buckets: int = 100,
+    directions: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`uplift_metrics_spark` for every non-control arm and outcome, by ``tau__`` score.
+    """:func:`uplift_metrics_spark` for every non-control arm and outcome, by ``tau__`` score;
+    ``directions`` maps an outcome to ``"lower"`` where less of it is better (config
+    ``data.directions``), so its metrics are measured in the better direction.
 
     Returns:
         ``(metrics, curves)``: one metrics row per (arm, outcome) with ``METRIC_COLUMNS``, and the
@@ -180,6 +195,7 @@ def uplift_table_spark(
                 treatment_col=treatment_col,
                 weight_col=weight_col,
                 buckets=buckets,
+                direction=(directions or {}).get(outcome, "higher"),
             )
             rows.append({"arm": arm, "outcome": outcome, **metrics})
             curves.append(curve.assign(arm=arm, outcome=outcome))

@@ -118,6 +118,30 @@ def poisson_bootstrap(terms: np.ndarray, *, reps: int, seed: int) -> np.ndarray:
     return np.concatenate(out)
 
 
+def paired_estimates(
+    policies: Mapping[str, np.ndarray],
+    treatment: np.ndarray,
+    y: np.ndarray,
+    propensity: np.ndarray,
+    mu: np.ndarray,
+    cost: np.ndarray,
+    *,
+    reps: int,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Point estimates, shape (m, 3), and bootstrap replicates, shape (reps, m, 3), of m policies.
+
+    Every replicate reweights the rows once for all policies (one Poisson weight per row), so
+    replicate ``b`` of two policies is computed on the same resample: their difference per
+    replicate is a paired bootstrap draw. Arguments as in :func:`estimate_policy_values`.
+    """
+    terms = np.column_stack(
+        [estimator_terms(policies[k], treatment, y, propensity, mu, cost) for k in policies]
+    )
+    point = estimates_from_sums(terms.sum(axis=0), np.asarray(float(len(y))))
+    return point, poisson_bootstrap(terms, reps=reps, seed=seed)
+
+
 def estimate_policy_values(
     policies: Mapping[str, np.ndarray],
     treatment: np.ndarray,
@@ -147,11 +171,9 @@ def estimate_policy_values(
         (total offer cost of the policy on the rows).
     """
     names = list(policies)
-    terms = np.column_stack(
-        [estimator_terms(policies[k], treatment, y, propensity, mu, cost) for k in names]
+    point, boot = paired_estimates(
+        policies, treatment, y, propensity, mu, cost, reps=reps, seed=seed
     )
-    point = estimates_from_sums(terms.sum(axis=0), np.asarray(float(len(y))))
-    boot = poisson_bootstrap(terms, reps=reps, seed=seed)
     low, high = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
     rows = [
         {
@@ -201,6 +223,45 @@ def policy_values(
         ``true_value`` column holds :func:`true_policy_value` of each policy.
     """
     arms = [control, *[a for a in arms if a != control]]
+    inputs = estimator_inputs(
+        holdout,
+        outcome=outcome,
+        arms=arms,
+        costs=costs,
+        treatment_col=treatment_col,
+        propensity_col=propensity_col,
+    )
+    _check_lengths(policies, len(holdout))
+    table = estimate_policy_values(
+        {k: arm_codes(v, arms, f"policy '{k}'") for k, v in policies.items()},
+        *inputs,
+        reps=reps,
+        alpha=alpha,
+        seed=seed,
+    )
+    if all(f"true_mu__{outcome}__{a}" in holdout.columns for a in arms):
+        truth = {
+            k: true_policy_value(v, holdout, costs, outcome=outcome, arms=arms)
+            for k, v in policies.items()
+        }
+        table[TRUTH_COLUMN] = table["policy"].map(truth)
+    return table
+
+
+def estimator_inputs(
+    holdout: pd.DataFrame,
+    *,
+    outcome: str,
+    arms: Sequence[str],
+    costs: Mapping[str, float],
+    treatment_col: str = "treatment",
+    propensity_col: str = "propensity",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(treatment codes, y, propensity, mu, cost)`` of a scored holdout frame, checked.
+
+    ``arms`` lists the control first (the columns of ``mu``); see :func:`policy_values` for the
+    columns read. Refuses missing columns, nulls and propensities outside (0, 1].
+    """
     mu_cols = [f"mu__{outcome}__{a}" for a in arms]
     _require_columns(holdout, [treatment_col, outcome, *mu_cols])
     if propensity_col in holdout.columns:
@@ -220,25 +281,13 @@ def policy_values(
         raise DataContractError(
             HOLDOUT_TABLE, "null outcome or mu__ values", "drop or score rows with nulls", outcome
         )
-    _check_lengths(policies, len(holdout))
-    table = estimate_policy_values(
-        {k: arm_codes(v, arms, f"policy '{k}'") for k, v in policies.items()},
+    return (
         arm_codes(holdout[treatment_col], arms, treatment_col),
         y,
         propensity,
         mu,
         np.array([float(costs.get(a, 0.0)) for a in arms]),
-        reps=reps,
-        alpha=alpha,
-        seed=seed,
     )
-    if all(f"true_mu__{outcome}__{a}" in holdout.columns for a in arms):
-        truth = {
-            k: true_policy_value(v, holdout, costs, outcome=outcome, arms=arms)
-            for k, v in policies.items()
-        }
-        table[TRUTH_COLUMN] = table["policy"].map(truth)
-    return table
 
 
 def true_policy_value(

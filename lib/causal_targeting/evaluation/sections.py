@@ -435,3 +435,39 @@ def coarsening_section(curve: pd.DataFrame, menu: Mapping[str, Any]) -> Section:
         tables=[("Share recovered for each K", shown)],
         figures=[("Profit recovered against K", figure)],
     )
+
+
+COMPARABLE = (*SAME_CONTACTS, "treat_none")
+"""The baselines that respect the guardrails: the verdict compares targeting with these."""
+
+
+def verdict_line(differences: pd.DataFrame, estimator: str, alpha: float) -> str:
+    """Whether targeting beats the best guardrail-respecting baseline significantly."""
+    rows = differences[
+        (differences["estimator"] == estimator) & differences["baseline"].isin(COMPARABLE)
+    ]
+    best = rows.loc[rows["difference"].idxmin()]
+    significant = best["ci_low"] > 0
+    return (
+        f"Targeting {'beats' if significant else 'does not significantly beat'} the best "
+        f"baseline ('{best['baseline']}'): {best['difference']:+.4f} per customer "
+        f"({estimator.upper()}), {1 - alpha:.0%} paired CI [{best['ci_low']:+.4f}, "
+        f"{best['ci_high']:+.4f}], p = {best['p_value']:.3f}."
+    )
+
+
+def difference_section(
+    differences: pd.DataFrame,
+    estimator: str,
+    alpha: float,
+    safeguard: Mapping[str, Any] | None = None,
+) -> Section:
+    """Targeting minus each baseline with paired bootstrap CIs, the verdict and the safeguard."""
+    lines = [verdict_line(differences, estimator, alpha)]
+    if safeguard is not None:
+        lines.append(str(safeguard["line"]))
+    return Section(
+        "Targeting against each baseline",
+        lines,
+        tables=[("Paired differences (targeting minus baseline)", differences)],
+    )

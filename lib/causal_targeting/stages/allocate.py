@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from causal_targeting import tracking
 from causal_targeting.data import manifest
-from causal_targeting.data.io import write_json, write_table
+from causal_targeting.data.io import read_output, write_json, write_table
 from causal_targeting.decision import (
     allocation_input,
     allocation_problem,
     chosen_offers,
+    cost_columns,
+    safeguard_decision,
     solver_options,
+    static_gain,
+    static_gains,
+    static_value_model,
 )
-from causal_targeting.layout import allocate_paths
+from causal_targeting.errors import InfeasibleError
+from causal_targeting.layout import allocate_paths, train_paths
 from causal_targeting.spark import get_spark
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from pyspark.sql import SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
     from causal_targeting.allocation.dual import PassLog
     from causal_targeting.allocation.problem import Guardrail
     from causal_targeting.allocation.solver import SolveReport
     from causal_targeting.config import Config
+    from causal_targeting.evaluation.safeguard import SafeguardDecision
+    from causal_targeting.value import ValueModel
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,40 @@ class AllocateResult:
     offers: list[str]
     run_id: str
     paths: dict[str, str]
+    safeguard: SafeguardDecision | None = None
+
+
+def guarded_problem(
+    cfg: Config,
+    spark: SparkSession,
+    scores: DataFrame,
+    offers: list[str],
+    value_model: ValueModel,
+) -> tuple[DataFrame, ValueModel, SafeguardDecision]:
+    """The safeguard's verdict and the problem to solve: as configured when targeting is kept,
+    else the best static policy's (its arm to every eligible customer the guardrails allow, the
+    other offers not options, :func:`~causal_targeting.decision.static_value_model`; no offer
+    to anyone: no offer is an option)."""
+    from pyspark.sql import functions as F
+
+    rows = read_output(spark, train_paths(cfg)["holdout"], "holdout").toPandas()
+    decision = safeguard_decision(cfg, rows, offers, scores.count())
+    if decision.kind == "targeted":
+        return scores, value_model, decision
+    arm = decision.static_arm
+    gain = float("-inf")
+    if arm != cfg.data.control:
+        columns = cost_columns(value_model, arm)
+        largest = (
+            scores.agg(*[F.max(F.abs(F.col(c))).alias(c) for c in columns]).first().asDict()
+            if columns
+            else {}
+        )
+        gain = static_gain(largest, value_model, arm)
+    static = scores.withColumns(
+        {name: F.lit(value) for name, value in static_gains(arm, offers, gain).items()}
+    )
+    return static, static_value_model(value_model), decision
 
 
 def pass_metrics(log: PassLog, guardrails: list[Guardrail]) -> dict[str, float]:
@@ -69,6 +111,10 @@ def allocate(
     value_model, guardrails, do_no_harm = allocation_problem(cfg)
     offers = offers or chosen_offers(cfg)
     scores = allocation_input(cfg, spark, offers)
+    decision = None
+    chosen, chosen_model = scores, value_model
+    if cfg.allocation.safeguard:
+        chosen, chosen_model, decision = guarded_problem(cfg, spark, scores, offers, value_model)
     tracking.configure(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
     with tracking.start_run(run_name=f"{cfg.name}-allocate", tags={"stage": "allocate"}) as run:
         tracking.log_config(cfg.model_dump(mode="json"))
@@ -78,24 +124,39 @@ def allocate(
             if on_pass is not None:
                 on_pass(log)
 
-        allocation, report = solve(
-            scores,
-            value_model,
-            guardrails,
-            offers,
-            do_no_harm,
-            options=solver_options(cfg),
-            run_id=run.info.run_id,
-            callback=log_pass,
-        )
+        def solved(frame: DataFrame, model: ValueModel) -> tuple[DataFrame, SolveReport]:
+            return solve(
+                frame,
+                model,
+                guardrails,
+                offers,
+                do_no_harm,
+                options=solver_options(cfg),
+                run_id=run.info.run_id,
+                callback=log_pass,
+            )
+
+        try:
+            allocation, report = solved(chosen, chosen_model)
+        except InfeasibleError:
+            if decision is None or decision.kind == "targeted":
+                raise
+            decision = replace(decision, kind="targeted", static_feasible=False)
+            allocation, report = solved(scores, value_model)
         paths = allocate_paths(cfg)
         write_table(allocation, paths["allocation"])
         summary = {**report.to_dict(), "offers": offers}
         summary.pop("lam_history", None)
+        if decision is not None:
+            summary["safeguard"] = {**decision.to_dict(), "line": decision.line(cfg.data.control)}
+            tracking.log_metrics(
+                {"safeguard_difference": decision.difference, "safeguard_ci_low": decision.ci_low,
+                 "safeguard_targeted": float(decision.kind == "targeted")}
+            )
         write_json(summary, paths["report"])
         tracking.log_metrics(
             {"primal": report.primal, "dual_bound": report.dual_bound, "gap": report.gap}
         )
         tracking.log_dict(summary, "solve_report.json")
     manifest.finish(cfg, started, run.info.run_id)
-    return AllocateResult(report, offers, run.info.run_id, paths)
+    return AllocateResult(report, offers, run.info.run_id, paths, decision)

@@ -12,12 +12,7 @@ import pandas as pd
 from causal_targeting import tracking
 from causal_targeting.data import manifest
 from causal_targeting.data.io import read_json, read_output, write_text
-from causal_targeting.decision import (
-    allocation_problem,
-    chosen_offers,
-    scaled_guardrails,
-    solver_options,
-)
+from causal_targeting.decision import allocation_problem, chosen_offers, sample_policy
 from causal_targeting.layout import (
     allocate_paths,
     coarsen_paths,
@@ -42,20 +37,7 @@ class EvaluateResult:
     values: pd.DataFrame
     report: str
     paths: dict[str, str]
-
-
-def holdout_policy(
-    holdout: pd.DataFrame, cfg: Config, offers: list[str], base_rows: int
-) -> np.ndarray:
-    """Our policy on the holdout rows: the allocation solved on them, guardrails scaled."""
-    from causal_targeting.allocation.problem import option_block
-    from causal_targeting.allocation.solver import solve_block
-
-    value_model, guardrails, do_no_harm = allocation_problem(cfg)
-    scaled = scaled_guardrails(guardrails, len(holdout) / base_rows)
-    block = option_block(holdout, value_model, scaled, offers, do_no_harm)
-    choice, _ = solve_block(block, scaled, solver_options(cfg))
-    return np.array([*offers, cfg.data.control], dtype=object)[choice]
+    differences: pd.DataFrame | None = None
 
 
 def offer_counts(cfg: Config, spark: SparkSession) -> pd.DataFrame:
@@ -95,13 +77,16 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     is the allocation solved on them (over the coarsened menu when there is one) with amounts
     scaled to their share of the base; the baselines, free to use any offer, get the same
     contacts and budget (random: our own offers, shuffled). IPS, SNIPS and DR estimates carry
-    Poisson bootstrap CIs; on simulator data the true value of each policy is added. The report
-    opens with the decision: customers per offer (by segment), value against the best
-    baseline, binding guardrails and their shadow prices.
+    Poisson bootstrap CIs; on simulator data the true value of each policy is added. Targeting
+    minus each baseline, with paired bootstrap CIs and p-values, goes to
+    ``policy_differences.csv`` and MLflow. The report opens with the decision: customers per
+    offer (by segment), value against the best baseline (paired), binding guardrails and their
+    shadow prices; then the paired differences with the allocate stage's safeguard line.
     """
     from causal_targeting.evaluation import sections
     from causal_targeting.evaluation.baselines import baseline_policies
     from causal_targeting.evaluation.net_value import VALUE, policy_cost, with_net_value
+    from causal_targeting.evaluation.paired import policy_differences
     from causal_targeting.evaluation.policy_value import policy_values
     from causal_targeting.evaluation.report import write_report
     from causal_targeting.value import cost_frame
@@ -115,7 +100,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     holdout = read_output(spark, train_paths(cfg)["holdout"], "holdout").toPandas()
     base_rows = read_output(spark, score_paths(cfg)["scores"], "scores").count()
     frame = with_net_value(holdout, value_model, every_offer, cfg.data.control)
-    policy = holdout_policy(holdout, cfg, offers, base_rows)
+    policy = sample_policy(holdout, cfg, offers, base_rows)
     cost_table = cost_frame(holdout, value_model, every_offer)
     costs = cost_table.mean().rename(lambda column: column.removeprefix("cost__"))
     policies = {"targeting": policy} | baseline_policies(
@@ -128,20 +113,20 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
         response_col=response_column(cfg),
         seed=cfg.seed,
     )
-    values = policy_values(
-        frame,
-        policies,
-        outcome=VALUE,
-        arms=arms,
-        control=cfg.data.control,
-        costs={},
-        reps=cfg.evaluate.bootstrap_reps,
-        alpha=cfg.evaluate.alpha,
-        seed=cfg.seed,
-    )
+    valued = {
+        "outcome": VALUE,
+        "arms": arms,
+        "control": cfg.data.control,
+        "costs": {},
+        "reps": cfg.evaluate.bootstrap_reps,
+        "alpha": cfg.evaluate.alpha,
+        "seed": cfg.seed,
+    }
+    values = policy_values(frame, policies, **valued)
     values["cost"] = values["policy"].map(  # values are net of cost; this is what they spent
         {name: policy_cost(cost_table, np.asarray(p, dtype=object)) for name, p in policies.items()}
     )
+    differences = policy_differences(frame, policies, against="targeting", **valued)
     paths = evaluate_paths(cfg)
     trained = read_json(train_paths(cfg)["report"])
     solved = read_json(allocate_paths(cfg)["report"])
@@ -154,6 +139,10 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
             currency=currency,
             estimator=cfg.evaluate.estimator,
             alpha=cfg.evaluate.alpha,
+            differences=differences,
+        ),
+        sections.difference_section(
+            differences, cfg.evaluate.estimator, cfg.evaluate.alpha, solved.get("safeguard")
         ),
         sections.data_section(read_json(ingest_paths(cfg)["report"])),
         sections.model_section(
@@ -161,7 +150,9 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
             pd.read_csv(train_paths(cfg)["curves"]),
             trained["model_uri"],
         ),
-        sections.policy_section(values, len(holdout), cfg.evaluate.estimator, currency),
+        sections.policy_section(
+            values, len(holdout), cfg.evaluate.estimator, currency, differences=differences
+        ),
         sections.design_section(
             values,
             float(frame[VALUE].std(ddof=1)),
@@ -180,6 +171,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
         menu = read_json(coarsen_paths(cfg)["menu"])
         parts.append(sections.coarsening_section(recovery, menu))
     write_text(values.to_csv(index=False), paths["values"])
+    write_text(differences.to_csv(index=False), paths["differences"])
     report = write_report(paths["report"], "Targeting evidence", cfg.name, parts)
     tracking.configure(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
     with tracking.start_run(run_name=f"{cfg.name}-evaluate", tags={"stage": "evaluate"}) as run:
@@ -190,6 +182,13 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
                 for row in values.itertuples(index=False)
             }
         )
+        tracking.log_metrics(
+            {
+                f"difference_{row.estimator}__{row.baseline}{suffix}": value
+                for row in differences.itertuples(index=False)
+                for suffix, value in (("", row.difference), ("_p", row.p_value))
+            }
+        )
         tracking.log_artifacts(str(report.parent), "report")
     manifest.finish(cfg, started, run.info.run_id)
-    return EvaluateResult(values, str(report), paths)
+    return EvaluateResult(values, str(report), paths, differences)

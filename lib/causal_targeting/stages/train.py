@@ -191,6 +191,7 @@ def train(
         outcome_kinds=data.outcomes,
         weight_col="weight" if data.weight else None,
         buckets=cfg.train.metric_buckets,
+        directions=data.directions,
     )
     paths = train_paths(cfg)
     tracking.configure(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)

@@ -1,0 +1,159 @@
+"""The policy-level safeguard: keep the targeted policy only when it beats every static one.
+
+A static policy gives one arm to every eligible customer (or no offer to anyone); it needs no
+model. On the scored experiment rows (out-of-fold or holdout), valued in the allocator's units
+(:mod:`causal_targeting.evaluation.net_value`), let ``V(pi)`` be the doubly robust net value per
+customer and ``s* = argmax_s V(static s)`` the best static policy. With the paired bootstrap
+draws ``D_b`` of ``D = V(targeted) - V(static s*)`` (:mod:`causal_targeting.evaluation.paired`),
+the targeted policy is kept only when its one-sided lower confidence bound is above zero:
+
+    lower = q_{1 - confidence}(D_b) > 0,      p = P_b(D_b <= 0)  (one-sided)
+
+otherwise the best static policy is used. Choosing ``s*`` on the same rows favours the static
+side slightly, which errs towards the policy that needs no model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+
+from causal_targeting.evaluation.net_value import VALUE, with_net_value
+from causal_targeting.evaluation.paired import difference_draws
+from causal_targeting.evaluation.policy_value import (
+    arm_codes,
+    estimator_inputs,
+    paired_estimates,
+)
+from causal_targeting.value import ValueModel, values_frame
+
+DR = 2  # column of the DR estimator in paired_estimates' output
+TARGETED = "targeted"
+
+
+@dataclass(frozen=True)
+class SafeguardDecision:
+    """The safeguard's verdict on the scored rows.
+
+    kind: "targeted" (keep the model's policy) or "static" (use the best static policy).
+    static_arm: the best static policy's arm (the control arm: no offer to anyone).
+    difference: DR value per customer of the targeted policy minus the best static one.
+    ci_low, ci_high: one-sided bounds at ``confidence`` (q_{1-c} and q_c of the draws).
+    p_value: one-sided bootstrap p-value of "targeted is no better", P_b(D_b <= 0).
+    static_values: DR value per customer of each static policy, by arm.
+    static_feasible: False when the best static policy does not meet the guardrails (targeting
+        is then kept whatever the evidence).
+    """
+
+    kind: Literal["targeted", "static"]
+    static_arm: str
+    difference: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    confidence: float
+    static_values: dict[str, float]
+    static_feasible: bool = True
+
+    def line(self, control: str) -> str:
+        """The one line the allocate stage and the report print."""
+        static = "no offer to anyone" if self.static_arm == control else (
+            f"'{self.static_arm}' to every eligible customer"
+        )
+        evidence = (
+            f"targeted minus best static ({static}): {self.difference:+.4f} per customer, "
+            f"{self.confidence:.0%} lower bound {self.ci_low:+.4f}, one-sided p {self.p_value:.3f}"
+        )
+        if not self.static_feasible:
+            return f"Safeguard: targeting kept, no static policy meets the guardrails; {evidence}"
+        if self.kind == "targeted":
+            return f"Safeguard: targeting kept; {evidence}"
+        return f"Safeguard: targeting NOT better than the best static policy, using it; {evidence}"
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def net_value_policy(
+    frame: pd.DataFrame, value_model: ValueModel, offers: Sequence[str], control: str
+) -> np.ndarray:
+    """Each row's arm of highest predicted net value ``value__{arm}``; control where none is > 0."""
+    values = values_frame(frame, value_model, offers).to_numpy(dtype=float)
+    best = values.argmax(axis=1)
+    chosen = np.asarray(offers, dtype=object)[best]
+    return np.where(values[np.arange(len(frame)), best] > 0, chosen, control)
+
+
+def static_policies(
+    frame: pd.DataFrame, offers: Sequence[str], control: str
+) -> dict[str, np.ndarray]:
+    """Arm -> each single arm to every eligible row (``eligible__{arm}`` when present), and
+    the control arm -> no offer to anyone."""
+    policies = {control: np.full(len(frame), control, dtype=object)}
+    for arm in offers:
+        column = f"eligible__{arm}"
+        eligible = (
+            frame[column].astype("boolean").fillna(False).to_numpy(dtype=bool)
+            if column in frame.columns
+            else np.ones(len(frame), dtype=bool)
+        )
+        policies[arm] = np.where(eligible, arm, control).astype(object)
+    return policies
+
+
+def decide(
+    frame: pd.DataFrame,
+    value_model: ValueModel,
+    offers: Sequence[str],
+    control: str,
+    *,
+    confidence: float,
+    seed: int,
+    reps: int = 1000,
+    targeted: np.ndarray | None = None,
+    statics: Mapping[str, np.ndarray] | None = None,
+) -> SafeguardDecision:
+    """Compare the targeted policy with the best static one on the scored rows (module doc).
+
+    Args:
+        frame: scored experiment rows: ``treatment``, the outcomes, optional ``propensity``,
+            ``mu__{outcome}__{arm}`` and ``tau__{outcome}__{arm}`` for every arm.
+        value_model: the allocator's value model.
+        offers: the non-control arms; control: the no-offer arm.
+        confidence: one-sided confidence of the lower bound, in (0, 1).
+        seed, reps: bootstrap seed and replicates.
+        targeted: the targeted policy per row (arm names); default :func:`net_value_policy`.
+        statics: static arm -> its policy per row (e.g. solved under the guardrails); default
+            :func:`static_policies`.
+
+    Returns:
+        The decision; ``kind`` is "targeted" exactly when ``ci_low > 0``.
+    """
+    if targeted is None:
+        targeted = net_value_policy(frame, value_model, offers, control)
+    statics = dict(statics if statics is not None else static_policies(frame, offers, control))
+    valued = with_net_value(frame, value_model, offers, control)
+    arms = [control, *offers]
+    inputs = estimator_inputs(valued, outcome=VALUE, arms=arms, costs={})
+    policies = {TARGETED: targeted, **{f"static:{a}": p for a, p in statics.items()}}
+    codes = {k: arm_codes(v, arms, f"policy '{k}'") for k, v in policies.items()}
+    point, boot = paired_estimates(codes, *inputs, reps=reps, seed=seed)
+    static_values = {arm: float(point[j + 1, DR]) for j, arm in enumerate(statics)}
+    best = max(static_values, key=static_values.__getitem__)
+    diff, draws = difference_draws(point, boot, 0, list(statics).index(best) + 1)
+    d = draws[:, DR][~np.isnan(draws[:, DR])]
+    low, high = np.quantile(d, [1 - confidence, confidence])
+    return SafeguardDecision(
+        kind="targeted" if low > 0 else "static",
+        static_arm=best,
+        difference=float(diff[DR]),
+        ci_low=float(low),
+        ci_high=float(high),
+        p_value=float(np.mean(d <= 0)),
+        confidence=confidence,
+        static_values=static_values,
+    )

@@ -1,0 +1,49 @@
+"""The safeguard keeps targeting on a strong signal and falls back to static on noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from causal_targeting.evaluation.safeguard import decide
+from causal_targeting.value import ValueModel
+
+MODEL = ValueModel(weights={"y": 1.0}, fixed_cost=0.1)
+
+
+def _rows(n: int, heterogeneity: float, seed: int, noise_scores: bool) -> pd.DataFrame:
+    """Scored rows with effect ``heterogeneity * x`` and scores that know it (or are noise)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    treated = rng.random(n) < 0.5
+    y = x + treated * heterogeneity * x + rng.normal(size=n)
+    tau = rng.normal(scale=0.3, size=n) if noise_scores else heterogeneity * x
+    return pd.DataFrame(
+        {
+            "treatment": np.where(treated, "a", "ctl"),
+            "y": y,
+            "propensity": 0.5,
+            "mu__y__ctl": x,
+            "mu__y__a": x + tau,
+            "tau__y__a": tau,
+        }
+    )
+
+
+def test_strong_signal_keeps_targeting() -> None:
+    decision = decide(
+        _rows(4000, 1.0, 0, False), MODEL, ["a"], "ctl", confidence=0.9, seed=1, reps=300
+    )
+    assert decision.kind == "targeted"
+    assert decision.ci_low > 0
+    assert decision.static_arm == "ctl"  # the effect averages zero: no one is the best static
+
+
+def test_pure_noise_falls_back_to_static() -> None:
+    decision = decide(
+        _rows(300, 0.0, 2, True), MODEL, ["a"], "ctl", confidence=0.9, seed=1, reps=300
+    )
+    assert decision.kind == "static"
+    assert decision.ci_low <= 0
+    assert decision.static_arm == max(decision.static_values, key=decision.static_values.get)
+    assert "NOT better" in decision.line("ctl")
