@@ -41,7 +41,8 @@ from pyspark.sql import functions as F
 from _results import publish
 from causal_targeting.config import SparkConfig
 from causal_targeting.learners.compiled import CompiledEngine
-from causal_targeting.learners.uplift import TLearner, UpliftModel
+from causal_targeting.learners.model import UpliftModel
+from causal_targeting.learners.uplift import TLearner
 from causal_targeting.scoring import MODEL_VERSION, score, score_schema
 from causal_targeting.spark import get_spark
 

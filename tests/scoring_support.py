@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from causal_targeting.learners.uplift import TLearner, UpliftLearner, UpliftModel
+from causal_targeting.learners.model import UpliftModel
+from causal_targeting.learners.uplift import TLearner, UpliftLearner
 
 ARMS = ["email", "sms"]
 CONTROL = "none"

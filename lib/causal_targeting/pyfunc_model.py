@@ -8,7 +8,7 @@ above ``learners`` and ``segments`` because it names both model types.
 import mlflow
 
 from causal_targeting.learners import pyfunc
-from causal_targeting.learners.uplift import UpliftModel
+from causal_targeting.learners.model import UpliftModel
 from causal_targeting.segments import pyfunc as segment_pyfunc
 from causal_targeting.segments.model import IntentModel
 

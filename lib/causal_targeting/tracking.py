@@ -30,8 +30,8 @@ from mlflow.exceptions import MlflowException
 
 from causal_targeting.data.io import finite
 from causal_targeting.errors import ModelError
+from causal_targeting.learners.model import UpliftModel
 from causal_targeting.learners.pyfunc import load_uplift_model, log_uplift_model
-from causal_targeting.learners.uplift import UpliftModel
 
 CHALLENGER = "challenger"
 CHAMPION = "champion"

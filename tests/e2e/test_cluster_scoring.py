@@ -26,7 +26,7 @@ SCORE_ON_CLUSTER = """
 import json, sys
 from pathlib import Path
 from pyspark.sql import SparkSession
-from causal_targeting.learners.uplift import UpliftModel
+from causal_targeting.learners.model import UpliftModel
 from causal_targeting.scoring import score, unseen_levels_report
 
 master, model_file, customers, output, cache_dir = sys.argv[1:]

@@ -21,7 +21,7 @@ from pyspark.sql import DataFrame, SparkSession
 from causal_targeting.config import load_config
 from causal_targeting.data import io
 from causal_targeting.data.io import read_output, write_table
-from causal_targeting.learners.uplift import UpliftModel
+from causal_targeting.learners.model import UpliftModel
 from causal_targeting.scoring import score
 from causal_targeting.stages.ingest import ingest
 from scoring_support import customer_frame, fit_small_model
@@ -31,7 +31,7 @@ import sys, time
 from pyspark.sql import SparkSession
 from causal_targeting.data import io
 from causal_targeting.data.io import read_output, write_table
-from causal_targeting.learners.uplift import UpliftModel
+from causal_targeting.learners.model import UpliftModel
 
 path = sys.argv[1]
 spark = (

@@ -8,6 +8,7 @@ import pytest
 from pyspark.sql import functions as F
 
 from causal_targeting.errors import DataContractError
+from causal_targeting.learners.model import UpliftModel
 from causal_targeting.learners.spark_fit import (
     FOLD,
     assign_folds,
@@ -18,13 +19,7 @@ from causal_targeting.learners.spark_fit import (
     stratified_sample,
     train_holdout_split,
 )
-from causal_targeting.learners.uplift import (
-    DRLearner,
-    TLearner,
-    UpliftModel,
-    XLearner,
-    fit_candidates,
-)
+from causal_targeting.learners.uplift import DRLearner, TLearner, XLearner, fit_candidates
 from scoring_support import ARMS, CONTROL, FEATURES, OUTCOMES, customer_frame, experiment_frame
 
 DESIGN = {

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from causal_targeting.errors import DataContractError
-from causal_targeting.learners.uplift import UpliftModel
+from causal_targeting.learners.model import UpliftModel
 from causal_targeting.scoring import score, unseen_levels_report
 from scoring_support import customer_frame, fit_small_model
 

@@ -15,8 +15,9 @@ from causal_targeting.errors import ConfigError, DataContractError, ModelError
 from causal_targeting.learners.base import fit_base_model, lightgbm_params, validation_mask
 from causal_targeting.learners.design import Design, arm_summary, merge_summaries
 from causal_targeting.learners.features import FeatureSpec
+from causal_targeting.learners.model import UpliftModel
 from causal_targeting.learners.spark_fit import prefilter_fraction
-from causal_targeting.learners.uplift import TLearner, UpliftModel, XLearner
+from causal_targeting.learners.uplift import TLearner, XLearner
 
 FEATURES = {"x1": "numeric", "x2": "numeric", "segment": "categorical"}
 ARMS = ("email", "sms")

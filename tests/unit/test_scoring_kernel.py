@@ -10,7 +10,8 @@ import pytest
 
 from causal_targeting import scoring
 from causal_targeting.learners.compiled import CompiledEngine, LightGBMEngine
-from causal_targeting.learners.uplift import UpliftModel, XLearner
+from causal_targeting.learners.model import UpliftModel
+from causal_targeting.learners.uplift import XLearner
 from scoring_support import customer_frame, fit_small_model
 
 

@@ -21,7 +21,7 @@ from mlflow import MlflowClient
 from causal_targeting import tracking
 from causal_targeting.errors import ModelError
 from causal_targeting.learners.importance import feature_importance
-from causal_targeting.learners.uplift import UpliftModel
+from causal_targeting.learners.model import UpliftModel
 from scoring_support import FEATURES, customer_frame, fit_small_model
 
 

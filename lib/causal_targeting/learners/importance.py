@@ -8,7 +8,7 @@ import lightgbm as lgb
 import pandas as pd
 
 if TYPE_CHECKING:
-    from causal_targeting.learners.uplift import UpliftModel
+    from causal_targeting.learners.model import UpliftModel
 
 
 def feature_importance(model: UpliftModel) -> pd.DataFrame:

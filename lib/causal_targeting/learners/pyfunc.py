@@ -25,7 +25,7 @@ from mlflow.types import ColSpec, Schema
 
 from causal_targeting.errors import ModelError
 from causal_targeting.learners.artifact import ModelArtifact
-from causal_targeting.learners.uplift import UpliftModel
+from causal_targeting.learners.model import UpliftModel
 
 ARTIFACT_FILE = "uplift_model.bin"
 MODEL_CODE = Path(__file__).parents[1] / "pyfunc_model.py"

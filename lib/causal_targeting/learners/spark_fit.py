@@ -27,6 +27,7 @@ from causal_targeting.learners.design import (
     merge_summaries,
 )
 from causal_targeting.learners.features import FeatureSpec
+from causal_targeting.learners.model import UpliftModel
 from causal_targeting.learners.tasks import (
     FULL,
     FitTask,
@@ -38,7 +39,6 @@ from causal_targeting.learners.tasks import (
 )
 from causal_targeting.learners.uplift import (
     UpliftLearner,
-    UpliftModel,
     check_candidates,
     learner_fits,
     merged_stages,

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
     from causal_targeting.config import Config
     from causal_targeting.learners.base import Tuning
-    from causal_targeting.learners.uplift import UpliftLearner, UpliftModel
+    from causal_targeting.learners.model import UpliftModel
+    from causal_targeting.learners.uplift import UpliftLearner
     from causal_targeting.value import ValueModel
 
 

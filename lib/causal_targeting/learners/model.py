@@ -1,0 +1,186 @@
+"""The uplift model artifact: boosters, feature spec, arms and outcomes; scores any table.
+
+:class:`UpliftModel` is the one model artifact (DESIGN "One model artifact"): LightGBM boosters
+as model strings, the feature spec, the arms and the outcomes. ``predict(pandas) -> pandas``
+gives every score column, ``to_bytes``/``from_bytes`` serialize it (zlib-compressed JSON; no
+pickle), and every booster prediction goes through one method, so another engine (compiled
+trees, :mod:`causal_targeting.learners.compiled`) plugs in as ``predict(pdf, engine=...)``.
+The learners that fit it are in :mod:`causal_targeting.learners.uplift`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from causal_targeting.errors import ModelError
+from causal_targeting.learners.artifact import Engine, dump_document, load_document
+from causal_targeting.learners.features import FeatureSpec
+from causal_targeting.learners.tasks import (
+    dr_key,
+    mu_key,
+    propensity_key,
+    tau0_key,
+    tau1_key,
+    tau_key,
+)
+
+FORMAT = "causal-targeting/uplift-model"
+FORMAT_VERSION = 1
+LEARNERS = ("t", "x", "dr")
+
+
+@dataclass
+class UpliftModel:
+    """Fitted uplift model: score columns for every arm and outcome from LightGBM boosters.
+
+    Attributes
+    ----------
+    spec: the features (names, kinds, categorical levels).
+    control: the control arm; ``arms``: the non-control arms.
+    outcomes: outcome name -> "binary" | "continuous".
+    learner: "t", "x" or "dr".
+    boosters: model strings by key (:mod:`causal_targeting.learners.tasks`): T-learner
+        ``mu__{o}__{a}`` for every arm; X-learner ``mu__{o}__{control}``, ``tau1__{o}__{a}``,
+        ``tau0__{o}__{a}`` and ``propensity__{a}`` for arms without a constant propensity;
+        DR-learner ``mu__{o}__{control}`` and ``dr__{o}__{a}``.
+    propensity_constants: X-learner pair propensities e_a that are constants (from the design).
+    propensity_clip: (eps, 1 − eps), the range fitted propensities are clipped to.
+    n_threads: threads of each LightGBM prediction (not serialized).
+
+    Scores (:meth:`predict`), for each outcome o:
+
+    - T-learner: mu__o__a = mu_a(x), the outcome model of arm a; tau__o__a = mu_a(x) − mu_c(x).
+    - X-learner: tau__o__a = e_a(x)·tau0_a(x) + (1 − e_a(x))·tau1_a(x) (see :class:`XLearner`),
+      mu__o__c = mu_c(x) and mu__o__a = mu_c(x) + tau__o__a, so that tau = mu_a − mu_c holds
+      for both learners (for a binary outcome this mu__o__a is not clipped to [0, 1]).
+    - DR-learner: tau__o__a = the final regression of the pseudo-outcomes (:class:`DRLearner`),
+      mu__o__c = mu_c(x) and mu__o__a = mu_c(x) + tau__o__a, as for the X-learner.
+    """
+
+    spec: FeatureSpec
+    control: str
+    arms: tuple[str, ...]
+    outcomes: dict[str, str]
+    learner: str
+    boosters: dict[str, str]
+    propensity_constants: dict[str, float] = field(default_factory=dict)
+    propensity_clip: tuple[float, float] = (0.01, 0.99)
+    n_threads: int = field(default=1, compare=False)
+    _parsed: dict[str, lgb.Booster] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if self.learner not in LEARNERS:
+            raise ModelError(f"unknown uplift learner '{self.learner}'; expected one of {LEARNERS}")
+
+    @property
+    def all_arms(self) -> tuple[str, ...]:
+        """The control first, then the treatment arms."""
+        return (self.control, *self.arms)
+
+    def score_columns(self) -> list[str]:
+        """The mu__ columns (every outcome, every arm) then the tau__ columns (non-control)."""
+        mus = [mu_key(o, a) for o in self.outcomes for a in self.all_arms]
+        return mus + [tau_key(o, a) for o in self.outcomes for a in self.arms]
+
+    def score_types(self) -> dict[str, str]:
+        """Every score column is a double."""
+        return dict.fromkeys(self.score_columns(), "double")
+
+    def predict(self, pdf: pd.DataFrame, engine: Engine | None = None) -> pd.DataFrame:
+        """Every score column (float64) for the rows of ``pdf``, with its index.
+
+        ``pdf`` needs the spec's features (extra columns are ignored; unseen categorical levels
+        and nulls count as missing). ``engine`` predicts each booster; default LightGBM, each
+        booster parsed once per model instance.
+        """
+        X = self.spec.array(pdf)
+        scores = {
+            mu_key(o, self.control): self._predict_booster(mu_key(o, self.control), X, engine)
+            for o in self.outcomes
+        }
+        for arm in self.arms:
+            e = self.pair_propensity(arm, X, engine) if self.learner == "x" else None
+            for outcome in self.outcomes:
+                mu_control = scores[mu_key(outcome, self.control)]
+                if self.learner == "t":
+                    mu = self._predict_booster(mu_key(outcome, arm), X, engine)
+                    tau = mu - mu_control
+                elif self.learner == "x":
+                    tau = self._x_effect(outcome, arm, X, e, engine)
+                    mu = mu_control + tau
+                else:
+                    tau = self._predict_booster(dr_key(outcome, arm), X, engine)
+                    mu = mu_control + tau
+                scores[mu_key(outcome, arm)], scores[tau_key(outcome, arm)] = mu, tau
+        return pd.DataFrame(scores, index=pdf.index, columns=self.score_columns())
+
+    def _x_effect(
+        self, outcome: str, arm: str, X: np.ndarray, e: np.ndarray, engine: Engine | None
+    ) -> np.ndarray:
+        """tau(x) = e(x)·tau0(x) + (1 − e(x))·tau1(x), ``e`` the pair propensity of ``arm``."""
+        tau0 = self._predict_booster(tau0_key(outcome, arm), X, engine)
+        tau1 = self._predict_booster(tau1_key(outcome, arm), X, engine)
+        return e * tau0 + (1.0 - e) * tau1
+
+    def pair_propensity(self, arm: str, X: np.ndarray, engine: Engine | None = None) -> np.ndarray:
+        """e_a(x) = P(T = arm | x, T in {arm, control}): the design constant, else the fitted
+        propensity model clipped to ``propensity_clip``."""
+        if arm in self.propensity_constants:
+            return np.full(len(X), self.propensity_constants[arm])
+        low, high = self.propensity_clip
+        return np.clip(self._predict_booster(propensity_key(arm), X, engine), low, high)
+
+    def _predict_booster(self, key: str, X: np.ndarray, engine: Engine | None) -> np.ndarray:
+        """The predictions of booster ``key`` on the model array ``X`` (:meth:`FeatureSpec.array`).
+
+        The one prediction path: ``engine.predict(model_string, X)``, or LightGBM with the
+        booster parsed once per model instance.
+        """
+        if engine is not None:
+            return np.asarray(engine.predict(self.boosters[key], X), dtype=np.float64)
+        if key not in self._parsed:
+            self._parsed[key] = lgb.Booster(model_str=self.boosters[key])
+        return np.asarray(
+            self._parsed[key].predict(X, num_threads=self.n_threads), dtype=np.float64
+        )
+
+    def to_bytes(self) -> bytes:
+        """The model as zlib-compressed JSON (format name and version included)."""
+        body = {
+            "spec": self.spec.to_dict(),
+            "control": self.control,
+            "arms": list(self.arms),
+            "outcomes": dict(self.outcomes),
+            "learner": self.learner,
+            "propensity_constants": dict(self.propensity_constants),
+            "propensity_clip": list(self.propensity_clip),
+            "boosters": dict(self.boosters),
+        }
+        return dump_document(FORMAT, FORMAT_VERSION, body)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> UpliftModel:
+        """The model written by :meth:`to_bytes`; ModelError for anything else."""
+        document = load_document(
+            data,
+            FORMAT,
+            FORMAT_VERSION,
+            what="causal-targeting uplift model",
+            fix="load a model written by UpliftModel.to_bytes (the train stage)",
+        )
+        return cls(
+            spec=FeatureSpec.from_dict(document["spec"]),
+            control=document["control"],
+            arms=tuple(document["arms"]),
+            outcomes=dict(document["outcomes"]),
+            learner=document["learner"],
+            boosters=dict(document["boosters"]),
+            propensity_constants=dict(document["propensity_constants"]),
+            propensity_clip=tuple(document["propensity_clip"]),
+        )
