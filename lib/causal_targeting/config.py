@@ -44,6 +44,7 @@ class TrackingConfig(Section):
     artifact_location: str | None = "work/mlruns"
     experiment: str = "causal-targeting"
     model_name: str = "causal-targeting-uplift"
+    segment_model_name: str = "causal-targeting-segments"
 
 
 class TableSource(Section):
@@ -152,6 +153,7 @@ class AllocationConfig(Section):
     method: Literal["auto", "bracket", "level"] = "auto"
     frontier_budgets: list[float] = Field(default_factory=list)
     frontier_in_run: bool = True
+    exclude_segments: list[str] = Field(default_factory=list)
 
 
 class CoarsenConfig(Section):
@@ -195,8 +197,8 @@ class SegmentConfig(Section):
     self_paced: SelfPacedConfig = Field(default_factory=SelfPacedConfig)
     label_correction: bool = True
     thresholds: dict[str, float] = Field(default_factory=dict)
-    exposed: str = "exposed"
-    converted: str = "converted"
+    exposed: str | None = None
+    converted: str | None = None
     attributed: str | None = None
 
     def learner_arguments(self, seed: int) -> dict[str, Any]:

@@ -11,7 +11,9 @@ from causal_targeting.decision import (
     allocation_input,
     allocation_problem,
     chosen_offers,
+    intent_segments,
     solver_options,
+    uses_segments,
 )
 from causal_targeting.layout import allocate_paths
 from causal_targeting.spark import get_spark
@@ -19,7 +21,8 @@ from causal_targeting.spark import get_spark
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from pyspark.sql import SparkSession
+    import pandas as pd
+    from pyspark.sql import DataFrame, SparkSession
 
     from causal_targeting.allocation.dual import PassLog
     from causal_targeting.allocation.problem import Guardrail
@@ -35,6 +38,7 @@ class AllocateResult:
     offers: list[str]
     run_id: str
     paths: dict[str, str]
+    segment_mix: pd.DataFrame | None = None
 
 
 def pass_metrics(log: PassLog, guardrails: list[Guardrail]) -> dict[str, float]:
@@ -46,6 +50,24 @@ def pass_metrics(log: PassLog, guardrails: list[Guardrail]) -> dict[str, float]:
     }
     metrics |= {f"lambda__{g.name}": float(v) for g, v in zip(guardrails, log.lam, strict=True)}
     return metrics
+
+
+def offer_segment_mix(allocation: DataFrame, segments: DataFrame, control: str) -> pd.DataFrame:
+    """Customers per offer (``control`` for no offer) and intent segment: columns ``offer``,
+    ``segment``, ``customers``, ``share`` (of the offer's customers)."""
+    from pyspark.sql import functions as F
+
+    counts = (
+        allocation.select("customer_id", F.coalesce("offer", F.lit(control)).alias("offer"))
+        .join(segments, on="customer_id", how="left")
+        .groupBy("offer", "segment")
+        .count()
+        .toPandas()
+        .rename(columns={"count": "customers"})
+        .sort_values(["offer", "segment"], ignore_index=True)
+    )
+    counts["share"] = counts["customers"] / counts.groupby("offer")["customers"].transform("sum")
+    return counts
 
 
 def allocate(
@@ -90,9 +112,14 @@ def allocate(
         write_table(allocation, paths["allocation"])
         summary = {**report.to_dict(), "offers": offers}
         summary.pop("lam_history", None)
+        mix = None
+        if uses_segments(cfg):
+            written = spark.read.parquet(paths["allocation"])
+            mix = offer_segment_mix(written, intent_segments(cfg, spark), cfg.data.control)
+            summary["segment_mix"] = mix.to_dict(orient="records")
         write_json(summary, paths["report"])
         tracking.log_metrics(
             {"primal": report.primal, "dual_bound": report.dual_bound, "gap": report.gap}
         )
         tracking.log_dict(summary, "solve_report.json")
-    return AllocateResult(report, offers, run.info.run_id, paths)
+    return AllocateResult(report, offers, run.info.run_id, paths, mix)

@@ -24,6 +24,7 @@ from causal_targeting.layout import (
     frontier_paths,
     ingest_paths,
     score_paths,
+    segment_paths,
     train_paths,
 )
 from causal_targeting.spark import get_spark
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from causal_targeting.config import Config
+    from causal_targeting.evaluation.report import Section
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,29 @@ def holdout_policy(
     block = option_block(holdout, value_model, scaled, offers, do_no_harm)
     choice, _ = solve_block(block, scaled, solver_options(cfg))
     return np.array([*offers, cfg.data.control], dtype=object)[choice]
+
+
+def without_organic(policy: np.ndarray, holdout: pd.DataFrame, cfg: Config) -> np.ndarray:
+    """Our policy with the customers the segment model calls organic given no offer (the
+    segment stage's registered model predicts the holdout rows)."""
+    from causal_targeting.segments.pyfunc import load_intent_model
+
+    model = load_intent_model(read_json(segment_paths(cfg)["report"])["model_uri"])
+    organic = model.predict(holdout)["segment"].to_numpy() == "organic"
+    return np.where(organic, cfg.data.control, policy)
+
+
+def segment_part(cfg: Config) -> Section:
+    """The report's intent segment section from the segment and allocate stages' outputs."""
+    from causal_targeting.evaluation import sections
+
+    paths = segment_paths(cfg)
+    curves = Path(paths["reliability"])
+    return sections.segment_section(
+        read_json(paths["report"]),
+        pd.read_csv(curves) if curves.exists() else None,
+        read_json(allocate_paths(cfg)["report"]).get("segment_mix"),
+    )
 
 
 def response_column(cfg: Config) -> str:
@@ -104,6 +129,8 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
         response_col=response_column(cfg),
         seed=cfg.seed,
     )
+    if cfg.segment.enabled:
+        policies["targeting without organic"] = without_organic(policy, holdout, cfg)
     values = policy_values(
         frame,
         policies,
@@ -137,6 +164,8 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
         recovery = pd.read_csv(coarsen_paths(cfg)["recovery"])
         menu = read_json(coarsen_paths(cfg)["menu"])
         parts.append(sections.coarsening_section(recovery, menu))
+    if cfg.segment.enabled:
+        parts.append(segment_part(cfg))
     write_text(values.to_csv(index=False), paths["values"])
     report = write_report(paths["report"], "Targeting evidence", cfg.name, parts)
     tracking.configure(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
