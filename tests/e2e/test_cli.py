@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -102,3 +103,35 @@ def test_run_on_a_simulated_scenario_prints_true_values(root: Path, tmp_path: Pa
     assert "Value against budget" in text  # run solves the frontier for the report
     report = (tmp_path / "work" / "evaluate" / "report" / "index.html").read_text()
     assert "Budget frontier" in report
+
+
+def test_run_on_the_intent_scenario_prints_segment_recovery_and_mix(
+    root: Path, tmp_path: Path
+) -> None:
+    work = f"{tmp_path}/work"
+    common = ["--conf", "conf/scenarios/intent.yaml", "--set", f"simulate.root={work}/simulate"]
+    simulated = cli(root, "simulate", "--scenario", "intent", "--rows", "6000", "--seed", "3",
+                    *common)  # fmt: skip
+    assert simulated.returncode == 0, simulated.stderr[-3000:]
+    out = cli(
+        root, "run", *common,
+        "--set", f"data.experiment.path={work}/simulate/intent/experiment",
+        "--set", f"data.customers.path={work}/simulate/intent/customers",
+        "--set", f"outputs.root={work}",
+        "--set", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        "--set", f"tracking.artifact_location={tmp_path}/mlruns",
+        "--set", "train.n_estimators=60", "--set", "evaluate.bootstrap_reps=200",
+        "--set", "segment.n_estimators=60", "--set", "segment.params.min_child_samples=50",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = " ".join(out.stdout.split())
+    assert "Recovery of the true types" in text
+    for method in ("segment model", "uplift strata", "naive attribution"):
+        assert method in text
+    assert "Customers per offer and intent segment" in text
+    assert "targeting without organic" in text
+    report = (tmp_path / "work" / "evaluate" / "report" / "index.html").read_text()
+    assert "Intent segments" in report and "Reliability of P(campaign-driven)" in report
+    allocation = json.loads((tmp_path / "work" / "allocate" / "report.json").read_text())
+    organic = [row for row in allocation["segment_mix"] if row["segment"] == "organic"]
+    assert all(row["offer"] == "none" for row in organic)  # exclude_segments: [organic]
