@@ -135,3 +135,15 @@ def test_run_on_the_intent_scenario_prints_segment_recovery_and_mix(
     allocation = json.loads((tmp_path / "work" / "allocate" / "report.json").read_text())
     organic = [row for row in allocation["segment_mix"] if row["segment"] == "organic"]
     assert all(row["offer"] == "none" for row in organic)  # exclude_segments: [organic]
+
+
+def test_an_unknown_excluded_segment_is_one_line_exit_2(root: Path, tmp_path: Path) -> None:
+    out = cli(
+        root, "allocate", "--conf", "conf/scenarios/intent.yaml",
+        "--set", "allocation.exclude_segments=[loyal]", "--set", f"outputs.root={tmp_path}/work",
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "allocation.exclude_segments" in lines[0] and "loyal" in lines[0]
+    assert not (tmp_path / "work").exists()
