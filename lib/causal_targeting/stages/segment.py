@@ -17,6 +17,8 @@ from causal_targeting.layout import ingest_paths, score_paths, segment_paths
 from causal_targeting.spark import get_spark
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from pyspark.sql import DataFrame, SparkSession
 
     from causal_targeting.config import Config
@@ -112,7 +114,7 @@ def strata_scores(scores: DataFrame, cfg: Config) -> DataFrame:
         [scores.schema["customer_id"], *fields, StructField(STRATA + SEGMENT, StringType())]
     )
 
-    def batches(frames):  # type: ignore[no-untyped-def]
+    def batches(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for pdf in frames:
             strata = best_arm_strata(pdf, outcome, control, arms, thresholds).add_prefix(STRATA)
             yield pd.concat([pdf[["customer_id"]], strata], axis=1)
