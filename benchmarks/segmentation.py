@@ -240,8 +240,10 @@ def markdown(frame: pd.DataFrame) -> str:
     """A frame as a Markdown table: integers with separators, other numbers to 3 decimals."""
 
     def cell(value: object) -> str:
-        if isinstance(value, (int, np.integer)):
-            return f"{value:,}"
+        if isinstance(value, (int, np.integer)) or (
+            isinstance(value, (float, np.floating)) and float(value).is_integer()
+        ):
+            return f"{int(value):,}"
         return f"{value:.3f}" if isinstance(value, (float, np.floating)) else str(value)
 
     lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * frame.shape[1]]
