@@ -168,6 +168,19 @@ def decisions(
     return table.reset_index(names="rule"), sentence
 
 
+def verdict(table: pd.DataFrame) -> str:
+    """The issue's AUC targets, met or not: at least 0.10 above the naive classifier, and not
+    below the uplift strata."""
+    auc = table.set_index("method")["auc"]
+    over_naive = auc["segment model"] - auc["naive attribution"]
+    over_strata = auc["segment model"] - auc["uplift strata"]
+    return (
+        f"AUC of the segment model minus the naive classifier's: {over_naive:+.3f} (target "
+        f"+0.10: {'met' if over_naive >= 0.10 else 'not met'}); minus the uplift strata's: "
+        f"{over_strata:+.3f} (target ≥ 0: {'met' if over_strata >= 0 else 'not met'})."
+    )
+
+
 def recovery_of(
     params: Mapping[str, float], rows: int, customers: int, seed: int, ablations: bool
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
@@ -279,6 +292,8 @@ def main() -> None:
         "### Recovery of the true types, with the ablations",
         "",
         markdown(table),
+        "",
+        verdict(table),
         "",
         f"### Decisions at equal contacts ({args.contact_share:.0%} of customers; same "
         "parameters)",
