@@ -115,6 +115,7 @@ PROGRESS = {
     "ingest": "ingest: validating tables",
     "train": "train: fitting the uplift model",
     "score": "score: scoring every customer",
+    "segment": "segment: fitting and scoring the intent segments",
     "coarsen": "coarsen: choosing the offers worth running",
     "frontier": "frontier: one solve per budget",
     "evaluate": "evaluate: policy value and report",
@@ -123,6 +124,7 @@ VIEWS = {
     "ingest": views.ingest_view,
     "train": views.train_view,
     "score": views.score_view,
+    "segment": views.segment_view,
     "coarsen": views.coarsen_view,
     "allocate": views.allocate_view,
     "frontier": views.frontier_view,
@@ -162,7 +164,8 @@ def shown(cfg: Config, spark: SparkSession) -> Callable[[str, Callable[[], R]], 
 
 @app.command()
 def run(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
-    """Run the whole pipeline: ingest, train, score, (coarsen,) allocate, (frontier,) evaluate."""
+    """Run the whole pipeline: ingest, train, score, (segment,) (coarsen,) allocate, (frontier,)
+    evaluate."""
     with user_errors():
         cfg = _stage_config(conf, set_, reads_inputs=True)
         from causal_targeting import pipeline
@@ -254,6 +257,17 @@ def score(
         from causal_targeting.stages.score import score as score_stage
         spark = session(cfg)
         shown(cfg, spark)("score", lambda: score_stage(cfg, spark, model_uri))
+
+
+@app.command()
+def segment(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
+    """Fit the intent segments (campaign-driven, organic, low-engagement), register and score."""
+    from causal_targeting.stages.segment import segment as segment_stage
+
+    with user_errors():
+        cfg = _config(conf, set_)
+        spark = session(cfg)
+        shown(cfg, spark)("segment", lambda: segment_stage(cfg, spark))
 
 
 @app.command()

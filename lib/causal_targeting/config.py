@@ -60,6 +60,7 @@ class TrackingConfig(Section):
     artifact_location: str | None = "work/mlruns"
     experiment: Name = "causal-targeting"
     model_name: Name = "causal-targeting-uplift"
+    segment_model_name: Name = "causal-targeting-segments"
 
 
 class TableSource(Section):
@@ -307,6 +308,7 @@ class AllocationConfig(Section):
     method: Literal["auto", "bracket", "level"] = "auto"
     frontier_budgets: list[float] = Field(default_factory=list)
     frontier_in_run: bool = True
+    exclude_segments: list[str] = Field(default_factory=list)
     safeguard: bool = True
     min_gain_confidence: float = Field(0.9, gt=0.0, lt=1.0)
 
@@ -359,8 +361,8 @@ class SegmentConfig(Section):
     self_paced: SelfPacedConfig = Field(default_factory=SelfPacedConfig)
     label_correction: bool = True
     thresholds: dict[str, float] = Field(default_factory=dict)
-    exposed: str = "exposed"
-    converted: str = "converted"
+    exposed: str | None = None
+    converted: str | None = None
     attributed: str | None = None
 
     def learner_arguments(self, seed: int) -> dict[str, Any]:

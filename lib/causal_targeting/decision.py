@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from causal_targeting.data.contract import CUSTOMERS
 from causal_targeting.data.io import read_json, read_output
 from causal_targeting.errors import ConfigError, DataContractError
-from causal_targeting.layout import coarsen_paths, ingest_paths, score_paths
+from causal_targeting.layout import coarsen_paths, ingest_paths, score_paths, segment_paths
 
 if TYPE_CHECKING:
     import numpy as np
@@ -96,14 +96,75 @@ def customer_columns_for(cfg: Config, customers: DataFrame, offers: list[str]) -
     return sorted(c for c in wanted if c in customers.columns)
 
 
+def excluded_segments(cfg: Config) -> list[str]:
+    """``allocation.exclude_segments``, checked: ConfigError naming the key for a segment the
+    segment stage does not give."""
+    from causal_targeting.segments.combine import SEGMENTS
+
+    for name in cfg.allocation.exclude_segments:
+        if name not in SEGMENTS:
+            raise ConfigError(
+                f"allocation.exclude_segments names unknown segment '{name}'; use any of "
+                f"{', '.join(SEGMENTS)}"
+            )
+    return list(cfg.allocation.exclude_segments)
+
+
+def uses_segments(cfg: Config) -> bool:
+    """Whether the allocation reads the segment stage's ``segment`` column (the stage is on, or
+    segments are excluded)."""
+    return cfg.segment.enabled or bool(excluded_segments(cfg))
+
+
+def intent_segments(cfg: Config, spark: SparkSession) -> DataFrame:
+    """``customer_id`` and ``segment`` of every customer (the segment stage's output)."""
+    from causal_targeting.segments.combine import SEGMENT
+
+    return read_output(spark, segment_paths(cfg)["scores"], "segments").select(
+        "customer_id", SEGMENT
+    )
+
+
+def without_excluded(scores: DataFrame, offers: list[str], excluded: list[str]) -> DataFrame:
+    """``scores`` whose ``eligible__{arm}`` flags also exclude customers of the ``excluded``
+    segments (a missing flag counts as eligible, a null one as not, as in
+    :func:`causal_targeting.allocation.problem.available_options`, which applies them)."""
+    from pyspark.sql import functions as F
+
+    from causal_targeting.segments.combine import SEGMENT
+
+    kept = ~F.coalesce(F.col(SEGMENT).isin(excluded), F.lit(False))
+    for arm in offers:
+        column = f"eligible__{arm}"
+        base = (
+            F.coalesce(F.col(column).cast("boolean"), F.lit(False))
+            if column in scores.columns
+            else F.lit(True)
+        )
+        scores = scores.withColumn(column, base & kept)
+    return scores
+
+
 def allocation_input(cfg: Config, spark: SparkSession, offers: list[str]) -> DataFrame:
-    """The scores, with the customer table's eligibility and segment columns when there are any."""
+    """The scores, with the customer table's eligibility and segment columns when there are any.
+
+    When the allocation uses intent segments (:func:`uses_segments`), the segment stage's
+    ``segment`` column is joined (it replaces a customer column of that name), so a
+    ``segment_cap`` guardrail with ``segment_column: segment`` caps the offers to a predicted
+    segment, and ``allocation.exclude_segments`` makes its customers ineligible for every offer.
+    """
+    excluded = excluded_segments(cfg)
     scores = read_output(spark, score_paths(cfg)["scores"], "scores")
     customers = read_output(spark, ingest_paths(cfg)["customers"], CUSTOMERS)
     extra = customer_columns_for(cfg, customers, offers)
+    if uses_segments(cfg):
+        extra = [c for c in extra if c != "segment"]
     if extra:
         scores = scores.join(customers.select("customer_id", *extra), on="customer_id", how="left")
-    return scores
+    if not uses_segments(cfg):
+        return scores
+    scores = scores.join(intent_segments(cfg, spark), on="customer_id", how="left")
+    return without_excluded(scores, offers, excluded) if excluded else scores
 
 
 def sample_policy(

@@ -72,3 +72,15 @@ def evaluate_paths(cfg: Config) -> dict[str, str]:
         "differences": out("evaluate", "policy_differences.csv"),
         "report": out("evaluate", "report", "index.html"),
     }
+
+
+def segment_paths(cfg: Config) -> dict[str, str]:
+    """Where the segment stage writes each output (allocate and evaluate read ``scores``)."""
+    out = cfg.outputs.path
+    return {
+        "scores": out("segment", "scores"),
+        "recovery": out("segment", "recovery.csv"),
+        "reliability": out("segment", "reliability.csv"),
+        "plot": out("segment", "reliability.png"),
+        "report": out("segment", "report.json"),
+    }

@@ -1,8 +1,8 @@
 """``run``: the chain of stages, and nothing else.
 
-ingest -> train -> score -> (coarsen) -> allocate -> (frontier) -> evaluate. Each stage reads
-what the one before it wrote (:mod:`causal_targeting.layout`), so any stage also runs alone.
-``step`` wraps each stage (the CLI shows progress and the stage's view around it).
+ingest -> train -> score -> (segment) -> (coarsen) -> allocate -> (frontier) -> evaluate. Each
+stage reads what the one before it wrote (:mod:`causal_targeting.layout`), so any stage also
+runs alone. ``step`` wraps each stage (the CLI shows progress and the stage's view around it).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from causal_targeting.stages.evaluate import evaluate
 from causal_targeting.stages.frontier import frontier
 from causal_targeting.stages.ingest import ingest
 from causal_targeting.stages.score import score
+from causal_targeting.stages.segment import segment
 from causal_targeting.stages.train import train
 
 if TYPE_CHECKING:
@@ -50,6 +51,8 @@ def run(
     step("ingest", lambda: ingest(cfg, spark))
     trained = step("train", lambda: train(cfg, spark))
     step("score", lambda: score(cfg, spark, trained.model_uri))
+    if cfg.segment.enabled:
+        step("segment", lambda: segment(cfg, spark))
     if cfg.coarsen.enabled:
         step("coarsen", lambda: coarsen(cfg, spark))
     step("allocate", lambda: allocate(cfg, spark, on_pass=on_pass))

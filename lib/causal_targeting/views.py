@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from causal_targeting.stages.frontier import FrontierResult
     from causal_targeting.stages.ingest import IngestResult
     from causal_targeting.stages.score import ScoreResult
+    from causal_targeting.stages.segment import SegmentResult
     from causal_targeting.stages.train import TrainResult
 
 
@@ -172,13 +173,50 @@ def solve_table(result: AllocateResult, currency: str) -> Table:
 
 
 def allocate_view(result: AllocateResult, cfg: Config) -> list[RenderableType]:
-    """The solve report's guardrail table and where the allocation is."""
-    lines: list[RenderableType] = [
-        solve_table(result, cfg.allocation.currency),
-        f"allocation of offers {result.offers}: {result.paths['allocation']}",
-    ]
+    """The solve report's guardrail table, who gets what by intent segment (when the segment
+    stage ran), the safeguard's verdict, and where the allocation is."""
+    lines: list[RenderableType] = [solve_table(result, cfg.allocation.currency)]
+    if result.segment_mix is not None:
+        lines.append(frame_table("Customers per offer and intent segment", result.segment_mix))
+    lines.append(f"allocation of offers {result.offers}: {result.paths['allocation']}")
     if result.safeguard is not None:
         lines.append(result.safeguard.line(cfg.data.control))
+    return lines
+
+
+def frame_table(title: str, frame: pd.DataFrame) -> Table:
+    """A small frame as a table: text left, whole numbers with separators, others to 4 digits."""
+    table = Table(title=title)
+    for name, dtype in frame.dtypes.items():
+        table.add_column(str(name), justify="right" if dtype.kind in "biuf" else "left")
+    for row in frame.itertuples(index=False):
+        table.add_row(*(cell_text(value) for value in row))
+    return table
+
+
+def cell_text(value: object) -> str:
+    """One cell: text as it is, integers with separators, other numbers to 4 significant
+    digits, NaN as a dash."""
+    if isinstance(value, str):
+        return value
+    number = float(value)  # type: ignore[arg-type]
+    if number != number:
+        return "–"
+    return f"{int(number):,}" if float(number).is_integer() else f"{number:.4g}"
+
+
+def segment_view(result: SegmentResult, cfg: Config) -> list[RenderableType]:
+    """The segment mix (model and uplift strata) and, on simulator data, the recovery of the
+    true types by each method."""
+    lines: list[RenderableType] = [
+        f"segment model {result.model_uri}: {result.rows:,} customers scored "
+        f"(exposure share e = {result.exposure_share:.3f})",
+        frame_table("Share of customers per intent segment", result.mix),
+    ]
+    if result.recovery is not None:
+        title = "Recovery of the true types (AUC, PR-AUC, Brier: P(campaign-driven))"
+        lines.append(frame_table(title, result.recovery))
+    lines.append(f"segment outputs: {Path(result.paths['report']).parent}")
     return lines
 
 

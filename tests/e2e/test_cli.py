@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -183,3 +184,47 @@ def test_ingest_quarantines_ragged_lines_and_infinite_outcomes(root: Path, tmp_p
     report = (work / "ingest" / "report.json").read_text()
     assert "Infinity" not in report and "NaN" not in report
     assert (work / "ingest" / "manifest.json").exists()
+
+
+def test_run_on_the_intent_scenario_prints_segment_recovery_and_mix(
+    root: Path, tmp_path: Path
+) -> None:
+    work = f"{tmp_path}/work"
+    common = ["--conf", "conf/scenarios/intent.yaml", "--set", f"simulate.root={work}/simulate"]
+    simulated = cli(root, "simulate", "--scenario", "intent", "--rows", "6000", "--seed", "3",
+                    *common)  # fmt: skip
+    assert simulated.returncode == 0, simulated.stderr[-3000:]
+    out = cli(
+        root, "run", *common,
+        "--set", f"data.experiment.path={work}/simulate/intent/experiment",
+        "--set", f"data.customers.path={work}/simulate/intent/customers",
+        "--set", f"outputs.root={work}",
+        "--set", f"tracking.uri=sqlite:///{tmp_path}/mlflow.db",
+        "--set", f"tracking.artifact_location={tmp_path}/mlruns",
+        "--set", "train.n_estimators=60", "--set", "evaluate.bootstrap_reps=200",
+        "--set", "segment.n_estimators=60", "--set", "segment.params.min_child_samples=50",
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-3000:]
+    text = " ".join(out.stdout.split())
+    assert "Recovery of the true types" in text
+    for method in ("segment model", "uplift strata", "naive attribution"):
+        assert method in text
+    assert "Customers per offer and intent segment" in text
+    assert "targeting without organic" in text
+    report = (tmp_path / "work" / "evaluate" / "report" / "index.html").read_text()
+    assert "Intent segments" in report and "Reliability of P(campaign-driven)" in report
+    allocation = json.loads((tmp_path / "work" / "allocate" / "report.json").read_text())
+    organic = [row for row in allocation["segment_mix"] if row["segment"] == "organic"]
+    assert all(row["offer"] == "none" for row in organic)  # exclude_segments: [organic]
+
+
+def test_an_unknown_excluded_segment_is_one_line_exit_2(root: Path, tmp_path: Path) -> None:
+    out = cli(
+        root, "allocate", "--conf", "conf/scenarios/intent.yaml",
+        "--set", "allocation.exclude_segments=[loyal]", "--set", f"outputs.root={tmp_path}/work",
+    )  # fmt: skip
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr
+    lines = [line for line in out.stderr.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "allocation.exclude_segments" in lines[0] and "loyal" in lines[0]
+    assert not (tmp_path / "work").exists()

@@ -122,3 +122,21 @@ def difference_figure(
     )
     ax.legend(fontsize=8)
     return fig
+
+
+def reliability_figure(curves: pd.DataFrame) -> Figure:
+    """Reliability of P(campaign-driven): observed share against mean predicted probability per
+    bin, one line per ``method`` (columns ``method``, ``predicted``, ``observed``), with the
+    diagonal of perfect calibration."""
+    figure = Figure(figsize=(5, 5), layout="constrained")
+    axis = figure.subplots()
+    axis.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfectly calibrated")
+    for method, rows in curves.groupby("method", sort=False):
+        axis.plot(rows["predicted"], rows["observed"], marker="o", label=str(method))
+    axis.set(
+        xlabel="mean predicted P(campaign-driven)",
+        ylabel="true share campaign-driven",
+        title="Reliability of P(campaign-driven)",
+    )
+    axis.legend()
+    return figure

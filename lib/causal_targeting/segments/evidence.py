@@ -28,21 +28,32 @@ def recovery_metrics(true_type: np.ndarray, predictions: pd.DataFrame) -> dict[s
 
     ``auc``, ``pr_auc``: ROC AUC and average precision of ``p__campaign_driven`` for the class
     campaign-driven vs the rest; ``macro_f1``: macro-F1 of ``segment`` over the three segments
-    (true types outside them count as a fourth label nothing predicts); ``brier``: the mean
-    squared error of ``p__campaign_driven`` against the 0/1 truth.
+    (true types outside them count as a fourth label nothing predicts; NaN when ``predictions``
+    has no ``segment``, as for a binary baseline); ``brier``: the mean squared error of
+    ``p__campaign_driven`` against the 0/1 truth.
     """
     truth = np.asarray(true_type) == CAMPAIGN_DRIVEN
     p = predictions[PROBABILITY_COLUMNS[0]].to_numpy(dtype=np.float64)
+    labels = list(SEGMENTS)
+    macro_f1 = (
+        f1_score(np.asarray(true_type), predictions[SEGMENT], labels=labels, average="macro")
+        if SEGMENT in predictions.columns
+        else np.nan
+    )
     return {
         "auc": float(roc_auc_score(truth, p)),
         "pr_auc": float(average_precision_score(truth, p)),
-        "macro_f1": float(
-            f1_score(
-                np.asarray(true_type), predictions[SEGMENT], labels=list(SEGMENTS), average="macro"
-            )
-        ),
+        "macro_f1": float(macro_f1),
         "brier": float(brier_score_loss(truth, np.clip(p, 0.0, 1.0))),
     }
+
+
+def recovery_table(true_type: np.ndarray, methods: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """:func:`recovery_metrics` of each method (name -> its predictions, rows aligned with
+    ``true_type``): one row per method, columns ``method``, ``auc``, ``pr_auc``, ``macro_f1``,
+    ``brier``."""
+    rows = {name: recovery_metrics(true_type, frame) for name, frame in methods.items()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("method").reset_index()
 
 
 def reliability(true_type: np.ndarray, predictions: pd.DataFrame, bins: int = 10) -> pd.DataFrame:

@@ -9,7 +9,7 @@ divided by their sum: rows of nonnegative probabilities summing to 1, no model f
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -37,4 +37,25 @@ def uplift_strata(
         scores[mu1].to_numpy(dtype=np.float64),
         scores[tau].to_numpy(dtype=np.float64),
     )
+    return segment_frame(probabilities, scores.index, dict(thresholds or {}))
+
+
+def best_arm_strata(
+    scores: pd.DataFrame,
+    outcome: str,
+    control: str,
+    arms: Sequence[str],
+    thresholds: Mapping[str, float] | None = None,
+) -> pd.DataFrame:
+    """The intent columns from an uplift scores frame with one or more arms.
+
+    Exposure is the arm of largest ``tau__{outcome}__{arm}`` in each row (with one arm, that
+    arm): mu_0 = ``mu__{outcome}__{control}``, mu_1 and tau of that arm, then
+    :func:`strata_probabilities`. Returns ``p__...`` and ``segment`` with the index of ``scores``.
+    """
+    tau = scores[[f"tau__{outcome}__{a}" for a in arms]].to_numpy(dtype=np.float64)
+    mu = scores[[f"mu__{outcome}__{a}" for a in arms]].to_numpy(dtype=np.float64)
+    rows, best = np.arange(len(scores)), np.argmax(tau, axis=1)
+    mu0 = scores[f"mu__{outcome}__{control}"].to_numpy(dtype=np.float64)
+    probabilities = strata_probabilities(mu0, mu[rows, best], tau[rows, best])
     return segment_frame(probabilities, scores.index, dict(thresholds or {}))

@@ -13,11 +13,13 @@ from causal_targeting.decision import (
     allocation_problem,
     chosen_offers,
     cost_columns,
+    intent_segments,
     safeguard_decision,
     solver_options,
     static_gain,
     static_gains,
     static_value_model,
+    uses_segments,
 )
 from causal_targeting.errors import InfeasibleError
 from causal_targeting.layout import allocate_paths, train_paths
@@ -26,6 +28,7 @@ from causal_targeting.spark import get_spark
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
     from causal_targeting.allocation.dual import PassLog
@@ -45,6 +48,7 @@ class AllocateResult:
     run_id: str
     paths: dict[str, str]
     safeguard: SafeguardDecision | None = None
+    segment_mix: pd.DataFrame | None = None
 
 
 def guarded_problem(
@@ -89,6 +93,24 @@ def pass_metrics(log: PassLog, guardrails: list[Guardrail]) -> dict[str, float]:
     }
     metrics |= {f"lambda__{g.name}": float(v) for g, v in zip(guardrails, log.lam, strict=True)}
     return metrics
+
+
+def offer_segment_mix(allocation: DataFrame, segments: DataFrame, control: str) -> pd.DataFrame:
+    """Customers per offer (``control`` for no offer) and intent segment: columns ``offer``,
+    ``segment``, ``customers``, ``share`` (of the offer's customers)."""
+    from pyspark.sql import functions as F
+
+    counts = (
+        allocation.select("customer_id", F.coalesce("offer", F.lit(control)).alias("offer"))
+        .join(segments, on="customer_id", how="left")
+        .groupBy("offer", "segment")
+        .count()
+        .toPandas()
+        .rename(columns={"count": "customers"})
+        .sort_values(["offer", "segment"], ignore_index=True)
+    )
+    counts["share"] = counts["customers"] / counts.groupby("offer")["customers"].transform("sum")
+    return counts
 
 
 def allocate(
@@ -153,10 +175,15 @@ def allocate(
                 {"safeguard_difference": decision.difference, "safeguard_ci_low": decision.ci_low,
                  "safeguard_targeted": float(decision.kind == "targeted")}
             )
+        mix = None
+        if uses_segments(cfg):
+            written = spark.read.parquet(paths["allocation"])
+            mix = offer_segment_mix(written, intent_segments(cfg, spark), cfg.data.control)
+            summary["segment_mix"] = mix.to_dict(orient="records")
         write_json(summary, paths["report"])
         tracking.log_metrics(
             {"primal": report.primal, "dual_bound": report.dual_bound, "gap": report.gap}
         )
         tracking.log_dict(summary, "solve_report.json")
     manifest.finish(cfg, started, run.info.run_id)
-    return AllocateResult(report, offers, run.info.run_id, paths, decision)
+    return AllocateResult(report, offers, run.info.run_id, paths, decision, mix)

@@ -20,6 +20,7 @@ from causal_targeting.layout import (
     frontier_paths,
     ingest_paths,
     score_paths,
+    segment_paths,
     train_paths,
 )
 from causal_targeting.spark import get_spark
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from causal_targeting.config import Config
+    from causal_targeting.evaluation.report import Section
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,29 @@ def offer_counts(cfg: Config, spark: SparkSession) -> pd.DataFrame:
     frame = counts.toPandas()
     frame["offer"] = frame["offer"].fillna(NO_OFFER)
     return frame.sort_values([*segments, "offer"], ignore_index=True)
+
+
+def without_organic(policy: np.ndarray, holdout: pd.DataFrame, cfg: Config) -> np.ndarray:
+    """Our policy with the customers the segment model calls organic given no offer (the
+    segment stage's registered model predicts the holdout rows)."""
+    from causal_targeting.segments.pyfunc import load_intent_model
+
+    model = load_intent_model(read_json(segment_paths(cfg)["report"])["model_uri"])
+    organic = model.predict(holdout)["segment"].to_numpy() == "organic"
+    return np.where(organic, cfg.data.control, policy)
+
+
+def segment_part(cfg: Config) -> Section:
+    """The report's intent segment section from the segment and allocate stages' outputs."""
+    from causal_targeting.evaluation import sections
+
+    paths = segment_paths(cfg)
+    curves = Path(paths["reliability"])
+    return sections.segment_section(
+        read_json(paths["report"]),
+        pd.read_csv(curves) if curves.exists() else None,
+        read_json(allocate_paths(cfg)["report"]).get("segment_mix"),
+    )
 
 
 def response_column(cfg: Config) -> str:
@@ -113,6 +138,8 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
         response_col=response_column(cfg),
         seed=cfg.seed,
     )
+    if cfg.segment.enabled:
+        policies["targeting without organic"] = without_organic(policy, holdout, cfg)
     valued = {
         "outcome": VALUE,
         "arms": arms,
@@ -170,6 +197,8 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
         recovery = pd.read_csv(coarsen_paths(cfg)["recovery"])
         menu = read_json(coarsen_paths(cfg)["menu"])
         parts.append(sections.coarsening_section(recovery, menu))
+    if cfg.segment.enabled:
+        parts.append(segment_part(cfg))
     write_text(values.to_csv(index=False), paths["values"])
     write_text(differences.to_csv(index=False), paths["differences"])
     report = write_report(paths["report"], "Targeting evidence", cfg.name, parts)
