@@ -11,7 +11,8 @@ from causal_targeting.allocation.dual import chosen_usage, chosen_values
 from causal_targeting.allocation.exact import solve_lp
 from causal_targeting.allocation.problem import Guardrail, OptionBlock
 from causal_targeting.allocation.repair import complete, unreachable_rows, within
-from causal_targeting.allocation.solver import guardrail_reports, solve_block
+from causal_targeting.allocation.report import guardrail_reports
+from causal_targeting.allocation.solver import solve_block
 from causal_targeting.errors import InfeasibleError
 
 

@@ -88,7 +88,7 @@ def test_paired_ci_covers_the_true_difference() -> None:
 
 
 def test_verdict_names_the_closest_comparable_baseline() -> None:
-    from causal_targeting.evaluation.sections import verdict_line
+    from causal_targeting.evaluation.verdict import verdict_line
 
     rows = [
         ("treat_all", -0.5, -0.9, -0.1),  # ignores the guardrails: not comparable

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causal_targeting.evaluation import sections
+from causal_targeting.evaluation import sections, verdict
 from causal_targeting.evaluation.report import Section, write_report
 
 POLICIES = ["targeting", "propensity", "static_best", "random", "treat_all", "treat_none"]
@@ -46,7 +46,7 @@ def differences() -> pd.DataFrame:
 
 
 def decision_text(**kwargs: object) -> str:
-    section = sections.decision_section(
+    section = verdict.decision_section(
         COUNTS, values_frame(), SOLVED, currency="$", estimator="dr", alpha=0.05, **kwargs
     )
     return section.paragraphs[0]
@@ -70,7 +70,7 @@ def test_decision_uses_the_paired_difference_when_there_is_one() -> None:
 def test_decision_counts_by_segment() -> None:
     by_segment = pd.DataFrame({"region": ["n", "n", "s"], "offer": ["mail", "no offer", "mail"],
                                "customers": [5, 7, 9]})
-    section = sections.decision_section(
+    section = verdict.decision_section(
         by_segment, values_frame(), SOLVED, currency="$", estimator="dr", alpha=0.05
     )
     caption, table = section.tables[0]
@@ -129,7 +129,7 @@ def every_section() -> list[Section]:
                              "infeasible": ["min_mail", ""]})
     values = values_frame()
     return [
-        sections.decision_section(COUNTS, values, SOLVED, currency="$", estimator="dr",
+        verdict.decision_section(COUNTS, values, SOLVED, currency="$", estimator="dr",
                                   alpha=0.05, differences=differences()),
         sections.data_section(ingest),
         sections.model_section(metrics, curves, "models:/m/1"),

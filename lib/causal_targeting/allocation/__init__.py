@@ -11,7 +11,8 @@ from causal_targeting.allocation.problem import (
     OptionBlock,
     option_block,
 )
-from causal_targeting.allocation.solver import SolveReport, allocation_frame, solve_block
+from causal_targeting.allocation.report import SolveReport
+from causal_targeting.allocation.solver import allocation_frame, solve_block
 
 __all__ = [
     "DoNoHarm",

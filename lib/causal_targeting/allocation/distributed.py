@@ -24,10 +24,10 @@ from causal_targeting.allocation.problem import (
     OptionBlock,
     option_block,
 )
+from causal_targeting.allocation.report import SolveReport
 from causal_targeting.allocation.solver import (
     Marginal,
     Plan,
-    SolveReport,
     SolverOptions,
     allocation_frame,
     block_finisher,

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from causal_targeting.allocation.problem import Guardrail
-from causal_targeting.allocation.solver import SolveReport
+from causal_targeting.allocation.report import SolveReport
 from causal_targeting.errors import ConfigError, InfeasibleError
 
 Solve = Callable[[Sequence[Guardrail]], SolveReport]

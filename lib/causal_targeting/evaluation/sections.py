@@ -21,7 +21,7 @@ from causal_targeting.evaluation.figures import (
     reliability_figure,
 )
 from causal_targeting.evaluation.report import Section, display_table
-from causal_targeting.formats import amount, number, p_value, quantity, unit_label
+from causal_targeting.formats import amount, number, p_value, unit_label
 
 NO_OFFER = "no offer"
 """How the allocation's customers without an offer are counted."""
@@ -141,117 +141,6 @@ def lift_over_baselines(values: pd.DataFrame, estimator: str) -> tuple[float, st
     rows = values[values["estimator"] == estimator].set_index("policy")["value"]
     rivals = rows.reindex(SAME_CONTACTS).dropna()
     return float(rows.iloc[0]), str(rivals.idxmax()), float(rivals.max())
-
-
-def paired_row(
-    differences: pd.DataFrame | None, baseline: str, estimator: str
-) -> pd.Series | None:
-    """The paired difference (ours − ``baseline``) for ``estimator``, if one was computed."""
-    if differences is None:
-        return None
-    found = differences[
-        (differences["baseline"] == baseline) & (differences["estimator"] == estimator)
-    ]
-    return None if found.empty else found.iloc[0]
-
-
-def versus_best_text(
-    values: pd.DataFrame,
-    differences: pd.DataFrame | None,
-    estimator: str,
-    currency: str,
-    level: int,
-) -> str:
-    """Our value against the best same-contacts baseline, paired CI when there is one."""
-    ours, rival, best = lift_over_baselines(values, estimator)
-    rows = values[values["estimator"] == estimator].set_index("policy")
-    paired = paired_row(differences, rival, estimator)
-    head = (
-        f"Against the best baseline with the same contacts and budget ('{rival}'), targeting is "
-        f"worth {amount(ours - best, currency, '+,.4f')} per customer ({estimator.upper()})"
-    )
-    if paired is not None:
-        return (
-            f"{head}, paired {level}% CI {interval(paired['ci_low'], paired['ci_high'])} "
-            f"(p = {p_value(paired['p_value'])})."
-        )
-    return (
-        f"{head}: the difference of the two policies' values, {number(ours, '.4f')} "
-        f"{interval(rows.loc['targeting', 'ci_low'], rows.loc['targeting', 'ci_high'])} and "
-        f"{number(best, '.4f')} {interval(rows.loc[rival, 'ci_low'], rows.loc[rival, 'ci_high'])}"
-        f" ({level}% CIs of each policy, not of their difference)."
-    )
-
-
-def counts_text(counts: pd.DataFrame) -> str:
-    """'Mens E-Mail to 18,616 customers, Womens E-Mail to 3,784; 41,600 get no offer.'"""
-    by_offer = counts.groupby("offer", sort=False)["customers"].sum()
-    given = by_offer.drop(NO_OFFER, errors="ignore").sort_values(ascending=False)
-    sent = ", ".join(f"{offer} to {n:,} customers" for offer, n in given.items())
-    total = int(by_offer.sum())
-    rest = int(by_offer.get(NO_OFFER, 0))
-    return (
-        f"Send {sent or 'no offer at all'} ({int(given.sum()):,} of {total:,} customers); "
-        f"{rest:,} get no offer."
-    )
-
-
-def guardrails_text(solve_report: Mapping[str, Any], currency: str) -> str:
-    """The binding guardrails and the value of one more unit of each."""
-    binding = [g for g in solve_report["guardrails"] if g["binding"]]
-    if not binding:
-        return "No guardrail binds: loosening any of them would not add value."
-    worth = "; ".join(
-        f"{g['name']} ({g['kind']}, {quantity(g['usage'])} of {quantity(g['limit'])} used): one "
-        f"more unit is worth {amount(g['shadow_price'], currency, ',.4g')}"
-        for g in binding
-    )
-    return f"Binding guardrails: {worth}."
-
-
-def decision_section(
-    counts: pd.DataFrame,
-    values: pd.DataFrame,
-    solve_report: Mapping[str, Any],
-    *,
-    currency: str,
-    estimator: str,
-    alpha: float,
-    differences: pd.DataFrame | None = None,
-) -> Section:
-    """The decision in one paragraph: who gets which offer, its value against the best baseline,
-    the guardrails that bind and what one more unit of each is worth.
-
-    Args:
-        counts: customers per offer (``offer``, ``customers``; customers without an offer under
-            :data:`NO_OFFER`), with one more column per segment when there are segments.
-        values: :func:`causal_targeting.evaluation.policy_value.policy_values` output.
-        solve_report: the allocate stage's report.
-        differences: paired differences (``baseline``, ``estimator``, ``ci_low``, ``ci_high``,
-            ``p_value``) of our policy against each baseline, when they were computed.
-    """
-    level = round(100 * (1 - alpha))
-    text = " ".join(
-        [
-            counts_text(counts),
-            versus_best_text(values, differences, estimator, currency, level),
-            guardrails_text(solve_report, currency),
-        ]
-    )
-    segments = [c for c in counts.columns if c not in ("offer", "customers")]
-    if segments:
-        wide = counts.pivot_table(
-            index=segments, columns="offer", values="customers", aggfunc="sum", fill_value=0
-        ).reset_index()
-        offers = wide.columns[len(segments) :]
-        formats = {c: (str(c), str) for c in segments} | {o: (str(o), whole) for o in offers}
-        table = display_table(wide, formats)
-        caption = "Customers by segment and offer"
-    else:
-        totals = counts.groupby("offer", sort=False)["customers"].sum().reset_index()
-        table = display_table(totals, {"offer": ("Offer", str), "customers": ("Customers", whole)})
-        caption = "Customers by offer"
-    return Section("Decision", [text], tables=[(caption, table)])
 
 
 def policy_section(
@@ -435,42 +324,6 @@ def coarsening_section(curve: pd.DataFrame, menu: Mapping[str, Any]) -> Section:
         [text],
         tables=[("Share recovered for each K", shown)],
         figures=[("Profit recovered against K", figure)],
-    )
-
-
-COMPARABLE = (*SAME_CONTACTS, "treat_none")
-"""The baselines that respect the guardrails: the verdict compares targeting with these."""
-
-
-def verdict_line(differences: pd.DataFrame, estimator: str, alpha: float) -> str:
-    """Whether targeting beats the best guardrail-respecting baseline significantly."""
-    rows = differences[
-        (differences["estimator"] == estimator) & differences["baseline"].isin(COMPARABLE)
-    ]
-    best = rows.loc[rows["difference"].idxmin()]
-    significant = best["ci_low"] > 0
-    return (
-        f"Targeting {'beats' if significant else 'does not significantly beat'} the best "
-        f"baseline ('{best['baseline']}'): {best['difference']:+.4f} per customer "
-        f"({estimator.upper()}), {1 - alpha:.0%} paired CI [{best['ci_low']:+.4f}, "
-        f"{best['ci_high']:+.4f}], p = {best['p_value']:.3f}."
-    )
-
-
-def difference_section(
-    differences: pd.DataFrame,
-    estimator: str,
-    alpha: float,
-    safeguard: Mapping[str, Any] | None = None,
-) -> Section:
-    """Targeting minus each baseline with paired bootstrap CIs, the verdict and the safeguard."""
-    lines = [verdict_line(differences, estimator, alpha)]
-    if safeguard is not None:
-        lines.append(str(safeguard["line"]))
-    return Section(
-        "Targeting against each baseline",
-        lines,
-        tables=[("Paired differences (targeting minus baseline)", differences)],
     )
 
 

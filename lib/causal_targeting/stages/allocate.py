@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from causal_targeting.allocation.dual import PassLog
     from causal_targeting.allocation.problem import Guardrail
-    from causal_targeting.allocation.solver import SolveReport
+    from causal_targeting.allocation.report import SolveReport
     from causal_targeting.config import Config
     from causal_targeting.evaluation.safeguard import SafeguardDecision
     from causal_targeting.value import ValueModel

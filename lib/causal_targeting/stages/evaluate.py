@@ -108,7 +108,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     offer (by segment), value against the best baseline (paired), binding guardrails and their
     shadow prices; then the paired differences with the allocate stage's safeguard line.
     """
-    from causal_targeting.evaluation import sections
+    from causal_targeting.evaluation import sections, verdict
     from causal_targeting.evaluation.baselines import baseline_policies
     from causal_targeting.evaluation.net_value import VALUE, policy_cost, with_net_value
     from causal_targeting.evaluation.paired import policy_differences
@@ -159,7 +159,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     solved = read_json(allocate_paths(cfg)["report"])
     currency = cfg.allocation.currency
     parts = [
-        sections.decision_section(
+        verdict.decision_section(
             offer_counts(cfg, spark),
             values,
             solved,
@@ -168,7 +168,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
             alpha=cfg.evaluate.alpha,
             differences=differences,
         ),
-        sections.difference_section(
+        verdict.difference_section(
             differences, cfg.evaluate.estimator, cfg.evaluate.alpha, solved.get("safeguard")
         ),
         sections.data_section(read_json(ingest_paths(cfg)["report"])),

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from causal_targeting.allocation.problem import Guardrail
-    from causal_targeting.allocation.solver import SolveReport
+    from causal_targeting.allocation.report import SolveReport
     from causal_targeting.config import Config
 
 
