@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from causal_targeting.data.contract import CUSTOMERS
 from causal_targeting.data.io import read_json, read_output
@@ -210,10 +210,29 @@ def static_gain(largest: Mapping[str, float], value_model: ValueModel, arm: str)
     return bound
 
 
-def static_gains(arm: str, offers: list[str], gain: float) -> dict[str, float]:
-    """The static policy's gain columns: ``gain`` for ``arm``, -inf (not an option) for every
-    other offer, so guardrails that name the other offers still apply."""
-    return {f"tau__{STATIC_GAIN}__{a}": gain if a == arm else float("-inf") for a in offers}
+TIE_BREAK = 1e-4
+"""Relative spread of the static gain across customers. One constant gain would tie every
+customer at the optimal price (all of them marginal, nothing for the prices to decide); a spread
+this small, from a hash of ``customer_id``, keeps the cheaper-first order of any two costs that
+differ by more than 0.01% of the gain."""
+
+
+def static_gains(arm: str, offers: list[str], gain: float, spread: Any) -> dict[str, Any]:
+    """The static policy's gain columns: ``gain * (1 + TIE_BREAK * spread)`` for ``arm``
+    (``spread`` in [0, 1) per customer: an array, or a Spark column), -inf (not an option) for
+    every other offer, so guardrails that name the other offers still apply."""
+    return {
+        f"tau__{STATIC_GAIN}__{a}": gain * (1 + TIE_BREAK * spread) if a == arm else float("-inf")
+        for a in offers
+    }
+
+
+def customer_spread(customer_id: pd.Series) -> np.ndarray:
+    """A number in [0, 1) per customer from a hash of its id (the static gains' tie-break)."""
+    import pandas as pd
+
+    hashed = pd.util.hash_pandas_object(customer_id, index=False).to_numpy()
+    return (hashed % 1_000_000) / 1_000_000
 
 
 def safeguard_decision(
@@ -240,7 +259,8 @@ def safeguard_decision(
         if arm != control:
             largest = rows[cost_columns(value_model, arm)].abs().max().to_dict()
             gain = static_gain(largest, value_model, arm)
-        constant = rows.assign(**static_gains(arm, offers, gain))
+        spread = customer_spread(rows["customer_id"])
+        constant = rows.assign(**static_gains(arm, offers, gain, spread))
         try:
             statics[arm] = sample_policy(constant, cfg, offers, base_rows, static)
         except InfeasibleError:

@@ -208,3 +208,13 @@ def test_highs_prints_nothing_on_stdout() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout == ""
+
+
+def test_a_large_block_of_tied_customers_is_solved_without_narrowing_forever() -> None:
+    # every customer worth the same: at the optimal price all of them are marginal
+    n = 400
+    block = OptionBlock(np.full((n, 1), 1.0), np.ones((1, n, 1)), np.array([float(n)]))
+    cap = [Guardrail("cap", "contacts", limit=150)]
+    choice, report = solve_block(block, cap, SolverOptions(lp_customers=50))
+    assert int((choice == 0).sum()) == 150
+    assert report.primal == pytest.approx(150.0)

@@ -195,7 +195,8 @@ def narrowed(
     options: SolverOptions, value_gap: float,
 ) -> Recovery:
     """Recover a large marginal set by the same solver in memory (passes over the driver's
-    arrays only): its own, much smaller, marginal set then goes to HiGHS."""
+    arrays only): its own, much smaller, marginal set then goes to HiGHS. The inner solve
+    never narrows again, so a marginal set that does not shrink (ties) ends in HiGHS too."""
     scale = max(float(np.where(np.isfinite(block.values), np.maximum(block.values, 0), 0).sum()),
                 1.0)
     inner = replace(
@@ -203,6 +204,7 @@ def narrowed(
         tolerance=min(max(value_gap / scale, 1e-9), options.tolerance),
         max_passes=options.inner_passes,
         coarse_tolerance=min(max(value_gap / scale, 1e-9), options.coarse_tolerance),
+        lp_customers=max(options.lp_customers, block.customers),  # no deeper: the exact step
     )
     plan, report = solve_dual(block_oracle(block), block_finisher(block), guardrails, inner,
                               limits=limits)

@@ -78,8 +78,12 @@ def guarded_problem(
             else {}
         )
         gain = static_gain(largest, value_model, arm)
+    spread = (F.abs(F.xxhash64("customer_id")) % 1_000_000) / 1_000_000
     static = scores.withColumns(
-        {name: F.lit(value) for name, value in static_gains(arm, offers, gain).items()}
+        {
+            name: F.lit(value) if isinstance(value, float) else value
+            for name, value in static_gains(arm, offers, gain, spread).items()
+        }
     )
     return static, static_value_model(value_model), decision
 
