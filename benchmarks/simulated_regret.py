@@ -29,6 +29,12 @@ the best static policy is the arm of largest mean v_a (or no offer). Regret of o
 
 the share of the oracle's gain over no offer that our policy (after the safeguard) loses.
 
+Two diagnostics say where a regret comes from: each candidate learner's out-of-fold DR value
+(what the selection compares; absolute, the no-offer level included) beside the true value of
+its policy, and "oracle's lower bound": the safeguard's one-sided lower bound of the oracle
+policy's gain over the best static policy on the same out-of-fold rows. When even that bound is
+not above 0, the experiment is too small to show the oracle's gain, let alone a learned one's.
+
     .venv/bin/python benchmarks/simulated_regret.py
 """
 
@@ -54,7 +60,7 @@ from causal_targeting.data.simulate import (
 from causal_targeting.data.simulate.spec import Scenario
 from causal_targeting.decision import safeguard_decision
 from causal_targeting.errors import UserError
-from causal_targeting.evaluation.safeguard import SafeguardDecision
+from causal_targeting.evaluation.safeguard import SafeguardDecision, decide
 from causal_targeting.learners.uplift import fit_candidates
 from causal_targeting.selection import chosen_learner, learner_comparison, net_value_policy
 from causal_targeting.stages.train import candidates, fit_arguments, selection_value_model
@@ -67,8 +73,11 @@ REGRET_TARGET = 0.05
 
 @dataclass(frozen=True)
 class RegretRun:
-    """One scenario and seed: the learner chosen, the safeguard's verdict, and the true net
-    value per customer of each policy of :data:`POLICIES` on the customer base."""
+    """One scenario and seed: the learner chosen, the safeguard's verdict, the true net value
+    per customer of each policy of :data:`POLICIES` on the customer base, and ``learners``: the
+    learner comparison (out-of-fold DR value that chose) with each candidate's ``true_value``;
+    ``oracle_check``: the safeguard's test run on the oracle policy itself (same rows, same
+    confidence), i.e. whether the experiment can show even the oracle's gain."""
 
     scenario: str
     seed: int
@@ -78,6 +87,8 @@ class RegretRun:
     safeguard: SafeguardDecision
     best_static: str
     values: dict[str, float]
+    learners: pd.DataFrame
+    oracle_check: SafeguardDecision
     seconds: float
 
     @property
@@ -134,9 +145,9 @@ def best_static_arm(values: pd.DataFrame, control: str) -> str:
 
 def fitted_choice(
     cfg: Config, experiment: pd.DataFrame, customers: pd.DataFrame
-) -> tuple[str, np.ndarray, SafeguardDecision]:
-    """The learner the train stage would choose, its net-value policy on the customers, and
-    the safeguard's verdict on its out-of-fold rows."""
+) -> tuple[pd.DataFrame, dict[str, np.ndarray], pd.DataFrame, SafeguardDecision]:
+    """The train stage's learner comparison, every candidate's net-value policy on the
+    customers, the chosen learner's out-of-fold rows and the safeguard's verdict on them."""
     arms, control = list(cfg.data.arms), cfg.data.control
     fits = fit_candidates(
         candidates(cfg), experiment, id_column="customer_id", **fit_arguments(cfg)
@@ -153,11 +164,29 @@ def fitted_choice(
         alpha=cfg.evaluate.alpha,
         seed=cfg.seed,
     )
-    learner = chosen_learner(comparison)
-    scores = fits[learner].model.predict(customers)
-    targeted = net_value_policy(scores, value_model, arms, control)
-    decision = safeguard_decision(cfg, oof[learner], arms, len(customers))
-    return learner, targeted, decision
+    targeted = {
+        kind: net_value_policy(fit.model.predict(customers), value_model, arms, control)
+        for kind, fit in fits.items()
+    }
+    oof_rows = oof[chosen_learner(comparison)]
+    decision = safeguard_decision(cfg, oof_rows, arms, len(customers))
+    return comparison, targeted, oof_rows, decision
+
+
+def oracle_check(cfg: Config, spec: Scenario, oof_rows: pd.DataFrame) -> SafeguardDecision:
+    """The safeguard's test (:func:`~causal_targeting.evaluation.safeguard.decide`, the
+    config's confidence, seed and replicates) of the oracle policy on the out-of-fold rows."""
+    control = cfg.data.control
+    return decide(
+        oof_rows,
+        selection_value_model(cfg),
+        list(cfg.data.arms),
+        control,
+        confidence=cfg.allocation.min_gain_confidence,
+        seed=cfg.seed,
+        reps=cfg.evaluate.bootstrap_reps,
+        targeted=oracle_policy(true_values(spec, oof_rows), control),
+    )
 
 
 def regret_run(name: str, seed: int, train_rows: int, customer_rows: int) -> RegretRun:
@@ -167,7 +196,9 @@ def regret_run(name: str, seed: int, train_rows: int, customer_rows: int) -> Reg
     spec = scenario(name)
     control = spec.control
     experiment, customers = simulated_tables(spec, train_rows, customer_rows, seed)
-    learner, targeted, decision = fitted_choice(cfg, experiment, customers)
+    comparison, by_learner, oof_rows, decision = fitted_choice(cfg, experiment, customers)
+    learner = chosen_learner(comparison)
+    targeted = by_learner[learner]
     values = true_values(spec, customers)
     n = len(customers)
     ours = targeted if decision.kind == "targeted" else np.full(n, decision.static_arm, object)
@@ -188,6 +219,12 @@ def regret_run(name: str, seed: int, train_rows: int, customer_rows: int) -> Reg
         safeguard=decision,
         best_static=static,
         values={key: policy_true_value(values, p, control) for key, p in policies.items()},
+        learners=comparison.assign(
+            true_value=[
+                policy_true_value(values, by_learner[k], control) for k in comparison["learner"]
+            ]
+        ),
+        oracle_check=oracle_check(cfg, spec, oof_rows),
         seconds=time.perf_counter() - started,
     )
 
@@ -204,15 +241,33 @@ def runs_table(runs: list[RegretRun]) -> str:
     lines = [
         "| scenario | seed | train rows | learner | safeguard | "
         + " | ".join(POLICIES)
-        + " | best static arm | regret |",
-        "|---|---:|---:|---|---|" + "---:|" * len(POLICIES) + "---|---:|",
+        + " | best static arm | regret | oracle's lower bound |",
+        "|---|---:|---:|---|---|" + "---:|" * len(POLICIES) + "---|---:|---:|",
     ]
     for run in runs:
         cells = " | ".join(f"{run.values[p]:.4f}" for p in POLICIES)
         lines.append(
             f"| {run.scenario} | {run.seed} | {run.train_rows:,} | {run.learner} | "
-            f"{verdict(run)} | {cells} | {run.best_static} | {run.regret:.1%} |"
+            f"{verdict(run)} | {cells} | {run.best_static} | {run.regret:.1%} | "
+            f"{run.oracle_check.ci_low:+.4f} |"
         )
+    return "\n".join(lines)
+
+
+def learners_table(runs: list[RegretRun]) -> str:
+    """Markdown table: each candidate learner's out-of-fold DR value (what chose) beside the
+    true value of its policy on the customer base."""
+    lines = [
+        "| scenario | seed | learner | out-of-fold DR value [95% CI] | true value | chosen |",
+        "|---|---:|---|---:|---:|---|",
+    ]
+    for run in runs:
+        for _, row in run.learners.iterrows():
+            lines.append(
+                f"| {run.scenario} | {run.seed} | {row['learner']} | {row['value']:.4f} "
+                f"[{row['ci_low']:.4f}, {row['ci_high']:.4f}] | {row['true_value']:.4f} | "
+                f"{'yes' if row['chosen'] else ''} |"
+            )
     return "\n".join(lines)
 
 
@@ -261,7 +316,7 @@ def main() -> None:
     for item in args.scenarios:
         name, rows = item.split("=")
         regret_runs.append(regret_run(name, args.seed, int(rows), args.customer_rows))
-        print(runs_table(regret_runs[-1:]), flush=True)
+        print(runs_table(regret_runs[-1:]), learners_table(regret_runs[-1:]), sep="\n", flush=True)
     no_signal = []
     for seed in range(1, args.no_signal_seeds + 1):
         no_signal.append(regret_run("no_signal", seed, args.no_signal_rows, args.customer_rows))
@@ -280,9 +335,16 @@ def main() -> None:
             "net-value policy (guardrails and do-no-harm dropped) on a separate customer base; "
             "the safeguard on the chosen learner's out-of-fold rows. True net value per "
             "customer from the truth columns; regret = (oracle − ours) / (oracle − no offer), "
-            "ours = after the safeguard, targeted = before it.",
+            "ours = after the safeguard, targeted = before it; oracle's lower bound: the "
+            "safeguard's test applied to the oracle policy on the same out-of-fold rows (> 0: "
+            "the experiment can show the oracle's gain over the best static policy).",
             "",
             runs_table(regret_runs),
+            "",
+            "Each candidate learner: the out-of-fold DR value of its net-value policy (what the "
+            "selection compares) beside the true value of its policy on the customer base:",
+            "",
+            learners_table(regret_runs),
             "",
             f"no_signal, {args.no_signal_rows:,} training rows, seeds 1..{args.no_signal_seeds}:",
             "",
