@@ -1,0 +1,362 @@
+"""Regret against the oracle on the simulator: the default train settings, judged by the truth.
+
+For each scenario and seed, in process (numpy/pandas, no Spark):
+
+1. simulate a randomized experiment of ``train_rows`` rows (``simulate_block``, ids 0 .. n−1)
+   and a separate customer base of ``customer_rows`` rows (``customer_block``, ids from
+   ``CUSTOMER_ID_OFFSET``): disjoint samples of the same population;
+2. fit what the train stage fits, with the DEFAULT train settings of the scenario's config
+   (``learner: auto``, cross-fitting on ``train.folds`` folds stratified by arm, tuned base
+   models; :func:`causal_targeting.stages.train.candidates` and ``fit_arguments`` passed to
+   :func:`~causal_targeting.learners.uplift.fit_candidates`), choose the learner by the
+   out-of-fold DR value of its net-value policy (:func:`~causal_targeting.selection.
+   learner_comparison`);
+3. score the customer base with the chosen learner's model refit on all rows, and take the
+   unconstrained net-value policy pi(x) = argmax_a v_hat_a(x), or no offer where no
+   v_hat_a(x) > 0 (the scenario's guardrails and do-no-harm rule are dropped, so the policy
+   is comparable with the oracle's);
+4. run the safeguard (:func:`~causal_targeting.decision.safeguard_decision`) on the chosen
+   learner's out-of-fold rows: targeting is kept, or replaced by the static policy it names
+   (one arm to everyone, or no offer).
+
+Judged by the truth, not by an estimate: with v_a(x) the true net value of arm a for customer x
+(:func:`~causal_targeting.data.simulate.true_values`, the scenario's value model, which the
+config's ``allocation`` states), a policy's value is the mean over the customer base of
+v_{pi(x)}(x) (0 for no offer). The oracle gives each customer argmax_a v_a(x) when it is > 0;
+the best static policy is the arm of largest mean v_a (or no offer). Regret of ours:
+
+    regret = (V(oracle) − V(ours)) / (V(oracle) − V(no offer)),
+
+the share of the oracle's gain over no offer that our policy (after the safeguard) loses.
+
+Two diagnostics say where a regret comes from: each candidate learner's out-of-fold DR value
+(what the selection compares; absolute, the no-offer level included) beside the true value of
+its policy, and "oracle's lower bound": the safeguard's one-sided lower bound of the oracle
+policy's gain over the best static policy on the same out-of-fold rows. When even that bound is
+not above 0, the experiment is too small to show the oracle's gain, let alone a learned one's.
+
+    .venv/bin/python benchmarks/simulated_regret.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from _results import publish
+from causal_targeting.config import Config, load_raw, validate
+from causal_targeting.data.simulate import (
+    CUSTOMER_ID_OFFSET,
+    customer_block,
+    scenario,
+    simulate_block,
+    true_values,
+)
+from causal_targeting.data.simulate.spec import Scenario
+from causal_targeting.decision import safeguard_decision
+from causal_targeting.errors import UserError
+from causal_targeting.evaluation.safeguard import SafeguardDecision, decide
+from causal_targeting.learners.uplift import fit_candidates
+from causal_targeting.selection import chosen_learner, learner_comparison, net_value_policy
+from causal_targeting.stages.train import candidates, fit_arguments, selection_value_model
+
+SECTION = "## simulated regret"
+ROOT = Path(__file__).resolve().parents[1]
+POLICIES = ["ours", "targeted", "oracle", "best static", "no offer"]
+REGRET_TARGET = 0.05
+
+
+@dataclass(frozen=True)
+class RegretRun:
+    """One scenario and seed: the learner chosen, the safeguard's verdict, the true net value
+    per customer of each policy of :data:`POLICIES` on the customer base, and ``learners``: the
+    learner comparison (out-of-fold DR value that chose) with each candidate's ``true_value``;
+    ``oracle_check``: the safeguard's test run on the oracle policy itself (same rows, same
+    confidence), i.e. whether the experiment can show even the oracle's gain."""
+
+    scenario: str
+    seed: int
+    train_rows: int
+    customer_rows: int
+    learner: str
+    safeguard: SafeguardDecision
+    best_static: str
+    values: dict[str, float]
+    learners: pd.DataFrame
+    oracle_check: SafeguardDecision
+    seconds: float
+
+    @property
+    def regret(self) -> float:
+        """(V(oracle) − V(ours)) / (V(oracle) − V(no offer))."""
+        gain = self.values["oracle"] - self.values["no offer"]
+        return (self.values["oracle"] - self.values["ours"]) / gain
+
+
+def scenario_config(name: str, seed: int) -> Config:
+    """The scenario's config (conf/scenarios/{name}.yaml) with the default train settings, the
+    seed, and no guardrails or do-no-harm rule (the unconstrained net-value policy)."""
+    raw = load_raw(ROOT / "conf" / "scenarios" / f"{name}.yaml")
+    raw["allocation"]["guardrails"] = []
+    raw["allocation"]["do_no_harm"] = None
+    raw["seed"] = seed
+    return validate(raw)
+
+
+def simulated_tables(
+    spec: Scenario, train_rows: int, customer_rows: int, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The experiment (ids 0 .. train_rows−1) and the customer base (ids from
+    ``CUSTOMER_ID_OFFSET``), with their truth columns."""
+    experiment = simulate_block(spec, np.arange(train_rows, dtype=np.int64), seed)
+    ids = CUSTOMER_ID_OFFSET + np.arange(customer_rows, dtype=np.int64)
+    return experiment, customer_block(spec, ids, seed)
+
+
+def policy_true_value(values: pd.DataFrame, policy: np.ndarray, control: str) -> float:
+    """Mean over rows of v_{policy}(x): ``values`` holds one true net value column per arm;
+    the control is worth 0."""
+    arms = [control, *values.columns]
+    if not np.isin(policy, arms).all():
+        raise UserError(f"a policy names an arm outside {arms}; give each row one of them")
+    chosen = np.zeros(len(values))
+    for arm in values.columns:
+        chosen = np.where(policy == arm, values[arm].to_numpy(), chosen)
+    return float(chosen.mean())
+
+
+def oracle_policy(values: pd.DataFrame, control: str) -> np.ndarray:
+    """Each row's arm of largest true net value when it is > 0, else ``control``."""
+    best = values.to_numpy().argmax(axis=1)
+    chosen = np.asarray(values.columns, dtype=object)[best]
+    return np.where(values.to_numpy().max(axis=1) > 0, chosen, control)
+
+
+def best_static_arm(values: pd.DataFrame, control: str) -> str:
+    """The arm of largest mean true net value, or ``control`` when none is > 0."""
+    means = values.mean()
+    return str(means.idxmax()) if means.max() > 0 else control
+
+
+def fitted_choice(
+    cfg: Config, experiment: pd.DataFrame, customers: pd.DataFrame
+) -> tuple[pd.DataFrame, dict[str, np.ndarray], pd.DataFrame, SafeguardDecision]:
+    """The train stage's learner comparison, every candidate's net-value policy on the
+    customers, the chosen learner's out-of-fold rows and the safeguard's verdict on them."""
+    arms, control = list(cfg.data.arms), cfg.data.control
+    fits = fit_candidates(
+        candidates(cfg), experiment, id_column="customer_id", **fit_arguments(cfg)
+    )
+    oof = {kind: experiment.join(fit.oof) for kind, fit in fits.items()}
+    value_model = selection_value_model(cfg)
+    comparison = learner_comparison(
+        oof,
+        value_model,
+        arms,
+        control,
+        cfg.data.outcomes,
+        reps=cfg.evaluate.bootstrap_reps,
+        alpha=cfg.evaluate.alpha,
+        seed=cfg.seed,
+    )
+    targeted = {
+        kind: net_value_policy(fit.model.predict(customers), value_model, arms, control)
+        for kind, fit in fits.items()
+    }
+    oof_rows = oof[chosen_learner(comparison)]
+    decision = safeguard_decision(cfg, oof_rows, arms, len(customers))
+    return comparison, targeted, oof_rows, decision
+
+
+def oracle_check(cfg: Config, spec: Scenario, oof_rows: pd.DataFrame) -> SafeguardDecision:
+    """The safeguard's test (:func:`~causal_targeting.evaluation.safeguard.decide`, the
+    config's confidence, seed and replicates) of the oracle policy on the out-of-fold rows."""
+    control = cfg.data.control
+    return decide(
+        oof_rows,
+        selection_value_model(cfg),
+        list(cfg.data.arms),
+        control,
+        confidence=cfg.allocation.min_gain_confidence,
+        seed=cfg.seed,
+        reps=cfg.evaluate.bootstrap_reps,
+        targeted=oracle_policy(true_values(spec, oof_rows), control),
+    )
+
+
+def regret_run(name: str, seed: int, train_rows: int, customer_rows: int) -> RegretRun:
+    """Simulate, fit with the defaults, and value every policy by the truth (module doc)."""
+    started = time.perf_counter()
+    cfg = scenario_config(name, seed)
+    spec = scenario(name)
+    control = spec.control
+    experiment, customers = simulated_tables(spec, train_rows, customer_rows, seed)
+    comparison, by_learner, oof_rows, decision = fitted_choice(cfg, experiment, customers)
+    learner = chosen_learner(comparison)
+    targeted = by_learner[learner]
+    values = true_values(spec, customers)
+    n = len(customers)
+    ours = targeted if decision.kind == "targeted" else np.full(n, decision.static_arm, object)
+    static = best_static_arm(values, control)
+    policies = {
+        "ours": ours,
+        "targeted": targeted,
+        "oracle": oracle_policy(values, control),
+        "best static": np.full(n, static, dtype=object),
+        "no offer": np.full(n, control, dtype=object),
+    }
+    return RegretRun(
+        scenario=name,
+        seed=seed,
+        train_rows=train_rows,
+        customer_rows=customer_rows,
+        learner=learner,
+        safeguard=decision,
+        best_static=static,
+        values={key: policy_true_value(values, p, control) for key, p in policies.items()},
+        learners=comparison.assign(
+            true_value=[
+                policy_true_value(values, by_learner[k], control) for k in comparison["learner"]
+            ]
+        ),
+        oracle_check=oracle_check(cfg, spec, oof_rows),
+        seconds=time.perf_counter() - started,
+    )
+
+
+def verdict(run: RegretRun) -> str:
+    """The safeguard's verdict in a few words."""
+    if run.safeguard.kind == "targeted":
+        return f"targeted (lower bound {run.safeguard.ci_low:+.4f})"
+    return f"static '{run.safeguard.static_arm}' (lower bound {run.safeguard.ci_low:+.4f})"
+
+
+def runs_table(runs: list[RegretRun]) -> str:
+    """Markdown table: one row per run, the true value per customer of each policy, regret."""
+    lines = [
+        "| scenario | seed | train rows | learner | safeguard | "
+        + " | ".join(POLICIES)
+        + " | best static arm | regret | oracle's lower bound |",
+        "|---|---:|---:|---|---|" + "---:|" * len(POLICIES) + "---|---:|---:|",
+    ]
+    for run in runs:
+        cells = " | ".join(f"{run.values[p]:.4f}" for p in POLICIES)
+        lines.append(
+            f"| {run.scenario} | {run.seed} | {run.train_rows:,} | {run.learner} | "
+            f"{verdict(run)} | {cells} | {run.best_static} | {run.regret:.1%} | "
+            f"{run.oracle_check.ci_low:+.4f} |"
+        )
+    return "\n".join(lines)
+
+
+def learners_table(runs: list[RegretRun]) -> str:
+    """Markdown table: each candidate learner's out-of-fold DR value (what chose) beside the
+    true value of its policy on the customer base."""
+    lines = [
+        "| scenario | seed | learner | out-of-fold DR value [95% CI] | true value | chosen |",
+        "|---|---:|---|---:|---:|---|",
+    ]
+    for run in runs:
+        for _, row in run.learners.iterrows():
+            lines.append(
+                f"| {run.scenario} | {run.seed} | {row['learner']} | {row['value']:.4f} "
+                f"[{row['ci_low']:.4f}, {row['ci_high']:.4f}] | {row['true_value']:.4f} | "
+                f"{'yes' if row['chosen'] else ''} |"
+            )
+    return "\n".join(lines)
+
+
+def targets(regret_runs: list[RegretRun], no_signal: list[RegretRun]) -> str:
+    """The issue's targets, met or missed, with the figures."""
+    lines = []
+    for run in regret_runs:
+        met = "met" if run.regret <= REGRET_TARGET else "MISSED"
+        lines.append(
+            f"- {run.scenario} (seed {run.seed}): regret {run.regret:.1%} "
+            f"(target <= {REGRET_TARGET:.0%}): {met}"
+        )
+    if no_signal:
+        fell_back = sum(r.safeguard.kind == "static" for r in no_signal)
+        to_best = sum(
+            r.safeguard.kind == "static" and r.safeguard.static_arm == r.best_static
+            for r in no_signal
+        )
+        need = int(np.ceil(0.95 * len(no_signal)))
+        met = "met" if to_best >= need else "MISSED"
+        regrets = np.array([r.regret for r in no_signal])
+        lines.append(
+            f"- no_signal: the safeguard fell back to a static policy in {fell_back} of "
+            f"{len(no_signal)} seeds, to the true best static policy in {to_best} "
+            f"(target >= {need}): {met}; regret median {np.median(regrets):.1%}, "
+            f"worst {regrets.max():.1%}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--scenarios",
+        nargs="+",
+        default=["rare_binary=200000", "retention=50000", "rewards=50000"],
+        help="NAME=TRAINING_ROWS for each scenario judged by regret",
+    )
+    parser.add_argument("--customer-rows", type=int, default=50_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-signal-seeds", type=int, default=20)
+    parser.add_argument("--no-signal-rows", type=int, default=20_000)
+    parser.add_argument("--no-write", action="store_true", help="print only, keep RESULTS.md")
+    args = parser.parse_args()
+    regret_runs = []
+    for item in args.scenarios:
+        name, rows = item.split("=")
+        regret_runs.append(regret_run(name, args.seed, int(rows), args.customer_rows))
+        print(runs_table(regret_runs[-1:]), learners_table(regret_runs[-1:]), sep="\n", flush=True)
+    no_signal = []
+    for seed in range(1, args.no_signal_seeds + 1):
+        no_signal.append(regret_run("no_signal", seed, args.no_signal_rows, args.customer_rows))
+        print(runs_table(no_signal[-1:]), flush=True)
+    minutes = sum(r.seconds for r in [*regret_runs, *no_signal]) / 60
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            f"`.venv/bin/python benchmarks/simulated_regret.py --scenarios "
+            f"{' '.join(args.scenarios)} --customer-rows "
+            f"{args.customer_rows} --seed {args.seed} --no-signal-seeds "
+            f"{args.no_signal_seeds} --no-signal-rows {args.no_signal_rows}` "
+            f"({minutes:.0f} min on a busy 2-core machine). Default train settings (learner "
+            "auto, 5-fold cross-fitting, tuned base models) fit in process; the unconstrained "
+            "net-value policy (guardrails and do-no-harm dropped) on a separate customer base; "
+            "the safeguard on the chosen learner's out-of-fold rows. True net value per "
+            "customer from the truth columns; regret = (oracle − ours) / (oracle − no offer), "
+            "ours = after the safeguard, targeted = before it; oracle's lower bound: the "
+            "safeguard's test applied to the oracle policy on the same out-of-fold rows (> 0: "
+            "the experiment can show the oracle's gain over the best static policy).",
+            "",
+            runs_table(regret_runs),
+            "",
+            "Each candidate learner: the out-of-fold DR value of its net-value policy (what the "
+            "selection compares) beside the true value of its policy on the customer base:",
+            "",
+            learners_table(regret_runs),
+            "",
+            f"no_signal, {args.no_signal_rows:,} training rows, seeds 1..{args.no_signal_seeds}:",
+            "",
+            runs_table(no_signal),
+            "",
+            "Targets (issue 11):",
+            "",
+            targets(regret_runs, no_signal),
+        ]
+    )
+    publish(SECTION, text, write=not args.no_write)
+
+
+if __name__ == "__main__":
+    main()
