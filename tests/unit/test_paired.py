@@ -104,3 +104,25 @@ def test_verdict_names_the_closest_comparable_baseline() -> None:
     assert line.startswith("Targeting beats the best baseline ('static_best'): +0.2000")
     differences.loc[1, "ci_low"] = -0.01
     assert "does not significantly beat" in verdict_line(differences, "dr", 0.05)
+
+
+def test_difference_section_shows_the_chosen_estimator_under_human_headers() -> None:
+    from causal_targeting.evaluation.verdict import difference_section
+
+    differences = pd.DataFrame(
+        [
+            ("targeting", "random", "dr", 0.25, 0.05, 0.45, 0.01),
+            ("targeting", "random", "ips", 0.3, -0.1, 0.7, 0.2),
+            ("targeting", "treat_none", "dr", -0.0, -0.2, 0.2, 1e-320),
+        ],
+        columns=["policy", "baseline", "estimator", "difference", "ci_low", "ci_high", "p_value"],
+    )
+    section = difference_section(differences, "dr", 0.05, {"line": "Safeguard: kept."})
+    (_, table), = section.tables
+    assert list(table.columns) == [
+        "Baseline", "Targeting minus baseline, per customer", "95% paired CI", "p-value"
+    ]
+    assert table["Baseline"].tolist() == ["random", "treat_none"]
+    assert table["Targeting minus baseline, per customer"].tolist() == ["+0.2500", "0.0000"]  # never -0
+    assert table["p-value"].tolist()[1] == "<1e-300"
+    assert "Safeguard: kept." in section.paragraphs

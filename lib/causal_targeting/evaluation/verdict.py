@@ -165,10 +165,23 @@ def difference_section(
     lines = [verdict_line(differences, estimator, alpha)]
     if safeguard is not None:
         lines.append(str(safeguard["line"]))
+    rows = differences[differences["estimator"] == estimator]
+    level = f"{1 - alpha:.0%}"
+    shown = display_table(
+        rows.assign(ci=[interval(lo, hi, "+.4f") for lo, hi in zip(rows["ci_low"], rows["ci_high"],
+                                                                    strict=True)]),
+        {
+            "baseline": ("Baseline", str),
+            "difference": ("Targeting minus baseline, per customer", "+.4f"),
+            "ci": (f"{level} paired CI", str),
+            "p_value": ("p-value", p_value),
+        },
+    )
     return Section(
         "Targeting against each baseline",
         lines,
-        tables=[("Paired differences (targeting minus baseline)", differences)],
+        tables=[(f"Paired differences ({estimator.upper()}; every estimator in "
+                 "policy_differences.csv)", shown)],
     )
 
 
