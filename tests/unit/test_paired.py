@@ -123,6 +123,6 @@ def test_difference_section_shows_the_chosen_estimator_under_human_headers() -> 
         "Baseline", "Targeting minus baseline, per customer", "95% paired CI", "p-value"
     ]
     assert table["Baseline"].tolist() == ["random", "treat_none"]
-    assert table["Targeting minus baseline, per customer"].tolist() == ["+0.2500", "0.0000"]  # never -0
+    assert table["Targeting minus baseline, per customer"].tolist() == ["+0.2500", "0.0000"]
     assert table["p-value"].tolist()[1] == "<1e-300"
     assert "Safeguard: kept." in section.paragraphs
