@@ -11,6 +11,7 @@ bytes.
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.resources
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -28,8 +29,10 @@ from causal_targeting.learners.artifact import ModelArtifact
 from causal_targeting.learners.model import UpliftModel
 
 ARTIFACT_FILE = "uplift_model.bin"
-MODEL_CODE = Path(__file__).parents[1] / "pyfunc_model.py"
-"""The file MLflow runs to build the pyfunc (models from code: no pickled Python object)."""
+MODEL_CODE = "pyfunc_model.py"
+"""The file of the ``causal_targeting`` package MLflow runs to build the pyfunc (models from
+code: no pickled Python object). Read as a package resource, so it is found in a wheel that
+spark-submit put on the path too."""
 RUNTIME_PACKAGES = (
     "lightgbm",
     "lleaves",
@@ -95,14 +98,15 @@ def log_model_artifact(
     """Log ``model`` as a pyfunc in the active MLflow run (its bytes as ``artifact_file``);
     register it if a name is given. Returns MLflow's ``ModelInfo`` (``model_uri``, and
     ``registered_model_version`` when registered)."""
-    with tempfile.TemporaryDirectory() as scratch:
+    code = importlib.resources.files("causal_targeting").joinpath(MODEL_CODE)
+    with tempfile.TemporaryDirectory() as scratch, importlib.resources.as_file(code) as code_path:
         artifact = Path(scratch, artifact_file)
         artifact.write_bytes(model.to_bytes())
         with warnings.catch_warnings():  # the signature is explicit; no input example needed
             warnings.filterwarnings("ignore", message=".*input example was not provided")
             return mlflow.pyfunc.log_model(
                 name=name,
-                python_model=str(MODEL_CODE),
+                python_model=str(code_path),
                 artifacts={artifact_file: str(artifact)},
                 signature=model_signature(model),
                 pip_requirements=runtime_requirements(),
