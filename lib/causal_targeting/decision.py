@@ -235,6 +235,22 @@ def customer_spread(customer_id: pd.Series) -> np.ndarray:
     return (hashed % 1_000_000) / 1_000_000
 
 
+def static_policy(
+    rows: pd.DataFrame, cfg: Config, offers: list[str], base_rows: int, arm: str
+) -> np.ndarray:
+    """The static policy "``arm`` to every eligible customer the guardrails allow" (no offer to
+    anyone for the control arm) solved on a sample of scored rows like :func:`sample_policy`.
+    Raises :class:`~causal_targeting.errors.InfeasibleError` when it cannot meet them."""
+    value_model, _, _ = allocation_problem(cfg)
+    gain = float("-inf")
+    if arm != cfg.data.control:
+        largest = rows[cost_columns(value_model, arm)].abs().max().to_dict()
+        gain = static_gain(largest, value_model, arm)
+    spread = customer_spread(rows["customer_id"])
+    constant = rows.assign(**static_gains(arm, offers, gain, spread))
+    return sample_policy(constant, cfg, offers, base_rows, static_value_model(value_model))
+
+
 def safeguard_decision(
     cfg: Config, rows: pd.DataFrame, offers: list[str], base_rows: int
 ) -> SafeguardDecision:
@@ -251,18 +267,11 @@ def safeguard_decision(
     from causal_targeting.evaluation.safeguard import decide
 
     value_model, _, _ = allocation_problem(cfg)
-    static = static_value_model(value_model)
     control = cfg.data.control
     statics = {}
     for arm in [control, *offers]:
-        gain = float("-inf")
-        if arm != control:
-            largest = rows[cost_columns(value_model, arm)].abs().max().to_dict()
-            gain = static_gain(largest, value_model, arm)
-        spread = customer_spread(rows["customer_id"])
-        constant = rows.assign(**static_gains(arm, offers, gain, spread))
         try:
-            statics[arm] = sample_policy(constant, cfg, offers, base_rows, static)
+            statics[arm] = static_policy(rows, cfg, offers, base_rows, arm)
         except InfeasibleError:
             continue  # the static policy cannot meet the guardrails: not a candidate
     decision = decide(

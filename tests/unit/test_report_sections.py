@@ -82,7 +82,7 @@ def test_decision_counts_by_segment() -> None:
 def test_value_table_has_human_columns_in_a_fixed_order() -> None:
     table = sections.value_table(values_frame(), "$")
     assert list(table.columns) == [
-        "Policy", "Contacts", "Offer cost on the holdout ($)",
+        "Policy", "Contacts", "Offer cost on the evaluated rows ($)",
         "IPS value per customer ($) [CI]", "DR value per customer ($) [CI]",
     ]
     assert table.iloc[5, 4] == "0.0000 [-0.1000, 0.1000]"
@@ -173,3 +173,14 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert pixels.shape == (2400, 1200)
     assert pixels.std() > 20  # not blank: the dark header, text and plots on a light page
     assert (pixels < 80).mean() > 0.01
+
+
+def test_decision_says_when_the_safeguard_allocated_the_static_policy() -> None:
+    line = "Safeguard: targeting NOT better than the best static policy, using it; ..."
+    static = {**SOLVED, "safeguard": {"kind": "static", "static_arm": "mail", "line": line}}
+    text = verdict.decision_section(
+        COUNTS, values_frame(), static, currency="$", estimator="dr", alpha=0.05
+    ).paragraphs[0]
+    assert f"This is the best static policy, not the model's targeting: the out-of-fold evidence " \
+        f"did not show targeting to be better ({line})." in text
+    assert "best static policy" not in decision_text()

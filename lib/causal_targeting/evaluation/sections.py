@@ -27,7 +27,7 @@ NO_OFFER = "no offer"
 """How the allocation's customers without an offer are counted."""
 BINARY_ONLY = "n/a (binary outcomes only)"
 MIN_STANDARDIZED_LIFT = 0.02
-"""Lift the A/B test is sized for when the holdout shows none: 0.02 standard deviations of the
+"""Lift the A/B test is sized for when the evaluated rows show none: 0.02 standard deviations of the
 per-customer value. Per-customer effects of marketing offers are small against the spread of
 customer value (Hillstrom's e-mails move spend by about 0.02-0.05 sd), and the test of a smaller
 lift would rarely be worth running; stated in the section so that a reader can redo it."""
@@ -81,16 +81,29 @@ def data_section(ingest_report: Mapping[str, Any]) -> Section:
     return section
 
 
-def model_section(metrics: pd.DataFrame, curves: pd.DataFrame, model_uri: str) -> Section:
-    """Holdout Qini/AUUC per arm and outcome, with the Qini and uplift curves."""
+OUT_OF_FOLD = "out-of-fold"
+HOLDOUT = "holdout"
+ROWS_MEANING = {
+    OUT_OF_FOLD: "Every experiment row is scored by the cross-fitting model of the fold that left "
+    "it out, so no row is judged by a model that saw it.",
+    HOLDOUT: "The holdout rows were set aside before training and only evaluated.",
+}
+"""What the evaluated rows are: out of fold (cross-fitting, the default) or a held-out share."""
+
+
+def model_section(
+    metrics: pd.DataFrame, curves: pd.DataFrame, model_uri: str, rows: str = OUT_OF_FOLD
+) -> Section:
+    """Qini/AUUC per arm and outcome on the evaluated ``rows`` (:data:`OUT_OF_FOLD` or
+    :data:`HOLDOUT`), with the Qini and uplift curves."""
     normalized = {"spec": ".4f", "missing": BINARY_ONLY}
     shown = display_table(
         metrics,
         {
             "arm": ("Arm", str),
             "outcome": ("Outcome", str),
-            "n_t": ("Treated (holdout)", whole),
-            "n_c": ("Control (holdout)", whole),
+            "n_t": (f"Treated ({rows})", whole),
+            "n_c": (f"Control ({rows})", whole),
             "qini": ("Qini coefficient", lambda v: number(v, **normalized)),
             "auuc": ("AUUC (normalized)", lambda v: number(v, **normalized)),
             "qini_unnormalized": ("Qini area (outcome units)", ".4g"),
@@ -98,14 +111,15 @@ def model_section(metrics: pd.DataFrame, curves: pd.DataFrame, model_uri: str) -
         },
     )
     return Section(
-        "Model quality on the holdout",
+        f"Model quality on the {rows} rows",
         [
-            f"Model {model_uri}. Holdout customers are ranked by each arm's predicted effect; "
+            f"Model {model_uri}. {ROWS_MEANING[rows]} They are ranked by each arm's predicted "
+            "effect; "
             "the curves show the incremental outcome gained by targeting the top share, against "
             "random targeting (dotted). Normalized Qini and AUUC are defined for binary "
             "outcomes; the areas in outcome units are given for every outcome.",
         ],
-        tables=[("Holdout uplift metrics", shown)],
+        tables=[(f"Uplift metrics on the {rows} rows", shown)],
         figures=[
             ("Qini curves", curves_figure(curves, curve="qini")),
             ("Uplift curves", curves_figure(curves, curve="uplift")),
@@ -124,7 +138,7 @@ def value_table(values: pd.DataFrame, currency: str) -> pd.DataFrame:
     table = pd.DataFrame(index=first.index)
     unit = unit_label(currency)
     table["Contacts"] = [whole(n) for n in first["contacts"]]
-    table[f"Offer cost on the holdout {unit}"] = [number(c, ",.2f") for c in first["cost"]]
+    table[f"Offer cost on the evaluated rows {unit}"] = [number(c, ",.2f") for c in first["cost"]]
     for estimator, rows in values.groupby("estimator", sort=False):
         rows = rows.set_index("policy")
         table[f"{estimator.upper()} value per customer {unit} [CI]"] = [
@@ -145,15 +159,16 @@ def lift_over_baselines(values: pd.DataFrame, estimator: str) -> tuple[float, st
 
 def policy_section(
     values: pd.DataFrame,
-    holdout_rows: int,
+    evaluated_rows: int,
     estimator: str,
     currency: str,
     differences: pd.DataFrame | None = None,
+    rows: str = OUT_OF_FOLD,
 ) -> Section:
     """Policy value of our targeting and of the baselines, with bootstrap CIs."""
     ours, rival, best = lift_over_baselines(values, estimator)
     lead = (
-        f"Net value per customer on {holdout_rows:,} randomized holdout customers, net of offer "
+        f"Net value per customer on {evaluated_rows:,} randomized {rows} customers, net of offer "
         f"costs, in {currency}. Our targeting: {amount(ours, currency, '.4f')} "
         f"({estimator.upper()}), against {amount(best, currency, '.4f')} for the best baseline "
         f"with the same contacts and budget ('{rival}'). The random baseline gives our own offers "
@@ -186,19 +201,19 @@ def design_section(
     base_customers: int,
 ) -> Section:
     """Sample size and duration of the online A/B test that would confirm the decision: at the
-    lift the holdout shows over the best baseline, or, when it shows none, at a stated minimum
+    lift the evaluated rows show over the best baseline, or, when it shows none, at a stated minimum
     detectable lift (:data:`MIN_STANDARDIZED_LIFT` standard deviations of per-customer value)."""
     ours, rival, best = lift_over_baselines(values, estimator)
     observed = ours - best
     if observed > 0:
         lift = observed
-        basis = f"the lift the holdout shows, {amount(lift, currency, '+.4f')} per customer"
+        basis = f"the lift the evaluated rows show, {amount(lift, currency, '+.4f')} per customer"
     else:
         lift = MIN_STANDARDIZED_LIFT * value_sd
         basis = (
             f"a minimum detectable lift of {amount(lift, currency, '.4f')} per customer "
             f"({MIN_STANDARDIZED_LIFT} standard deviations of per-customer value), as the "
-            f"holdout shows no positive lift ({amount(observed, currency, '+.4f')})"
+            f"evaluated rows show no positive lift ({amount(observed, currency, '+.4f')})"
         )
     design = sample_size(best, lift, "continuous", alpha=alpha, sd=value_sd)
     campaigns = design["n_total"] / base_customers

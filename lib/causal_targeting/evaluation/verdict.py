@@ -91,6 +91,18 @@ def guardrails_text(solve_report: Mapping[str, Any], currency: str) -> str:
     return f"Binding guardrails: {worth}."
 
 
+def safeguard_text(safeguard: Mapping[str, Any] | None) -> list[str]:
+    """When the safeguard allocated the best static policy, the sentence that says so (the
+    policy valued below is then that static policy, not the model's targeting)."""
+    if not safeguard or safeguard["kind"] != "static":
+        return []
+    return [
+        "This is the best static policy, not the model's targeting: the out-of-fold evidence did "
+        f"not show targeting to be better ({safeguard['line']}). The figures below value the "
+        "policy allocated."
+    ]
+
+
 def decision_section(
     counts: pd.DataFrame,
     values: pd.DataFrame,
@@ -116,6 +128,7 @@ def decision_section(
     text = " ".join(
         [
             counts_text(counts),
+            *safeguard_text(solve_report.get("safeguard")),
             versus_best_text(values, differences, estimator, currency, level),
             guardrails_text(solve_report, currency),
         ]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -12,7 +13,12 @@ import pandas as pd
 from causal_targeting import tracking
 from causal_targeting.data import manifest
 from causal_targeting.data.io import read_json, read_output, write_text
-from causal_targeting.decision import allocation_problem, chosen_offers, sample_policy
+from causal_targeting.decision import (
+    allocation_problem,
+    chosen_offers,
+    sample_policy,
+    static_policy,
+)
 from causal_targeting.layout import (
     allocate_paths,
     coarsen_paths,
@@ -94,6 +100,20 @@ def response_column(cfg: Config) -> str:
     return f"mu__{outcome}__{cfg.data.control}"
 
 
+def allocated_policy(
+    holdout: pd.DataFrame,
+    cfg: Config,
+    offers: list[str],
+    base_rows: int,
+    safeguard: Mapping[str, Any] | None,
+) -> np.ndarray:
+    """The allocate stage's policy on the holdout rows: the model's targeting, or the best
+    static policy when the safeguard allocated it instead."""
+    if safeguard and safeguard["kind"] == "static":
+        return static_policy(holdout, cfg, offers, base_rows, safeguard["static_arm"])
+    return sample_policy(holdout, cfg, offers, base_rows)
+
+
 def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     """Value our policy and the baselines on the randomized holdout; write the evidence report.
 
@@ -125,7 +145,8 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     holdout = read_output(spark, train_paths(cfg)["holdout"], "holdout").toPandas()
     base_rows = read_output(spark, score_paths(cfg)["scores"], "scores").count()
     frame = with_net_value(holdout, value_model, every_offer, cfg.data.control)
-    policy = sample_policy(holdout, cfg, offers, base_rows)
+    solved = read_json(allocate_paths(cfg)["report"])
+    policy = allocated_policy(holdout, cfg, offers, base_rows, solved.get("safeguard"))
     cost_table = cost_frame(holdout, value_model, every_offer)
     costs = cost_table.mean().rename(lambda column: column.removeprefix("cost__"))
     policies = {"targeting": policy} | baseline_policies(
@@ -156,8 +177,8 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     differences = policy_differences(frame, policies, against="targeting", **valued)
     paths = evaluate_paths(cfg)
     trained = read_json(train_paths(cfg)["report"])
-    solved = read_json(allocate_paths(cfg)["report"])
     currency = cfg.allocation.currency
+    rows = sections.HOLDOUT if cfg.train.holdout_fraction > 0 else sections.OUT_OF_FOLD
     parts = [
         verdict.decision_section(
             offer_counts(cfg, spark),
@@ -176,9 +197,10 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
             pd.read_csv(train_paths(cfg)["metrics"]),
             pd.read_csv(train_paths(cfg)["curves"]),
             trained["model_uri"],
+            rows,
         ),
         sections.policy_section(
-            values, len(holdout), cfg.evaluate.estimator, currency, differences=differences
+            values, len(holdout), cfg.evaluate.estimator, currency, differences, rows
         ),
         sections.design_section(
             values,
