@@ -241,3 +241,17 @@ def test_model_is_logged_from_code_without_warnings(
     assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text
     served = mlflow.pyfunc.load_model(f"models:/from_code/{version}")
     assert served.metadata.flavors["python_function"].get("model_code_path")
+
+
+def test_registration_prints_no_chatter_but_keeps_other_stderr(
+    store: Path, model: UpliftModel, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from causal_targeting.learners.pyfunc import without_registry_chatter
+
+    _register(model, "quiet", 0.2)  # a new name: MLflow would say "Successfully registered ..."
+    _register(model, "quiet", 0.2)  # and then "Registered model 'quiet' already exists ..."
+    assert "egistered model" not in capsys.readouterr().err
+    with without_registry_chatter():
+        print("Created version '3' of model 'x'.", file=sys.stderr)
+        print("a real warning", file=sys.stderr)
+    assert capsys.readouterr().err == "a real warning\n"

@@ -10,11 +10,14 @@ bytes.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import importlib.resources
+import io
+import sys
 import tempfile
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -89,6 +92,28 @@ def runtime_requirements() -> list[str]:
     return [f"{name}=={importlib.metadata.version(name)}" for name in RUNTIME_PACKAGES]
 
 
+REGISTRY_CHATTER = ("Successfully registered model ", "Registered model ", "Created version ")
+"""The starts of the lines MLflow's registry prints straight to stderr on every registration
+(the train and segment stages print the registered version themselves)."""
+
+
+@contextlib.contextmanager
+def without_registry_chatter() -> Iterator[None]:
+    """Hold back stderr while MLflow registers a model, then pass on every line but the
+    registry's confirmations (:data:`REGISTRY_CHATTER`): real warnings still reach stderr."""
+    held = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(held):
+            yield
+    finally:
+        kept = [
+            line
+            for line in held.getvalue().splitlines(keepends=True)
+            if not line.startswith(REGISTRY_CHATTER)
+        ]
+        sys.stderr.write("".join(kept))
+
+
 def log_model_artifact(
     model: ModelArtifact,
     artifact_file: str,
@@ -102,7 +127,8 @@ def log_model_artifact(
     with tempfile.TemporaryDirectory() as scratch, importlib.resources.as_file(code) as code_path:
         artifact = Path(scratch, artifact_file)
         artifact.write_bytes(model.to_bytes())
-        with warnings.catch_warnings():  # the signature is explicit; no input example needed
+        with warnings.catch_warnings(), without_registry_chatter():
+            # the signature is explicit; no input example needed
             warnings.filterwarnings("ignore", message=".*input example was not provided")
             return mlflow.pyfunc.log_model(
                 name=name,
