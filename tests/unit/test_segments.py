@@ -216,3 +216,27 @@ def test_thresholds_take_precedence_over_the_argmax() -> None:
         "low_engagement",
         "campaign_driven",
     ]
+
+
+def test_lift_over_base_rates_gives_a_rare_segment_to_those_most_like_it() -> None:
+    # a 1% converter rate: every row's largest probability is low engagement
+    probabilities = np.array([[0.004, 0.006, 0.99], [0.001, 0.02, 0.979], [0.0, 0.001, 0.999]])
+    rates = (0.002, 0.01, 0.988)
+    assert set(assign_segments(probabilities, {})) == {"low_engagement"}
+    assert list(assign_segments(probabilities, {}, rates)) == [
+        "campaign_driven",  # lifts 2.0, 0.6, 1.002
+        "organic",  # 0.5, 2.0, 0.991
+        "low_engagement",  # 0, 0.1, 1.011
+    ]
+    thresholds = {"low_engagement": 0.98}
+    assert assign_segments(probabilities, thresholds, rates)[0] == "low_engagement"
+
+
+def test_the_fitted_model_keeps_the_mean_probabilities_as_base_rates(
+    model: IntentModel, train: pd.DataFrame
+) -> None:
+    assert model.base_rates is not None
+    means = model.predict(train)[list(PROBABILITY_COLUMNS)].mean().to_numpy()
+    assert np.allclose(model.base_rates, means)
+    assert IntentModel.from_bytes(model.to_bytes()).base_rates == model.base_rates
+    assert fit(train.head(4000), assign="argmax").base_rates is None

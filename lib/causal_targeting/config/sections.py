@@ -202,6 +202,7 @@ class SegmentConfig(Section):
     self_paced: SelfPacedConfig = Field(default_factory=SelfPacedConfig)
     label_correction: bool = True
     thresholds: dict[str, float] = Field(default_factory=dict)
+    assign: Literal["lift", "argmax"] = "lift"
     exposed: str | None = None
     converted: str | None = None
     attributed: str | None = None
@@ -220,6 +221,7 @@ class SegmentConfig(Section):
             "low_weight": self.self_paced.low_weight,
             "label_correction": self.label_correction,
             "thresholds": dict(self.thresholds),
+            "assign": self.assign,
             "seed": seed,
         }
 

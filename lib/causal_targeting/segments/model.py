@@ -14,7 +14,8 @@ when exposed (share e), an organic one regardless, so
     p_LOW(x) = 1 − p_CD(x) − p_ORG(x),
 
 which under monotonicity equals (mu_1 − mu_0, mu_0, 1 − mu_1): the rows are probabilities
-summing to 1 by construction. The segment is the argmax, or the configured thresholds
+summing to 1 by construction. The segment is the one of largest lift p_k(x) / b_k over its base
+rate b_k (the mean of p_k over the training rows), or the argmax, or the configured thresholds
 (:func:`~.combine.assign_segments`).
 """
 
@@ -48,7 +49,7 @@ from causal_targeting.segments.label_correction import (
 )
 
 FORMAT = "causal-targeting/intent-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 BEHAVIOUR, CORRECTION = "behaviour", "label_correction"
 
 
@@ -69,7 +70,9 @@ class IntentModel:
     corrected: stage 2 is the label-correction model (False: the attribution-label ablation).
     classifier: "lightgbm" (``models`` are booster strings) or "mlp" (MLP JSON).
     models: the stage-1 (``"behaviour"``) and stage-2 (``"label_correction"``) model strings.
-    thresholds: segment -> probability threshold (empty: argmax).
+    thresholds: segment -> probability threshold (empty: the lift or argmax rule).
+    base_rates: mean (p_CD, p_ORG, p_LOW) over the training rows: the segment is the one of
+        largest lift over its base rate; None: the largest probability.
     n_threads: threads of each LightGBM prediction (not serialized).
     """
 
@@ -79,6 +82,7 @@ class IntentModel:
     classifier: str
     models: dict[str, str]
     thresholds: dict[str, float] = field(default_factory=dict)
+    base_rates: tuple[float, float, float] | None = None
     n_threads: int = field(default=1, compare=False)
 
     @property
@@ -98,13 +102,16 @@ class IntentModel:
         """The score columns for the rows of ``pdf`` (index kept). ``pdf`` needs the spec's
         features (DataContractError naming a missing one); ``engine`` predicts the boosters
         (default LightGBM)."""
-        X = self.spec.array(pdf)
+        probabilities = self.probabilities(self.spec.array(pdf), engine)
+        return segment_frame(probabilities, pdf.index, self.thresholds, self.base_rates)
+
+    def probabilities(self, X: np.ndarray, engine: Engine | None = None) -> np.ndarray:
+        """(n, 3) rows (p_CD, p_ORG, p_LOW) on the model array ``X`` (module docstring)."""
         behaviour = self.class_proba(BEHAVIOUR, X, engine)
         _, _, q = conversion_rates(behaviour, self.exposure_share)
         g = self.class_proba(CORRECTION, X, engine)[:, 1]
         s = campaign_driven_share(g, self.exposure_share, self.corrected)
-        probabilities = intent_probabilities(q, s, self.exposure_share)
-        return segment_frame(probabilities, pdf.index, self.thresholds)
+        return intent_probabilities(q, s, self.exposure_share)
 
     def class_proba(self, key: str, X: np.ndarray, engine: Engine | None = None) -> np.ndarray:
         """(n, K) class probabilities of model ``key`` on the model array ``X``."""
@@ -122,6 +129,7 @@ class IntentModel:
             "classifier": self.classifier,
             "models": dict(self.models),
             "thresholds": dict(self.thresholds),
+            "base_rates": None if self.base_rates is None else list(self.base_rates),
         }
         return dump_document(FORMAT, FORMAT_VERSION, body)
 
@@ -135,6 +143,7 @@ class IntentModel:
             what="causal-targeting intent model",
             fix="load a model written by IntentModel.to_bytes (the segment stage)",
         )
+        rates = document["base_rates"]
         return cls(
             spec=FeatureSpec.from_dict(document["spec"]),
             exposure_share=float(document["exposure_share"]),
@@ -142,6 +151,7 @@ class IntentModel:
             classifier=document["classifier"],
             models=dict(document["models"]),
             thresholds=dict(document["thresholds"]),
+            base_rates=None if rates is None else (rates[0], rates[1], rates[2]),
         )
 
 
@@ -151,7 +161,8 @@ class IntentLearner(BaseEstimator):
     Parameters are those of :class:`~.classifiers.ClassifierSettings` (classifier, LightGBM
     params and n_estimators, MLP hidden_layer_sizes and max_iter, the self-paced rounds,
     start_quantile and low_weight, seed), plus ``label_correction`` (False: the ablation that
-    takes attribution labels at face value) and ``thresholds`` (segment -> threshold).
+    takes attribution labels at face value), ``thresholds`` (segment -> threshold) and
+    ``assign`` ("lift": the segment of largest lift over its base rate; "argmax").
     """
 
     def __init__(
@@ -166,6 +177,7 @@ class IntentLearner(BaseEstimator):
         low_weight: float = 0.5,
         label_correction: bool = True,
         thresholds: Mapping[str, float] | None = None,
+        assign: str = "lift",
         seed: int = 0,
     ) -> None:
         self.classifier = classifier
@@ -178,6 +190,7 @@ class IntentLearner(BaseEstimator):
         self.low_weight = low_weight
         self.label_correction = label_correction
         self.thresholds = thresholds
+        self.assign = assign
         self.seed = seed
 
     def settings(self) -> ClassifierSettings:
@@ -232,9 +245,11 @@ class IntentLearner(BaseEstimator):
             BEHAVIOUR: fit_behaviour(settings, spec, X, t, y),
             CORRECTION: fit_label_correction(settings, spec, X[rows], target),
         }
-        self.model_ = IntentModel(
-            spec, e, self.label_correction, self.classifier, models, thresholds
-        )
+        model = IntentModel(spec, e, self.label_correction, self.classifier, models, thresholds)
+        if self.assign == "lift":
+            rates = model.probabilities(X).mean(axis=0)
+            model.base_rates = (float(rates[0]), float(rates[1]), float(rates[2]))
+        self.model_ = model
         return self
 
 

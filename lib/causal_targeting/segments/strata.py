@@ -28,6 +28,7 @@ def uplift_strata(
     mu1: str,
     tau: str,
     thresholds: Mapping[str, float] | None = None,
+    base_rates: Sequence[float] | None = None,
 ) -> pd.DataFrame:
     """The intent columns (``p__...`` and ``segment``) from the score columns named ``mu0``,
     ``mu1``, ``tau`` of an uplift scores frame (e.g. ``mu__conversion__none``,
@@ -37,7 +38,7 @@ def uplift_strata(
         scores[mu1].to_numpy(dtype=np.float64),
         scores[tau].to_numpy(dtype=np.float64),
     )
-    return segment_frame(probabilities, scores.index, dict(thresholds or {}))
+    return segment_frame(probabilities, scores.index, dict(thresholds or {}), base_rates)
 
 
 def best_arm_strata(
@@ -46,6 +47,7 @@ def best_arm_strata(
     control: str,
     arms: Sequence[str],
     thresholds: Mapping[str, float] | None = None,
+    base_rates: Sequence[float] | None = None,
 ) -> pd.DataFrame:
     """The intent columns from an uplift scores frame with one or more arms.
 
@@ -58,4 +60,4 @@ def best_arm_strata(
     rows, best = np.arange(len(scores)), np.argmax(tau, axis=1)
     mu0 = scores[f"mu__{outcome}__{control}"].to_numpy(dtype=np.float64)
     probabilities = strata_probabilities(mu0, mu[rows, best], tau[rows, best])
-    return segment_frame(probabilities, scores.index, dict(thresholds or {}))
+    return segment_frame(probabilities, scores.index, dict(thresholds or {}), base_rates)

@@ -88,10 +88,13 @@ def fit_intent_model(sample: pd.DataFrame, cfg: Config) -> IntentModel:
     return fitted.model_
 
 
-def strata_scores(scores: DataFrame, cfg: Config) -> DataFrame:
+def strata_scores(
+    scores: DataFrame, cfg: Config, base_rates: tuple[float, float, float] | None
+) -> DataFrame:
     """``customer_id`` and the uplift strata (``strata__p__...``, ``strata__segment``) of every
     row of the uplift scores, computed per partition by
-    :func:`~causal_targeting.segments.strata.best_arm_strata`."""
+    :func:`~causal_targeting.segments.strata.best_arm_strata`; segments by lift over the intent
+    model's ``base_rates`` (the same population shares for both methods), or by argmax."""
     from pyspark.sql.types import DoubleType, StringType, StructField, StructType
 
     from causal_targeting.segments.combine import PROBABILITY_COLUMNS, SEGMENT
@@ -116,7 +119,8 @@ def strata_scores(scores: DataFrame, cfg: Config) -> DataFrame:
 
     def batches(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for pdf in frames:
-            strata = best_arm_strata(pdf, outcome, control, arms, thresholds).add_prefix(STRATA)
+            strata = best_arm_strata(pdf, outcome, control, arms, thresholds, base_rates)
+            strata = strata.add_prefix(STRATA)
             yield pd.concat([pdf[["customer_id"]], strata], axis=1)
 
     return scores.select("customer_id", *columns).mapInPandas(batches, schema)
@@ -195,7 +199,7 @@ def segment(cfg: Config, spark: SparkSession | None = None) -> SegmentResult:
     ).toPandas()
     model = fit_intent_model(fit_rows, cfg)
     check_customer_features(customers.schema, model)
-    strata = strata_scores(uplift, cfg)
+    strata = strata_scores(uplift, cfg, model.base_rates)
     paths = segment_paths(cfg)
     name = cfg.tracking.segment_model_name
     tracking.configure(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
