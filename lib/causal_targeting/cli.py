@@ -265,7 +265,7 @@ def segment(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     from causal_targeting.stages.segment import segment as segment_stage
 
     with user_errors():
-        cfg = _config(conf, set_)
+        cfg = _stage_config(conf, set_)
         spark = session(cfg)
         shown(cfg, spark)("segment", lambda: segment_stage(cfg, spark))
 

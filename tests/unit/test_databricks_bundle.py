@@ -3,7 +3,8 @@
 Every wheel task's entry point is a console script of the package; every parameter list it uses is
 a defined variable whose first element is a CLI subcommand; every ``--set`` names a config key (the
 config loads with them); the ``--conf`` file exists; wheels come from the folder the build writes;
-the training job is weekly and score + allocate daily, on both classic clusters and serverless.
+the training and segment jobs are weekly and score + allocate daily, on both classic clusters and
+serverless.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def test_parameters_start_with_a_cli_subcommand(
 ) -> None:
     commands = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
     used = {parameter_list(bundle, task)[0] for task in wheel_tasks(jobs)}
-    assert used == {"train", "score", "allocate"}
+    assert used == {"train", "score", "segment", "allocate"}
     assert used <= commands, used - commands
 
 
@@ -177,6 +178,7 @@ def test_weekly_train_and_daily_score_allocate_on_both_computes(
         for job in chosen.values()
     }
     assert _is_weekly(schedules[frozenset({"train"})])
+    assert _is_weekly(schedules[frozenset({"segment"})])
     assert _is_daily(schedules[frozenset({"score", "allocate"})])
     for job in chosen.values():
         tasks = {task["task_key"]: task for task in job["tasks"]}
