@@ -156,6 +156,12 @@ def solve_table(result: AllocateResult, currency: str) -> Table:
         f"{amount(report.dual_bound, currency)}, certified gap {number(report.gap, '.2e')} after "
         f"{report.passes} passes ({report.seconds:.1f} s)"
     )
+    if result.safeguard is not None and result.safeguard.kind == "static":
+        title = (
+            f"Allocation of the best static policy: predicted net value "
+            f"{amount(report.primal, currency)} (the model's scores); no shadow prices, as "
+            f"targeting was not used ({report.passes} passes, {report.seconds:.1f} s)"
+        )
     table = Table(title=title)
     price = f"shadow price {unit_label(currency)} per unit"
     for name in ("guardrail", "kind", "usage", "limit", price, "binding"):

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from causal_targeting.config import validate
 from causal_targeting.layout import allocate_paths, ingest_paths, score_paths, train_paths
@@ -63,3 +64,8 @@ def test_noise_scores_allocate_the_best_static_offer(spark: Any, tmp_path: Path)
     assert (offers == "a").all()  # the noise scores would have sent 'a' to only part of them
     report = json.loads(Path(allocate_paths(cfg)["report"]).read_text())
     assert report["safeguard"]["line"].startswith("Safeguard: targeting NOT better")
+    allocated = spark.read.parquet(allocate_paths(cfg)["allocation"]).toPandas()
+    expected = allocated["customer_id"].map(rows.set_index("customer_id")["tau__y__a"]) - 0.2
+    assert np.allclose(allocated["value"], expected)  # the configured net value, not gain - cost
+    assert report["primal"] == pytest.approx(expected.sum())
+    assert report["dual_bound"] is None and report["gap"] is None

@@ -83,6 +83,10 @@ def guardrails_text(solve_report: Mapping[str, Any], currency: str) -> str:
     binding = [g for g in solve_report["guardrails"] if g["binding"]]
     if not binding:
         return "No guardrail binds: loosening any of them would not add value."
+    if any(g["shadow_price"] is None for g in binding):  # a static policy has no prices
+        names = ", ".join(f"{g['name']} ({quantity(g['usage'])} of {quantity(g['limit'])} used)"
+                          for g in binding)
+        return f"Binding guardrails: {names}."
     worth = "; ".join(
         f"{g['name']} ({g['kind']}, {quantity(g['usage'])} of {quantity(g['limit'])} used): one "
         f"more unit is worth {amount(g['shadow_price'], currency, ',.4g')}"

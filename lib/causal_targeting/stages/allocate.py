@@ -26,7 +26,7 @@ from causal_targeting.layout import allocate_paths, train_paths
 from causal_targeting.spark import get_spark
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterator
 
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
@@ -86,6 +86,48 @@ def guarded_problem(
         }
     )
     return static, static_value_model(value_model), decision
+
+
+def valued_as_configured(
+    allocation: DataFrame, scores: DataFrame, value_model: ValueModel, offers: list[str]
+) -> DataFrame:
+    """The allocation with ``value`` = the configured value model's predicted net value of each
+    customer's offer (0 for none), in place of a static problem's ``gain - cost``
+    (:func:`~causal_targeting.decision.static_value_model`)."""
+    import numpy as np
+    import pandas as pd
+
+    from causal_targeting.value import values_frame
+
+    needed = [c for c in scores.columns if c.startswith(("mu__", "tau__"))]
+    columns = allocation.columns
+
+    def batches(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for pdf in frames:
+            values = values_frame(pdf, value_model, offers).to_numpy(dtype=np.float64)
+            given = pd.Index(offers).get_indexer(pdf["offer"])
+            rows = np.arange(len(pdf))
+            value = np.where(given >= 0, values[rows, np.maximum(given, 0)], 0.0)
+            yield pdf[columns].assign(value=value)
+
+    joined = allocation.join(scores.select("customer_id", *needed), on="customer_id", how="left")
+    return joined.mapInPandas(batches, allocation.schema)
+
+
+def static_report(report: SolveReport, value: float) -> SolveReport:
+    """The solve report of a static policy: ``primal`` is its predicted net value; the dual
+    bound, gap and shadow prices belong to its constant-gain problem, not to the value model,
+    so they are not reported (NaN)."""
+    nan = float("nan")
+    guardrails = tuple(replace(g, shadow_price=nan) for g in report.guardrails)
+    return replace(
+        report,
+        primal=value,
+        dual_bound=nan,
+        gap=nan,
+        guardrails=guardrails,
+        prices=tuple(nan for _ in report.prices),
+    )
 
 
 def pass_metrics(log: PassLog, guardrails: list[Guardrail]) -> dict[str, float]:
@@ -170,7 +212,13 @@ def allocate(
             decision = replace(decision, kind="targeted", static_feasible=False)
             allocation, report = solved(scores, value_model)
         paths = allocate_paths(cfg)
+        static = decision is not None and decision.kind == "static"
+        if static:
+            allocation = valued_as_configured(allocation, scores, value_model, offers)
         write_table(allocation, paths["allocation"])
+        if static:
+            written = spark.read.parquet(paths["allocation"])
+            report = static_report(report, float(written.agg({"value": "sum"}).first()[0] or 0))
         summary = {**report.to_dict(), "offers": offers}
         summary.pop("lam_history", None)
         if decision is not None:
