@@ -191,7 +191,9 @@ def static_value_model(value_model: ValueModel) -> ValueModel:
     every customer, with the same costs. With a gain above every customer's cost
     (:func:`static_gain`), the solver gives the arm to every eligible customer the guardrails
     allow (the cheaper ones first when a budget binds): the static policy under the guardrails.
-    The allocation's ``value`` column then holds ``gain - cost``, not a net value."""
+    Its solution's values are ``gain - cost``, not net values: the allocate stage writes the
+    configured value model's values instead
+    (:func:`~causal_targeting.stages.allocate.valued_as_configured`)."""
     return replace(value_model, weights={STATIC_GAIN: 1.0})
 
 
