@@ -302,7 +302,7 @@ def frontier(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
 
 @app.command()
 def evaluate(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
-    """Value the policy against baselines on the holdout and write the evidence report."""
+    """Value the policy against baselines on rows no model saw; write the evidence report."""
     with user_errors():
         cfg = _stage_config(conf, set_)
         from causal_targeting.stages.evaluate import evaluate as evaluate_stage

@@ -259,11 +259,12 @@ def coarsen_view(result: CoarsenResult, cfg: Config) -> list[RenderableType]:
     ]
 
 
-def values_table(values: pd.DataFrame, estimator: str, currency: str) -> Table:
-    """Policy value per customer with its CI, ours first, the truth where it is known."""
+def values_table(values: pd.DataFrame, estimator: str, currency: str, rows: str) -> Table:
+    """Policy value per customer with its CI on the evaluated ``rows`` ("out-of-fold" or
+    "holdout"), ours first, the truth where it is known."""
     truth = "true_value" in values.columns
     table = Table(
-        title=f"Policy value per customer on the holdout ({estimator.upper()}, bootstrap CI)"
+        title=f"Policy value per customer on the {rows} rows ({estimator.upper()}, bootstrap CI)"
     )
     unit = unit_label(currency)
     columns = [
@@ -306,7 +307,8 @@ def differences_table(differences: pd.DataFrame, estimator: str, alpha: float) -
 def evaluate_view(result: EvaluateResult, cfg: Config) -> list[RenderableType]:
     """The policy values beside the baselines, the paired differences and the report's path."""
     estimator, currency = cfg.evaluate.estimator, cfg.allocation.currency
-    shown: list[RenderableType] = [values_table(result.values, estimator, currency)]
+    rows = "holdout" if cfg.train.holdout_fraction > 0 else "out-of-fold"
+    shown: list[RenderableType] = [values_table(result.values, estimator, currency, rows)]
     if result.differences is not None:
         shown.append(
             differences_table(result.differences, cfg.evaluate.estimator, cfg.evaluate.alpha)

@@ -70,7 +70,7 @@ def test_pass_line_says_what_primal_is() -> None:
 def test_policy_values_are_per_customer_in_the_currency() -> None:
     values = pd.DataFrame({"policy": ["targeting"], "estimator": ["dr"], "value": [0.5],
                            "ci_low": [-0.0], "ci_high": [1.0], "contacts": [3]})
-    text = rendered(views.values_table(values, "dr", "$"))
+    text = rendered(views.values_table(values, "dr", "$", "out-of-fold"))
     assert "value per customer ($)" in text
     assert "-0" not in text
 
