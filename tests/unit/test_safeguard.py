@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from causal_targeting.evaluation.safeguard import best_static, decide
+from causal_targeting.evaluation.safeguard import decide
 from causal_targeting.value import ValueModel
 
 MODEL = ValueModel(weights={"y": 1.0}, fixed_cost=0.1)
@@ -45,26 +45,5 @@ def test_pure_noise_falls_back_to_static() -> None:
     )
     assert decision.kind == "static"
     assert decision.ci_low <= 0
-    assert decision.static_arm in decision.static_values
+    assert decision.static_arm == max(decision.static_values, key=decision.static_values.get)
     assert "NOT better" in decision.line("ctl")
-
-
-def test_a_static_arm_needs_a_proven_gain_over_no_offer() -> None:
-    rng = np.random.default_rng(0)
-    none = rng.normal(1.0, 0.1, size=500)
-    values = {"ctl": 1.0, "lucky": 1.02, "real": 1.01}
-    lucky = none + rng.normal(0.02, 0.05, size=500)  # gain 0.02, 90% lower bound < 0
-    real = none + rng.normal(0.01, 0.002, size=500)  # gain 0.01, lower bound > 0
-    draws = np.column_stack([none, lucky, real])
-    assert best_static(values, draws, "ctl", 0.9) == "real"
-    assert best_static({"ctl": 1.0, "lucky": 1.02}, draws[:, :2], "ctl", 0.9) == "ctl"
-    assert best_static({"lucky": 1.02, "real": 1.01}, draws[:, 1:], "ctl", 0.9) == "lucky"
-
-
-def test_noise_picks_no_offer_over_a_lucky_arm() -> None:
-    free = ValueModel(weights={"y": 1.0}, fixed_cost=0.0)
-    rows = _rows(600, 0.0, 3, True).assign(y=np.random.default_rng(103).normal(size=600))
-    lucky = {"ctl": np.full(600, "ctl", dtype=object), "a": np.full(600, "a", dtype=object)}
-    decision = decide(rows, free, ["a"], "ctl", confidence=0.9, seed=1, reps=300, statics=lucky)
-    assert decision.static_values["a"] > decision.static_values["ctl"]  # 'a' is lucky here
-    assert decision.static_arm == "ctl"

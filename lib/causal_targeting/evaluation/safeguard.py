@@ -3,14 +3,9 @@
 A static policy gives one arm to every eligible customer (or no offer to anyone); it needs no
 model. On the scored experiment rows (out-of-fold or holdout), valued in the allocator's units
 (:mod:`causal_targeting.evaluation.net_value`), let ``V(pi)`` be the doubly robust net value per
-customer. The best static policy needs evidence too: an arm given to everyone is a candidate only
-when its paired gain over no offer, ``G_s = V(static s) - V(no offer)``, has a one-sided lower
-bound above zero, ``q_{1 - confidence}(G_s,b) > 0``; ``s*`` is the candidate of largest ``V``,
-and no offer when there is none (or when no offer cannot meet the guardrails: then the arm of
-largest ``V``). Without the screen, the arm whose noise happens to be largest would be sent to
-every customer whenever no arm pays on average. With the paired bootstrap draws ``D_b`` of
-``D = V(targeted) - V(static s*)`` (:mod:`causal_targeting.evaluation.paired`), the targeted
-policy is kept only when its one-sided lower confidence bound is above zero:
+customer and ``s* = argmax_s V(static s)`` the best static policy. With the paired bootstrap
+draws ``D_b`` of ``D = V(targeted) - V(static s*)`` (:mod:`causal_targeting.evaluation.paired`),
+the targeted policy is kept only when its one-sided lower confidence bound is above zero:
 
     lower = q_{1 - confidence}(D_b) > 0,      p = P_b(D_b <= 0)  (one-sided)
 
@@ -110,31 +105,6 @@ def static_policies(
     return policies
 
 
-def best_static(
-    static_values: Mapping[str, float], draws: np.ndarray, control: str, confidence: float
-) -> str:
-    """The best static policy with evidence (module docstring): the arm of largest value among
-    those whose paired gain over no offer has a lower bound above zero at ``confidence``, else
-    the ``control`` (no offer).
-
-    Args:
-        static_values: arm -> DR value per customer of its static policy (the control among
-            them when no offer meets the guardrails).
-        draws: (reps, len(static_values)) bootstrap draws of those values, in the same order.
-    """
-    arms = list(static_values)
-    if control not in static_values:
-        return max(arms, key=static_values.__getitem__)
-    none = draws[:, arms.index(control)]
-    proven = [control]
-    for j, arm in enumerate(arms):
-        gains = draws[:, j] - none
-        gains = gains[~np.isnan(gains)]
-        if arm != control and gains.size and np.quantile(gains, 1 - confidence) > 0:
-            proven.append(arm)
-    return max(proven, key=static_values.__getitem__)
-
-
 def decide(
     frame: pd.DataFrame,
     value_model: ValueModel,
@@ -173,7 +143,7 @@ def decide(
     codes = {k: arm_codes(v, arms, f"policy '{k}'") for k, v in policies.items()}
     point, boot = paired_estimates(codes, *inputs, reps=reps, seed=seed)
     static_values = {arm: float(point[j + 1, DR]) for j, arm in enumerate(statics)}
-    best = best_static(static_values, boot[:, 1:, DR], control, confidence)
+    best = max(static_values, key=static_values.__getitem__)
     diff, draws = difference_draws(point, boot, 0, list(statics).index(best) + 1)
     d = draws[:, DR][~np.isnan(draws[:, DR])]
     low, high = np.quantile(d, [1 - confidence, confidence])
