@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from causal_targeting.data import manifest
-from causal_targeting.data.contract import CUSTOMERS, EXPERIMENT, validate
+from causal_targeting.data.contract import CUSTOMERS, EXPERIMENT, release, validate
 from causal_targeting.data.io import read_table, write_json, write_table, write_text
 from causal_targeting.evaluation.abtest import effects_vs_control
 from causal_targeting.layout import ingest_paths
@@ -47,9 +47,12 @@ def ingest(cfg: Config, spark: SparkSession | None = None) -> IngestResult:
         tables.arm_stats, control=data.control, outcome_kinds=data.outcomes, alpha=cfg.ingest.alpha
     )
     paths = ingest_paths(cfg)
-    write_table(tables.experiment, paths["experiment"])
-    write_table(tables.customers, paths["customers"])
-    write_table(tables.quarantine, paths["quarantine"])
+    try:
+        write_table(tables.experiment, paths["experiment"])
+        write_table(tables.customers, paths["customers"])
+        write_table(tables.quarantine, paths["quarantine"])
+    finally:
+        release(tables.cached)
     write_text(summary.to_csv(index=False), paths["summary"])
     write_json(
         {
