@@ -13,7 +13,7 @@ raise :class:`DataContractError` before anything is written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
@@ -454,15 +454,21 @@ def validate(
     customers_raw: DataFrame | None,
     data: DataConfig,
     ingest: IngestConfig,
+    cache: Collection[str] = (),
 ) -> ValidatedTables:
     """Apply the contract to both tables; raise on a table-level problem, quarantine bad rows.
 
-    Each table is classified once and cached (see ``cached``: unpersist it after writing); its
-    counts, reasons and per-arm statistics come from one aggregation over the cache. Without a
-    customer table, the customers are the experiment's own (clean) customers.
+    Each table's counts, reasons and per-arm statistics come from one aggregation; its clean
+    rows and its quarantined rows are then written from the same classification. The tables
+    named in ``cache`` (sources that are costly to read again, such as CSV) are classified once
+    and cached (``cached``: :func:`release` them after writing); the others are read again by
+    each of the three jobs, which for a columnar source is cheaper than caching every column.
+    Without a customer table, the customers are the experiment's own (clean) customers.
     """
-    classified = classify_rows(canonical_experiment(experiment_raw, data), data).cache()
-    cached = [classified]
+    cached: list[DataFrame] = []
+    classified = cached_if(
+        classify_rows(canonical_experiment(experiment_raw, data), data), EXPERIMENT in cache, cached
+    )
     try:
         summary = experiment_summary(classified, data)
         rows_read = {EXPERIMENT: int(summary["n"].sum())}
@@ -478,10 +484,11 @@ def validate(
             kept = kept_columns(experiment, data, set(own))
             customers = experiment.select(*[F.col(_q(n)) for n in own], *kept)
         else:
-            classified_customers = classify_customers(
-                canonical_customers(customers_raw, data), data
-            ).cache()
-            cached.append(classified_customers)
+            classified_customers = cached_if(
+                classify_customers(canonical_customers(customers_raw, data), data),
+                CUSTOMERS in cache,
+                cached,
+            )
             counts = customer_summary(classified_customers)
             rows_read[CUSTOMERS] = int(counts["n"].sum())
             quarantined[CUSTOMERS] = reason_counts(counts)
@@ -500,6 +507,14 @@ def validate(
         quarantined,
         tuple(cached),
     )
+
+
+def cached_if(frame: DataFrame, cache: bool, cached: list[DataFrame]) -> DataFrame:
+    """``frame``, cached and appended to ``cached`` when ``cache``."""
+    if cache:
+        cached.append(frame.cache())
+        return cached[-1]
+    return frame
 
 
 def release(cached: Sequence[DataFrame]) -> None:
