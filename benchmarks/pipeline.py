@@ -107,11 +107,14 @@ def main() -> None:
     parser.add_argument("--pass-repeats", type=int, default=3, help="repeats of the reference")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md")
+    parser.add_argument(
+        "--simulated", help="folder of an earlier run's simulate/ (same rows and seed): reused"
+    )
     args = parser.parse_args()
 
     work = Path(args.workdir)
     shutil.rmtree(work, ignore_errors=True)
-    simulated = work / "simulate"
+    simulated = Path(args.simulated) if args.simulated else work / "simulate"
     cfg = load_config(
         ROOT / "conf" / "scenarios" / f"{args.scenario}.yaml",
         [
@@ -138,12 +141,13 @@ def main() -> None:
 
     rows: list[tuple[str, float, dict[str, float], float]] = []
     evidence: list[tuple[str, dict[str, Any]]] = []
-    with peak_memory() as peak:
-        _, seconds = timed(
-            lambda: write_simulation(spark, args.scenario, args.rows, args.seed, str(simulated))
-        )
-    rows.append(("simulate (both tables)", seconds, dict(peak), float("nan")))
-    print(f"simulate: {seconds:.1f} s", flush=True)
+    if not args.simulated:
+        with peak_memory() as peak:
+            _, seconds = timed(
+                lambda: write_simulation(spark, args.scenario, args.rows, args.seed, str(simulated))
+            )
+        rows.append(("simulate (both tables)", seconds, dict(peak), float("nan")))
+        print(f"simulate: {seconds:.1f} s", flush=True)
 
     for name, run, source in stages(cfg, spark):
         reference = one_pass_seconds(spark, source, args.pass_repeats)
