@@ -495,6 +495,8 @@ def validate(
             check_quarantine_share(quarantined[CUSTOMERS], rows_read[CUSTOMERS], CUSTOMERS, ingest)
             customers = clean_rows(classified_customers)
             quarantine = quarantine.unionByName(quarantine_rows(classified_customers, CUSTOMERS))
+        if not any(quarantined.values()):  # known from the counts: no scan to write no rows
+            quarantine = quarantine.sparkSession.createDataFrame([], quarantine.schema)
     except BaseException:
         release(cached)
         raise
