@@ -110,10 +110,17 @@ def main() -> None:
     parser.add_argument(
         "--simulated", help="folder of an earlier run's simulate/ (same rows and seed): reused"
     )
+    parser.add_argument(
+        "--stages",
+        help="comma-separated stages to run again on the workdir's outputs of an earlier run "
+        "(e.g. score,allocate,evaluate: the code of two commits on the same trained model)",
+    )
     args = parser.parse_args()
 
     work = Path(args.workdir)
-    shutil.rmtree(work, ignore_errors=True)
+    again = args.stages.split(",") if args.stages else None
+    if again is None:
+        shutil.rmtree(work, ignore_errors=True)
     simulated = Path(args.simulated) if args.simulated else work / "simulate"
     cfg = load_config(
         ROOT / "conf" / "scenarios" / f"{args.scenario}.yaml",
@@ -129,6 +136,7 @@ def main() -> None:
         ],
     )
     events = work / "eventlog"
+    shutil.rmtree(events, ignore_errors=True)
     events.mkdir(parents=True)
     cfg.spark.extra |= {
         "spark.driver.maxResultSize": args.max_result_size,
@@ -141,7 +149,7 @@ def main() -> None:
 
     rows: list[tuple[str, float, dict[str, float], float]] = []
     evidence: list[tuple[str, dict[str, Any]]] = []
-    if not args.simulated:
+    if not args.simulated and again is None:
         with peak_memory() as peak:
             _, seconds = timed(
                 lambda: write_simulation(spark, args.scenario, args.rows, args.seed, str(simulated))
@@ -150,6 +158,8 @@ def main() -> None:
         print(f"simulate: {seconds:.1f} s", flush=True)
 
     for name, run, source in stages(cfg, spark):
+        if again is not None and name not in again:
+            continue
         reference = one_pass_seconds(spark, source, args.pass_repeats)
         input_rows = spark.read.parquet(source).count()
         drained(spark)
