@@ -108,7 +108,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md")
     parser.add_argument(
-        "--simulated", help="folder of an earlier run's simulate/ (same rows and seed): reused"
+        "--simulated",
+        help="simulate/ folder of an earlier run (same rows and seed) outside --workdir: reused",
     )
     parser.add_argument(
         "--stages",
