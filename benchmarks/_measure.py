@@ -13,29 +13,36 @@ import psutil
 T = TypeVar("T")
 
 
+def process_kind(process: psutil.Process, driver_pid: int) -> str:
+    """``"driver"`` (the Python process running the benchmark), ``"jvm"`` (Spark's JVM, a
+    ``java`` process) or ``"workers"`` (any other descendant: the Python workers)."""
+    if process.pid == driver_pid:
+        return "driver"
+    return "jvm" if process.name().startswith("java") else "workers"
+
+
 @contextmanager
 def peak_memory(interval: float = 0.2) -> Iterator[dict[str, float]]:
     """Sample resident memory (GB) every ``interval`` s while the block runs.
 
-    Yields ``{"tree": peak of this process and all its children (the JVM, Python workers),
-    "driver": peak of this Python process alone}``, filled in as the block runs.
+    Yields the peaks, filled in as the block runs: ``"tree"`` (this process and all its
+    children together), and apart ``"driver"`` (this Python process), ``"jvm"`` (Spark's JVM)
+    and ``"workers"`` (all Python workers together), each the peak of its own sum.
     """
-    peak = {"tree": 0.0, "driver": 0.0}
+    peak = {"tree": 0.0, "driver": 0.0, "jvm": 0.0, "workers": 0.0}
     done = threading.Event()
     me = psutil.Process()
 
     def sample() -> None:
         while not done.is_set():
-            total = 0
+            sums = {"driver": 0, "jvm": 0, "workers": 0}
             for process in [me, *me.children(recursive=True)]:
                 try:
-                    rss = process.memory_info().rss
+                    sums[process_kind(process, me.pid)] += process.memory_info().rss
                 except psutil.Error:
                     continue
-                total += rss
-                if process.pid == me.pid:
-                    peak["driver"] = max(peak["driver"], rss / 2**30)
-            peak["tree"] = max(peak["tree"], total / 2**30)
+            for kind, rss in [*sums.items(), ("tree", sum(sums.values()))]:
+                peak[kind] = max(peak[kind], rss / 2**30)
             done.wait(interval)
 
     thread = threading.Thread(target=sample, daemon=True)

@@ -7,6 +7,12 @@ and beside it, in the same run, its reference: one Spark pass over the stage's i
 (Parquet read into the ``noop`` sink), the floor of any stage that reads that table. The ratio
 stage / pass says how many full passes' worth of time the stage costs.
 
+Where the time goes comes from Spark's own evidence: the session writes its event log under the
+workdir, and after each stage the new events are summed by ``_sparklog.stage_breakdown``: Spark
+jobs and SQL queries (by action), passes over the input (records read from files / input rows),
+shuffles and bytes shuffled, rows written, and task time in Python workers against the JVM. Peak
+resident memory is sampled apart for the Python driver, the JVM and the Python workers.
+
 No stage may collect a table to the driver: the session runs with
 ``spark.driver.maxResultSize`` (default 256m), far below any of the tables (10M rows are several
 GB), so a collect of a full table fails the run instead of passing unseen.
@@ -21,11 +27,13 @@ import shutil
 import statistics
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from pyspark.sql import SparkSession
 
 from _measure import peak_memory, timed
 from _results import publish
+from _sparklog import read_events, stage_breakdown
 from causal_targeting.config import Config, load_config
 from causal_targeting.data.simulate import write_simulation
 from causal_targeting.spark import get_spark
@@ -47,6 +55,28 @@ def one_pass_seconds(spark: SparkSession, path: str, repeats: int) -> float:
         for _ in range(repeats)
     ]
     return statistics.median(times)
+
+
+def drained(spark: SparkSession) -> None:
+    """Wait until Spark's listener bus has handed every event so far to the event log."""
+    spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()
+
+
+def breakdown_table(rows: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """The per-stage Spark evidence as a Markdown table."""
+    lines = [
+        "| stage | Spark jobs | SQL queries (by action) | passes over its input | shuffles (MB) "
+        "| rows written | task time: Python workers / JVM (s) | JVM GC (s) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, b in rows:
+        actions = ", ".join(f"{n} {a}" for a, n in sorted(b["actions"].items()))
+        lines.append(
+            f"| {name} | {b['jobs']} | {b['queries']} ({actions}) | {b['passes']:.2f} "
+            f"| {b['shuffles']} ({b['shuffle_bytes'] / 1e6:,.0f}) | {b['rows_written']:,} "
+            f"| {b['python_s']:.1f} / {b['jvm_s']:.1f} | {b['gc_s']:.1f} |"
+        )
+    return lines
 
 
 def stages(cfg: Config, spark: SparkSession) -> list[tuple[str, Callable[[], object], str]]:
@@ -77,11 +107,22 @@ def main() -> None:
     parser.add_argument("--pass-repeats", type=int, default=3, help="repeats of the reference")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md")
+    parser.add_argument(
+        "--simulated",
+        help="simulate/ folder of an earlier run (same rows and seed) outside --workdir: reused",
+    )
+    parser.add_argument(
+        "--stages",
+        help="comma-separated stages to run again on the workdir's outputs of an earlier run "
+        "(e.g. score,allocate,evaluate: the code of two commits on the same trained model)",
+    )
     args = parser.parse_args()
 
     work = Path(args.workdir)
-    shutil.rmtree(work, ignore_errors=True)
-    simulated = work / "simulate"
+    again = args.stages.split(",") if args.stages else None
+    if again is None:
+        shutil.rmtree(work, ignore_errors=True)
+    simulated = Path(args.simulated) if args.simulated else work / "simulate"
     cfg = load_config(
         ROOT / "conf" / "scenarios" / f"{args.scenario}.yaml",
         [
@@ -95,26 +136,44 @@ def main() -> None:
             f"seed={args.seed}",
         ],
     )
-    cfg.spark.extra["spark.driver.maxResultSize"] = args.max_result_size
+    events = work / "eventlog"
+    shutil.rmtree(events, ignore_errors=True)
+    events.mkdir(parents=True)
+    cfg.spark.extra |= {
+        "spark.driver.maxResultSize": args.max_result_size,
+        "spark.eventLog.enabled": "true",
+        "spark.eventLog.dir": events.resolve().as_uri(),
+        "spark.eventLog.compress": "false",
+    }
     spark = get_spark(cfg.spark)
     print(f"Spark {spark.version}, master {spark.sparkContext.master}", flush=True)
 
-    rows: list[tuple[str, float, float, float, float]] = []
-    with peak_memory() as peak:
-        _, seconds = timed(
-            lambda: write_simulation(spark, args.scenario, args.rows, args.seed, str(simulated))
-        )
-    rows.append(("simulate (both tables)", seconds, peak["tree"], peak["driver"], float("nan")))
-    print(f"simulate: {seconds:.1f} s", flush=True)
+    rows: list[tuple[str, float, dict[str, float], float]] = []
+    evidence: list[tuple[str, dict[str, Any]]] = []
+    if not args.simulated and again is None:
+        with peak_memory() as peak:
+            _, seconds = timed(
+                lambda: write_simulation(spark, args.scenario, args.rows, args.seed, str(simulated))
+            )
+        rows.append(("simulate (both tables)", seconds, dict(peak), float("nan")))
+        print(f"simulate: {seconds:.1f} s", flush=True)
 
     for name, run, source in stages(cfg, spark):
+        if again is not None and name not in again:
+            continue
         reference = one_pass_seconds(spark, source, args.pass_repeats)
+        input_rows = spark.read.parquet(source).count()
+        drained(spark)
+        _, seen = read_events(events)
         with peak_memory() as peak:
             _, seconds = timed(run)
-        rows.append((name, seconds, peak["tree"], peak["driver"], reference))
+        drained(spark)
+        evidence.append((name, stage_breakdown(read_events(events, seen)[0], input_rows)))
+        rows.append((name, seconds, dict(peak), reference))
         print(
             f"{name}: {seconds:.1f} s (one pass over its input {reference:.1f} s), "
-            f"peak {peak['tree']:.2f} GB tree / {peak['driver']:.2f} GB driver",
+            f"peak {peak['tree']:.2f} GB tree / {peak['driver']:.2f} driver / "
+            f"{peak['jvm']:.2f} JVM / {peak['workers']:.2f} Python workers; {evidence[-1][1]}",
             flush=True,
         )
     spark.stop()
@@ -122,14 +181,17 @@ def main() -> None:
     total = sum(row[1] for row in rows)
     lines = [
         "| stage | wall time (s) | one pass over its input (s) | stage / pass "
-        "| peak memory, tree (GB) | peak memory, Python driver (GB) |",
-        "|---|---|---|---|---|---|",
+        "| peak memory, tree (GB) | Python driver (GB) | JVM (GB) | Python workers (GB) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for name, seconds, tree, driver, reference in rows:
+    for name, seconds, peak, reference in rows:
         ratio = f"{seconds / reference:.1f}x" if reference == reference else "-"
         ref = f"{reference:.1f}" if reference == reference else "-"
-        lines.append(f"| {name} | {seconds:.1f} | {ref} | {ratio} | {tree:.2f} | {driver:.2f} |")
-    lines.append(f"| **total** | **{total:.1f}** | | | | |")
+        lines.append(
+            f"| {name} | {seconds:.1f} | {ref} | {ratio} | {peak['tree']:.2f} "
+            f"| {peak['driver']:.2f} | {peak['jvm']:.2f} | {peak['workers']:.2f} |"
+        )
+    lines.append(f"| **total** | **{total:.1f}** | | | | | | |")
     text = "\n".join(
         [
             SECTION,
@@ -142,9 +204,19 @@ def main() -> None:
             f"customers, Spark `{cfg.spark.master}` on the shared 2-core machine, driver memory "
             f"{args.driver_memory}, `spark.driver.maxResultSize={args.max_result_size}` (a collect "
             "of a full table would fail the run). One run; the reference pass is the median of "
-            f"{args.pass_repeats}. Peak memory is the resident set sampled every 0.2 s.",
+            f"{args.pass_repeats}. Peak memory is the resident set sampled every 0.2 s, each "
+            "column the peak of its own sum (the JVM is the `java` process, the Python workers "
+            "every other process under it).",
             "",
             *lines,
+            "",
+            "Where the time goes, from Spark's event log: passes = records read from files / "
+            "rows of the input table (reads of cached data are not file input); Python worker "
+            "time = the SQL metric \"time to execute Python code\" of the `mapInPandas` "
+            "operators plus the whole task time of RDD-API Python stages (the allocation's "
+            "dual passes, which have no SQL metrics); JVM = the rest of the tasks' run time.",
+            "",
+            *breakdown_table(evidence),
             "",
         ]
     )

@@ -12,7 +12,7 @@ the model's score columns (typed by its ``score_types()``) and ``model_version``
 A customer table whose features do not match the model is refused by
 :func:`check_customer_features` before any Spark job runs. Category levels the model never saw
 are scored as LightGBM scores them (they follow the "other" branch of each categorical split)
-and counted by :func:`unseen_levels_report`.
+and counted by :func:`unseen_level_counts` (the score stage observes them while it writes).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from causal_targeting.learners.artifact import Engine, ModelArtifact
 from causal_targeting.learners.compiled import CompiledEngine, make_engine
 
 if TYPE_CHECKING:
-    from pyspark.sql import DataFrame
+    from pyspark.sql import Column, DataFrame
     from pyspark.sql.types import DataType, StructType
 
 MODEL_VERSION = "model_version"
@@ -196,21 +196,30 @@ def _input_columns(df: DataFrame, model: ModelArtifact, id_column: str) -> DataF
     return df.select(*columns)
 
 
-def unseen_levels_report(df: DataFrame, model: ModelArtifact) -> dict[str, int]:
-    """Return, per categorical feature, how many rows hold a level the model never saw.
-
-    Nulls are missing values, not unseen levels. Counted by one Spark aggregation.
-    """
+def unseen_level_counts(model: ModelArtifact) -> list[Column]:
+    """Aggregates, one per categorical feature of ``model`` (named after it): how many rows hold
+    a level the model never saw. Nulls are missing values, not unseen levels."""
     from pyspark.sql import functions as F
 
-    categories = model.spec.categories
-    counts = [
+    return [
         F.sum(
             F.when(F.col(name).isNotNull() & ~F.col(name).isin(list(levels)), 1).otherwise(0)
         ).alias(name)
-        for name, levels in categories.items()
+        for name, levels in model.spec.categories.items()
     ]
+
+
+def unseen_levels_report(df: DataFrame, model: ModelArtifact) -> dict[str, int]:
+    """Return, per categorical feature, how many rows hold a level the model never saw.
+
+    Counted by one Spark aggregation (:func:`unseen_level_counts`).
+    """
+    counts = unseen_level_counts(model)
     if not counts:
         return {}
-    row = df.agg(*counts).first()
-    return {name: int(row[name] or 0) for name in categories}
+    return unseen_levels(df.agg(*counts).first().asDict(), model)
+
+
+def unseen_levels(counted: dict[str, int | None], model: ModelArtifact) -> dict[str, int]:
+    """Per categorical feature, the count of :func:`unseen_level_counts` in ``counted``."""
+    return {name: int(counted.get(name) or 0) for name in model.spec.categories}

@@ -1,9 +1,9 @@
-"""The Spark edge of the allocation: option blocks cached once, dual passes by treeAggregate.
+"""The Spark edge of the allocation: option blocks cached once, one Spark stage per dual pass.
 
 The scores DataFrame is read once: each partition's customers become one ``OptionBlock`` (numpy
 arrays, built by ``problem.option_block``), and the RDD of blocks is persisted. Every pass of
 the solver maps the numpy core ``dual_terms`` over the cached blocks and combines the partial
-sums with ``treeAggregate``; only the prices go out and J + 6 numbers per partition come back.
+sums on the driver; only the prices go out and J + 6 numbers per partition come back.
 The finishing pass collects the few marginal customers to the driver. The allocation table is
 then produced by ``mapInPandas`` over the scores with the final prices, so it is never collected.
 """
@@ -106,13 +106,15 @@ def cached_blocks(
     return blocks
 
 
-def spark_oracle(blocks: RDD[Keyed], rows: int, depth: int = 2):
-    """The dual oracle over the cached blocks: numpy per partition, ``treeAggregate`` across."""
+def spark_oracle(blocks: RDD[Keyed], rows: int):
+    """The dual oracle over the cached blocks: numpy per partition, one Spark stage per pass
+    (``fold``); the partitions' sums (J + 6 numbers each) are added on the driver in partition
+    order. ``rows`` is J, the guardrail rows."""
 
     def oracle(lam: np.ndarray, reach: bool = False) -> DualTerms:
         prices = np.asarray(lam, dtype=np.float64)
-        return blocks.map(lambda keyed: dual_terms(keyed[1], prices, reach)).treeAggregate(
-            DualTerms.zero(rows), lambda a, b: a + b, lambda a, b: a + b, depth=depth
+        return blocks.map(lambda keyed: dual_terms(keyed[1], prices, reach)).fold(
+            DualTerms.zero(rows), lambda a, b: a + b
         )
 
     return oracle

@@ -13,6 +13,7 @@ raise :class:`DataContractError` before anything is written.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
@@ -44,6 +45,7 @@ class ValidatedTables:
     arm_stats: pd.DataFrame
     rows_read: dict[str, int]
     quarantined: dict[str, dict[str, int]] = field(default_factory=dict)
+    cached: tuple[DataFrame, ...] = ()
 
 
 def _q(name: str) -> str:
@@ -172,11 +174,18 @@ def outcome_column(outcome: str, positive: str | None) -> Column:
     )
 
 
-def check_positive_labels(classified: DataFrame, data: DataConfig) -> None:
-    """Refuse a configured positive label that no row of the outcome has."""
+def label_hits(outcome: str, positive: str) -> Column:
+    """Aggregate: how many rows hold the configured ``positive`` label (trimmed) of ``outcome``."""
+    raw = F.trim(F.col(_q(f"__raw_{outcome}")))
+    return F.sum((raw == positive.strip()).cast("long")).alias(f"hits__{outcome}")
+
+
+def check_positive_labels(classified: DataFrame, hits: pd.Series, data: DataConfig) -> None:
+    """Refuse a configured positive label that no row of the outcome has (``hits``: rows per
+    ``hits__{outcome}`` column of :func:`experiment_summary`)."""
     for outcome, positive in data.positive_labels.items():
         raw = F.trim(F.col(_q(f"__raw_{outcome}")))
-        if classified.filter(raw == positive.strip()).limit(1).count() == 0:
+        if not hits.get(f"hits__{outcome}", 0) > 0:
             seen = classified.select(raw.alias("label")).distinct().limit(5).collect()
             labels = ", ".join(repr(row[0]) for row in seen)
             raise DataContractError(
@@ -222,10 +231,24 @@ def canonical_experiment(raw: DataFrame, data: DataConfig) -> DataFrame:
     return raw.select(*columns, *malformed_line(raw), *kept_columns(raw, data, used))
 
 
+def has_duplicate_ids(canonical: DataFrame) -> bool:
+    """Whether any ``customer_id`` (nulls counted as one id) occurs more than once: a hash
+    aggregation of the id column alone, no shuffle or sort of whole rows."""
+    repeated = canonical.groupBy("customer_id").count().filter(F.col("count") > 1)
+    return repeated.limit(1).count() > 0
+
+
+def copies(canonical: DataFrame) -> Column:
+    """The number of rows sharing each row's ``customer_id`` (nulls together): a window over
+    whole rows only when :func:`has_duplicate_ids` finds a repeated id, else 1."""
+    if not has_duplicate_ids(canonical):
+        return F.lit(1)
+    return F.count(F.lit(1)).over(Window.partitionBy("customer_id"))
+
+
 def classify_rows(canonical: DataFrame, data: DataConfig) -> DataFrame:
     """Add ``reason`` (null for a clean row, else every problem joined by '; ')."""
-    duplicates = F.count(F.lit(1)).over(Window.partitionBy("customer_id"))
-    with_dup = canonical.withColumn("__dup", duplicates)
+    with_dup = canonical.withColumn("__dup", copies(canonical))
     reasons = [*value_reasons(canonical, data), *_reason_columns(data)]
     return with_dup.withColumn("reason", F.concat_ws("; ", *reasons)).withColumn(
         "reason", F.when(F.col("reason") == "", None).otherwise(F.col("reason"))
@@ -250,8 +273,9 @@ def quarantine_rows(classified: DataFrame, table: str) -> DataFrame:
     )
 
 
-def arm_statistics(clean: DataFrame, data: DataConfig) -> pd.DataFrame:
-    """Per arm and outcome: n, mean, sample variance, min and max, in one aggregation pass."""
+def arm_aggregates(data: DataConfig) -> list[Column]:
+    """Per group of rows: n and, per outcome, mean, sample variance, min, max (and, binary, the
+    rows other than 0/1); min, max and nulls of the propensity and the weight."""
     aggregates = [F.count(F.lit(1)).alias("n")]
     for outcome in data.outcomes:
         col = F.col(_q(outcome))
@@ -267,8 +291,22 @@ def arm_statistics(clean: DataFrame, data: DataConfig) -> pd.DataFrame:
         if getattr(data, name):
             aggregates += [F.min(name).alias(f"min__{name}"), F.max(name).alias(f"max__{name}")]
             aggregates.append(F.sum(F.col(name).isNull().cast("long")).alias(f"null__{name}"))
-    wide = clean.groupBy("treatment").agg(*aggregates).toPandas()
-    return wide.rename(columns={"treatment": "arm"}).set_index("arm")
+    return aggregates
+
+
+def experiment_summary(classified: DataFrame, data: DataConfig) -> pd.DataFrame:
+    """One aggregation pass over the classified experiment rows, per (``treatment``,
+    ``reason``): :func:`arm_aggregates` and the rows holding each configured positive label
+    (``hits__{outcome}``). The rows of reason null are the clean rows, one group per arm."""
+    hits = [label_hits(o, positive) for o, positive in data.positive_labels.items()]
+    return classified.groupBy("treatment", "reason").agg(*arm_aggregates(data), *hits).toPandas()
+
+
+def arm_statistics(summary: pd.DataFrame) -> pd.DataFrame:
+    """The clean rows' groups of :func:`experiment_summary`, indexed by ``arm``."""
+    clean = summary[summary["reason"].isna()].drop(columns="reason")
+    clean = clean.drop(columns=[c for c in clean.columns if c.startswith("hits__")])
+    return clean.rename(columns={"treatment": "arm"}).set_index("arm")
 
 
 def check_experiment(
@@ -353,10 +391,15 @@ def check_quarantine_share(
         )
 
 
-def reason_counts(classified: DataFrame) -> dict[str, int]:
-    """Number of quarantined rows per reason string."""
-    rows = classified.filter(F.col("reason").isNotNull()).groupBy("reason").count().collect()
-    return {row["reason"]: int(row["count"]) for row in rows}
+def reason_counts(counts: pd.DataFrame) -> dict[str, int]:
+    """Number of quarantined rows per reason string, from rows counted ``n`` per ``reason``."""
+    quarantined = counts[counts["reason"].notna()].groupby("reason")["n"].sum()
+    return {str(reason): int(n) for reason, n in quarantined.items()}
+
+
+def customer_summary(classified: DataFrame) -> pd.DataFrame:
+    """One aggregation pass over the classified customer rows: ``n`` per ``reason``."""
+    return classified.groupBy("reason").agg(F.count(F.lit(1)).alias("n")).toPandas()
 
 
 def canonical_customers(raw: DataFrame, data: DataConfig) -> DataFrame:
@@ -385,14 +428,13 @@ def canonical_customers(raw: DataFrame, data: DataConfig) -> DataFrame:
 def classify_customers(canonical: DataFrame, data: DataConfig) -> DataFrame:
     """Add ``reason`` to customer rows: null or duplicate ``customer_id``, an infinite feature,
     a malformed CSV line."""
-    duplicates = F.count(F.lit(1)).over(Window.partitionBy("customer_id"))
     reasons = F.concat_ws(
         "; ",
         *value_reasons(canonical, data),
         F.when(F.col("customer_id").isNull(), F.lit("null customer_id")),
         F.when(F.col("__dup") > 1, F.lit("duplicate customer_id")),
     )
-    classified = canonical.withColumn("__dup", duplicates).withColumn("reason", reasons)
+    classified = canonical.withColumn("__dup", copies(canonical)).withColumn("reason", reasons)
     return classified.withColumn(
         "reason", F.when(F.col("reason") == "", None).otherwise(F.col("reason"))
     )
@@ -412,36 +454,75 @@ def validate(
     customers_raw: DataFrame | None,
     data: DataConfig,
     ingest: IngestConfig,
+    cache: Collection[str] = (),
 ) -> ValidatedTables:
     """Apply the contract to both tables; raise on a table-level problem, quarantine bad rows.
 
+    Each table's counts, reasons and per-arm statistics come from one aggregation; its clean
+    rows and its quarantined rows are then written from the same classification. The tables
+    named in ``cache`` (sources that are costly to read again, such as CSV) are classified once
+    and cached (``cached``: :func:`release` them after writing); the others are read again by
+    each of the three jobs, which for a columnar source is cheaper than caching every column.
     Without a customer table, the customers are the experiment's own (clean) customers.
     """
-    classified = classify_rows(canonical_experiment(experiment_raw, data), data).cache()
-    rows_read = {EXPERIMENT: classified.count()}
-    check_positive_labels(classified, data)
-    quarantined = {EXPERIMENT: reason_counts(classified)}
-    check_quarantine_share(quarantined[EXPERIMENT], rows_read[EXPERIMENT], EXPERIMENT, ingest)
-    experiment = clean_rows(classified)
-    wide = arm_statistics(experiment, data)
-    check_experiment(wide, experiment, data, ingest)
-    quarantine = quarantine_rows(classified, EXPERIMENT)
-    if customers_raw is None:
-        own = ["customer_id", *data.features]
-        kept = kept_columns(experiment, data, set(own))
-        customers = experiment.select(*[F.col(_q(n)) for n in own], *kept)
-    else:
-        classified_customers = classify_customers(
-            canonical_customers(customers_raw, data), data
-        ).cache()
-        rows_read[CUSTOMERS] = classified_customers.count()
-        quarantined[CUSTOMERS] = reason_counts(classified_customers)
-        check_quarantine_share(quarantined[CUSTOMERS], rows_read[CUSTOMERS], CUSTOMERS, ingest)
-        customers = clean_rows(classified_customers)
-        quarantine = quarantine.unionByName(quarantine_rows(classified_customers, CUSTOMERS))
-    return ValidatedTables(
-        experiment, customers, quarantine, long_arm_stats(wide, data), rows_read, quarantined
+    cached: list[DataFrame] = []
+    classified = cached_if(
+        classify_rows(canonical_experiment(experiment_raw, data), data), EXPERIMENT in cache, cached
     )
+    try:
+        summary = experiment_summary(classified, data)
+        rows_read = {EXPERIMENT: int(summary["n"].sum())}
+        check_positive_labels(classified, summary.sum(numeric_only=True), data)
+        quarantined = {EXPERIMENT: reason_counts(summary)}
+        check_quarantine_share(quarantined[EXPERIMENT], rows_read[EXPERIMENT], EXPERIMENT, ingest)
+        experiment = clean_rows(classified)
+        wide = arm_statistics(summary)
+        check_experiment(wide, experiment, data, ingest)
+        quarantine = quarantine_rows(classified, EXPERIMENT)
+        if customers_raw is None:
+            own = ["customer_id", *data.features]
+            kept = kept_columns(experiment, data, set(own))
+            customers = experiment.select(*[F.col(_q(n)) for n in own], *kept)
+        else:
+            classified_customers = cached_if(
+                classify_customers(canonical_customers(customers_raw, data), data),
+                CUSTOMERS in cache,
+                cached,
+            )
+            counts = customer_summary(classified_customers)
+            rows_read[CUSTOMERS] = int(counts["n"].sum())
+            quarantined[CUSTOMERS] = reason_counts(counts)
+            check_quarantine_share(quarantined[CUSTOMERS], rows_read[CUSTOMERS], CUSTOMERS, ingest)
+            customers = clean_rows(classified_customers)
+            quarantine = quarantine.unionByName(quarantine_rows(classified_customers, CUSTOMERS))
+        if not any(quarantined.values()):  # known from the counts: no scan to write no rows
+            quarantine = quarantine.sparkSession.createDataFrame([], quarantine.schema)
+    except BaseException:
+        release(cached)
+        raise
+    return ValidatedTables(
+        experiment,
+        customers,
+        quarantine,
+        long_arm_stats(wide, data),
+        rows_read,
+        quarantined,
+        tuple(cached),
+    )
+
+
+def cached_if(frame: DataFrame, cache: bool, cached: list[DataFrame]) -> DataFrame:
+    """``frame``, cached and appended to ``cached`` when ``cache``."""
+    if cache:
+        cached.append(frame.cache())
+        return cached[-1]
+    return frame
+
+
+def release(cached: Sequence[DataFrame]) -> None:
+    """Drop the cached classified tables from memory (after the stage wrote its outputs)."""
+    for frame in cached:
+        frame.unpersist()
 
 
 def long_arm_stats(wide: pd.DataFrame, data: DataConfig) -> pd.DataFrame:

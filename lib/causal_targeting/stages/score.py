@@ -18,6 +18,10 @@ if TYPE_CHECKING:
     from causal_targeting.config import Config
 
 
+ROWS = "__rows"
+"""The observed metric counting the customers scored (a name no feature can take)."""
+
+
 @dataclass(frozen=True)
 class ScoreResult:
     """What the score stage wrote."""
@@ -35,10 +39,14 @@ def score(
     """Score every customer with the model at ``model_uri`` (default: the configured one).
 
     The customer table is checked against the model's features before any work; unseen
-    category levels are scored as LightGBM scores them and counted in the report.
+    category levels are scored as LightGBM scores them and counted in the report. The rows and
+    the unseen levels are observed while the scores are written (one pass over the customers).
     """
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
+    from causal_targeting.scoring import check_customer_features, unseen_level_counts, unseen_levels
     from causal_targeting.scoring import score as score_table
-    from causal_targeting.scoring import unseen_levels_report
 
     spark = spark or get_spark(cfg.spark)
     started = manifest.begin(cfg, "score")
@@ -46,18 +54,23 @@ def score(
     tracking.configure(cfg.tracking.uri, cfg.tracking.experiment, cfg.tracking.artifact_location)
     model, version = tracking.load_model(uri)
     customers = read_output(spark, ingest_paths(cfg)["customers"], CUSTOMERS)
+    check_customer_features(customers.schema, model)  # before the observed columns are named
+    counted = Observation("score")
+    observed = customers.observe(
+        counted, F.count(F.lit(1)).alias(ROWS), *unseen_level_counts(model)
+    )
     scores = score_table(
-        customers,
+        observed,
         model,
         version,
         engine=cfg.score.engine,
         threads=cfg.score.threads,
         cache_dir=cfg.score.cache_dir,
     )
-    unseen = unseen_levels_report(customers, model)
     paths = score_paths(cfg)
     write_table(scores, paths["scores"])
-    rows = spark.read.parquet(paths["scores"]).count()
+    metrics = counted.get
+    rows, unseen = int(metrics[ROWS]), unseen_levels(metrics, model)
     write_json(
         {"model_uri": uri, "version": version, "rows": rows, "unseen_levels": unseen},
         paths["report"],
