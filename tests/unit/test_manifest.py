@@ -81,3 +81,22 @@ def test_allow_mixed_proceeds_with_a_warning(
         evaluated = ran(cfg, "evaluate")
     assert "uplift/3" in caplog.text and "uplift/1" in caplog.text
     assert set(evaluated["inputs"]) == {"ingest", "train", "score", "allocate"}  # type: ignore[arg-type]
+
+
+def test_a_frontier_left_by_another_run_is_ignored_not_refused(
+    root: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    cfg = config(root, tmp_path)
+    ran(cfg, "ingest")
+    ran(cfg, "train", "uplift/1")
+    ran(cfg, "score", "uplift/1")
+    ran(cfg, "frontier")
+    assert "frontier" in manifest.begin(cfg, "evaluate").inputs  # same chain: read
+    ran(cfg, "ingest")  # a new chain (e.g. the notebook) that runs no frontier
+    ran(cfg, "train", "uplift/2")
+    ran(cfg, "score", "uplift/2")
+    ran(cfg, "allocate")
+    with caplog.at_level(logging.WARNING, logger=manifest.__name__):
+        started = manifest.begin(cfg, "evaluate")
+    assert set(started.inputs) == {"ingest", "train", "score", "allocate"}
+    assert "evaluate ignores the frontier outputs" in caplog.text

@@ -41,6 +41,9 @@ INPUTS: dict[str, tuple[str, ...]] = {
     "evaluate": ("ingest", "train", "score", "coarsen", "allocate", "frontier"),
 }
 """The stages whose outputs each stage reads (coarsen only when coarsen.enabled)."""
+OPTIONAL = frozenset({"frontier"})
+"""Inputs read only when present and from the same chain as the others (the frontier runs only
+with one budget guardrail, or alone): a stale one is ignored with a warning, not an error."""
 log = logging.getLogger(__name__)
 
 
@@ -120,6 +123,18 @@ def conflicts(inputs: dict[str, dict[str, Any]]) -> list[str]:
     return found
 
 
+def current(inputs: dict[str, dict[str, Any]], stage: str) -> dict[str, dict[str, Any]]:
+    """``inputs`` without the :data:`OPTIONAL` ones that disagree with the required ones (left
+    by an earlier run: e.g. a frontier from before the model was retrained)."""
+    kept = {s: m for s, m in inputs.items() if s not in OPTIONAL}
+    for name in sorted(OPTIONAL & inputs.keys()):
+        if conflicts({**kept, name: inputs[name]}):
+            log.warning("%s ignores the %s outputs: they come from another run", stage, name)
+        else:
+            kept[name] = inputs[name]
+    return kept
+
+
 def begin(cfg: Config, stage: str) -> Started:
     """Read the manifests of ``stage``'s inputs and check they come from one chain.
 
@@ -128,7 +143,7 @@ def begin(cfg: Config, stage: str) -> Started:
     """
     reads = [s for s in INPUTS[stage] if s != "coarsen" or cfg.coarsen.enabled]
     found = {s: read_manifest(cfg.outputs.root, s) for s in reads}
-    inputs = {s: summary(m) for s, m in found.items() if m is not None}
+    inputs = current({s: summary(m) for s, m in found.items() if m is not None}, stage)
     problems = conflicts(inputs)
     if problems and cfg.outputs.allow_mixed:
         log.warning("%s reads mixed inputs (outputs.allow_mixed): %s", stage, "; ".join(problems))

@@ -212,8 +212,8 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
         ),
         sections.guardrail_section(solved, currency),
     ]
-    frontier = Path(frontier_paths(cfg)["frontier"])
-    if frontier.exists():
+    if "frontier" in started.inputs:  # a frontier of this chain, not one left by another run
+        frontier = frontier_paths(cfg)["frontier"]
         parts.append(sections.frontier_section(pd.read_csv(frontier), currency))
     if cfg.coarsen.enabled:
         recovery = pd.read_csv(coarsen_paths(cfg)["recovery"])
