@@ -109,7 +109,9 @@ def test_run_on_a_simulated_scenario_prints_true_values(root: Path, tmp_path: Pa
     )  # fmt: skip
     assert out.returncode == 0, out.stderr[-3000:]
     text = " ".join(out.stdout.split())
-    assert "true value" in text and "certified gap" in text
+    assert "true value" in text
+    # a certified optimum when targeting is used, else the safeguard's static policy (8,000 rows)
+    assert ("certified gap" in text) != ("Allocation of the best static policy" in text)
     for guardrail in ("budget", "revenue", "contacts", "big_reward_cap"):
         assert guardrail in text
     assert "Value against budget" in text  # run solves the frontier for the report
