@@ -80,6 +80,14 @@ def promotion_score(metrics: pd.DataFrame, cfg: Config) -> float:
     return float(np.nanmean(metrics.loc[metrics["outcome"] == outcome, column]))
 
 
+def without_features(scored: DataFrame, cfg: Config) -> DataFrame:
+    """The scored experiment rows without the feature columns: what the learner comparison
+    reads (treatment, outcomes, weight, score columns), collected to the driver at a fraction of
+    the width of the rows."""
+    features = set(cfg.data.features)
+    return scored.select(*[column for column in scored.columns if column not in features])
+
+
 def holdout_with_scores(holdout: DataFrame, model: UpliftModel, cfg: Config) -> DataFrame:
     """The holdout experiment rows joined with the model's scores of them (scored rows of the
     same columns as the out-of-fold rows)."""
@@ -172,7 +180,7 @@ def train(
         for kind, (_, fold_models) in fits.items()
     }
     comparison = learner_comparison(
-        {kind: frame.toPandas() for kind, frame in oof.items()},
+        {kind: without_features(frame, cfg).toPandas() for kind, frame in oof.items()},
         selection_value_model(cfg),
         data.arms,
         data.control,
