@@ -122,9 +122,13 @@ def test_train_holdout_split_is_deterministic_and_disjoint(spark, arms_table) ->
 
 
 def test_spark_cross_fit_equals_the_in_process_fit(spark, experiment: pd.DataFrame) -> None:
-    """Tuned, cross-fitted X- and DR-learners sharing base models: the same tunings, the same
-    models on all rows and outside each fold, and the same out-of-fold scores."""
-    learners = [cls(n_estimators=15, seed=4, n_folds=3, tune=True) for cls in (XLearner, DRLearner)]
+    """Tuned (on 300 of each task's rows), cross-fitted X- and DR-learners sharing base models:
+    the same tunings, the same models on all rows and outside each fold, and the same
+    out-of-fold scores."""
+    learners = [
+        cls(n_estimators=15, seed=4, n_folds=3, tune=True, tune_rows=300)
+        for cls in (XLearner, DRLearner)
+    ]
     df = assign_folds(spark.createDataFrame(experiment).repartition(3), "treatment", 3, seed=4)
     on_spark, tuning = fit_candidates_on_spark(df, learners, **DESIGN)
     frame = df.toPandas()

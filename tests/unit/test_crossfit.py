@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -10,9 +13,14 @@ import pytest
 
 from causal_targeting.config import load_config
 from causal_targeting.errors import ConfigError
-from causal_targeting.learners.base import tune_base_model
+from causal_targeting.learners.base import tune_base_model, tuning_rows
 from causal_targeting.learners.design import Design, stratified_folds
-from causal_targeting.learners.tasks import dr_pseudo_outcome
+from causal_targeting.learners.tasks import (
+    FitTask,
+    booster_predictor,
+    dr_pseudo_outcome,
+    tune_task,
+)
 from causal_targeting.learners.uplift import (
     DRLearner,
     TLearner,
@@ -116,6 +124,40 @@ def test_tuned_tree_count_is_smaller_on_noise_than_on_signal() -> None:
     assert on_noise.n_estimators < on_signal.n_estimators
     assert len(on_signal.grid) == 4
     assert on_signal.loss == min(point["loss"] for point in on_signal.grid)
+
+
+def test_tuning_rows_are_all_rows_or_a_seeded_subsample() -> None:
+    assert np.array_equal(tuning_rows(50, 50, seed=1), np.arange(50))
+    assert np.array_equal(tuning_rows(50, None, seed=1), np.arange(50))
+    drawn = tuning_rows(1_000, 200, seed=1)
+    assert len(np.unique(drawn)) == 200 and np.all(np.diff(drawn) > 0) and drawn[-1] < 1_000
+    assert np.array_equal(drawn, tuning_rows(1_000, 200, seed=1))
+    assert not np.array_equal(drawn, tuning_rows(1_000, 200, seed=2))
+
+
+def test_a_task_is_tuned_on_its_subsample_only() -> None:
+    """The grid point's trees and loss with ``max_rows`` are those of the same point tuned on
+    the drawn rows alone, and differ from the point tuned on all rows."""
+    frame = experiment(1_500, seed=3)
+    X = frame[["x1", "x2"]]
+    folds = stratified_folds(frame["treatment"], 3, seed=1)
+    task = FitTask("mu__y__all", ("none", "a", "b"), "outcome", "continuous", "none", "y")
+    task = dataclasses.replace(task, grid_point=1)
+    settings = {"params": None, "seed": 1, "n_estimators": 60}
+    design = Design.of(**DESIGN)
+    tune = partial(tune_task, design=design, settings=settings)
+    predict = booster_predictor({})
+    on_sample = json.loads(tune(task, frame, X, folds, predict, max_rows=400))
+    keep = tuning_rows(1_500, 400, seed=1)
+    alone = frame.iloc[keep].reset_index(drop=True)
+    expected = json.loads(tune(task, alone, X.iloc[keep], folds[keep], predict))
+    assert on_sample == expected
+    assert on_sample["loss"] != json.loads(tune(task, frame, X, folds, predict))["loss"]
+
+
+def test_tune_rows_below_two_rows_a_fold_is_refused() -> None:
+    with pytest.raises(ConfigError, match="tune_rows"):
+        TLearner(n_folds=5, tune=True, tune_rows=9).fit(experiment(300, seed=1), **DESIGN)
 
 
 @pytest.fixture(scope="module")

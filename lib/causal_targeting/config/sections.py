@@ -53,6 +53,7 @@ class TrainConfig(Section):
     params: dict[str, Any] = Field(default_factory=dict)
     n_estimators: int = Field(500, ge=1)
     folds: int = Field(5, ge=2)
+    tune_rows: int | None = Field(50_000, ge=100)
     holdout_fraction: float = Field(0.0, ge=0.0, lt=1.0)
     cap_per_arm: int = Field(200_000, ge=1)
     propensity_clip: tuple[float, float] = (0.01, 0.99)

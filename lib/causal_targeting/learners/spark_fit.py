@@ -187,6 +187,7 @@ def fit_candidates_on_spark(
         settings,
         first.n_folds,
         first.tune,
+        first.tune_rows,
     )
     return learner_fits(learners, fitted, spec, design, summary, first.n_folds), fitted.tuning
 

@@ -42,6 +42,7 @@ from causal_targeting.learners.base import (
     best_tuning,
     fit_base_model,
     grid_point_loss,
+    tuning_rows,
 )
 from causal_targeting.learners.design import Design
 
@@ -298,9 +299,14 @@ def tune_task(
     *,
     design: Design,
     settings: Mapping[str, Any],
+    max_rows: int | None = None,
 ) -> str:
     """The cross-validated trees and loss of the task's grid point on its rows and ``folds``
-    (:func:`~causal_targeting.learners.base.grid_point_loss`), as JSON."""
+    (:func:`~causal_targeting.learners.base.grid_point_loss`), as JSON; on at most
+    ``max_rows`` of the rows (:func:`~causal_targeting.learners.base.tuning_rows`, drawn by
+    the seed)."""
+    keep = tuning_rows(len(rows), max_rows, settings["seed"])
+    rows, X, folds = rows.iloc[keep], X.iloc[keep], np.asarray(folds)[keep]
     y = task_target(task, rows, X, folds, design, predict)
     return json.dumps(
         grid_point_loss(
@@ -398,20 +404,21 @@ def fit_stages(
     settings: Mapping[str, Any],
     n_folds: int | None,
     tune: bool,
+    tune_rows: int | None = None,
 ) -> Fitted:
     """Every task of every stage fit on all rows and, with ``n_folds``, outside each fold.
 
-    With ``tune``, each stage's tasks are first tuned (:func:`tunings`, on all their rows by
-    the same folds, targets from the earlier models fit on all rows) and every fit of the task
-    uses the tuned settings. Tasks run side by side: a stage's grid points (tasks × points),
-    then its fits (tasks × folds).
+    With ``tune``, each stage's tasks are first tuned (:func:`tunings`, on all their rows, or
+    ``tune_rows`` of them, by the same folds, targets from the earlier models fit on all rows)
+    and every fit of the task uses the tuned settings. Tasks run side by side: a stage's grid
+    points (tasks × points), then its fits (tasks × folds).
     """
     boosters: dict[str, str] = {}
     tuning: dict[str, Tuning] = {}
     folds = [None, *range(n_folds or 0)]
     for stage in stages:
         if tune:
-            work = partial(tune_task, design=design, settings=settings)
+            work = partial(tune_task, design=design, settings=settings, max_rows=tune_rows)
             tuning.update(tunings(stage, runner, boosters, work))
         fit_work = partial(fit_tuned_task, design=design, settings=settings, tuning=dict(tuning))
         jobs = [task.on_fold(fold) for task in stage for fold in folds]

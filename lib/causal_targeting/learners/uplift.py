@@ -63,6 +63,9 @@ class UpliftLearner(BaseEstimator):
     tune: choose each base model's regularization and number of trees by cross-validated loss
         on the same folds (:func:`~causal_targeting.learners.base.tune_base_model`; needs
         ``n_folds``).
+    tune_rows: tune each base model on at most this many of its rows, drawn by ``seed``
+        (:func:`~causal_targeting.learners.base.tuning_rows`; None: all of them); its fits use
+        all rows.
     propensity_clip: (eps, 1 − eps), the range fitted propensities are clipped to (X and DR).
     """
 
@@ -77,6 +80,7 @@ class UpliftLearner(BaseEstimator):
         seed: int = 0,
         n_folds: int | None = None,
         tune: bool = False,
+        tune_rows: int | None = None,
         propensity_clip: tuple[float, float] = (0.01, 0.99),
     ) -> None:
         self.params = params
@@ -86,6 +90,7 @@ class UpliftLearner(BaseEstimator):
         self.seed = seed
         self.n_folds = n_folds
         self.tune = tune
+        self.tune_rows = tune_rows
         self.propensity_clip = propensity_clip
 
     def fit(
@@ -124,6 +129,11 @@ class UpliftLearner(BaseEstimator):
             raise ConfigError(f"n_estimators must be >= 1, got {self.n_estimators}")
         if self.tune and self.n_folds is None:
             raise ConfigError("tune chooses the trees by cross-validation: set n_folds >= 2")
+        if self.tune_rows is not None and self.tune_rows < 2 * (self.n_folds or 0):
+            raise ConfigError(
+                f"tune_rows must be at least 2 rows per fold ({2 * (self.n_folds or 0)}), "
+                f"got {self.tune_rows}"
+            )
         return {
             "params": self.params,
             "seed": self.seed,
@@ -381,7 +391,9 @@ def fit_candidates(
         )
     spec = FeatureSpec.from_frame(pdf, design.features)
     runner = LocalRunner(pdf, spec.matrix(pdf, table="experiment"), folds, design)
-    fitted = fit_stages(stages, runner, design, settings, first.n_folds, first.tune)
+    fitted = fit_stages(
+        stages, runner, design, settings, first.n_folds, first.tune, first.tune_rows
+    )
     return {
         kind: LearnerFit(
             model,

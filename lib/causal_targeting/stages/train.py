@@ -52,6 +52,7 @@ def candidates(cfg: Config) -> list[UpliftLearner]:
         "seed": cfg.seed,
         "n_folds": cfg.train.folds,
         "tune": True,
+        "tune_rows": cfg.train.tune_rows,
         "propensity_clip": cfg.train.propensity_clip,
     }
     return [LEARNER_CLASSES[kind](**common) for kind in kinds]
