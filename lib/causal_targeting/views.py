@@ -307,8 +307,9 @@ def differences_table(differences: pd.DataFrame, estimator: str, alpha: float) -
 def evaluate_view(result: EvaluateResult, cfg: Config) -> list[RenderableType]:
     """The policy values beside the baselines, the paired differences and the report's path."""
     estimator, currency = cfg.evaluate.estimator, cfg.allocation.currency
-    rows = "holdout" if cfg.train.holdout_fraction > 0 else "out-of-fold"
-    shown: list[RenderableType] = [values_table(result.values, estimator, currency, rows)]
+    shown: list[RenderableType] = [
+        values_table(result.values, estimator, currency, cfg.train.evaluated_rows)
+    ]
     if result.differences is not None:
         shown.append(
             differences_table(result.differences, cfg.evaluate.estimator, cfg.evaluate.alpha)

@@ -32,6 +32,16 @@ def test_overrides_are_typed_and_nested(root: Path) -> None:
     assert cfg.ingest.alpha == pytest.approx(0.1)
 
 
+def test_the_evaluated_rows_follow_the_holdout_fraction(root: Path) -> None:
+    default = load_config(root / "conf" / "local.yaml")
+    held_out = load_config(root / "conf" / "local.yaml", ["train.holdout_fraction=0.2"])
+    assert default.train.evaluated_rows == "out-of-fold"
+    assert held_out.train.evaluated_rows == "holdout"
+    assert default.train.tune_rows == 50_000
+    with pytest.raises(ConfigError, match="tune_rows"):
+        load_config(root / "conf" / "local.yaml", ["train.tune_rows=5"])
+
+
 def test_unknown_key_names_the_key(root: Path) -> None:
     with pytest.raises(ConfigError, match=r"'spark\.shufle_partitions' is not a known setting"):
         load_config(root / "conf" / "local.yaml", ["spark.shufle_partitions=3"])

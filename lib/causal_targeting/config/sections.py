@@ -61,6 +61,12 @@ class TrainConfig(Section):
     promote: bool = False
     metric_buckets: int = Field(100, ge=2)
 
+    @property
+    def evaluated_rows(self) -> str:
+        """The rows the model is judged on: ``"holdout"`` (with ``holdout_fraction`` > 0) or
+        ``"out-of-fold"`` (cross-fitting, the default)."""
+        return "holdout" if self.holdout_fraction > 0 else "out-of-fold"
+
 
 class ScoreConfig(Section):
     """Scoring: which model (default: the champion of tracking.model_name) and how."""

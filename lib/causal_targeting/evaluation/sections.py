@@ -88,7 +88,8 @@ ROWS_MEANING = {
     "it out, so no row is judged by a model that saw it.",
     HOLDOUT: "The holdout rows were set aside before training and only evaluated.",
 }
-"""What the evaluated rows are: out of fold (cross-fitting, the default) or a held-out share."""
+"""What the evaluated rows are (keys: :attr:`~causal_targeting.config.TrainConfig.
+evaluated_rows`): out of fold (cross-fitting, the default) or a held-out share."""
 
 
 def model_section(

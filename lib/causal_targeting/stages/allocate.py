@@ -171,7 +171,11 @@ def allocate(
     when there are any), solves by dual decomposition across partitions with a certified gap,
     logs every pass to MLflow, and writes the allocation table and the solve report.
     ``offers`` defaults to the coarsened menu when the coarsen stage wrote one, else every arm.
+    A static allocation's predicted net value is summed while it is written.
     """
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
     from causal_targeting.allocation.distributed import solve
 
     spark = spark or get_spark(cfg.spark)
@@ -214,11 +218,13 @@ def allocate(
         paths = allocate_paths(cfg)
         static = decision is not None and decision.kind == "static"
         if static:
-            allocation = valued_as_configured(allocation, scores, value_model, offers)
+            valued = Observation("static value")
+            allocation = valued_as_configured(allocation, scores, value_model, offers).observe(
+                valued, F.sum("value").alias("value")
+            )
         write_table(allocation, paths["allocation"])
         if static:
-            written = spark.read.parquet(paths["allocation"])
-            report = static_report(report, float(written.agg({"value": "sum"}).first()[0] or 0))
+            report = static_report(report, float(valued.get["value"] or 0.0))
         summary = {**report.to_dict(), "offers": offers}
         summary.pop("lam_history", None)
         if decision is not None:

@@ -178,7 +178,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     paths = evaluate_paths(cfg)
     trained = read_json(train_paths(cfg)["report"])
     currency = cfg.allocation.currency
-    rows = sections.HOLDOUT if cfg.train.holdout_fraction > 0 else sections.OUT_OF_FOLD
+    rows = cfg.train.evaluated_rows
     parts = [
         verdict.decision_section(
             offer_counts(cfg, spark),
