@@ -6,7 +6,7 @@ read the same allocation input (scores plus the customer columns the rules need)
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -229,6 +229,24 @@ def static_gains(arm: str, offers: list[str], gain: float, spread: Any) -> dict[
     }
 
 
+def static_problem_gains(
+    value_model: ValueModel,
+    arm: str,
+    control: str,
+    offers: list[str],
+    largest: Callable[[list[str]], Mapping[str, float]],
+    spread: Any,
+) -> dict[str, Any]:
+    """The gain columns of the static policy "``arm`` to every eligible customer"
+    (:func:`static_gains` of :func:`static_gain`; every offer -inf for ``control``: no offer to
+    anyone). ``largest(columns)``: the largest absolute value of each cost column, from a
+    pandas frame or a Spark table; ``spread``: the per-customer tie-break in [0, 1)."""
+    gain = float("-inf")
+    if arm != control:
+        gain = static_gain(largest(cost_columns(value_model, arm)), value_model, arm)
+    return static_gains(arm, offers, gain, spread)
+
+
 def customer_spread(customer_id: pd.Series) -> np.ndarray:
     """A number in [0, 1) per customer from a hash of its id (the static gains' tie-break)."""
     import pandas as pd
@@ -244,12 +262,15 @@ def static_policy(
     anyone for the control arm) solved on a sample of scored rows like :func:`sample_policy`.
     Raises :class:`~causal_targeting.errors.InfeasibleError` when it cannot meet them."""
     value_model, _, _ = allocation_problem(cfg)
-    gain = float("-inf")
-    if arm != cfg.data.control:
-        largest = rows[cost_columns(value_model, arm)].abs().max().to_dict()
-        gain = static_gain(largest, value_model, arm)
-    spread = customer_spread(rows["customer_id"])
-    constant = rows.assign(**static_gains(arm, offers, gain, spread))
+    gains = static_problem_gains(
+        value_model,
+        arm,
+        cfg.data.control,
+        offers,
+        lambda columns: rows[columns].abs().max().to_dict(),
+        customer_spread(rows["customer_id"]),
+    )
+    constant = rows.assign(**gains)
     return sample_policy(constant, cfg, offers, base_rows, static_value_model(value_model))
 
 

@@ -12,12 +12,10 @@ from causal_targeting.decision import (
     allocation_input,
     allocation_problem,
     chosen_offers,
-    cost_columns,
     intent_segments,
     safeguard_decision,
     solver_options,
-    static_gain,
-    static_gains,
+    static_problem_gains,
     static_value_model,
     uses_segments,
 )
@@ -68,22 +66,18 @@ def guarded_problem(
     decision = safeguard_decision(cfg, rows, offers, scores.count())
     if decision.kind == "targeted":
         return scores, value_model, decision
-    arm = decision.static_arm
-    gain = float("-inf")
-    if arm != cfg.data.control:
-        columns = cost_columns(value_model, arm)
-        largest = (
-            scores.agg(*[F.max(F.abs(F.col(c))).alias(c) for c in columns]).first().asDict()
-            if columns
-            else {}
-        )
-        gain = static_gain(largest, value_model, arm)
+
+    def largest(columns: list[str]) -> dict[str, float]:
+        if not columns:
+            return {}
+        return scores.agg(*[F.max(F.abs(F.col(c))).alias(c) for c in columns]).first().asDict()
+
     spread = (F.abs(F.xxhash64("customer_id")) % 1_000_000) / 1_000_000
+    gains = static_problem_gains(
+        value_model, decision.static_arm, cfg.data.control, offers, largest, spread
+    )
     static = scores.withColumns(
-        {
-            name: F.lit(value) if isinstance(value, float) else value
-            for name, value in static_gains(arm, offers, gain, spread).items()
-        }
+        {name: F.lit(value) if isinstance(value, float) else value for name, value in gains.items()}
     )
     return static, static_value_model(value_model), decision
 
