@@ -110,6 +110,16 @@ def test_infeasible_frontier_rows_say_so() -> None:
     assert "nan" not in table.to_string() and "n/a" not in table.to_string()
 
 
+def test_a_frontier_beside_a_static_allocation_says_it_is_of_the_targeting() -> None:
+    frontier = pd.DataFrame({
+        "budget": [10.0], "value": [5.0], "dual_bound": [5.0], "gap": [0.0], "offers": [2],
+        "shadow_price": [0.1], "feasible": [True],
+    })
+    assert sections.STATIC_FRONTIER not in sections.frontier_section(frontier, "$").paragraphs
+    static = sections.frontier_section(frontier, "$", static=True)
+    assert static.paragraphs[-1] == sections.STATIC_FRONTIER
+
+
 def every_section() -> list[Section]:
     rng = np.random.default_rng(0)
     curves = pd.DataFrame({

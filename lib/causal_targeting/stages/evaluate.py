@@ -214,7 +214,8 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     ]
     if "frontier" in started.inputs:  # a frontier of this chain, not one left by another run
         frontier = frontier_paths(cfg)["frontier"]
-        parts.append(sections.frontier_section(pd.read_csv(frontier), currency))
+        static = (solved.get("safeguard") or {}).get("kind") == "static"
+        parts.append(sections.frontier_section(pd.read_csv(frontier), currency, static))
     if cfg.coarsen.enabled:
         recovery = pd.read_csv(coarsen_paths(cfg)["recovery"])
         menu = read_json(coarsen_paths(cfg)["menu"])
