@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from _causalml import LGBM, causalml_scores
 from _results import publish
 from causal_targeting.config import Config, load_raw, validate
 from causal_targeting.data.io import read_output
@@ -52,15 +53,16 @@ from causal_targeting.evaluation.paired import policy_differences
 from causal_targeting.evaluation.policy_value import policy_values
 from causal_targeting.layout import allocate_paths
 from causal_targeting.learners.features import FeatureSpec
+from causal_targeting.selection import net_value_policy
 from causal_targeting.spark import get_spark
 from causal_targeting.stages.allocate import allocate
 from causal_targeting.stages.ingest import ingest
 from causal_targeting.stages.score import score
 from causal_targeting.stages.train import train
+from causal_targeting.value import ValueModel
 
 SECTION = "## decision quality"
 ROOT = Path(__file__).resolve().parents[1]
-LGBM = {"n_estimators": 200, "num_leaves": 15, "min_child_samples": 100, "verbose": -1}
 ID = "row_id"
 OURS = "ours (default)"
 
@@ -139,41 +141,14 @@ def our_policies(cfg: Config, judged: pd.DataFrame, spark: Any) -> tuple[dict, s
 def causalml_policies(
     cfg: Config, case: Case, fit: pd.DataFrame, judged: pd.DataFrame, seed: int
 ) -> dict[str, np.ndarray]:
-    """The net-value policies of causalml's X- and T-learners fit on the training rows."""
-    from causalml.inference.meta import BaseTRegressor, BaseXRegressor
-    from lightgbm import LGBMRegressor
-
-    features = FeatureSpec.from_frame(fit, dict(cfg.data.features))
-    x_fit, x_judged = features.array(fit), features.array(judged)
-    treatment = fit[cfg.data.treatment].astype(str).str.strip().to_numpy()
-    y = fit[case.outcome].to_numpy(dtype=float)
-    share = pd.Series(treatment).value_counts(normalize=True)
-    control = cfg.data.control
-
-    def pair(n: int) -> dict[str, np.ndarray]:
-        return {a: np.full(n, share[a] / (share[a] + share[control])) for a in cfg.data.arms}
-
-    learner = LGBMRegressor(**LGBM, random_state=seed, n_jobs=1)
-    t_model = BaseTRegressor(learner, control_name=control)
-    t_model.fit(x_fit, treatment=treatment, y=y)
-    x_model = BaseXRegressor(learner, control_name=control)
-    x_model.fit(x_fit, treatment=treatment, y=y, p=pair(len(y)))
-    effects = {
-        "causalml X": x_model.predict(x_judged, p=pair(len(x_judged)), verbose=False),
-        "causalml T": t_model.predict(x_judged),
-    }
-    arms = [str(a) for a in t_model.t_groups]
+    """The net-value policies (:func:`~causal_targeting.selection.net_value_policy` under the
+    case's value model) of causalml's X- and T-learners fit on the training rows."""
+    value_model = ValueModel(weights={case.outcome: case.weight}, fixed_cost=case.cost)
+    arms, control = list(cfg.data.arms), cfg.data.control
     return {
-        name: net_value_choice(tau, arms, control, case) for name, tau in effects.items()
+        name: net_value_policy(scores, value_model, arms, control)
+        for name, scores in causalml_scores(cfg, fit, judged, seed).items()
     }
-
-
-def net_value_choice(tau: np.ndarray, arms: list[str], control: str, case: Case) -> np.ndarray:
-    """Each row's arm of highest ``weight * tau - cost`` when positive, else the control."""
-    value = case.weight * np.asarray(tau).reshape(len(tau), -1) - case.cost
-    best = value.argmax(axis=1)
-    chosen = np.asarray(arms, dtype=object)[best]
-    return np.where(value[np.arange(len(value)), best] > 0, chosen, control)
 
 
 def simple_policies(

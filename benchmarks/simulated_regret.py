@@ -29,11 +29,16 @@ the best static policy is the arm of largest mean v_a (or no offer). Regret of o
 
 the share of the oracle's gain over no offer that our policy (after the safeguard) loses.
 
-Two diagnostics say where a regret comes from: each candidate learner's out-of-fold DR value
+Three diagnostics say where a regret comes from: each candidate learner's out-of-fold DR value
 (what the selection compares; absolute, the no-offer level included) beside the true value of
-its policy, and "oracle's lower bound": the safeguard's one-sided lower bound of the oracle
-policy's gain over the best static policy on the same out-of-fold rows. When even that bound is
-not above 0, the experiment is too small to show the oracle's gain, let alone a learned one's.
+its policy and its regret; the same for causalml 0.18's X- and T-learners (``_causalml.py``:
+regularized LightGBM, as in ``decision_quality.py``) fit on the same training rows, whose
+net-value policy under the same value model (``selection.net_value_policy``) is valued by the
+truth on the same customer base: an outside learner that does no better says the experiment's
+size, not our learners, limits the regret; and "oracle's lower bound": the safeguard's one-sided
+lower bound of the oracle policy's gain over the best static policy on the same out-of-fold
+rows. When even that bound is not above 0, the experiment is too small to show the oracle's
+gain, let alone a learned one's.
 
     .venv/bin/python benchmarks/simulated_regret.py
 """
@@ -41,6 +46,7 @@ not above 0, the experiment is too small to show the oracle's gain, let alone a 
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +54,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from _causalml import causalml_scores
 from _results import publish
 from causal_targeting.config import Config, load_raw, validate
 from causal_targeting.data.simulate import (
@@ -75,7 +82,8 @@ REGRET_TARGET = 0.05
 class RegretRun:
     """One scenario and seed: the learner chosen, the safeguard's verdict, the true net value
     per customer of each policy of :data:`POLICIES` on the customer base, and ``learners``: the
-    learner comparison (out-of-fold DR value that chose) with each candidate's ``true_value``;
+    learner comparison (out-of-fold DR value that chose) with each candidate's ``true_value``,
+    then causalml's learners (no out-of-fold value, never chosen) when they were fit;
     ``oracle_check``: the safeguard's test run on the oracle policy itself (same rows, same
     confidence), i.e. whether the experiment can show even the oracle's gain."""
 
@@ -94,8 +102,13 @@ class RegretRun:
     @property
     def regret(self) -> float:
         """(V(oracle) − V(ours)) / (V(oracle) − V(no offer))."""
+        return self.regret_of(self.values["ours"])
+
+    def regret_of(self, value: float) -> float:
+        """(V(oracle) − value) / (V(oracle) − V(no offer)): the regret of a policy worth
+        ``value`` per customer."""
         gain = self.values["oracle"] - self.values["no offer"]
-        return (self.values["oracle"] - self.values["ours"]) / gain
+        return (self.values["oracle"] - value) / gain
 
 
 def scenario_config(name: str, seed: int) -> Config:
@@ -189,8 +202,24 @@ def oracle_check(cfg: Config, spec: Scenario, oof_rows: pd.DataFrame) -> Safegua
     )
 
 
-def regret_run(name: str, seed: int, train_rows: int, customer_rows: int) -> RegretRun:
-    """Simulate, fit with the defaults, and value every policy by the truth (module doc)."""
+def causalml_policies(
+    cfg: Config, experiment: pd.DataFrame, customers: pd.DataFrame
+) -> dict[str, np.ndarray]:
+    """The net-value policy on the customers of each causalml learner fit on the experiment
+    (:func:`_causalml.causalml_scores`, seeded by the config), under the config's value model."""
+    arms, control = list(cfg.data.arms), cfg.data.control
+    value_model = selection_value_model(cfg)
+    return {
+        name: net_value_policy(scores, value_model, arms, control)
+        for name, scores in causalml_scores(cfg, experiment, customers, cfg.seed).items()
+    }
+
+
+def regret_run(
+    name: str, seed: int, train_rows: int, customer_rows: int, *, causalml: bool = True
+) -> RegretRun:
+    """Simulate, fit with the defaults, and value every policy by the truth (module doc);
+    ``causalml``: also fit causalml's learners on the same rows and value their policies."""
     started = time.perf_counter()
     cfg = scenario_config(name, seed)
     spec = scenario(name)
@@ -210,6 +239,19 @@ def regret_run(name: str, seed: int, train_rows: int, customer_rows: int) -> Reg
         "best static": np.full(n, static, dtype=object),
         "no offer": np.full(n, control, dtype=object),
     }
+    outside = causalml_policies(cfg, experiment, customers) if causalml else {}
+    references = pd.DataFrame(
+        {
+            "learner": list(outside),
+            "chosen": False,
+            "true_value": [policy_true_value(values, p, control) for p in outside.values()],
+        }
+    )
+    ours_by_learner = comparison.assign(
+        true_value=[
+            policy_true_value(values, by_learner[k], control) for k in comparison["learner"]
+        ]
+    )
     return RegretRun(
         scenario=name,
         seed=seed,
@@ -219,11 +261,7 @@ def regret_run(name: str, seed: int, train_rows: int, customer_rows: int) -> Reg
         safeguard=decision,
         best_static=static,
         values={key: policy_true_value(values, p, control) for key, p in policies.items()},
-        learners=comparison.assign(
-            true_value=[
-                policy_true_value(values, by_learner[k], control) for k in comparison["learner"]
-            ]
-        ),
+        learners=pd.concat([ours_by_learner, references], ignore_index=True),
         oracle_check=oracle_check(cfg, spec, oof_rows),
         seconds=time.perf_counter() - started,
     )
@@ -255,17 +293,24 @@ def runs_table(runs: list[RegretRun]) -> str:
 
 
 def learners_table(runs: list[RegretRun]) -> str:
-    """Markdown table: each candidate learner's out-of-fold DR value (what chose) beside the
-    true value of its policy on the customer base."""
+    """Markdown table: each candidate learner's out-of-fold DR value (what chose; blank for
+    causalml's, which have none) beside the true value of its policy on the customer base and
+    its regret."""
     lines = [
-        "| scenario | seed | learner | out-of-fold DR value [95% CI] | true value | chosen |",
-        "|---|---:|---|---:|---:|---|",
+        "| scenario | seed | learner | out-of-fold DR value [95% CI] | true value | regret "
+        "| chosen |",
+        "|---|---:|---|---:|---:|---:|---|",
     ]
     for run in runs:
         for _, row in run.learners.iterrows():
+            oof = (
+                ""
+                if pd.isna(row["value"])
+                else f"{row['value']:.4f} [{row['ci_low']:.4f}, {row['ci_high']:.4f}]"
+            )
             lines.append(
-                f"| {run.scenario} | {run.seed} | {row['learner']} | {row['value']:.4f} "
-                f"[{row['ci_low']:.4f}, {row['ci_high']:.4f}] | {row['true_value']:.4f} | "
+                f"| {run.scenario} | {run.seed} | {row['learner']} | {oof} | "
+                f"{row['true_value']:.4f} | {run.regret_of(row['true_value']):.1%} | "
                 f"{'yes' if row['chosen'] else ''} |"
             )
     return "\n".join(lines)
@@ -319,7 +364,9 @@ def main() -> None:
         print(runs_table(regret_runs[-1:]), learners_table(regret_runs[-1:]), sep="\n", flush=True)
     no_signal = []
     for seed in range(1, args.no_signal_seeds + 1):
-        no_signal.append(regret_run("no_signal", seed, args.no_signal_rows, args.customer_rows))
+        no_signal.append(
+            regret_run("no_signal", seed, args.no_signal_rows, args.customer_rows, causalml=False)
+        )
         print(runs_table(no_signal[-1:]), flush=True)
     minutes = sum(r.seconds for r in [*regret_runs, *no_signal]) / 60
     text = "\n".join(
@@ -342,7 +389,11 @@ def main() -> None:
             runs_table(regret_runs),
             "",
             "Each candidate learner: the out-of-fold DR value of its net-value policy (what the "
-            "selection compares) beside the true value of its policy on the customer base:",
+            "selection compares) beside the true value of its policy on the customer base and "
+            f"its regret; then causalml {importlib.metadata.version('causalml')}'s X- and "
+            "T-learners (LightGBM regressors, 200 trees, 15 leaves, 100 rows a leaf, seeded; "
+            "`benchmarks/_causalml.py`) fit on the same training rows, their net-value policy "
+            "under the same value model, valued the same way (no out-of-fold value):",
             "",
             learners_table(regret_runs),
             "",

@@ -30,9 +30,10 @@ def test_oracle_best_static_and_true_value_on_known_values(bench: ModuleType) ->
 
 
 def test_regret_run_values_every_policy_by_the_truth(bench: ModuleType) -> None:
-    run = bench.regret_run("retention", seed=3, train_rows=1500, customer_rows=500)
+    run = bench.regret_run("retention", seed=3, train_rows=1500, customer_rows=500, causalml=False)
     values = run.values
     assert run.learner in {"t", "x", "dr"}
+    assert set(run.learners["learner"]) == {"t", "x", "dr"}
     assert values["no offer"] == 0.0
     assert all(values["oracle"] >= values[p] - 1e-12 for p in bench.POLICIES)
     if run.safeguard.kind == "targeted":
@@ -43,6 +44,43 @@ def test_regret_run_values_every_policy_by_the_truth(bench: ModuleType) -> None:
         _, customers = bench.simulated_tables(spec, 10, 500, 3)
         truth = bench.true_values(spec, customers)
         assert values["ours"] == pytest.approx(bench.policy_true_value(truth, static, "none"))
-    assert run.regret == pytest.approx(
-        (values["oracle"] - values["ours"]) / values["oracle"]
+    assert run.regret == pytest.approx((values["oracle"] - values["ours"]) / values["oracle"])
+
+
+def test_causalml_rows_are_valued_on_the_same_customers(bench: ModuleType) -> None:
+    pytest.importorskip("causalml", reason="causalml is in the bench extra")
+    run = bench.regret_run("rewards", seed=2, train_rows=2000, customer_rows=400)
+    learners = run.learners.set_index("learner")
+    outside = learners.loc[["causalml X", "causalml T"]]
+    assert outside["value"].isna().all() and not outside["chosen"].any()
+    assert (outside["true_value"] <= run.values["oracle"] + 1e-12).all()
+    assert learners["chosen"].sum() == 1 and learners.loc[run.learner, "chosen"]
+    regret = run.regret_of(outside.loc["causalml T", "true_value"])
+    gain = run.values["oracle"] - run.values["no offer"]
+    assert regret == pytest.approx(
+        (run.values["oracle"] - outside.loc["causalml T", "true_value"]) / gain
     )
+    table = bench.learners_table([run])
+    assert "| causalml X |  |" in table and f"{regret:.1%}" in table
+
+
+def test_causalml_policy_pays_the_reward_on_predicted_redemption(bench: ModuleType) -> None:
+    pytest.importorskip("causalml", reason="causalml is in the bench extra")
+    cfg = bench.scenario_config("rewards", 4)
+    arms = list(cfg.data.arms)
+    experiment, customers = bench.simulated_tables(bench.scenario("rewards"), 1500, 300, 4)
+    scores = bench.causalml_scores(cfg, experiment, customers, cfg.seed)
+    assert set(scores) == {"causalml X", "causalml T"}
+    t = scores["causalml T"]
+    for arm in arms:
+        effect = t[f"mu__redeemed__{arm}"] - t["mu__redeemed__none"]
+        assert np.allclose(t[f"tau__redeemed__{arm}"], effect)
+    rates = {"reward_5": 5.0, "reward_10": 10.0, "reward_20": 20.0}
+    net = np.column_stack(
+        [
+            0.4 * t[f"tau__spend__{arm}"] - 0.25 - rates[arm] * t[f"mu__redeemed__{arm}"]
+            for arm in arms
+        ]
+    )
+    expected = np.where(net.max(axis=1) > 0, np.asarray(arms, dtype=object)[net.argmax(1)], "none")
+    assert list(bench.causalml_policies(cfg, experiment, customers)["causalml T"]) == list(expected)
