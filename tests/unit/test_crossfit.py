@@ -251,3 +251,26 @@ def test_more_folds_than_rows_of_an_arm_is_refused() -> None:
 def test_dr_learner_needs_folds() -> None:
     with pytest.raises(ConfigError, match="n_folds"):
         DRLearner().fit(experiment(300, seed=9), **DESIGN)
+
+
+def test_an_outcome_zero_on_control_takes_mu_arm_as_tau0() -> None:
+    """'redeemed' is 0 on every control row: the X-learner fits no control-side effect model
+    for it (tau_0 is mu_arm's booster, in the model and in every fold's), but still one for y."""
+    frame = experiment(1_200, seed=5)
+    rng = np.random.default_rng(99)  # not the experiment's seed: its draws made x1
+    offered = (frame["treatment"] != "none").to_numpy()
+    rate = 0.2 + 0.2 * (frame["x1"].to_numpy() > 0)
+    frame["redeemed"] = (offered & (rng.random(len(frame)) < rate)).astype(float)
+    design = {**DESIGN, "outcomes": {"y": "continuous", "redeemed": "binary"}}
+    learners = [TLearner(**CROSS, tune=True), XLearner(**CROSS, tune=True)]
+    fits = fit_candidates(learners, frame, id_column="customer_id", **design)
+    t, x = fits["t"], fits["x"]
+    assert "tau0__redeemed__a" not in x.tuning and "tau0__y__a" in x.tuning
+    for t_model, x_model in zip([t.model, *t.fold_models], [x.model, *x.fold_models], strict=True):
+        for arm in ARMS:
+            mu = t_model.boosters[f"mu__redeemed__{arm}"]
+            assert x_model.boosters[f"tau0__redeemed__{arm}"] == mu
+        assert x_model.boosters["tau0__y__a"] != t_model.boosters["mu__y__a"]
+    tau = x.oof["tau__redeemed__a"].to_numpy()
+    high = frame["x1"].to_numpy() > 0
+    assert tau[high].mean() > tau[~high].mean() + 0.02  # the planted 0.2 step, shrunk

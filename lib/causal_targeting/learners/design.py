@@ -178,7 +178,8 @@ def arm_summary(pdf: pd.DataFrame, design: Design) -> pd.DataFrame:
     """Per treatment value (nulls included): rows and the counts of bad values, and the range
     of the design propensity.
 
-    Columns: ``rows``; ``null__{outcome}`` (missing outcome) for every outcome;
+    Columns: ``rows``; ``null__{outcome}`` (missing outcome) and ``nonzero__{outcome}``
+    (present and not 0) for every outcome;
     ``nonbinary__{outcome}`` (value not 0/1) for binary outcomes; ``bad_weight`` (missing or
     <= 0) with a weight; ``bad_propensity`` (missing or outside (0, 1)), ``propensity_min`` and
     ``propensity_max`` with a propensity.
@@ -187,6 +188,7 @@ def arm_summary(pdf: pd.DataFrame, design: Design) -> pd.DataFrame:
     for outcome, kind in design.outcomes.items():
         values = pd.to_numeric(pdf[outcome], errors="coerce").to_numpy(dtype=np.float64)
         parts[f"null__{outcome}"] = np.isnan(values).astype(np.int64)
+        parts[f"nonzero__{outcome}"] = (~np.isnan(values) & (values != 0)).astype(np.int64)
         if kind == "binary":
             parts[f"nonbinary__{outcome}"] = (
                 ~np.isnan(values) & (values != 0) & (values != 1)
@@ -202,6 +204,13 @@ def arm_summary(pdf: pd.DataFrame, design: Design) -> pd.DataFrame:
     frame = pd.DataFrame(parts, index=pdf.index)
     frame["treatment"] = pdf[design.treatment].astype(object).where(pdf[design.treatment].notna())
     return merge_summaries([frame.set_index("treatment")])
+
+
+def zero_on_control(summary: pd.DataFrame, design: Design) -> tuple[str, ...]:
+    """The outcomes that are 0 on every control row of the table ``summary`` describes (a
+    structural zero: no one redeems an offer that was not made)."""
+    control = summary.loc[design.control]
+    return tuple(o for o in design.outcomes if control[f"nonzero__{o}"] == 0)
 
 
 def merge_summaries(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:

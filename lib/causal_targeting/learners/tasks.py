@@ -147,15 +147,20 @@ def outcome_tasks(design: Design) -> list[FitTask]:
     ]
 
 
-def effect_tasks(design: Design) -> list[FitTask]:
-    """The two X-learner effect models per (outcome, non-control arm)."""
+def effect_tasks(design: Design, zero_on_control: Sequence[str] = ()) -> list[FitTask]:
+    """The two X-learner effect models per (outcome, non-control arm); only the one of the arm
+    rows for an outcome in ``zero_on_control`` (on the control rows its target mu_arm(x) − 0
+    is mu_arm itself: no model to fit)."""
     tasks = []
     for o in design.outcomes:
         for a in design.arms:
             tasks.append(FitTask(tau1_key(o, a), (a,), "treated_residual", "continuous", a, o))
-            tasks.append(
-                FitTask(tau0_key(o, a), (design.control,), "control_residual", "continuous", a, o)
-            )
+            if o not in zero_on_control:
+                tasks.append(
+                    FitTask(
+                        tau0_key(o, a), (design.control,), "control_residual", "continuous", a, o
+                    )
+                )
     return tasks
 
 

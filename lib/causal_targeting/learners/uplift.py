@@ -27,6 +27,7 @@ from causal_targeting.learners.design import (
     checked_design,
     constant_pair_propensities,
     stratified_folds,
+    zero_on_control,
 )
 from causal_targeting.learners.features import FeatureSpec
 from causal_targeting.learners.model import UpliftModel
@@ -41,6 +42,7 @@ from causal_targeting.learners.tasks import (
     mu_key,
     outcome_tasks,
     propensity_tasks,
+    tau0_key,
 )
 
 
@@ -222,6 +224,11 @@ class XLearner(UpliftLearner):
     - otherwise (no propensity column, or design propensities that vary with x), a LightGBM
       classifier of 1[T = a] on the pair's rows, its predictions clipped to ``propensity_clip``.
 
+    An outcome that is 0 on every control row (a structural zero, such as redeeming a reward
+    that was not offered) has D0 = mu_a(x) exactly: tau_0 is then mu_a itself, not a regression
+    of mu_a's predictions on x (which would fit that noise-free target with as many trees as
+    allowed).
+
     Parameters: those of :class:`UpliftLearner`.
     """
 
@@ -229,7 +236,25 @@ class XLearner(UpliftLearner):
 
     def stages(self, design: Design, summary: pd.DataFrame) -> list[list[FitTask]]:
         """Stage 1: outcome models and the propensity models needed; stage 2: effect models."""
-        return [nuisance_tasks(design, summary, self.checked_clip()), effect_tasks(design)]
+        return [
+            nuisance_tasks(design, summary, self.checked_clip()),
+            effect_tasks(design, zero_on_control(summary, design)),
+        ]
+
+    def assemble(
+        self,
+        spec: FeatureSpec,
+        design: Design,
+        summary: pd.DataFrame,
+        boosters: Mapping[str, str],
+    ) -> UpliftModel:
+        """The artifact, tau_0 of an outcome 0 on every control row being mu_a's booster."""
+        aliases = {
+            tau0_key(o, a): boosters[mu_key(o, a)]
+            for o in zero_on_control(summary, design)
+            for a in design.arms
+        }
+        return super().assemble(spec, design, summary, {**boosters, **aliases})
 
     def kept_keys(self, design: Design, summary: pd.DataFrame) -> list[str]:
         """The control outcome models, the effect and the fitted propensity models."""
