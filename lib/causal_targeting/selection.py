@@ -19,7 +19,13 @@ import numpy as np
 import pandas as pd
 
 from causal_targeting.evaluation.net_value import VALUE, with_net_value
-from causal_targeting.evaluation.policy_value import policy_values
+from causal_targeting.evaluation.policy_value import (
+    arm_codes,
+    estimates_from_sums,
+    estimator_inputs,
+    estimator_terms,
+    poisson_bootstrap,
+)
 from causal_targeting.evaluation.uplift import qini_coefficient
 from causal_targeting.value import ValueModel, values_frame
 
@@ -35,8 +41,22 @@ def net_value_policy(
     return np.where(values.max(axis=1) > 0, best, control)
 
 
-def policy_value(
-    frame: pd.DataFrame,
+def policy_value_terms(
+    frame: pd.DataFrame, value_model: ValueModel, arms: Sequence[str], control: str
+) -> np.ndarray:
+    """Shape (n, 3): the per-row estimator terms (:func:`~causal_targeting.evaluation.
+    policy_value.estimator_terms`; the DR term last) of :func:`net_value_policy` on the
+    scored experiment rows ``frame`` (treatment, outcomes, mu__/tau__ columns), valued in net
+    value (:func:`~causal_targeting.evaluation.net_value.with_net_value`)."""
+    every = [control, *arms]
+    valued = with_net_value(frame, value_model, arms, control)
+    inputs = estimator_inputs(valued, outcome=VALUE, arms=every, costs={})
+    policy = arm_codes(net_value_policy(frame, value_model, arms, control), every, "policy")
+    return estimator_terms(policy, *inputs)
+
+
+def policy_values_dr(
+    frames: Mapping[str, pd.DataFrame],
     value_model: ValueModel,
     arms: Sequence[str],
     control: str,
@@ -44,23 +64,20 @@ def policy_value(
     reps: int,
     alpha: float,
     seed: int,
-) -> tuple[float, float, float]:
-    """(value, ci_low, ci_high): the DR net value per customer of :func:`net_value_policy` on
-    the scored experiment rows ``frame`` (treatment, outcomes, mu__/tau__ columns)."""
-    valued = with_net_value(frame, value_model, arms, control)
-    table = policy_values(
-        valued,
-        {"policy": net_value_policy(frame, value_model, arms, control)},
-        outcome=VALUE,
-        arms=[control, *arms],
-        control=control,
-        costs={},
-        reps=reps,
-        alpha=alpha,
-        seed=seed,
+) -> np.ndarray:
+    """Shape (m, 3): (value, ci_low, ci_high) of each of the m frames' net-value policies, the
+    DR net value per customer with its percentile interval from one Poisson bootstrap shared by
+    every frame (the same rows, in the same order, scored by m learners: replicate b reweights
+    them once for all, as :func:`~causal_targeting.evaluation.policy_value.paired_estimates`
+    does for policies)."""
+    terms = np.column_stack(
+        [policy_value_terms(frame, value_model, arms, control) for frame in frames.values()]
     )
-    row = table.loc[table["estimator"] == "dr"].iloc[0]
-    return float(row["value"]), float(row["ci_low"]), float(row["ci_high"])
+    n = np.asarray(float(terms.shape[0]))
+    point = estimates_from_sums(terms.sum(axis=0), n)[:, 2]
+    boot = poisson_bootstrap(terms, reps=reps, seed=seed)[:, :, 2]
+    low, high = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
+    return np.column_stack([point, low, high])
 
 
 def mean_qini(
@@ -116,19 +133,19 @@ def learner_comparison(
     """One row per candidate learner (:data:`COMPARISON_COLUMNS`), the chosen one flagged.
 
     ``oof``: learner -> the out-of-fold scored experiment rows (``treatment``, the outcomes,
-    ``mu__``/``tau__`` columns). ``value``/``ci_low``/``ci_high``: :func:`policy_value` (NaN
+    ``mu__``/``tau__`` columns). ``value``/``ci_low``/``ci_high``: :func:`policy_values_dr` (NaN
     without weights); ``qini``/``r_loss``: :func:`mean_qini`/:func:`r_loss` of the first
     weighted outcome (the first outcome without weights). Chosen: the largest value, or the
     largest Qini without weights; ties go to the first listed.
     """
     outcome = next(iter(value_model.weights), next(iter(outcomes)))
+    values = (
+        policy_values_dr(oof, value_model, arms, control, reps=reps, alpha=alpha, seed=seed)
+        if value_model.weights
+        else np.full((len(oof), 3), np.nan)
+    )
     rows = []
-    for learner, frame in oof.items():
-        value = (
-            policy_value(frame, value_model, arms, control, reps=reps, alpha=alpha, seed=seed)
-            if value_model.weights
-            else (np.nan, np.nan, np.nan)
-        )
+    for (learner, frame), value in zip(oof.items(), values, strict=True):
         qini = mean_qini(frame, outcome, outcomes[outcome] == "binary", arms, control)
         rows.append([learner, *value, qini, r_loss(frame, outcome, arms, control), False])
     table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)

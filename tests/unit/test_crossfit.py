@@ -13,6 +13,8 @@ import pytest
 
 from causal_targeting.config import load_config
 from causal_targeting.errors import ConfigError
+from causal_targeting.evaluation.net_value import VALUE, with_net_value
+from causal_targeting.evaluation.policy_value import policy_values
 from causal_targeting.learners.base import tune_base_model, tuning_rows
 from causal_targeting.learners.design import Design, stratified_folds
 from causal_targeting.learners.tasks import (
@@ -27,7 +29,12 @@ from causal_targeting.learners.uplift import (
     XLearner,
     fit_candidates,
 )
-from causal_targeting.selection import chosen_learner, learner_comparison, net_value_policy
+from causal_targeting.selection import (
+    chosen_learner,
+    learner_comparison,
+    net_value_policy,
+    policy_values_dr,
+)
 from causal_targeting.value import ValueModel
 
 ARMS = ("a", "b")
@@ -198,6 +205,24 @@ def test_selection_picks_the_best_out_of_fold_value(candidates) -> None:
     policy = net_value_policy(oof[chosen_learner(table)], value_model, ARMS, "none")
     oracle = np.where(frame["true_tau_a"] - 0.1 > 0, "a", "none")
     assert np.mean(policy == oracle) > 0.8
+
+
+def test_one_shared_bootstrap_gives_each_learner_its_own_policy_value(candidates) -> None:
+    """The learners' values and intervals from one bootstrap equal those of each learner's
+    policy valued alone (same seed, same rows: the same replicates)."""
+    frame, fits = candidates
+    oof = {kind: pd.concat([frame, fit.oof], axis=1) for kind, fit in fits.items()}
+    value_model = ValueModel(weights={"y": 1.0}, fixed_cost=0.1)
+    shared = policy_values_dr(oof, value_model, ARMS, "none", reps=60, alpha=0.1, seed=3)
+    for row, scored in zip(shared, oof.values(), strict=True):
+        alone = policy_values(
+            with_net_value(scored, value_model, ARMS, "none"),
+            {"policy": net_value_policy(scored, value_model, ARMS, "none")},
+            outcome=VALUE, arms=["none", *ARMS], control="none", costs={}, reps=60, alpha=0.1,
+            seed=3,
+        ).set_index("estimator").loc["dr"]
+        np.testing.assert_allclose(row, alone[["value", "ci_low", "ci_high"]].to_numpy(float))
+    assert len({tuple(row) for row in shared}) == len(oof)  # the learners differ
 
 
 def test_selection_without_weights_falls_back_to_the_qini(candidates) -> None:

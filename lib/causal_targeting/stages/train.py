@@ -81,12 +81,14 @@ def promotion_score(metrics: pd.DataFrame, cfg: Config) -> float:
     return float(np.nanmean(metrics.loc[metrics["outcome"] == outcome, column]))
 
 
-def without_features(scored: DataFrame, cfg: Config) -> DataFrame:
-    """The scored experiment rows without the feature columns: what the learner comparison
-    reads (treatment, outcomes, weight, score columns), collected to the driver at a fraction of
-    the width of the rows."""
+def comparison_rows(scored: DataFrame, cfg: Config) -> pd.DataFrame:
+    """The scored experiment rows as the learner comparison reads them: collected without the
+    feature columns (treatment, outcomes, weight, score columns: a fraction of the rows'
+    width), in ``customer_id`` order (every learner's rows in the same order, so one bootstrap
+    reweights them alike)."""
     features = set(cfg.data.features)
-    return scored.select(*[column for column in scored.columns if column not in features])
+    kept = scored.select(*[column for column in scored.columns if column not in features])
+    return kept.toPandas().sort_values("customer_id", ignore_index=True)
 
 
 def holdout_with_scores(holdout: DataFrame, model: UpliftModel, cfg: Config) -> DataFrame:
@@ -181,7 +183,7 @@ def train(
         for kind, (_, fold_models) in fits.items()
     }
     comparison = learner_comparison(
-        {kind: without_features(frame, cfg).toPandas() for kind, frame in oof.items()},
+        {kind: comparison_rows(frame, cfg) for kind, frame in oof.items()},
         selection_value_model(cfg),
         data.arms,
         data.control,
