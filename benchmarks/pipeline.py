@@ -17,7 +17,14 @@ No stage may collect a table to the driver: the session runs with
 ``spark.driver.maxResultSize`` (default 256m), far below any of the tables (10M rows are several
 GB), so a collect of a full table fails the run instead of passing unseen.
 
+Config overrides (``--set KEY=VALUE``, repeatable, the same dotted keys as
+``causal-targeting run --set``) are applied after the benchmark's own (paths, driver memory,
+shuffle partitions, seed) and printed in the recorded command. ``--set train.cap_per_arm=20000``
+trains on a small sample: the stages after train read the model's scores, whose cost depends on
+the model's shape (learner, trees, leaves, features), not on how many rows it was fitted on.
+
     .venv/bin/python benchmarks/pipeline.py --rows 10000000
+    .venv/bin/python benchmarks/pipeline.py --rows 10000000 --set train.cap_per_arm=20000
 """
 
 from __future__ import annotations
@@ -116,6 +123,15 @@ def main() -> None:
         help="comma-separated stages to run again on the workdir's outputs of an earlier run "
         "(e.g. score,allocate,evaluate: the code of two commits on the same trained model)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="config override applied after the benchmark's own (repeatable), e.g. "
+        "train.cap_per_arm=20000",
+    )
     args = parser.parse_args()
 
     work = Path(args.workdir)
@@ -134,6 +150,7 @@ def main() -> None:
             f"spark.driver_memory={args.driver_memory}",
             f"spark.shuffle_partitions={args.shuffle_partitions}",
             f"seed={args.seed}",
+            *args.overrides,
         ],
     )
     events = work / "eventlog"
@@ -198,7 +215,9 @@ def main() -> None:
             "",
             f"Command: `.venv/bin/python benchmarks/pipeline.py --rows {args.rows} "
             f"--scenario {args.scenario} --driver-memory {args.driver_memory} "
-            f"--shuffle-partitions {args.shuffle_partitions}`",
+            f"--shuffle-partitions {args.shuffle_partitions}"
+            + "".join(f" --set {override}" for override in args.overrides)
+            + "`",
             "",
             f"The `{args.scenario}` scenario: {args.rows:,} experiment rows and {args.rows:,} "
             f"customers, Spark `{cfg.spark.master}` on the shared 2-core machine, driver memory "
