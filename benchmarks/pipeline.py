@@ -10,7 +10,8 @@ stage / pass says how many full passes' worth of time the stage costs.
 Where the time goes comes from Spark's own evidence: the session writes its event log under the
 workdir, and after each stage the new events are summed by ``_sparklog.stage_breakdown``: Spark
 jobs and SQL queries (by action), passes over the input (records read from files / input rows),
-shuffles and bytes shuffled, rows written, and task time in Python workers against the JVM. Peak
+shuffles and bytes shuffled, rows written, and task time in Python workers against the JVM (and
+printed job by job, for the jobs of a second or more: ``_sparklog.job_breakdown``). Peak
 resident memory is sampled apart for the Python driver, the JVM and the Python workers.
 
 No stage may collect a table to the driver: the session runs with
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,7 +42,7 @@ from pyspark.sql import SparkSession
 
 from _measure import peak_memory, timed
 from _results import publish
-from _sparklog import read_events, stage_breakdown
+from _sparklog import job_breakdown, read_events, stage_breakdown
 from causal_targeting.config import Config, load_config
 from causal_targeting.data.simulate import write_simulation
 from causal_targeting.spark import get_spark
@@ -153,8 +155,7 @@ def main() -> None:
             *args.overrides,
         ],
     )
-    events = work / "eventlog"
-    shutil.rmtree(events, ignore_errors=True)
+    events = work / "eventlog" / time.strftime("%Y%m%dT%H%M%S")  # earlier runs' logs are kept
     events.mkdir(parents=True)
     cfg.spark.extra |= {
         "spark.driver.maxResultSize": args.max_result_size,
@@ -185,7 +186,8 @@ def main() -> None:
         with peak_memory() as peak:
             _, seconds = timed(run)
         drained(spark)
-        evidence.append((name, stage_breakdown(read_events(events, seen)[0], input_rows)))
+        new_events = read_events(events, seen)[0]
+        evidence.append((name, stage_breakdown(new_events, input_rows)))
         rows.append((name, seconds, dict(peak), reference))
         print(
             f"{name}: {seconds:.1f} s (one pass over its input {reference:.1f} s), "
@@ -193,6 +195,9 @@ def main() -> None:
             f"{peak['jvm']:.2f} JVM / {peak['workers']:.2f} Python workers; {evidence[-1][1]}",
             flush=True,
         )
+        for job in job_breakdown(new_events):
+            if job["seconds"] >= 1.0:
+                print(f"  {name} job {job}", flush=True)
     spark.stop()
 
     total = sum(row[1] for row in rows)
