@@ -5,7 +5,7 @@ event (a rolling log is a folder of ``events_{n}_{app}`` files; a plain one is a
 :func:`read_events` returns the complete lines written since the last call and
 :func:`stage_breakdown` sums them: the Spark jobs and SQL queries run, the records read from files
 (passes over the input), the shuffles, the rows written, and the task time spent in Python
-workers against the JVM.
+workers against the JVM; :func:`job_breakdown` gives the same evidence job by job.
 """
 
 from __future__ import annotations
@@ -110,3 +110,42 @@ def stage_breakdown(events: Sequence[Event], input_rows: int) -> dict[str, Any]:
         "jvm_s": task_s - python_s,
         "gc_s": total["internal.metrics.jvmGCTime"] / 1000,
     }
+
+
+def job_breakdown(events: Sequence[Event]) -> list[dict[str, Any]]:
+    """Each Spark job in ``events``, in the order it started: ``job`` (id), ``name`` (its last
+    stage's name: the action and its call site, e.g. ``fold at distributed.py:123``),
+    ``seconds`` (submission to completion, wall time), ``records_read`` (from files),
+    ``shuffle_bytes`` (written), ``python_s`` and ``task_s`` (as in :func:`stage_breakdown`)."""
+    stages = [e for e in events if e["Event"] == "SparkListenerStageCompleted"]
+    completed = {e["Stage Info"]["Stage ID"]: e for e in stages}
+    ends = {
+        e["Job ID"]: e["Completion Time"] for e in events if e["Event"] == "SparkListenerJobEnd"
+    }
+    jobs = []
+    for start in (e for e in events if e["Event"] == "SparkListenerJobStart"):
+        ran = [completed[i] for i in start["Stage IDs"] if i in completed]
+        metrics = [_stage_metrics(s) for s in ran]
+        run_ms = [m.get("internal.metrics.executorRunTime", 0.0) for m in metrics]
+        python_ms = sum(
+            run if _is_python_rdd(s) else m.get(PYTHON_CODE, 0.0)
+            for s, m, run in zip(ran, metrics, run_ms, strict=True)
+        )
+        last = max(ran, key=lambda s: s["Stage Info"]["Stage ID"]) if ran else None
+        jobs.append(
+            {
+                "job": start["Job ID"],
+                "name": last["Stage Info"]["Stage Name"] if last else "",
+                "seconds": (ends.get(start["Job ID"], start["Submission Time"])
+                            - start["Submission Time"]) / 1000,
+                "records_read": int(
+                    sum(m.get("internal.metrics.input.recordsRead", 0.0) for m in metrics)
+                ),
+                "shuffle_bytes": sum(
+                    m.get("internal.metrics.shuffle.write.bytesWritten", 0.0) for m in metrics
+                ),
+                "python_s": python_ms / 1000,
+                "task_s": sum(run_ms) / 1000,
+            }
+        )
+    return jobs

@@ -10,14 +10,22 @@ stage / pass says how many full passes' worth of time the stage costs.
 Where the time goes comes from Spark's own evidence: the session writes its event log under the
 workdir, and after each stage the new events are summed by ``_sparklog.stage_breakdown``: Spark
 jobs and SQL queries (by action), passes over the input (records read from files / input rows),
-shuffles and bytes shuffled, rows written, and task time in Python workers against the JVM. Peak
+shuffles and bytes shuffled, rows written, and task time in Python workers against the JVM (and
+printed job by job, for the jobs of a second or more: ``_sparklog.job_breakdown``). Peak
 resident memory is sampled apart for the Python driver, the JVM and the Python workers.
 
 No stage may collect a table to the driver: the session runs with
 ``spark.driver.maxResultSize`` (default 256m), far below any of the tables (10M rows are several
 GB), so a collect of a full table fails the run instead of passing unseen.
 
+Config overrides (``--set KEY=VALUE``, repeatable, the same dotted keys as
+``causal-targeting run --set``) are applied after the benchmark's own (paths, driver memory,
+shuffle partitions, seed) and printed in the recorded command. ``--set train.cap_per_arm=20000``
+trains on a small sample: the stages after train read the model's scores, whose cost depends on
+the model's shape (learner, trees, leaves, features), not on how many rows it was fitted on.
+
     .venv/bin/python benchmarks/pipeline.py --rows 10000000
+    .venv/bin/python benchmarks/pipeline.py --rows 10000000 --set train.cap_per_arm=20000
 """
 
 from __future__ import annotations
@@ -25,6 +33,7 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -33,7 +42,7 @@ from pyspark.sql import SparkSession
 
 from _measure import peak_memory, timed
 from _results import publish
-from _sparklog import read_events, stage_breakdown
+from _sparklog import job_breakdown, read_events, stage_breakdown
 from causal_targeting.config import Config, load_config
 from causal_targeting.data.simulate import write_simulation
 from causal_targeting.spark import get_spark
@@ -116,6 +125,15 @@ def main() -> None:
         help="comma-separated stages to run again on the workdir's outputs of an earlier run "
         "(e.g. score,allocate,evaluate: the code of two commits on the same trained model)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="config override applied after the benchmark's own (repeatable), e.g. "
+        "train.cap_per_arm=20000",
+    )
     args = parser.parse_args()
 
     work = Path(args.workdir)
@@ -134,10 +152,10 @@ def main() -> None:
             f"spark.driver_memory={args.driver_memory}",
             f"spark.shuffle_partitions={args.shuffle_partitions}",
             f"seed={args.seed}",
+            *args.overrides,
         ],
     )
-    events = work / "eventlog"
-    shutil.rmtree(events, ignore_errors=True)
+    events = work / "eventlog" / time.strftime("%Y%m%dT%H%M%S")  # earlier runs' logs are kept
     events.mkdir(parents=True)
     cfg.spark.extra |= {
         "spark.driver.maxResultSize": args.max_result_size,
@@ -168,7 +186,8 @@ def main() -> None:
         with peak_memory() as peak:
             _, seconds = timed(run)
         drained(spark)
-        evidence.append((name, stage_breakdown(read_events(events, seen)[0], input_rows)))
+        new_events = read_events(events, seen)[0]
+        evidence.append((name, stage_breakdown(new_events, input_rows)))
         rows.append((name, seconds, dict(peak), reference))
         print(
             f"{name}: {seconds:.1f} s (one pass over its input {reference:.1f} s), "
@@ -176,6 +195,9 @@ def main() -> None:
             f"{peak['jvm']:.2f} JVM / {peak['workers']:.2f} Python workers; {evidence[-1][1]}",
             flush=True,
         )
+        for job in job_breakdown(new_events):
+            if job["seconds"] >= 1.0:
+                print(f"  {name} job {job}", flush=True)
     spark.stop()
 
     total = sum(row[1] for row in rows)
@@ -198,7 +220,9 @@ def main() -> None:
             "",
             f"Command: `.venv/bin/python benchmarks/pipeline.py --rows {args.rows} "
             f"--scenario {args.scenario} --driver-memory {args.driver_memory} "
-            f"--shuffle-partitions {args.shuffle_partitions}`",
+            f"--shuffle-partitions {args.shuffle_partitions}"
+            + "".join(f" --set {override}" for override in args.overrides)
+            + "`",
             "",
             f"The `{args.scenario}` scenario: {args.rows:,} experiment rows and {args.rows:,} "
             f"customers, Spark `{cfg.spark.master}` on the shared 2-core machine, driver memory "

@@ -192,8 +192,8 @@ def static_value_model(value_model: ValueModel) -> ValueModel:
     (:func:`static_gain`), the solver gives the arm to every eligible customer the guardrails
     allow (the cheaper ones first when a budget binds): the static policy under the guardrails.
     Its solution's values are ``gain - cost``, not net values: the allocate stage writes the
-    configured value model's values instead
-    (:func:`~causal_targeting.stages.allocate.valued_as_configured`)."""
+    configured value model's values instead (``valued_by`` of
+    :func:`~causal_targeting.allocation.distributed.solve`)."""
     return replace(value_model, weights={STATIC_GAIN: 1.0})
 
 

@@ -88,3 +88,16 @@ def test_spark_solve_names_an_unreachable_minimum(spark: object) -> None:
     minimum = Guardrail("high_minimum", "offer_min", limit=5, arm="high")
     with pytest.raises(InfeasibleError, match="high_minimum"):
         solve(frame, MODEL, [minimum], ARMS)
+
+
+def test_spark_solve_values_the_allocation_by_another_model(spark: object) -> None:
+    data = scores(600, 5)
+    other = ValueModel(weights={"spend": 1.0}, fixed_cost=0.1)
+    frame = spark.createDataFrame(data).repartition(2)  # type: ignore[attr-defined]
+    allocation, _ = solve(frame, MODEL, GUARDRAILS[:1], ARMS, valued_by=other)
+    got = allocation.toPandas().set_index("customer_id").loc[data["customer_id"]]
+
+    offered = got["offer"].notna().to_numpy()
+    assert 0 < offered.sum() < len(data)  # some customers get an offer, some none
+    spend = [data.at[i, f"tau__spend__{o}"] - 0.1 if o else 0.0 for i, o in enumerate(got["offer"])]
+    assert np.allclose(got["value"], spend)  # the other model's net value, 0 for no offer

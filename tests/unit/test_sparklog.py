@@ -36,6 +36,7 @@ def stage(stage_id: int, rdds: list[str], **metrics: float) -> dict:
         "Event": "SparkListenerStageCompleted",
         "Stage Info": {
             "Stage ID": stage_id,
+            "Stage Name": f"action {stage_id}",
             "RDD Info": [{"Name": name} for name in rdds],
             "Accumulables": accumulables,
         },
@@ -46,16 +47,16 @@ EVENTS = [
     {"Event": "SparkListenerLogStart"},
     {"Event": "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart",
      "description": "save at NativeMethodAccessorImpl.java:0"},
-    {"Event": "SparkListenerJobStart", "Job ID": 0},
+    {"Event": "SparkListenerJobStart", "Job ID": 0, "Stage IDs": [0, 1], "Submission Time": 1000},
     # scan 1000 rows, shuffle 500 bytes; a mapInPandas stage writing 1000 rows
     stage(0, ["FileScanRDD", "MapPartitionsRDD"], run=4000, gc=100, read=1000, shuffled=500),
     stage(1, ["ShuffledRowRDD"], run=6000, python=2500, written=1000),
-    {"Event": "SparkListenerJobEnd", "Job ID": 0},
+    {"Event": "SparkListenerJobEnd", "Job ID": 0, "Completion Time": 8500},
     {"Event": "org.apache.spark.sql.execution.ui.SparkListenerSQLExecutionStart",
      "description": "count at NativeMethodAccessorImpl.java:0"},
-    {"Event": "SparkListenerJobStart", "Job ID": 1},
+    {"Event": "SparkListenerJobStart", "Job ID": 1, "Stage IDs": [2], "Submission Time": 9000},
     stage(2, ["FileScanRDD"], run=1000, read=1000),
-    {"Event": "SparkListenerJobStart", "Job ID": 2},
+    {"Event": "SparkListenerJobStart", "Job ID": 2, "Stage IDs": [3], "Submission Time": 9500},
     # an RDD-API Python pass over cached blocks: all of its task time is Python time
     stage(3, ["PythonRDD", "ParallelCollectionRDD"], run=3000, gc=50),
 ]
@@ -72,6 +73,21 @@ def test_breakdown_sums_jobs_passes_shuffles_writes_and_python_time(sparklog: Mo
     assert out["python_s"] == pytest.approx(5.5)
     assert out["jvm_s"] == pytest.approx(8.5)
     assert out["gc_s"] == pytest.approx(0.15)
+
+
+def test_job_breakdown_gives_each_jobs_wall_time_reads_shuffles_and_python_time(
+    sparklog: ModuleType,
+) -> None:
+    jobs = sparklog.job_breakdown(EVENTS)
+    assert [(j["job"], j["name"]) for j in jobs] == [
+        (0, "action 1"), (1, "action 2"), (2, "action 3")
+    ]
+    assert jobs[0]["seconds"] == pytest.approx(7.5)
+    assert (jobs[0]["records_read"], jobs[0]["shuffle_bytes"]) == (1000, 500)
+    assert (jobs[0]["python_s"], jobs[0]["task_s"]) == pytest.approx((2.5, 10.0))
+    assert jobs[1]["seconds"] == 0.0  # not finished in these events
+    assert jobs[1]["records_read"] == 1000
+    assert (jobs[2]["python_s"], jobs[2]["task_s"]) == pytest.approx((3.0, 3.0))
 
 
 def test_read_events_returns_only_new_complete_lines(

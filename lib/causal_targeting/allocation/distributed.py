@@ -36,6 +36,7 @@ from causal_targeting.allocation.solver import (
 from causal_targeting.value import (
     ValueModel,
     require_columns,
+    values_frame,
 )
 
 if TYPE_CHECKING:
@@ -152,6 +153,18 @@ def allocation_schema(df: DataFrame, guardrails: Sequence[Guardrail], id_column:
     return f"customer_id {id_type}, offer string, value double{usage}, run_id string"
 
 
+def chosen_net_values(
+    frame: pd.DataFrame, value_model: ValueModel, arms: Sequence[str], choice: np.ndarray
+) -> np.ndarray:
+    """``value_model``'s net value of each row's chosen option, shape (n,): ``value__{arm}`` of
+    :func:`~causal_targeting.value.values_frame` at ``choice`` (an index into ``arms``), 0 where
+    ``choice == len(arms)`` (no offer)."""
+    values = values_frame(frame, value_model, arms).to_numpy(dtype=np.float64)
+    offered = choice < len(arms)
+    picked = values[np.arange(len(frame)), np.where(offered, choice, 0)]
+    return np.where(offered, picked, 0.0)
+
+
 def assign_allocation(
     df: DataFrame,
     plan: Plan,
@@ -161,10 +174,14 @@ def assign_allocation(
     do_no_harm: DoNoHarm | None,
     id_column: str,
     run_id: str,
+    valued_by: ValueModel | None = None,
 ) -> DataFrame:
     """The allocation table, computed by ``mapInPandas``: best option at the plan's prices,
-    overridden for the marginal customers decided on the driver."""
+    overridden for the marginal customers decided on the driver; ``value`` is ``valued_by``'s
+    net value of the option (:func:`chosen_net_values`) when given, else the solved problem's."""
     columns = score_columns(df, value_model, guardrails, arms, do_no_harm, id_column)
+    if valued_by is not None:
+        columns = sorted({*columns, *score_columns(df, valued_by, [], arms, None, id_column)})
     overrides = pd.Series(plan.options, index=pd.Index(plan.keys))
     prices = plan.prices
 
@@ -175,7 +192,10 @@ def assign_allocation(
             decided = overrides.reindex(frame[id_column].to_numpy())
             known = decided.notna().to_numpy()
             choice[known] = decided.to_numpy()[known].astype(np.int64)
-            yield allocation_frame(frame[id_column], block, choice, arms, guardrails, run_id)
+            out = allocation_frame(frame[id_column], block, choice, arms, guardrails, run_id)
+            if valued_by is not None:
+                out["value"] = chosen_net_values(frame, valued_by, arms, choice)
+            yield out
 
     return df.select(*columns).mapInPandas(
         assign, allocation_schema(df, guardrails, id_column)
@@ -192,12 +212,16 @@ def solve(
     options: SolverOptions | None = None,
     run_id: str = "",
     callback: Callback | None = None,
+    valued_by: ValueModel | None = None,
 ) -> tuple[DataFrame, SolveReport]:
     """Allocate offers to the customers of a scores DataFrame under the guardrails.
 
     Returns the allocation DataFrame (customer_id, offer or null, value, usage__{guardrail},
-    run_id; lazy, computed when written) and the solve report. Raises InfeasibleError naming
-    the guardrails no allocation can meet.
+    run_id; lazy, computed when written) and the solve report. ``value`` is the solved
+    ``value_model``'s net value of each customer's option, or ``valued_by``'s when given (e.g.
+    the configured model's when a static policy's constant-gain problem was solved), computed
+    in the same pass over ``df`` as the assignment. Raises InfeasibleError naming the
+    guardrails no allocation can meet.
     """
     blocks = cached_blocks(df, value_model, guardrails, arms, do_no_harm, id_column)
     try:
@@ -208,6 +232,6 @@ def solve(
     finally:
         blocks.unpersist()
     allocation = assign_allocation(
-        df, plan, value_model, guardrails, arms, do_no_harm, id_column, run_id
+        df, plan, value_model, guardrails, arms, do_no_harm, id_column, run_id, valued_by
     )
     return allocation, report

@@ -24,7 +24,7 @@ from causal_targeting.layout import allocate_paths, train_paths
 from causal_targeting.spark import get_spark
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable
 
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
@@ -80,32 +80,6 @@ def guarded_problem(
         {name: F.lit(value) if isinstance(value, float) else value for name, value in gains.items()}
     )
     return static, static_value_model(value_model), decision
-
-
-def valued_as_configured(
-    allocation: DataFrame, scores: DataFrame, value_model: ValueModel, offers: list[str]
-) -> DataFrame:
-    """The allocation with ``value`` = the configured value model's predicted net value of each
-    customer's offer (0 for none), in place of a static problem's ``gain - cost``
-    (:func:`~causal_targeting.decision.static_value_model`)."""
-    import numpy as np
-    import pandas as pd
-
-    from causal_targeting.value import values_frame
-
-    needed = [c for c in scores.columns if c.startswith(("mu__", "tau__"))]
-    columns = allocation.columns
-
-    def batches(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        for pdf in frames:
-            values = values_frame(pdf, value_model, offers).to_numpy(dtype=np.float64)
-            given = pd.Index(offers).get_indexer(pdf["offer"])
-            rows = np.arange(len(pdf))
-            value = np.where(given >= 0, values[rows, np.maximum(given, 0)], 0.0)
-            yield pdf[columns].assign(value=value)
-
-    joined = allocation.join(scores.select("customer_id", *needed), on="customer_id", how="left")
-    return joined.mapInPandas(batches, allocation.schema)
 
 
 def static_report(report: SolveReport, value: float) -> SolveReport:
@@ -190,7 +164,9 @@ def allocate(
             if on_pass is not None:
                 on_pass(log)
 
-        def solved(frame: DataFrame, model: ValueModel) -> tuple[DataFrame, SolveReport]:
+        def solved(
+            frame: DataFrame, model: ValueModel, valued_by: ValueModel | None = None
+        ) -> tuple[DataFrame, SolveReport]:
             return solve(
                 frame,
                 model,
@@ -200,22 +176,22 @@ def allocate(
                 options=solver_options(cfg),
                 run_id=run.info.run_id,
                 callback=log_pass,
+                valued_by=valued_by,
             )
 
-        try:
-            allocation, report = solved(chosen, chosen_model)
+        static = decision is not None and decision.kind == "static"
+        try:  # a static allocation is valued by the configured model, not gain - cost
+            allocation, report = solved(chosen, chosen_model, value_model if static else None)
         except InfeasibleError:
             if decision is None or decision.kind == "targeted":
                 raise
             decision = replace(decision, kind="targeted", static_feasible=False)
+            static = False
             allocation, report = solved(scores, value_model)
         paths = allocate_paths(cfg)
-        static = decision is not None and decision.kind == "static"
         if static:
             valued = Observation("static value")
-            allocation = valued_as_configured(allocation, scores, value_model, offers).observe(
-                valued, F.sum("value").alias("value")
-            )
+            allocation = allocation.observe(valued, F.sum("value").alias("value"))
         write_table(allocation, paths["allocation"])
         if static:
             report = static_report(report, float(valued.get["value"] or 0.0))
