@@ -100,6 +100,12 @@ def response_column(cfg: Config) -> str:
     return f"mu__{outcome}__{cfg.data.control}"
 
 
+def allocated_static_arm(safeguard: Mapping[str, Any] | None) -> str | None:
+    """The arm the allocate stage gave every eligible customer when its safeguard allocated
+    the best static policy (its report's ``safeguard``), else None (targeting was kept)."""
+    return safeguard["static_arm"] if safeguard and safeguard["kind"] == "static" else None
+
+
 def allocated_policy(
     holdout: pd.DataFrame,
     cfg: Config,
@@ -109,8 +115,9 @@ def allocated_policy(
 ) -> np.ndarray:
     """The allocate stage's policy on the holdout rows: the model's targeting, or the best
     static policy when the safeguard allocated it instead."""
-    if safeguard and safeguard["kind"] == "static":
-        return static_policy(holdout, cfg, offers, base_rows, safeguard["static_arm"])
+    arm = allocated_static_arm(safeguard)
+    if arm is not None:
+        return static_policy(holdout, cfg, offers, base_rows, arm)
     return sample_policy(holdout, cfg, offers, base_rows)
 
 
@@ -146,7 +153,8 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     base_rows = read_output(spark, score_paths(cfg)["scores"], "scores").count()
     frame = with_net_value(holdout, value_model, every_offer, cfg.data.control)
     solved = read_json(allocate_paths(cfg)["report"])
-    policy = allocated_policy(holdout, cfg, offers, base_rows, solved.get("safeguard"))
+    safeguard = solved.get("safeguard")
+    policy = allocated_policy(holdout, cfg, offers, base_rows, safeguard)
     cost_table = cost_frame(holdout, value_model, every_offer)
     costs = cost_table.mean().rename(lambda column: column.removeprefix("cost__"))
     policies = {"targeting": policy} | baseline_policies(
@@ -190,7 +198,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
             differences=differences,
         ),
         verdict.difference_section(
-            differences, cfg.evaluate.estimator, cfg.evaluate.alpha, solved.get("safeguard")
+            differences, cfg.evaluate.estimator, cfg.evaluate.alpha, safeguard
         ),
         sections.data_section(read_json(ingest_paths(cfg)["report"])),
         sections.model_section(
@@ -214,7 +222,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     ]
     if "frontier" in started.inputs:  # a frontier of this chain, not one left by another run
         frontier = frontier_paths(cfg)["frontier"]
-        static = (solved.get("safeguard") or {}).get("kind") == "static"
+        static = allocated_static_arm(safeguard) is not None
         parts.append(sections.frontier_section(pd.read_csv(frontier), currency, static))
     if cfg.coarsen.enabled:
         recovery = pd.read_csv(coarsen_paths(cfg)["recovery"])
