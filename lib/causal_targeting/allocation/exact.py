@@ -68,7 +68,7 @@ def quiet_highs() -> highspy._core._Highs:
 def solve_lp(
     block: OptionBlock,
     limits: np.ndarray,
-    solver: str = "choose",
+    solver: str | None = None,
     time_limit: float = 3600.0,
     integral: bool = False,
     mip_abs_gap: float = 1e-6,
@@ -78,7 +78,10 @@ def solve_lp(
     problem itself, by HiGHS's branch and cut; meant for small blocks).
 
     solver: HiGHS ``solver`` option ("choose", "simplex", "ipx", "hipo", ...; the interior point
-    solvers cross over to a basis).
+    solvers cross over to a basis, so a solution is a vertex: at most J customers fractional).
+    Default: "ipx" for the LP (on the marginal sets of a 10M-customer allocation, 156,450
+    customers x 3 offers and 4 guardrails, 2.1 s against the dual simplex's 26.7 s, the same
+    vertex), "choose" for the 0/1 problem (HiGHS ignores integrality under an LP solver).
     A MIP stopped by the time limit with a feasible solution returns it (status "Time limit
     reached") with no prices; a MIP stops at the absolute gap ``mip_abs_gap`` or the relative gap
     ``mip_rel_gap`` (HiGHS's default 1e-4; 0 for the exact optimum).
@@ -108,7 +111,7 @@ def solve_lp(
     if integral:
         lp.integrality_ = [highspy.HighsVarType.kInteger] * len(columns)
     highs = quiet_highs()
-    highs.setOptionValue("solver", solver)
+    highs.setOptionValue("solver", solver or ("choose" if integral else "ipx"))
     highs.setOptionValue("time_limit", time_limit)
     highs.setOptionValue("mip_abs_gap", mip_abs_gap)
     highs.setOptionValue("mip_rel_gap", mip_rel_gap)
