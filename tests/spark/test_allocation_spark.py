@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causal_targeting.allocation.distributed import solve
+from causal_targeting.allocation.distributed import cached_blocks, solve
 from causal_targeting.allocation.problem import (
     DoNoHarm,
     Guardrail,
@@ -80,6 +80,28 @@ def test_spark_solve_equals_numpy_solve_on_the_same_data(spark: object) -> None:
         chosen = got.loc[got["offer"] == offer, "customer_id"]
         assert (harmful.loc[chosen, f"tau__spend__{offer}"] > 0).all()
     assert not got.loc[~data["eligible__high"].to_numpy(), "offer"].eq("high").any()
+
+
+def test_cached_blocks_are_arrow_batches_in_few_partitions(spark: object) -> None:
+    data = scores(2_500, 5)
+    frame = spark.createDataFrame(data).repartition(16)  # type: ignore[attr-defined]
+    conf = spark.conf  # type: ignore[attr-defined]
+    batch = conf.get("spark.sql.execution.arrow.maxRecordsPerBatch")
+    conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "100")
+    try:
+        blocks = cached_blocks(frame, MODEL, GUARDRAILS, ARMS)
+        keyed = blocks.collect()
+    finally:
+        conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", batch)
+        blocks.unpersist()
+    parallelism = spark.sparkContext.defaultParallelism  # type: ignore[attr-defined]
+    assert blocks.getNumPartitions() <= 2 * parallelism < 16
+    assert len(keyed) >= 25 and max(len(ids) for ids, _ in keyed) <= 100
+    ids = np.concatenate([ids for ids, _ in keyed])
+    assert sorted(ids.tolist()) == data["customer_id"].tolist()
+    expected = option_block(data.set_index("customer_id").loc[ids].reset_index(), MODEL,
+                            GUARDRAILS, ARMS)
+    np.testing.assert_array_equal(np.concatenate([b.values for _, b in keyed]), expected.values)
 
 
 def test_spark_solve_names_an_unreachable_minimum(spark: object) -> None:

@@ -1,9 +1,14 @@
 """The Spark edge of the allocation: option blocks cached once, one Spark stage per dual pass.
 
-The scores DataFrame is read once: each partition's customers become one ``OptionBlock`` (numpy
-arrays, built by ``problem.option_block``), and the RDD of blocks is persisted. Every pass of
-the solver maps the numpy core ``dual_terms`` over the cached blocks and combines the partial
-sums on the driver; only the prices go out and J + 6 numbers per partition come back.
+The scores DataFrame is read once: each Arrow batch of customers becomes one ``OptionBlock``
+(numpy arrays, built by ``problem.option_block``), and the RDD of blocks is persisted in
+``2 x spark.default.parallelism`` partitions at most. Every pass of the solver maps the numpy
+core ``dual_terms`` over the cached blocks and combines the partial sums on the driver; only
+the prices go out and J + 6 numbers per partition come back. A pass costs what moving the
+cached blocks from the JVM to the Python workers costs (the numpy core is a tenth of it) plus a
+fixed cost per task: blocks of one Arrow batch each stream to the workers, and few partitions
+mean few tasks (at 10M customers in ``local[2]``, a pass took 1.2 s against 4.1 s with one
+concatenated block per partition of the scores' 64; benchmarks/RESULTS.md "pipeline").
 The finishing pass collects the few marginal customers to the driver. The allocation table is
 then produced by ``mapInPandas`` over the scores with the final prices, so it is never collected.
 """
@@ -68,7 +73,7 @@ def score_columns(
 
 
 def concatenate(parts: Sequence[Keyed]) -> Keyed:
-    """One keyed block from several (the blocks of one partition's Arrow batches)."""
+    """One keyed block from several (e.g. the marginal customers of every cached block)."""
     ids = np.concatenate([p[0] for p in parts])
     values = np.concatenate([p[1].values for p in parts])
     usage = np.concatenate([p[1].usage for p in parts], axis=1)
@@ -84,11 +89,13 @@ def cached_blocks(
     do_no_harm: DoNoHarm | None = None,
     id_column: str = "customer_id",
 ) -> RDD[Keyed]:
-    """Build every customer's options once: an RDD of (ids, OptionBlock), one per partition,
-    persisted in memory (the passes read this cache, never the scores again)."""
+    """Build every customer's options once: an RDD of (ids, OptionBlock), one per Arrow batch,
+    in at most ``2 x spark.default.parallelism`` partitions, persisted in memory (the passes
+    read this cache, never the scores again)."""
     from pyspark import StorageLevel
 
     columns = score_columns(df, value_model, guardrails, arms, do_no_harm, id_column)
+    partitions = 2 * df.sparkSession.sparkContext.defaultParallelism
 
     def build(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in frames:
@@ -96,14 +103,9 @@ def cached_blocks(
             payload = pickle.dumps((frame[id_column].to_numpy(), block), protocol=5)
             yield pd.DataFrame({"payload": [payload]})
 
-    def merge(rows: Iterator[object]) -> Iterator[Keyed]:
-        parts = [pickle.loads(row.payload) for row in rows]  # type: ignore[attr-defined]
-        if parts:
-            yield concatenate(parts)
-
-    payloads = df.select(*columns).mapInPandas(build, "payload binary")
-    blocks = payloads.rdd.mapPartitions(merge).persist(StorageLevel.MEMORY_ONLY)
-    blocks.count()
+    payloads = df.select(*columns).coalesce(partitions).mapInPandas(build, "payload binary")
+    blocks = payloads.rdd.map(lambda row: pickle.loads(row.payload))
+    blocks.persist(StorageLevel.MEMORY_ONLY).count()
     return blocks
 
 
