@@ -96,3 +96,18 @@ def submitted() -> bool:
     """Whether this driver was started by spark-submit (which passes its JVM gateway's port):
     then the master, driver memory and UI are spark-submit's, not the config's."""
     return "PYSPARK_GATEWAY_PORT" in os.environ
+
+
+def task_slots(spark: SparkSession) -> int:
+    """How many tasks Spark runs at once now: the default resource profile's task slots on the
+    registered executors (``local[N]``: N), not ``spark.default.parallelism`` (which
+    :func:`get_spark` sets to the shuffle partitions). Where the JVM cannot say (no executor
+    registered yet, an API that moved), ``spark.default.parallelism``."""
+    context = spark.sparkContext
+    try:
+        jvm = context._jsc.sc()  # type: ignore[union-attr]
+        profile = jvm.resourceProfileManager().defaultResourceProfile()
+        slots = int(jvm.maxNumConcurrentTasks(profile))
+    except Exception:  # a private Scala API reached through py4j: any failure means unknown
+        slots = 0
+    return slots if slots > 0 else context.defaultParallelism

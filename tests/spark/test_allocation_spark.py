@@ -14,6 +14,7 @@ from causal_targeting.allocation.problem import (
 )
 from causal_targeting.allocation.solver import allocation_frame, solve_block
 from causal_targeting.errors import InfeasibleError
+from causal_targeting.spark import task_slots
 from causal_targeting.value import (
     ValueModel,
     VariableCost,
@@ -102,6 +103,15 @@ def test_cached_blocks_are_arrow_batches_in_few_partitions(spark: object) -> Non
     expected = option_block(data.set_index("customer_id").loc[ids].reset_index(), MODEL,
                             GUARDRAILS, ARMS)
     np.testing.assert_array_equal(np.concatenate([b.values for _, b in keyed]), expected.values)
+
+
+def test_task_slots_are_the_cores_not_the_default_parallelism(
+    spark: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    context = spark.sparkContext  # type: ignore[attr-defined]
+    monkeypatch.setattr(type(context), "defaultParallelism", property(lambda self: 64))
+    assert context.defaultParallelism == 64
+    assert task_slots(spark) == 2  # the test session's local[2, 2]
 
 
 def test_spark_solve_names_an_unreachable_minimum(spark: object) -> None:

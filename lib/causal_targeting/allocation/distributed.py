@@ -1,16 +1,17 @@
 """The Spark edge of the allocation: option blocks cached once, one Spark stage per dual pass.
 
 The scores DataFrame is read once: each Arrow batch of customers becomes one ``OptionBlock``
-(numpy arrays, built by ``problem.option_block``), and the RDD of blocks is persisted in
-``2 x spark.default.parallelism`` partitions at most. Every pass of the solver maps the numpy
-core ``dual_terms`` over the cached blocks and combines the partial sums on the driver; only
-the prices go out and J + 6 numbers per partition come back. A pass costs what moving the
-cached blocks from the JVM to the Python workers costs (the numpy core is a tenth of it) plus a
-fixed cost per task: blocks of one Arrow batch each stream to the workers, and few partitions
-mean few tasks (at 10M customers in ``local[2]``, a pass took 1.2 s against 4.1 s with one
-concatenated block per partition of the scores' 64; benchmarks/RESULTS.md "pipeline").
-The finishing pass collects the few marginal customers to the driver. The allocation table is
-then produced by ``mapInPandas`` over the scores with the final prices, so it is never collected.
+(numpy arrays, built by ``problem.option_block``), and the RDD of blocks is persisted in at
+most twice as many partitions as Spark has task slots (:func:`~causal_targeting.spark.task_slots`).
+Every pass of the solver maps the numpy core ``dual_terms`` over the cached blocks and combines
+the partial sums on the driver; only the prices go out and J + 6 numbers per partition come
+back. A pass costs what moving the cached blocks from the JVM to the Python workers costs (the
+numpy core is a tenth of it) plus a fixed cost per task: blocks of one Arrow batch stream to
+the workers, and few partitions mean few tasks (benchmarks/RESULTS.md "pipeline": at 10M
+customers in ``local[2]``, 4 partitions of batch-sized blocks against 64 partitions of one
+concatenated block each). The finishing pass collects the few marginal customers to the driver.
+The allocation table is then produced by ``mapInPandas`` over the scores with the final prices,
+so it is never collected.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from causal_targeting.allocation.solver import (
     block_finisher,
     solve_dual,
 )
+from causal_targeting.spark import task_slots
 from causal_targeting.value import (
     ValueModel,
     require_columns,
@@ -90,12 +92,12 @@ def cached_blocks(
     id_column: str = "customer_id",
 ) -> RDD[Keyed]:
     """Build every customer's options once: an RDD of (ids, OptionBlock), one per Arrow batch,
-    in at most ``2 x spark.default.parallelism`` partitions, persisted in memory (the passes
+    in at most twice as many partitions as Spark runs tasks at once, persisted in memory (the passes
     read this cache, never the scores again)."""
     from pyspark import StorageLevel
 
     columns = score_columns(df, value_model, guardrails, arms, do_no_harm, id_column)
-    partitions = 2 * df.sparkSession.sparkContext.defaultParallelism
+    partitions = 2 * task_slots(df.sparkSession)
 
     def build(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in frames:
