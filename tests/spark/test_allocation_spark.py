@@ -91,12 +91,13 @@ def test_cached_blocks_are_arrow_batches_in_few_partitions(spark: object) -> Non
     conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", "100")
     try:
         blocks = cached_blocks(frame, MODEL, GUARDRAILS, ARMS)
-        keyed = blocks.collect()
     finally:
         conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", batch)
-        blocks.unpersist()
+    keyed, level = blocks.collect(), blocks.getStorageLevel()
+    blocks.unpersist()
     parallelism = spark.sparkContext.defaultParallelism  # type: ignore[attr-defined]
     assert blocks.getNumPartitions() <= 2 * parallelism < 16
+    assert level.useDisk and level.useMemory  # spilled, never rebuilt from the scores per pass
     assert len(keyed) >= 25 and max(len(ids) for ids, _ in keyed) <= 100
     ids = np.concatenate([ids for ids, _ in keyed])
     assert sorted(ids.tolist()) == data["customer_id"].tolist()

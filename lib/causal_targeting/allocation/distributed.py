@@ -92,8 +92,10 @@ def cached_blocks(
     id_column: str = "customer_id",
 ) -> RDD[Keyed]:
     """Build every customer's options once: an RDD of (ids, OptionBlock), one per Arrow batch,
-    in at most twice as many partitions as Spark runs tasks at once, persisted in memory (the passes
-    read this cache, never the scores again)."""
+    in at most twice as many partitions as Spark runs tasks at once, persisted (the passes read
+    this cache, never the scores again). A partition that does not fit in the storage memory is
+    kept on local disk, not dropped: a dropped one would be rebuilt from the scores on every pass.
+    """
     from pyspark import StorageLevel
 
     columns = score_columns(df, value_model, guardrails, arms, do_no_harm, id_column)
@@ -107,7 +109,7 @@ def cached_blocks(
 
     payloads = df.select(*columns).coalesce(partitions).mapInPandas(build, "payload binary")
     blocks = payloads.rdd.map(lambda row: pickle.loads(row.payload))
-    blocks.persist(StorageLevel.MEMORY_ONLY).count()
+    blocks.persist(StorageLevel.MEMORY_AND_DISK).count()
     return blocks
 
 
