@@ -138,7 +138,7 @@ def malformed_line(raw: DataFrame) -> list[Column]:
     return [F.col(MALFORMED_LINE).alias(LINE)] if MALFORMED_LINE in raw.columns else []
 
 
-def _reason_columns(data: DataConfig) -> list[Column]:
+def experiment_reason_columns(data: DataConfig) -> list[Column]:
     """One nullable string column per row-level problem of an experiment row."""
     known = [data.control, *data.arms]
     reasons = [
@@ -249,7 +249,7 @@ def copies(canonical: DataFrame) -> Column:
 def classify_rows(canonical: DataFrame, data: DataConfig) -> DataFrame:
     """Add ``reason`` (null for a clean row, else every problem joined by '; ')."""
     with_dup = canonical.withColumn("__dup", copies(canonical))
-    reasons = [*value_reasons(canonical, data), *_reason_columns(data)]
+    reasons = [*value_reasons(canonical, data), *experiment_reason_columns(data)]
     return with_dup.withColumn("reason", F.concat_ws("; ", *reasons)).withColumn(
         "reason", F.when(F.col("reason") == "", None).otherwise(F.col("reason"))
     )
