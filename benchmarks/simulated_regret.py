@@ -53,6 +53,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from _causalml import causalml_scores
 from _results import publish
@@ -60,6 +61,7 @@ from causal_targeting.config import Config, load_raw, validate
 from causal_targeting.data.simulate import (
     CUSTOMER_ID_OFFSET,
     customer_block,
+    mu_column,
     scenario,
     simulate_block,
     true_values,
@@ -316,6 +318,35 @@ def learners_table(runs: list[RegretRun]) -> str:
     return "\n".join(lines)
 
 
+def static_choice_ceiling(name: str, rows: int, draws: int = 200_000, seed: int = 0) -> float:
+    """The chance that the static policy of largest estimated value is the true best one, for
+    an estimator at the semiparametric efficiency bound, on ``rows`` rows of scenario ``name``
+    (a binary value outcome whose effects and costs are the same for everyone: no_signal).
+
+    The estimator knows every outcome model mu_a(x) (the DR estimate with the true outcome
+    models). Arm a's value estimate is then its true value plus M·mean over its rows of
+    (Y − mu_a(x)) / pi_a: errors independent across arms, normal with variance
+    M²·E[mu_a(1 − mu_a)] / (pi_a·n), M the margin of a purchase. The chance is Monte Carlo
+    over ``draws`` normal draws. An estimator that assumes nothing of how the effects vary
+    (ours: learners of heterogeneous effects) ranks the arms right no more often than this,
+    on average over experiments.
+    """
+    spec = scenario(name)
+    population = customer_block(spec, np.arange(rows), seed)
+    arms = [spec.control, *spec.arms]
+    means = {arm: population[mu_column(spec.value_outcome, arm)].to_numpy() for arm in arms}
+    value = np.array([spec.margin * means[a].mean() - spec.costs[a].contact_cost for a in arms])
+    sd = np.array(
+        [
+            spec.margin
+            * np.sqrt(np.mean(means[a] * (1 - means[a])) / (spec.assignment_probs[a] * rows))
+            for a in arms
+        ]
+    )
+    noise = np.random.default_rng(seed).standard_normal((draws, len(arms)))
+    return float(np.mean(np.argmax(value + sd * noise, axis=1) == np.argmax(value)))
+
+
 def targets(regret_runs: list[RegretRun], no_signal: list[RegretRun]) -> str:
     """The issue's targets, met or missed, with the figures."""
     lines = []
@@ -334,11 +365,16 @@ def targets(regret_runs: list[RegretRun], no_signal: list[RegretRun]) -> str:
         need = int(np.ceil(0.95 * len(no_signal)))
         met = "met" if to_best >= need else "MISSED"
         regrets = np.array([r.regret for r in no_signal])
+        ceiling = static_choice_ceiling("no_signal", no_signal[0].train_rows)
+        reachable = stats.binom.sf(need - 1, len(no_signal), ceiling)
         lines.append(
             f"- no_signal: the safeguard fell back to a static policy in {fell_back} of "
             f"{len(no_signal)} seeds, to the true best static policy in {to_best} "
             f"(target >= {need}): {met}; regret median {np.median(regrets):.1%}, "
-            f"worst {regrets.max():.1%}"
+            f"worst {regrets.max():.1%}. The best possible estimator (every outcome model "
+            f"known) ranks the best static policy first with chance {ceiling:.3f} at "
+            f"{no_signal[0].train_rows:,} rows, so it meets the target with chance "
+            f"{reachable:.3f} (`static_choice_ceiling`)"
         )
     return "\n".join(lines)
 
@@ -347,7 +383,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--scenarios",
-        nargs="+",
+        nargs="*",
         default=["rare_binary=200000", "retention=50000", "rewards=50000"],
         help="NAME=TRAINING_ROWS for each scenario judged by regret",
     )

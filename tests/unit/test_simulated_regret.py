@@ -96,3 +96,21 @@ def test_outside_policy_pays_the_reward_on_predicted_redemption(
     expected = np.where(net.max(axis=1) > 0, np.asarray(arms, dtype=object)[net.argmax(1)], "none")
     assert len(set(expected)) > 1  # the rows are not all one decision
     assert list(bench.causalml_policies(cfg, experiment, customers)["causalml T"]) == list(expected)
+
+
+def test_static_choice_ceiling_is_the_efficient_estimators_chance(bench: ModuleType) -> None:
+    from scipy import stats
+
+    from causal_targeting.data.simulate import customer_block, scenario
+
+    rows = 200_000
+    spec = scenario("no_signal")
+    truth = customer_block(spec, np.arange(rows), 0)
+    p_none = truth["true_mu__purchased__none"].to_numpy()
+    p_email = truth["true_mu__purchased__email"].to_numpy()
+    variance = np.mean(p_none * (1 - p_none)) + np.mean(p_email * (1 - p_email))
+    se = spec.margin * np.sqrt(variance / (0.25 * rows))  # e-mail against no offer alone
+    two_arms = stats.norm.cdf(0.10 / se)
+    ceiling = bench.static_choice_ceiling("no_signal", rows)
+    assert abs(ceiling - two_arms) < 0.005  # sms and coupon almost never rank first here
+    assert bench.static_choice_ceiling("no_signal", 20_000) < 0.8 < ceiling
