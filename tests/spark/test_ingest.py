@@ -132,6 +132,29 @@ def test_each_quarantine_reason(spark: Any, tmp_path: Path) -> None:
     assert spark.read.parquet(result.paths["experiment"]).count() == len(frame) - 7
 
 
+def stages_input(spark: Any) -> dict[int, int]:
+    """Records read from files by each stage Spark's status store keeps, by stage id."""
+    spark.sparkContext._jsc.sc().listenerBus().waitUntilEmpty()
+    store = spark.sparkContext._jsc.sc().statusStore()
+    defaults = [getattr(store, f"stageList$default${i}")() for i in (2, 3, 4, 5)]
+    stages = store.stageList(None, *defaults)
+    found = (stages.apply(i) for i in range(stages.length()))
+    return {stage.stageId(): int(stage.inputRecords()) for stage in found}
+
+
+def test_a_csv_table_is_parsed_once_after_its_schema_is_inferred(
+    spark: Any, tmp_path: Path
+) -> None:
+    frame = experiment_frame()
+    frame.loc[5, "id"] = 6  # a repeated id: the window reads the cache too
+    path = tmp_path / "exp.csv"
+    frame.to_csv(path, index=False)
+    before = stages_input(spark)
+    ingest(config_for(tmp_path, str(path), fmt="csv"), spark)
+    read = sum(n for stage, n in stages_input(spark).items() if stage > max(before, default=-1))
+    assert 2 * len(frame) <= read <= 2 * len(frame) + 10  # inference, the cache; a few probes
+
+
 def test_nan_outcome_in_parquet_is_quarantined(spark: Any, tmp_path: Path) -> None:
     path = str(tmp_path / "e.parquet")
     nan_at_7 = F.when(F.col("id") == 7, F.lit(float("nan"))).otherwise(F.col("spend"))

@@ -458,17 +458,20 @@ def validate(
 ) -> ValidatedTables:
     """Apply the contract to both tables; raise on a table-level problem, quarantine bad rows.
 
-    Each table's counts, reasons and per-arm statistics come from one aggregation; its clean
-    rows and its quarantined rows are then written from the same classification. The tables
-    named in ``cache`` (sources that are costly to read again, such as CSV) are classified once
-    and cached (``cached``: :func:`release` them after writing); the others are read again by
-    each of the three jobs, which for a columnar source is cheaper than caching every column.
-    Without a customer table, the customers are the experiment's own (clean) customers.
+    Each table's counts, reasons and per-arm statistics come from one aggregation, after the
+    aggregation of its ids that finds repeated ones; its clean rows and its quarantined rows
+    are then written from the same classification. The tables named in ``cache`` (sources
+    that are costly to read again, such as CSV) are read once into a cache of their canonical
+    rows, which the id aggregation fills and every later job reads (``cached``: :func:`release`
+    them after writing); the others are read again by each job, which for a columnar source
+    measured faster than caching their columns (benchmarks/ingest_checks.py). Without a
+    customer table, the customers are the experiment's own (clean) customers.
     """
     cached: list[DataFrame] = []
-    classified = cached_if(
-        classify_rows(canonical_experiment(experiment_raw, data), data), EXPERIMENT in cache, cached
+    canonical = cached_if(
+        canonical_experiment(experiment_raw, data), EXPERIMENT in cache, cached
     )
+    classified = classify_rows(canonical, data)
     try:
         summary = experiment_summary(classified, data)
         rows_read = {EXPERIMENT: int(summary["n"].sum())}
@@ -484,11 +487,10 @@ def validate(
             kept = kept_columns(experiment, data, set(own))
             customers = experiment.select(*[F.col(_q(n)) for n in own], *kept)
         else:
-            classified_customers = cached_if(
-                classify_customers(canonical_customers(customers_raw, data), data),
-                CUSTOMERS in cache,
-                cached,
+            canonical = cached_if(
+                canonical_customers(customers_raw, data), CUSTOMERS in cache, cached
             )
+            classified_customers = classify_customers(canonical, data)
             counts = customer_summary(classified_customers)
             rows_read[CUSTOMERS] = int(counts["n"].sum())
             quarantined[CUSTOMERS] = reason_counts(counts)

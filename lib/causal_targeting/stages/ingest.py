@@ -33,9 +33,10 @@ class IngestResult:
 def ingest(cfg: Config, spark: SparkSession | None = None) -> IngestResult:
     """Validate the experiment and customer tables, quarantine bad rows, summarize each arm.
 
-    A CSV table is parsed once and cached for the three jobs that read it (the aggregation, the
-    clean rows' write, the quarantine's write); a columnar one (Parquet, Delta, a catalog table)
-    is read again by each, which measured faster than caching all its columns.
+    A CSV table is parsed once (after the schema inference) and cached for the jobs that read
+    it (the duplicate-id aggregation, the summary aggregation, the clean rows' write, the
+    quarantine's write); a columnar one (Parquet, Delta, a catalog table) is read again by
+    each, which measured faster than caching its columns (benchmarks/ingest_checks.py).
 
     Writes the canonical tables, the quarantine table, the per-arm summary (CSV) and a JSON
     report; raises :class:`~causal_targeting.errors.DataContractError` before writing anything
