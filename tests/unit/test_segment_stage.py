@@ -21,6 +21,7 @@ from causal_targeting.stages.segment import (
     conversion_outcome,
     fit_intent_model,
     recovery_frames,
+    segment_mix,
     with_exposure,
 )
 
@@ -91,6 +92,20 @@ def test_an_unknown_excluded_segment_is_a_config_error_naming_the_key() -> None:
     with pytest.raises(ConfigError, match=r"allocation\.exclude_segments") as error:
         excluded_segments(config("allocation.exclude_segments=[loyal]"))
     assert "loyal" in str(error.value) and all(s in str(error.value) for s in SEGMENTS)
+
+
+def test_the_mix_is_each_methods_share_from_the_joint_counts() -> None:
+    counts = pd.DataFrame(
+        {
+            "segment": ["organic", "organic", "campaign_driven"],
+            "strata__segment": ["organic", "low_engagement", "organic"],
+            "count": [5, 1, 4],
+        }
+    )
+    mix = segment_mix(counts).set_index("segment")
+    assert list(mix.index) == list(SEGMENTS)
+    assert mix["model"].to_dict() == {"campaign_driven": 0.4, "organic": 0.6, "low_engagement": 0}
+    assert mix["strata"].to_dict() == {"campaign_driven": 0, "organic": 0.9, "low_engagement": 0.1}
 
 
 def test_best_arm_strata_takes_the_arm_of_largest_effect() -> None:

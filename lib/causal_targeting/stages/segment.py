@@ -126,15 +126,23 @@ def strata_scores(
     return scores.select("customer_id", *columns).mapInPandas(batches, schema)
 
 
-def segment_mix(table: DataFrame) -> pd.DataFrame:
-    """Share of customers in each segment, by the model and by the uplift strata."""
+def segment_counts(table: DataFrame) -> pd.DataFrame:
+    """Customers of ``table`` by the model's segment and the uplift strata's, in one aggregation:
+    columns ``segment``, ``strata__segment``, ``count``."""
+    from causal_targeting.segments.combine import SEGMENT
+
+    return table.groupBy(SEGMENT, STRATA + SEGMENT).count().toPandas()
+
+
+def segment_mix(counts: pd.DataFrame) -> pd.DataFrame:
+    """Share of customers in each segment, by the model (``model``) and by the uplift strata
+    (``strata``), from :func:`segment_counts`."""
     from causal_targeting.segments.combine import SEGMENT, SEGMENTS
 
     shares = {}
     for method, column in (("model", SEGMENT), ("strata", STRATA + SEGMENT)):
-        counts = {r[column]: r["count"] for r in table.groupBy(column).count().collect()}
-        total = sum(counts.values())
-        shares[method] = [counts.get(s, 0) / total for s in SEGMENTS]
+        by_segment = counts.groupby(column)["count"].sum()
+        shares[method] = [by_segment.get(s, 0) / by_segment.sum() for s in SEGMENTS]
     return pd.DataFrame({"segment": list(SEGMENTS), **shares})
 
 
@@ -216,8 +224,9 @@ def segment(cfg: Config, spark: SparkSession | None = None) -> SegmentResult:
         )
         write_table(scores.join(strata, on="customer_id"), paths["scores"])
         table = spark.read.parquet(paths["scores"])
-        rows = table.count()
-        mix = segment_mix(table)
+        counts = segment_counts(table)
+        rows = int(counts["count"].sum())
+        mix = segment_mix(counts)
         recovery = None
         if TRUE_TYPE in customers.columns:
             recovery = judged(table, customers, fit_rows, rows, cfg, paths)
