@@ -33,15 +33,15 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from _config import simulated_config
 from _results import publish
-from causal_targeting.config import DataConfig, load_config
+from causal_targeting.config import DataConfig
 from causal_targeting.data import contract
 from causal_targeting.data.io import read_table
 from causal_targeting.data.simulate import write_simulation
 from causal_targeting.spark import get_spark
 
 SECTION = "## ingest checks"
-ROOT = Path(__file__).resolve().parents[1]
 PLANS = ("the stage (two scans)", "cached check columns", "fused (one aggregation by id)")
 
 
@@ -162,15 +162,12 @@ def main() -> None:
     args = parser.parse_args()
 
     simulated = Path(args.simulated or Path(args.workdir) / "simulate")
-    cfg = load_config(
-        ROOT / "conf" / "scenarios" / f"{args.scenario}.yaml",
-        [
-            f"data.experiment.path={simulated}/experiment",
-            f"data.customers.path={simulated}/customers",
-            f"outputs.root={args.workdir}/out",
-            f"spark.driver_memory={args.driver_memory}",
-            f"spark.shuffle_partitions={args.shuffle_partitions}",
-        ],
+    cfg = simulated_config(
+        args.scenario,
+        simulated,
+        f"{args.workdir}/out",
+        args.driver_memory,
+        args.shuffle_partitions,
     )
     spark = get_spark(cfg.spark)
     if not args.simulated:

@@ -40,10 +40,11 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
+from _config import simulated_config
 from _measure import peak_memory, timed
 from _results import publish
 from _sparklog import job_breakdown, read_events, stage_breakdown
-from causal_targeting.config import Config, load_config
+from causal_targeting.config import Config
 from causal_targeting.data.simulate import write_simulation
 from causal_targeting.spark import get_spark
 from causal_targeting.stages.allocate import allocate
@@ -54,7 +55,6 @@ from causal_targeting.stages.score import score
 from causal_targeting.stages.train import train
 
 SECTION = "## pipeline"
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def one_pass_seconds(spark: SparkSession, path: str, repeats: int) -> float:
@@ -141,19 +141,18 @@ def main() -> None:
     if again is None:
         shutil.rmtree(work, ignore_errors=True)
     simulated = Path(args.simulated) if args.simulated else work / "simulate"
-    cfg = load_config(
-        ROOT / "conf" / "scenarios" / f"{args.scenario}.yaml",
-        [
-            f"data.experiment.path={simulated}/experiment",
-            f"data.customers.path={simulated}/customers",
-            f"outputs.root={work}/out",
+    cfg = simulated_config(
+        args.scenario,
+        simulated,
+        work / "out",
+        args.driver_memory,
+        args.shuffle_partitions,
+        (
             f"tracking.uri=sqlite:///{work}/mlflow.db",
             f"tracking.artifact_location={work}/mlruns",
-            f"spark.driver_memory={args.driver_memory}",
-            f"spark.shuffle_partitions={args.shuffle_partitions}",
             f"seed={args.seed}",
             *args.overrides,
-        ],
+        ),
     )
     events = work / "eventlog" / time.strftime("%Y%m%dT%H%M%S")  # earlier runs' logs are kept
     events.mkdir(parents=True)
