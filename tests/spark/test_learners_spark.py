@@ -2,23 +2,31 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import functions as F
 
 from causal_targeting.errors import DataContractError
+from causal_targeting.learners.base import TUNE_DRAW, tuning_rows
 from causal_targeting.learners.model import UpliftModel
 from causal_targeting.learners.spark_fit import (
     FOLD,
+    SparkRunner,
     assign_folds,
     fit_candidates_on_spark,
     fit_on_spark,
     out_of_fold_scores_spark,
     partition_slots,
+    spark_design,
+    spark_feature_spec,
     stratified_sample,
     train_holdout_split,
+    with_tuning_draw,
 )
+from causal_targeting.learners.tasks import FitTask, Predictor, dr_tasks
 from causal_targeting.learners.uplift import DRLearner, TLearner, XLearner, fit_candidates
 from scoring_support import ARMS, CONTROL, FEATURES, OUTCOMES, customer_frame, experiment_frame
 
@@ -139,7 +147,47 @@ def test_spark_cross_fit_equals_the_in_process_fit(spark, experiment: pd.DataFra
         assert_same_model(model, local[kind].model)
         for spark_fold, local_fold in zip(fold_models, local[kind].fold_models, strict=True):
             assert spark_fold == local_fold
-    oof = out_of_fold_scores_spark(df, on_spark["dr"][1]).toPandas().set_index("customer_id")
+    scored = out_of_fold_scores_spark(df, on_spark["dr"][1]).toPandas()
+    pd.testing.assert_frame_equal(
+        scored[frame.columns].sort_values("customer_id", ignore_index=True),
+        frame.sort_values("customer_id", ignore_index=True),
+    )
+    oof = scored.set_index("customer_id")[local["dr"].oof.columns]
     expected = local["dr"].oof.set_index(frame.loc[local["dr"].oof.index, "customer_id"])
     pd.testing.assert_frame_equal(oof.sort_index(), expected.sort_index(), atol=1e-9)
     assert pd.crosstab(frame["treatment"], frame[FOLD]).min().min() > 0
+
+
+def test_a_limited_task_moves_a_fraction_of_its_rows_and_every_row_it_reads(
+    spark, experiment: pd.DataFrame
+) -> None:
+    """With a limit above the task's rows every row moves; with a limit of 100 only rows of
+    small draw: a fraction of the task's rows, among them the 100 of smallest draw (those its
+    work reads)."""
+    df = spark.createDataFrame(experiment).repartition(3)
+    design, summary, rows = spark_design(df, "customer_id", DESIGN)
+    arm_rows = {str(arm): int(n) for arm, n in summary["rows"].items()}
+    runner = SparkRunner(
+        with_tuning_draw(rows, "customer_id", 4),
+        spark_feature_spec(rows, design.features),
+        design,
+        "customer_id",
+        arm_rows,
+    )
+    task = dr_tasks(design, {}, (0.01, 0.99))[0]
+
+    def read(
+        task: FitTask,
+        rows: pd.DataFrame,
+        X: pd.DataFrame,
+        folds: np.ndarray | None,
+        predict: Predictor,
+    ) -> str:
+        kept = rows["customer_id"].to_numpy()[tuning_rows(rows[TUNE_DRAW].to_numpy(), 100)]
+        return json.dumps({"moved": len(rows), "read": sorted(kept.tolist())})
+
+    whole = json.loads(runner.run([task], read, {}, row_limit=10**9)[task.name])
+    limited = json.loads(runner.run([task], read, {}, row_limit=100)[task.name])
+    assert whole["moved"] == sum(arm_rows[arm] for arm in task.arms)
+    assert 100 <= limited["moved"] < whole["moved"] / 3
+    assert limited["read"] == whole["read"]

@@ -10,12 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from causal_targeting.config import load_config
 from causal_targeting.errors import ConfigError
 from causal_targeting.evaluation.net_value import VALUE, with_net_value
 from causal_targeting.evaluation.policy_value import policy_values
-from causal_targeting.learners.base import tune_base_model, tuning_rows
+from causal_targeting.learners.base import TUNE_DRAW, tune_base_model, tuning_draw, tuning_rows
 from causal_targeting.learners.design import Design, stratified_folds
 from causal_targeting.learners.tasks import (
     FitTask,
@@ -133,19 +134,34 @@ def test_tuned_tree_count_is_smaller_on_noise_than_on_signal() -> None:
     assert on_signal.loss == min(point["loss"] for point in on_signal.grid)
 
 
-def test_tuning_rows_are_all_rows_or_a_seeded_subsample() -> None:
-    assert np.array_equal(tuning_rows(50, 50, seed=1), np.arange(50))
-    assert np.array_equal(tuning_rows(50, None, seed=1), np.arange(50))
-    drawn = tuning_rows(1_000, 200, seed=1)
+def test_tuning_rows_are_all_rows_or_those_of_smallest_draw() -> None:
+    draws = tuning_draw(pd.Series(np.arange(1_000) * 7 + 3), seed=1)
+    assert np.array_equal(tuning_rows(draws[:50], 50), np.arange(50))
+    assert np.array_equal(tuning_rows(draws, None), np.arange(1_000))
+    drawn = tuning_rows(draws, 200)
     assert len(np.unique(drawn)) == 200 and np.all(np.diff(drawn) > 0) and drawn[-1] < 1_000
-    assert np.array_equal(drawn, tuning_rows(1_000, 200, seed=1))
-    assert not np.array_equal(drawn, tuning_rows(1_000, 200, seed=2))
+    assert draws[drawn].max() < np.delete(draws, drawn).min()
+
+
+def test_a_tuning_draw_is_uniform_and_depends_on_the_key_and_seed_only() -> None:
+    """The same key gets the same draw in any company and order, another seed another draw;
+    string and integer keys alike; the draws of 20,000 keys pass a uniformity test."""
+    keys = pd.Series(np.arange(20_000, dtype=np.int64) * 13 + 5)
+    draws = tuning_draw(keys, seed=3)
+    assert np.all((draws >= 0) & (draws < 1))
+    shuffled = np.random.default_rng(0).permutation(20_000)[:500]
+    assert np.array_equal(tuning_draw(keys.iloc[shuffled], seed=3), draws[shuffled])
+    assert not np.allclose(tuning_draw(keys, seed=4), draws)
+    assert stats.kstest(draws, "uniform").pvalue > 1e-3
+    names = pd.Series([f"c{i}" for i in range(300)], dtype=object)
+    assert np.array_equal(tuning_draw(names[::-1], 3)[::-1], tuning_draw(names, 3))
 
 
 def test_a_task_is_tuned_on_its_subsample_only() -> None:
     """The grid point's trees and loss with ``max_rows`` are those of the same point tuned on
     the drawn rows alone, and differ from the point tuned on all rows."""
     frame = experiment(1_500, seed=3)
+    frame[TUNE_DRAW] = tuning_draw(pd.Series(np.arange(1_500)), seed=1)
     X = frame[["x1", "x2"]]
     folds = stratified_folds(frame["treatment"], 3, seed=1)
     task = FitTask("mu__y__all", ("none", "a", "b"), "outcome", "continuous", "none", "y")
@@ -155,7 +171,7 @@ def test_a_task_is_tuned_on_its_subsample_only() -> None:
     tune = partial(tune_task, design=design, settings=settings)
     predict = booster_predictor({})
     on_sample = json.loads(tune(task, frame, X, folds, predict, max_rows=400))
-    keep = tuning_rows(1_500, 400, seed=1)
+    keep = tuning_rows(frame[TUNE_DRAW].to_numpy(), 400)
     alone = frame.iloc[keep].reset_index(drop=True)
     expected = json.loads(tune(task, alone, X.iloc[keep], folds[keep], predict))
     assert on_sample == expected

@@ -254,9 +254,26 @@ def grid_point_loss(
     return {"params": merged, "n_estimators": trees, "loss": loss}
 
 
-def tuning_rows(n_rows: int, max_rows: int | None, seed: int) -> np.ndarray:
-    """Positions (ascending) of the rows a base model is tuned on: all ``n_rows``, or
-    ``max_rows`` of them drawn without replacement by ``seed``.
+TUNE_DRAW = "__tune_draw"
+"""The column of each experiment row's tuning draw (:func:`tuning_draw`), added by the fits."""
+
+
+def tuning_draw(keys: pd.Series, seed: int) -> np.ndarray:
+    """A number in [0, 1) per row, a hash of its key (the customer id) and ``seed``: uniform over
+    keys, and the same for the same key and seed whatever rows or order it comes with.
+
+    The hash is pandas' (:func:`pandas.util.hash_pandas_object` of the key beside the seed);
+    its top 53 bits are the draw.
+    """
+    pair = pd.DataFrame({"key": keys.to_numpy(), "seed": np.full(len(keys), seed, np.int64)})
+    hashed = pd.util.hash_pandas_object(pair, index=False).to_numpy(dtype=np.uint64)
+    return (hashed >> np.uint64(11)).astype(np.float64) / float(2**53)
+
+
+def tuning_rows(draws: np.ndarray, max_rows: int | None) -> np.ndarray:
+    """Positions (ascending) of the rows a base model is tuned on: all of them, or the
+    ``max_rows`` of smallest draw (:func:`tuning_draw`; ties by position), a uniform sample
+    without replacement that a Spark filter on the draw can cut down to before the rows move.
 
     Tuning scores every grid point by K-fold cross-validation, about 4K fits of the task, so
     on large tasks it costs several times the cross-fitting it serves; the regularization
@@ -265,9 +282,10 @@ def tuning_rows(n_rows: int, max_rows: int | None, seed: int) -> np.ndarray:
     loss curve on fewer rows turns up sooner), so the fits on all rows are, if anything, more
     regularized than tuned on all of them.
     """
-    if max_rows is None or n_rows <= max_rows:
-        return np.arange(n_rows)
-    return np.sort(np.random.default_rng(seed).choice(n_rows, size=max_rows, replace=False))
+    draws = np.asarray(draws)
+    if max_rows is None or len(draws) <= max_rows:
+        return np.arange(len(draws))
+    return np.sort(np.argsort(draws, kind="stable")[:max_rows])
 
 
 def best_tuning(points: list[dict[str, Any]]) -> Tuning:

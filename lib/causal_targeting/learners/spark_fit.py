@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from causal_targeting.errors import ConfigError, DataContractError
+from causal_targeting.learners.base import TUNE_DRAW, tuning_draw
 from causal_targeting.learners.design import (
     TABLE,
     Design,
@@ -179,7 +180,9 @@ def fit_candidates_on_spark(
     if first.n_folds is not None and FOLD not in rows.columns:
         raise ConfigError("cross-fitting on Spark needs the fold column: see assign_folds")
     spec = spark_feature_spec(rows, design.features)
-    runner = SparkRunner(rows, spec, design, id_column)
+    arm_rows = {str(arm): int(n) for arm, n in summary["rows"].items() if arm is not None}
+    drawn = with_tuning_draw(rows, id_column, first.seed)
+    runner = SparkRunner(drawn, spec, design, id_column, arm_rows)
     fitted = fit_stages(
         merged_stages(learners, design, summary),
         runner,
@@ -201,26 +204,36 @@ def fit_on_spark(
     return fits[learner.learner][0]
 
 
-def out_of_fold_scores_spark(
-    df: DataFrame, fold_models: Sequence[UpliftModel], id_column: str = "customer_id"
-) -> DataFrame:
-    """``id_column`` and every score column of each row of ``df`` (with ``fold``), by the model
-    fit outside the row's fold (:func:`~causal_targeting.learners.uplift.out_of_fold_scores`,
-    one Arrow batch at a time)."""
+def out_of_fold_scores_spark(df: DataFrame, fold_models: Sequence[UpliftModel]) -> DataFrame:
+    """The rows of ``df`` (with ``fold``) and every score column, each row scored by the model
+    fit outside its fold (:func:`~causal_targeting.learners.uplift.out_of_fold_scores`), one
+    Arrow batch at a time: the scores stay beside their rows, no join."""
+    from pyspark.sql.types import DoubleType, StructField, StructType
+
     columns = fold_models[0].score_columns()
-    schema = ", ".join(
-        [f"`{id_column}` {df.schema[id_column].dataType.simpleString()}"]
-        + [f"`{c}` double" for c in columns]
-    )
+    schema = StructType([*df.schema.fields, *[StructField(c, DoubleType()) for c in columns]])
     shared = df.sparkSession.sparkContext.broadcast([m.to_bytes() for m in fold_models])
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         models = [UpliftModel.from_bytes(b) for b in shared.value]
         for batch in batches:
             scores = out_of_fold_scores(models, batch, batch[FOLD].to_numpy())
-            yield pd.concat([batch[[id_column]], scores], axis=1)
+            yield pd.concat([batch, scores], axis=1)
 
     return df.mapInPandas(score, schema)
+
+
+def with_tuning_draw(df: DataFrame, id_column: str, seed: int) -> DataFrame:
+    """``df`` with the column :data:`~causal_targeting.learners.base.TUNE_DRAW`: each row's
+    :func:`~causal_targeting.learners.base.tuning_draw` of its id, computed by the same pandas
+    function as in process (a pandas UDF), so both fits tune on the same rows."""
+    from pyspark.sql.functions import pandas_udf
+
+    @pandas_udf("double")  # type: ignore[call-overload]
+    def draw(keys: pd.Series) -> pd.Series:
+        return pd.Series(tuning_draw(keys, seed))
+
+    return df.withColumn(TUNE_DRAW, draw(id_column))
 
 
 def check_numeric_features(df: DataFrame, design: Design) -> None:
@@ -298,18 +311,35 @@ class SparkRunner:
     fold k); the rows of each task go to a partition of their own (``repartition`` on slots
     from :func:`partition_slots`, an explicit partition count that adaptive execution does not
     coalesce), and ``groupBy(slot).applyInPandas`` runs the work on the task's rows sorted by
-    ``id_column``. Earlier models the tasks read are broadcast.
+    ``id_column``. Earlier models the tasks read are broadcast. With a ``row_limit``, a task on
+    all folds gets only the rows whose draw (``rows``' :data:`~causal_targeting.learners.base.
+    TUNE_DRAW`) is below :func:`prefilter_fraction` of its arms' rows (``arm_rows``): with
+    overwhelming probability a superset of the ``row_limit`` rows of smallest draw that its work
+    reads, and a fraction of the rows to move.
     """
 
     rows: DataFrame
     spec: FeatureSpec
     design: Design
     id_column: str
+    arm_rows: Mapping[str, int]
+
+    def draw_bound(self, task: FitTask, row_limit: int | None) -> float:
+        """The draw below which the task's rows are sent: 1 (all) unless ``row_limit`` applies
+        (a task on all folds)."""
+        if row_limit is None or task.fold is not None:
+            return 1.0
+        return prefilter_fraction(sum(self.arm_rows.get(arm, 0) for arm in task.arms), row_limit)
 
     def run(
-        self, tasks: Sequence[FitTask], work: Work, boosters: Mapping[str, str]
+        self,
+        tasks: Sequence[FitTask],
+        work: Work,
+        boosters: Mapping[str, str],
+        row_limit: int | None = None,
     ) -> dict[str, str]:
-        """``work`` on each task's rows, side by side; results by task name."""
+        """``work`` on each task's rows (with ``row_limit``, those of small draw), side by side;
+        results by task name."""
         from pyspark.sql import functions as F
 
         spark, design, spec, id_column = (
@@ -321,11 +351,17 @@ class SparkRunner:
         slots = partition_slots(spark, len(tasks))
         pairs = spark.createDataFrame(
             [
-                (arm, task.name, FULL if task.fold is None else task.fold, slot)
+                (
+                    arm,
+                    task.name,
+                    FULL if task.fold is None else task.fold,
+                    slot,
+                    self.draw_bound(task, row_limit),
+                )
                 for task, slot in zip(tasks, slots, strict=True)
                 for arm in task.arms
             ],
-            f"__arm string, {TASK} string, __task_fold int, {SLOT} long",
+            f"__arm string, {TASK} string, __task_fold int, {SLOT} long, __draw_bound double",
         )
         by_name = {task.name: task for task in tasks}
         needed = {key for task in tasks for key in task.needs(design.control)}
@@ -342,12 +378,14 @@ class SparkRunner:
             result = work(task, ordered, X, folds, booster_predictor(shared.value))
             return pd.DataFrame({"task": [task.name], "result": [result]})
 
-        joined = F.col(design.treatment) == F.col("__arm")
+        rows, joined = self.rows.drop(TUNE_DRAW), F.col(design.treatment) == F.col("__arm")
+        if row_limit is not None:  # the draw (a pandas UDF) is computed only when it is read
+            rows, joined = self.rows, joined & (F.col(TUNE_DRAW) < F.col("__draw_bound"))
         if has_folds:
             joined = joined & (
                 (F.col("__task_fold") == FULL) | (F.col(FOLD) != F.col("__task_fold"))
             )
-        tagged = self.rows.join(F.broadcast(pairs), joined).drop("__arm", "__task_fold")
+        tagged = rows.join(F.broadcast(pairs), joined).drop("__arm", "__task_fold", "__draw_bound")
         fitted = (
             tagged.repartition(len(tasks), SLOT)
             .groupBy(SLOT)

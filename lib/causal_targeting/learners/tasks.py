@@ -38,6 +38,7 @@ import pandas as pd
 
 from causal_targeting.learners.base import (
     GRID_SIZE,
+    TUNE_DRAW,
     Tuning,
     best_tuning,
     fit_base_model,
@@ -307,11 +308,12 @@ def tune_task(
     max_rows: int | None = None,
 ) -> str:
     """The cross-validated trees and loss of the task's grid point on its rows and ``folds``
-    (:func:`~causal_targeting.learners.base.grid_point_loss`), as JSON; on at most
-    ``max_rows`` of the rows (:func:`~causal_targeting.learners.base.tuning_rows`, drawn by
-    the seed)."""
-    keep = tuning_rows(len(rows), max_rows, settings["seed"])
-    rows, X, folds = rows.iloc[keep], X.iloc[keep], np.asarray(folds)[keep]
+    (:func:`~causal_targeting.learners.base.grid_point_loss`), as JSON; with ``max_rows``, on
+    the ``max_rows`` rows of smallest draw (:func:`~causal_targeting.learners.base.tuning_rows`
+    of the rows' :data:`~causal_targeting.learners.base.TUNE_DRAW` column)."""
+    if max_rows is not None:
+        keep = tuning_rows(rows[TUNE_DRAW].to_numpy(), max_rows)
+        rows, X, folds = rows.iloc[keep], X.iloc[keep], np.asarray(folds)[keep]
     y = task_target(task, rows, X, folds, design, predict)
     return json.dumps(
         grid_point_loss(
@@ -329,12 +331,17 @@ def tune_task(
 
 
 def tunings(
-    stage: Sequence[FitTask], runner: Runner, boosters: Mapping[str, str], work: Work
+    stage: Sequence[FitTask],
+    runner: Runner,
+    boosters: Mapping[str, str],
+    work: Work,
+    row_limit: int | None = None,
 ) -> dict[str, Tuning]:
     """Each task's :class:`Tuning`: its grid points scored side by side (tasks × points, by
-    ``work``: :func:`tune_task`), the best kept (:func:`best_tuning`)."""
+    ``work``: :func:`tune_task`, which reads at most ``row_limit`` rows), the best kept
+    (:func:`best_tuning`)."""
     jobs = [replace(task, grid_point=point) for task in stage for point in range(GRID_SIZE)]
-    scored = runner.run(jobs, work, boosters)
+    scored = runner.run(jobs, work, boosters, row_limit)
     return {
         task.key: best_tuning([json.loads(scored[job.name]) for job in jobs if job.key == task.key])
         for task in stage
@@ -378,10 +385,16 @@ class Runner(Protocol):
     """Runs a unit of work for each task, each on its own rows, in process or on Spark."""
 
     def run(
-        self, tasks: Sequence[FitTask], work: Work, boosters: Mapping[str, str]
+        self,
+        tasks: Sequence[FitTask],
+        work: Work,
+        boosters: Mapping[str, str],
+        row_limit: int | None = None,
     ) -> dict[str, str]:
         """``work`` on each task's rows (:func:`task_mask`) with a predictor of ``boosters``;
-        results by task name."""
+        results by task name. With ``row_limit``, ``work`` reads only the ``row_limit`` rows of
+        smallest draw (:func:`~causal_targeting.learners.base.tuning_rows`): a runner may hand
+        it fewer of the others."""
         ...
 
 
@@ -424,7 +437,7 @@ def fit_stages(
     for stage in stages:
         if tune:
             work = partial(tune_task, design=design, settings=settings, max_rows=tune_rows)
-            tuning.update(tunings(stage, runner, boosters, work))
+            tuning.update(tunings(stage, runner, boosters, work, tune_rows))
         fit_work = partial(fit_tuned_task, design=design, settings=settings, tuning=dict(tuning))
         jobs = [task.on_fold(fold) for task in stage for fold in folds]
         boosters.update(runner.run(jobs, fit_work, boosters))
@@ -441,9 +454,14 @@ class LocalRunner:
     design: Design
 
     def run(
-        self, tasks: Sequence[FitTask], work: Work, boosters: Mapping[str, str]
+        self,
+        tasks: Sequence[FitTask],
+        work: Work,
+        boosters: Mapping[str, str],
+        row_limit: int | None = None,
     ) -> dict[str, str]:
-        """``work`` on each task's rows, one after the other."""
+        """``work`` on each task's rows, one after the other (all of them, whatever
+        ``row_limit``)."""
         predict = booster_predictor(dict(boosters))
         results = {}
         for task in tasks:

@@ -19,7 +19,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 
 from causal_targeting.errors import ConfigError
-from causal_targeting.learners.base import check_params
+from causal_targeting.learners.base import TUNE_DRAW, check_params, tuning_draw
 from causal_targeting.learners.design import (
     Design,
     arm_summary,
@@ -407,6 +407,8 @@ def fit_candidates(
     stages = merged_stages(learners, design, summary)
     if id_column is not None:
         pdf = pdf.sort_values(id_column, kind="stable")
+    keys = pdf[id_column] if id_column is not None else pd.Series(np.arange(len(pdf)))
+    pdf = pdf.assign(**{TUNE_DRAW: tuning_draw(keys, first.seed)})
     folds = None
     if first.n_folds is not None:
         folds = (

@@ -177,9 +177,7 @@ def train(
     rows = assign_folds(fit_rows, "treatment", cfg.train.folds, cfg.seed).cache()
     fits, tuning = fit_candidates_on_spark(rows, candidates(cfg), **fit_arguments(cfg))
     oof = {
-        kind: rows.join(out_of_fold_scores_spark(rows, fold_models), on="customer_id")
-        .drop(FOLD)
-        .cache()
+        kind: out_of_fold_scores_spark(rows, fold_models).drop(FOLD).cache()
         for kind, (_, fold_models) in fits.items()
     }
     comparison = learner_comparison(
