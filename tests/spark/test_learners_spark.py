@@ -18,6 +18,7 @@ from causal_targeting.learners.spark_fit import (
     assign_folds,
     fit_candidates_on_spark,
     fit_on_spark,
+    learner_rows,
     out_of_fold_scores_spark,
     partition_slots,
     spark_design,
@@ -26,7 +27,7 @@ from causal_targeting.learners.spark_fit import (
     train_holdout_split,
     with_tuning_draw,
 )
-from causal_targeting.learners.tasks import FitTask, Predictor, dr_tasks
+from causal_targeting.learners.tasks import FitTask, Predictor, dr_tasks, outcome_tasks
 from causal_targeting.learners.uplift import DRLearner, TLearner, XLearner, fit_candidates
 from scoring_support import ARMS, CONTROL, FEATURES, OUTCOMES, customer_frame, experiment_frame
 
@@ -147,14 +148,17 @@ def test_spark_cross_fit_equals_the_in_process_fit(spark, experiment: pd.DataFra
         assert_same_model(model, local[kind].model)
         for spark_fold, local_fold in zip(fold_models, local[kind].fold_models, strict=True):
             assert spark_fold == local_fold
-    scored = out_of_fold_scores_spark(df, on_spark["dr"][1]).toPandas()
-    pd.testing.assert_frame_equal(
-        scored[frame.columns].sort_values("customer_id", ignore_index=True),
-        frame.sort_values("customer_id", ignore_index=True),
-    )
-    oof = scored.set_index("customer_id")[local["dr"].oof.columns]
-    expected = local["dr"].oof.set_index(frame.loc[local["dr"].oof.index, "customer_id"])
-    pd.testing.assert_frame_equal(oof.sort_index(), expected.sort_index(), atol=1e-9)
+    scored = out_of_fold_scores_spark(df, {k: on_spark[k][1] for k in ("x", "dr")})
+    for kind in ("x", "dr"):
+        rows = learner_rows(scored, list(frame.columns), kind, on_spark[kind][0].score_columns())
+        mine = rows.toPandas().sort_values("customer_id", ignore_index=True)
+        assert list(mine.columns) == [*frame.columns, *local[kind].oof.columns]
+        pd.testing.assert_frame_equal(
+            mine[frame.columns], frame.sort_values("customer_id", ignore_index=True)
+        )
+        oof = mine.set_index("customer_id")[local[kind].oof.columns]
+        expected = local[kind].oof.set_index(frame.loc[local[kind].oof.index, "customer_id"])
+        pd.testing.assert_frame_equal(oof.sort_index(), expected.sort_index(), atol=1e-9)
     assert pd.crosstab(frame["treatment"], frame[FOLD]).min().min() > 0
 
 
@@ -191,3 +195,44 @@ def test_a_limited_task_moves_a_fraction_of_its_rows_and_every_row_it_reads(
     assert whole["moved"] == sum(arm_rows[arm] for arm in task.arms)
     assert 100 <= limited["moved"] < whole["moved"] / 3
     assert limited["read"] == whole["read"]
+
+
+@pytest.mark.parametrize("slots", [1, 100])
+def test_each_task_gets_exactly_its_rows_in_a_group_or_alone(
+    spark, experiment: pd.DataFrame, slots: int
+) -> None:
+    """Outcome models on all rows and outside each of 3 folds, run in one group a key
+    (1 slot) or one task a group (100 slots): every task reads its arm's rows outside its
+    fold, in id order, with their folds."""
+    df = assign_folds(spark.createDataFrame(experiment).repartition(3), "treatment", 3, seed=4)
+    design, summary, rows = spark_design(df, "customer_id", DESIGN)
+    runner = SparkRunner(
+        rows,
+        spark_feature_spec(rows, design.features),
+        design,
+        "customer_id",
+        {str(arm): int(n) for arm, n in summary["rows"].items()},
+        slots=slots,
+    )
+    tasks = [task.on_fold(fold) for task in outcome_tasks(design) for fold in (None, 0, 1, 2)]
+
+    def read(
+        task: FitTask,
+        rows: pd.DataFrame,
+        X: pd.DataFrame,
+        folds: np.ndarray | None,
+        predict: Predictor,
+    ) -> str:
+        assert len(X) == len(rows) and list(rows.index) == list(range(len(rows)))
+        return json.dumps({"ids": rows["customer_id"].tolist(), "folds": folds.tolist()})
+
+    read_rows = runner.run(tasks, read, {})
+    frame = df.toPandas().sort_values("customer_id")
+    for task in tasks:
+        mine = frame[frame["treatment"].isin(task.arms)]
+        if task.fold is not None:
+            mine = mine[mine[FOLD] != task.fold]
+        assert json.loads(read_rows[task.name]) == {
+            "ids": mine["customer_id"].tolist(),
+            "folds": mine[FOLD].tolist(),
+        }

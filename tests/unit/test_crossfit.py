@@ -18,6 +18,7 @@ from causal_targeting.evaluation.net_value import VALUE, with_net_value
 from causal_targeting.evaluation.policy_value import policy_values
 from causal_targeting.learners.base import TUNE_DRAW, tune_base_model, tuning_draw, tuning_rows
 from causal_targeting.learners.design import Design, stratified_folds
+from causal_targeting.learners.spark_fit import group_fold, task_groups
 from causal_targeting.learners.tasks import (
     FitTask,
     booster_predictor,
@@ -315,3 +316,17 @@ def test_an_outcome_zero_on_control_takes_mu_arm_as_tau0() -> None:
     tau = x.oof["tau__redeemed__a"].to_numpy()
     high = frame["x1"].to_numpy() > 0
     assert tau[high].mean() > tau[~high].mean() + 0.02  # the planted 0.2 step, shrunk
+
+
+def test_a_keys_tasks_share_a_group_when_the_keys_fill_the_slots() -> None:
+    """Two keys, each on all rows and outside 2 folds: with 2 slots or fewer, one group a key
+    (its tasks in order); with more slots than keys, one group a task."""
+    keys = [FitTask(f"mu__y__{arm}", (arm,), "outcome", "binary", arm, "y") for arm in "ab"]
+    tasks = [task.on_fold(fold) for task in keys for fold in (None, 0, 1)]
+    for slots in (1, 2):
+        grouped = task_groups(tasks, slots)
+        assert grouped == [tasks[:3], tasks[3:]]
+        assert [group_fold(group) for group in grouped] == [-1, -1]
+    alone = task_groups(tasks, 3)
+    assert alone == [[task] for task in tasks]
+    assert [group_fold(group) for group in alone] == [-1, 0, 1, -1, 0, 1]

@@ -41,7 +41,9 @@ from causal_targeting.learners.tasks import (
 from causal_targeting.learners.uplift import (
     UpliftLearner,
     check_candidates,
+    learner_column,
     learner_fits,
+    learner_view,
     merged_stages,
     out_of_fold_scores,
 )
@@ -50,7 +52,7 @@ if TYPE_CHECKING:
     from pyspark.sql import Column, DataFrame, SparkSession
 
 HASH_RESOLUTION = 2**53
-TASK, SLOT = "__task", "__slot"
+SLOT = "__slot"
 FOLD = "fold"
 """The cross-fitting fold column (:func:`assign_folds`)."""
 
@@ -204,23 +206,52 @@ def fit_on_spark(
     return fits[learner.learner][0]
 
 
-def out_of_fold_scores_spark(df: DataFrame, fold_models: Sequence[UpliftModel]) -> DataFrame:
-    """The rows of ``df`` (with ``fold``) and every score column, each row scored by the model
-    fit outside its fold (:func:`~causal_targeting.learners.uplift.out_of_fold_scores`), one
-    Arrow batch at a time: the scores stay beside their rows, no join."""
+def out_of_fold_scores_spark(
+    df: DataFrame, fold_models: Mapping[str, Sequence[UpliftModel]]
+) -> DataFrame:
+    """The rows of ``df`` (with ``fold``) and, for each learner of ``fold_models`` (by kind: its
+    models outside each fold), its score columns (named :func:`~causal_targeting.learners.
+    uplift.learner_column`), each row scored by the model fit outside its fold
+    (:func:`~causal_targeting.learners.uplift.out_of_fold_scores`): one pass over the rows, one
+    Arrow batch at a time, the scores beside their rows (no join)."""
     from pyspark.sql.types import DoubleType, StructField, StructType
 
-    columns = fold_models[0].score_columns()
-    schema = StructType([*df.schema.fields, *[StructField(c, DoubleType()) for c in columns]])
-    shared = df.sparkSession.sparkContext.broadcast([m.to_bytes() for m in fold_models])
+    names = [
+        learner_column(kind, column)
+        for kind, models in fold_models.items()
+        for column in models[0].score_columns()
+    ]
+    schema = StructType([*df.schema.fields, *[StructField(c, DoubleType()) for c in names]])
+    shared = df.sparkSession.sparkContext.broadcast(
+        {kind: [m.to_bytes() for m in models] for kind, models in fold_models.items()}
+    )
 
     def score(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        models = [UpliftModel.from_bytes(b) for b in shared.value]
+        learners = {
+            kind: [UpliftModel.from_bytes(b) for b in models]
+            for kind, models in shared.value.items()
+        }
         for batch in batches:
-            scores = out_of_fold_scores(models, batch, batch[FOLD].to_numpy())
-            yield pd.concat([batch, scores], axis=1)
+            folds = batch[FOLD].to_numpy()
+            scores = [
+                out_of_fold_scores(models, batch, folds).add_prefix(learner_column(kind, ""))
+                for kind, models in learners.items()
+            ]
+            yield pd.concat([batch, *scores], axis=1)
 
     return df.mapInPandas(score, schema)
+
+
+def learner_rows(
+    scored: DataFrame, columns: Sequence[str], kind: str, score_columns: Sequence[str]
+) -> DataFrame:
+    """``kind``'s scored rows of :func:`out_of_fold_scores_spark`'s table: the rows' own
+    ``columns`` and its ``score_columns`` under their own names (:func:`~causal_targeting.
+    learners.uplift.learner_view`)."""
+    from pyspark.sql import functions as F
+
+    view = learner_view(columns, kind, score_columns)
+    return scored.select(*[F.col(f"`{name}`").alias(alias) for name, alias in view.items()])
 
 
 def with_tuning_draw(df: DataFrame, id_column: str, seed: int) -> DataFrame:
@@ -303,19 +334,53 @@ def partition_slots(spark: SparkSession, n: int) -> list[int]:
     return [slots[p] for p in range(n)]
 
 
+def task_groups(tasks: Sequence[FitTask], slots: int) -> list[list[FitTask]]:
+    """The tasks in the groups :class:`SparkRunner` runs, each group on its rows moved once.
+
+    The tasks of one key (its grid points, or its fits on all rows and outside each fold: the
+    same rows, or subsets of them) form a group when there are at least as many keys as task
+    ``slots``: every slot still gets a group, and each row moves once per key instead of once
+    per task (K + 1 times for a cross-fitted key). With fewer keys than slots each task is a
+    group of its own, so that the tasks fill the slots. In order of first appearance.
+    """
+    by_key: dict[str, list[FitTask]] = {}
+    for task in tasks:
+        by_key.setdefault(task.key, []).append(task)
+    if len(by_key) >= slots:
+        return list(by_key.values())
+    return [[task] for task in tasks]
+
+
+def group_fold(group: Sequence[FitTask]) -> int:
+    """The fold whose rows a group's rows leave out: its one task's fold, or none
+    (:data:`~causal_targeting.learners.tasks.FULL`) for a group of several tasks, whose rows
+    then are all its arms' rows."""
+    if len(group) == 1 and group[0].fold is not None:
+        return group[0].fold
+    return FULL
+
+
+def outside_fold(folds: np.ndarray | None, fold: int | None) -> np.ndarray | None:
+    """Mask of the rows outside ``fold`` (None: every row, no mask)."""
+    return None if fold is None or folds is None else folds != fold
+
+
 @dataclass
 class SparkRunner:
     """Runs each task on the executors (:class:`~causal_targeting.learners.tasks.Runner`).
 
-    Each row is joined to the tasks that use its arm (and, for a task of fold k, lies outside
-    fold k); the rows of each task go to a partition of their own (``repartition`` on slots
+    The tasks run in groups (:func:`task_groups` for the cluster's task slots). Each row is
+    joined to the groups that use its arm (and, for a group of one task of fold k, lies outside
+    fold k); the rows of each group go to a partition of their own (``repartition`` on slots
     from :func:`partition_slots`, an explicit partition count that adaptive execution does not
-    coalesce), and ``groupBy(slot).applyInPandas`` runs the work on the task's rows sorted by
-    ``id_column``. Earlier models the tasks read are broadcast. With a ``row_limit``, a task on
-    all folds gets only the rows whose draw (``rows``' :data:`~causal_targeting.learners.base.
+    coalesce), and ``groupBy(slot).applyInPandas`` sorts them by ``id_column`` and runs the
+    work of each task of the group on its rows (outside the task's fold), one task after the
+    other. Earlier models the tasks read are broadcast. With a ``row_limit``, a task on all
+    folds gets only the rows whose draw (``rows``' :data:`~causal_targeting.learners.base.
     TUNE_DRAW`) is below :func:`prefilter_fraction` of its arms' rows (``arm_rows``): with
     overwhelming probability a superset of the ``row_limit`` rows of smallest draw that its work
-    reads, and a fraction of the rows to move.
+    reads, and a fraction of the rows to move. ``slots``: the task slots to fill (None: the
+    session's, :func:`~causal_targeting.spark.task_slots`).
     """
 
     rows: DataFrame
@@ -323,6 +388,7 @@ class SparkRunner:
     design: Design
     id_column: str
     arm_rows: Mapping[str, int]
+    slots: int | None = None
 
     def draw_bound(self, task: FitTask, row_limit: int | None) -> float:
         """The draw below which the task's rows are sent: 1 (all) unless ``row_limit`` applies
@@ -342,28 +408,30 @@ class SparkRunner:
         results by task name."""
         from pyspark.sql import functions as F
 
+        from causal_targeting.spark import task_slots
+
         spark, design, spec, id_column = (
             self.rows.sparkSession,
             self.design,
             self.spec,
             self.id_column,
         )
-        slots = partition_slots(spark, len(tasks))
+        groups = task_groups(tasks, self.slots or task_slots(spark))
+        slots = partition_slots(spark, len(groups))
         pairs = spark.createDataFrame(
             [
                 (
                     arm,
-                    task.name,
-                    FULL if task.fold is None else task.fold,
+                    group_fold(group),
                     slot,
-                    self.draw_bound(task, row_limit),
+                    max(self.draw_bound(task, row_limit) for task in group),
                 )
-                for task, slot in zip(tasks, slots, strict=True)
-                for arm in task.arms
+                for group, slot in zip(groups, slots, strict=True)
+                for arm in group[0].arms
             ],
-            f"__arm string, {TASK} string, __task_fold int, {SLOT} long, __draw_bound double",
+            f"__arm string, __task_fold int, {SLOT} long, __draw_bound double",
         )
-        by_name = {task.name: task for task in tasks}
+        by_slot = dict(zip(slots, groups, strict=True))
         needed = {key for task in tasks for key in task.needs(design.control)}
         shared = spark.sparkContext.broadcast(
             {name: model for name, model in boosters.items() if key_of(name) in needed}
@@ -371,12 +439,21 @@ class SparkRunner:
         has_folds = FOLD in self.rows.columns
 
         def run_group(group: pd.DataFrame) -> pd.DataFrame:
-            task = by_name[group[TASK].iat[0]]
             ordered = group.sort_values(id_column, kind="stable").reset_index(drop=True)
             X = spec.matrix(ordered, table=TABLE)
             folds = ordered[FOLD].to_numpy(dtype=np.int64) if has_folds else None
-            result = work(task, ordered, X, folds, booster_predictor(shared.value))
-            return pd.DataFrame({"task": [task.name], "result": [result]})
+            predict = booster_predictor(shared.value)
+            members = by_slot[int(group[SLOT].iat[0])]
+            results = []
+            for task in members:
+                keep = outside_fold(folds, task.fold)
+                if keep is None:
+                    results.append(work(task, ordered, X, folds, predict))
+                    continue
+                rows = ordered[keep].reset_index(drop=True)
+                task_X = X[keep].reset_index(drop=True)
+                results.append(work(task, rows, task_X, folds[keep], predict))
+            return pd.DataFrame({"task": [task.name for task in members], "result": results})
 
         rows, joined = self.rows.drop(TUNE_DRAW), F.col(design.treatment) == F.col("__arm")
         if row_limit is not None:  # the draw (a pandas UDF) is computed only when it is read
@@ -387,7 +464,7 @@ class SparkRunner:
             )
         tagged = rows.join(F.broadcast(pairs), joined).drop("__arm", "__task_fold", "__draw_bound")
         fitted = (
-            tagged.repartition(len(tasks), SLOT)
+            tagged.repartition(len(groups), SLOT)
             .groupBy(SLOT)
             .applyInPandas(run_group, "task string, result string")
             .collect()

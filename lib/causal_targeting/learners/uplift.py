@@ -386,6 +386,21 @@ def out_of_fold_scores(
     return pd.concat(parts).reindex(pdf.index)
 
 
+def learner_column(kind: str, column: str) -> str:
+    """The name of learner ``kind``'s score ``column`` in a table of several learners' scores."""
+    return f"{kind}__{column}"
+
+
+def learner_view(columns: Sequence[str], kind: str, score_columns: Sequence[str]) -> dict[str, str]:
+    """The columns of a table of several learners' scores that make ``kind``'s scored rows:
+    the rows' own ``columns`` as they are and ``kind``'s score columns (:func:`learner_column`)
+    under their own names; by name in the table, to name in the view."""
+    return {
+        **{column: column for column in columns},
+        **{learner_column(kind, column): column for column in score_columns},
+    }
+
+
 def fit_candidates(
     learners: Sequence[UpliftLearner],
     pdf: pd.DataFrame,

@@ -3,6 +3,7 @@ out-of-fold value of its decisions, measure it, register its refit on all sample
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
@@ -81,14 +82,27 @@ def promotion_score(metrics: pd.DataFrame, cfg: Config) -> float:
     return float(np.nanmean(metrics.loc[metrics["outcome"] == outcome, column]))
 
 
-def comparison_rows(scored: DataFrame, cfg: Config) -> pd.DataFrame:
-    """The scored experiment rows as the learner comparison reads them: collected without the
-    feature columns (treatment, outcomes, weight, score columns: a fraction of the rows'
-    width), in ``customer_id`` order (every learner's rows in the same order, so one bootstrap
-    reweights them alike)."""
+def comparison_rows(
+    scored: DataFrame,
+    columns: Sequence[str],
+    score_columns: Mapping[str, Sequence[str]],
+    cfg: Config,
+) -> dict[str, pd.DataFrame]:
+    """Each learner's scored experiment rows as the learner comparison reads them, from the
+    table of every learner's out-of-fold scores beside the rows' own ``columns``
+    (:func:`~causal_targeting.learners.spark_fit.out_of_fold_scores_spark`): collected once,
+    without the feature columns (treatment, outcomes, weight, score columns: a fraction of the
+    rows' width), in ``customer_id`` order (every learner's rows in the same order, so one
+    bootstrap reweights them alike)."""
+    from causal_targeting.learners.uplift import learner_view
+
     features = set(cfg.data.features)
-    kept = scored.select(*[column for column in scored.columns if column not in features])
-    return kept.toPandas().sort_values("customer_id", ignore_index=True)
+    own = [column for column in columns if column not in features]
+    views = {kind: learner_view(own, kind, names) for kind, names in score_columns.items()}
+    kept = list(dict.fromkeys(name for view in views.values() for name in view))
+    frame = scored.select(*[f"`{name}`" for name in kept]).toPandas()
+    frame = frame.sort_values("customer_id", ignore_index=True)
+    return {kind: frame[list(view)].rename(columns=view) for kind, view in views.items()}
 
 
 def holdout_with_scores(holdout: DataFrame, model: UpliftModel, cfg: Config) -> DataFrame:
@@ -159,6 +173,7 @@ def train(
         FOLD,
         assign_folds,
         fit_candidates_on_spark,
+        learner_rows,
         out_of_fold_scores_spark,
         stratified_sample,
         train_holdout_split,
@@ -176,12 +191,13 @@ def train(
     fit_rows, holdout = train_holdout_split(sample, cfg.train.holdout_fraction, cfg.seed)
     rows = assign_folds(fit_rows, "treatment", cfg.train.folds, cfg.seed).cache()
     fits, tuning = fit_candidates_on_spark(rows, candidates(cfg), **fit_arguments(cfg))
-    oof = {
-        kind: out_of_fold_scores_spark(rows, fold_models).drop(FOLD).cache()
-        for kind, (_, fold_models) in fits.items()
-    }
+    columns = [column for column in rows.columns if column != FOLD]
+    score_columns = {kind: model.score_columns() for kind, (model, _) in fits.items()}
+    oof = out_of_fold_scores_spark(
+        rows, {kind: fold_models for kind, (_, fold_models) in fits.items()}
+    ).cache()
     comparison = learner_comparison(
-        {kind: comparison_rows(frame, cfg) for kind, frame in oof.items()},
+        comparison_rows(oof, columns, score_columns, cfg),
         selection_value_model(cfg),
         data.arms,
         data.control,
@@ -193,7 +209,11 @@ def train(
     learner = chosen_learner(comparison)
     model = fits[learner][0]
     evaluated = cfg.train.holdout_fraction > 0
-    scored = holdout_with_scores(holdout, model, cfg).cache() if evaluated else oof[learner]
+    scored = (
+        holdout_with_scores(holdout, model, cfg).cache()
+        if evaluated
+        else learner_rows(oof, columns, learner, score_columns[learner])
+    )
     metrics, curves = uplift_table_spark(
         scored,
         arms=data.arms,
