@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from causal_targeting.errors import DataContractError
@@ -27,7 +29,7 @@ from causal_targeting.learners.spark_fit import (
     train_holdout_split,
     with_tuning_draw,
 )
-from causal_targeting.learners.tasks import FitTask, Predictor, dr_tasks, outcome_tasks
+from causal_targeting.learners.tasks import FitTask, dr_tasks, outcome_tasks
 from causal_targeting.learners.uplift import DRLearner, TLearner, XLearner, fit_candidates
 from scoring_support import ARMS, CONTROL, FEATURES, OUTCOMES, customer_frame, experiment_frame
 
@@ -52,6 +54,21 @@ def assert_same_model(on_spark: UpliftModel, local: UpliftModel) -> None:
     customers = customer_frame(300, seed=6)
     np.testing.assert_allclose(
         on_spark.predict(customers).to_numpy(), local.predict(customers).to_numpy(), atol=1e-9
+    )
+
+
+def spark_runner(
+    df: DataFrame, draw_seed: int | None = None, slots: int | None = None
+) -> SparkRunner:
+    """A runner of ``df``'s experiment rows (with their tuning draw of ``draw_seed``, if set)."""
+    design, summary, rows = spark_design(df, "customer_id", DESIGN)
+    return SparkRunner(
+        rows if draw_seed is None else with_tuning_draw(rows, "customer_id", draw_seed),
+        spark_feature_spec(rows, design.features),
+        design,
+        "customer_id",
+        {str(arm): int(n) for arm, n in summary["rows"].items()},
+        slots=slots,
     )
 
 
@@ -168,25 +185,11 @@ def test_a_limited_task_moves_a_fraction_of_its_rows_and_every_row_it_reads(
     """With a limit above the task's rows every row moves; with a limit of 100 only rows of
     small draw: a fraction of the task's rows, among them the 100 of smallest draw (those its
     work reads)."""
-    df = spark.createDataFrame(experiment).repartition(3)
-    design, summary, rows = spark_design(df, "customer_id", DESIGN)
-    arm_rows = {str(arm): int(n) for arm, n in summary["rows"].items()}
-    runner = SparkRunner(
-        with_tuning_draw(rows, "customer_id", 4),
-        spark_feature_spec(rows, design.features),
-        design,
-        "customer_id",
-        arm_rows,
-    )
+    runner = spark_runner(spark.createDataFrame(experiment).repartition(3), draw_seed=4)
+    design, arm_rows = runner.design, runner.arm_rows
     task = dr_tasks(design, {}, (0.01, 0.99))[0]
 
-    def read(
-        task: FitTask,
-        rows: pd.DataFrame,
-        X: pd.DataFrame,
-        folds: np.ndarray | None,
-        predict: Predictor,
-    ) -> str:
+    def read(task: FitTask, rows: pd.DataFrame, *_: Any) -> str:
         kept = rows["customer_id"].to_numpy()[tuning_rows(rows[TUNE_DRAW].to_numpy(), 100)]
         return json.dumps({"moved": len(rows), "read": sorted(kept.tolist())})
 
@@ -205,24 +208,12 @@ def test_each_task_gets_exactly_its_rows_in_a_group_or_alone(
     (1 slot) or one task a group (100 slots): every task reads its arm's rows outside its
     fold, in id order, with their folds."""
     df = assign_folds(spark.createDataFrame(experiment).repartition(3), "treatment", 3, seed=4)
-    design, summary, rows = spark_design(df, "customer_id", DESIGN)
-    runner = SparkRunner(
-        rows,
-        spark_feature_spec(rows, design.features),
-        design,
-        "customer_id",
-        {str(arm): int(n) for arm, n in summary["rows"].items()},
-        slots=slots,
-    )
-    tasks = [task.on_fold(fold) for task in outcome_tasks(design) for fold in (None, 0, 1, 2)]
+    runner = spark_runner(df, slots=slots)
+    tasks = [
+        task.on_fold(fold) for task in outcome_tasks(runner.design) for fold in (None, 0, 1, 2)
+    ]
 
-    def read(
-        task: FitTask,
-        rows: pd.DataFrame,
-        X: pd.DataFrame,
-        folds: np.ndarray | None,
-        predict: Predictor,
-    ) -> str:
+    def read(task: FitTask, rows: pd.DataFrame, X: pd.DataFrame, folds: np.ndarray, *_: Any) -> str:
         assert len(X) == len(rows) and list(rows.index) == list(range(len(rows)))
         return json.dumps({"ids": rows["customer_id"].tolist(), "folds": folds.tolist()})
 
