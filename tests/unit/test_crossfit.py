@@ -18,6 +18,7 @@ from causal_targeting.evaluation.net_value import VALUE, with_net_value
 from causal_targeting.evaluation.policy_value import policy_values
 from causal_targeting.learners.base import TUNE_DRAW, tune_base_model, tuning_draw, tuning_rows
 from causal_targeting.learners.design import Design, stratified_folds
+from causal_targeting.learners.model import UpliftModel
 from causal_targeting.learners.spark_fit import group_fold, task_groups
 from causal_targeting.learners.tasks import (
     FitTask,
@@ -30,6 +31,7 @@ from causal_targeting.learners.uplift import (
     TLearner,
     XLearner,
     fit_candidates,
+    out_of_fold_scores,
 )
 from causal_targeting.selection import (
     chosen_learner,
@@ -202,6 +204,36 @@ def test_refit_models_score_every_row_and_oof_covers_every_row(candidates) -> No
     assert {"dr__y__a", "mu__y__none"} <= set(fits["dr"].model.boosters)
     tuned = fits["t"].tuning["mu__y__a"]
     assert tuned.params in [point["params"] for point in tuned.grid]
+
+
+def test_learners_share_out_of_fold_predictions_and_score_as_alone(candidates, monkeypatch):
+    """Every learner's out-of-fold scores are its fold model's own scores of the fold's rows,
+    and a booster the learners share (the control outcome model) is predicted once a fold."""
+    frame, fits = candidates
+    fold_models = {kind: fit.fold_models for kind, fit in fits.items()}
+    folds = np.arange(len(frame)) % 3
+    calls = []
+    predict = UpliftModel._predict_booster
+    monkeypatch.setattr(
+        UpliftModel,
+        "_predict_booster",
+        lambda self, key, X, engine: (
+            calls.append(self.boosters[key]) or predict(self, key, X, engine)
+        ),
+    )
+    scores = out_of_fold_scores(fold_models, frame, folds)
+    for k in range(3):
+        strings = [s for models in fold_models.values() for s in models[k].boosters.values()]
+        assert len(set(strings)) < len(strings)  # the learners do share boosters
+    distinct = sum(
+        len({s for models in fold_models.values() for s in models[k].boosters.values()})
+        for k in range(3)
+    )
+    assert len(calls) == distinct
+    monkeypatch.undo()
+    for kind, models in fold_models.items():
+        alone = pd.concat([models[k].predict(frame[folds == k]) for k in range(3)])
+        pd.testing.assert_frame_equal(scores[kind], alone.reindex(frame.index))
 
 
 def test_dr_learner_recovers_the_sign_of_the_effect(candidates) -> None:

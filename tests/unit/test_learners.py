@@ -289,8 +289,8 @@ def test_x_learner_uses_constant_design_propensities() -> None:
     model = fit(XLearner(**SMALL), frame, propensity="propensity", outcomes={"y": "continuous"})
     assert model.propensity_constants == pytest.approx({"email": 0.2 / 0.6, "sms": 0.5})
     assert not any(key.startswith("propensity__") for key in model.boosters)
-    X = model.spec.array(frame)
-    np.testing.assert_array_equal(model.pair_propensity("email", X), np.full(1_200, 1 / 3))
+    e = model.propensity_from("email", model.booster_predictions(model.spec.array(frame)), 1_200)
+    np.testing.assert_array_equal(e, np.full(1_200, 1 / 3))
 
 
 def test_x_learner_fits_propensities_that_vary_and_clips_them() -> None:
@@ -299,7 +299,7 @@ def test_x_learner_fits_propensities_that_vary_and_clips_them() -> None:
     learner = XLearner(**SMALL, propensity_clip=(0.3, 0.7))
     model = fit(learner, frame, propensity="propensity", outcomes={"y": "continuous"})
     assert model.propensity_constants == {}
-    e = model.pair_propensity("sms", model.spec.array(frame))
+    e = model.propensity_from("sms", model.booster_predictions(model.spec.array(frame)), 1_200)
     assert e.min() >= 0.3 and e.max() <= 0.7
 
 

@@ -10,6 +10,7 @@ The learners that fit it are in :mod:`causal_targeting.learners.uplift`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import lightgbm as lgb
@@ -100,41 +101,47 @@ class UpliftModel:
         booster parsed once per model instance.
         """
         X = self.spec.array(pdf)
+        return self.scores_from(self.booster_predictions(X, engine), pdf.index)
+
+    def booster_predictions(
+        self, X: np.ndarray, engine: Engine | None = None, keys: Sequence[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """The predictions on the model array ``X`` (:meth:`FeatureSpec.array`) of the boosters
+        ``keys`` (default: every booster, all of which the scores read), by key."""
+        return {key: self._predict_booster(key, X, engine) for key in keys or self.boosters}
+
+    def scores_from(self, predictions: Mapping[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
+        """Every score column (float64) from the boosters' ``predictions`` on the rows of
+        ``index`` (:meth:`booster_predictions`); the formulas are the class docstring's."""
         scores = {
-            mu_key(o, self.control): self._predict_booster(mu_key(o, self.control), X, engine)
-            for o in self.outcomes
+            mu_key(o, self.control): predictions[mu_key(o, self.control)] for o in self.outcomes
         }
         for arm in self.arms:
-            e = self.pair_propensity(arm, X, engine) if self.learner == "x" else None
+            e = self.propensity_from(arm, predictions, len(index)) if self.learner == "x" else None
             for outcome in self.outcomes:
                 mu_control = scores[mu_key(outcome, self.control)]
                 if self.learner == "t":
-                    mu = self._predict_booster(mu_key(outcome, arm), X, engine)
+                    mu = predictions[mu_key(outcome, arm)]
                     tau = mu - mu_control
                 elif self.learner == "x":
-                    tau = self._x_effect(outcome, arm, X, e, engine)
+                    tau0 = predictions[tau0_key(outcome, arm)]
+                    tau = e * tau0 + (1.0 - e) * predictions[tau1_key(outcome, arm)]
                     mu = mu_control + tau
                 else:
-                    tau = self._predict_booster(dr_key(outcome, arm), X, engine)
+                    tau = predictions[dr_key(outcome, arm)]
                     mu = mu_control + tau
                 scores[mu_key(outcome, arm)], scores[tau_key(outcome, arm)] = mu, tau
-        return pd.DataFrame(scores, index=pdf.index, columns=self.score_columns())
+        return pd.DataFrame(scores, index=index, columns=self.score_columns())
 
-    def _x_effect(
-        self, outcome: str, arm: str, X: np.ndarray, e: np.ndarray, engine: Engine | None
+    def propensity_from(
+        self, arm: str, predictions: Mapping[str, np.ndarray], n_rows: int
     ) -> np.ndarray:
-        """tau(x) = e(x)·tau0(x) + (1 − e(x))·tau1(x), ``e`` the pair propensity of ``arm``."""
-        tau0 = self._predict_booster(tau0_key(outcome, arm), X, engine)
-        tau1 = self._predict_booster(tau1_key(outcome, arm), X, engine)
-        return e * tau0 + (1.0 - e) * tau1
-
-    def pair_propensity(self, arm: str, X: np.ndarray, engine: Engine | None = None) -> np.ndarray:
-        """e_a(x) = P(T = arm | x, T in {arm, control}): the design constant, else the fitted
-        propensity model clipped to ``propensity_clip``."""
+        """e_a(x) of ``n_rows`` rows: the design constant, else the fitted propensity model's
+        ``predictions`` clipped to ``propensity_clip``."""
         if arm in self.propensity_constants:
-            return np.full(len(X), self.propensity_constants[arm])
+            return np.full(n_rows, self.propensity_constants[arm])
         low, high = self.propensity_clip
-        return np.clip(self._predict_booster(propensity_key(arm), X, engine), low, high)
+        return np.clip(predictions[propensity_key(arm)], low, high)
 
     def _predict_booster(self, key: str, X: np.ndarray, engine: Engine | None) -> np.ndarray:
         """The predictions of booster ``key`` on the model array ``X`` (:meth:`FeatureSpec.array`).

@@ -232,12 +232,9 @@ def out_of_fold_scores_spark(
             for kind, models in shared.value.items()
         }
         for batch in batches:
-            folds = batch[FOLD].to_numpy()
-            scores = [
-                out_of_fold_scores(models, batch, folds).add_prefix(learner_column(kind, ""))
-                for kind, models in learners.items()
-            ]
-            yield pd.concat([batch, *scores], axis=1)
+            scores = out_of_fold_scores(learners, batch, batch[FOLD].to_numpy())
+            prefixed = [part.add_prefix(learner_column(kind, "")) for kind, part in scores.items()]
+            yield pd.concat([batch, *prefixed], axis=1)
 
     return df.mapInPandas(score, schema)
 

@@ -378,12 +378,33 @@ def learner_fits(
 
 
 def out_of_fold_scores(
-    fold_models: Sequence[UpliftModel], pdf: pd.DataFrame, folds: np.ndarray
-) -> pd.DataFrame:
-    """Every score column of each row by the model fit outside the row's fold (index of pdf)."""
+    fold_models: Mapping[str, Sequence[UpliftModel]], pdf: pd.DataFrame, folds: np.ndarray
+) -> dict[str, pd.DataFrame]:
+    """Each learner's score columns of each row by its model fit outside the row's fold (index
+    of ``pdf``), by learner kind. ``fold_models``: each learner's models outside each fold,
+    sharing one feature spec; a booster several learners share (the same model string, such as
+    the control outcome model) is predicted once per fold (:func:`shared_predictions`)."""
     folds = np.asarray(folds)
-    parts = [model.predict(pdf[folds == k]) for k, model in enumerate(fold_models)]
-    return pd.concat(parts).reindex(pdf.index)
+    parts: dict[str, list[pd.DataFrame]] = {kind: [] for kind in fold_models}
+    for k, models in enumerate(zip(*fold_models.values(), strict=True)):
+        rows = pdf[folds == k]
+        predictions = shared_predictions(models, models[0].spec.array(rows))
+        for kind, model, predicted in zip(parts, models, predictions, strict=True):
+            parts[kind].append(model.scores_from(predicted, rows.index))
+    return {kind: pd.concat(scores).reindex(pdf.index) for kind, scores in parts.items()}
+
+
+def shared_predictions(models: Sequence[UpliftModel], X: np.ndarray) -> list[dict[str, np.ndarray]]:
+    """Each model's :meth:`~UpliftModel.booster_predictions` on the model array ``X``, a model
+    string that several models hold predicted once."""
+    by_string: dict[str, np.ndarray] = {}
+    predictions = []
+    for model in models:
+        for key, string in model.boosters.items():
+            if string not in by_string:
+                by_string[string] = model.booster_predictions(X, keys=(key,))[key]
+        predictions.append({key: by_string[string] for key, string in model.boosters.items()})
+    return predictions
 
 
 def learner_column(kind: str, column: str) -> str:
@@ -436,14 +457,13 @@ def fit_candidates(
     fitted = fit_stages(
         stages, runner, design, settings, first.n_folds, first.tune, first.tune_rows
     )
+    fits = learner_fits(learners, fitted, spec, design, summary, first.n_folds)
+    oof = (
+        {}
+        if folds is None
+        else out_of_fold_scores({kind: models for kind, (_, models) in fits.items()}, pdf, folds)
+    )
     return {
-        kind: LearnerFit(
-            model,
-            fold_models,
-            None if folds is None else out_of_fold_scores(fold_models, pdf, folds),
-            fitted.tuning,
-        )
-        for kind, (model, fold_models) in learner_fits(
-            learners, fitted, spec, design, summary, first.n_folds
-        ).items()
+        kind: LearnerFit(model, fold_models, oof.get(kind), fitted.tuning)
+        for kind, (model, fold_models) in fits.items()
     }
