@@ -19,7 +19,7 @@ from causal_targeting.evaluation.policy_value import policy_values
 from causal_targeting.learners.base import TUNE_DRAW, tune_base_model, tuning_draw, tuning_rows
 from causal_targeting.learners.design import Design, stratified_folds
 from causal_targeting.learners.model import UpliftModel
-from causal_targeting.learners.spark_fit import group_fold, task_groups
+from causal_targeting.learners.spark_fit import blocks, group_fold, task_groups
 from causal_targeting.learners.tasks import (
     FitTask,
     booster_predictor,
@@ -234,6 +234,15 @@ def test_learners_share_out_of_fold_predictions_and_score_as_alone(candidates, m
     for kind, models in fold_models.items():
         alone = pd.concat([models[k].predict(frame[folds == k]) for k in range(3)])
         pd.testing.assert_frame_equal(scores[kind], alone.reindex(frame.index))
+
+
+def test_blocks_gather_batches_in_order_up_to_a_size() -> None:
+    frame = pd.DataFrame({"row": np.arange(13)})
+    batches = [frame.iloc[i : i + 3] for i in range(0, 13, 3)]  # 3, 3, 3, 3, 1 rows
+    gathered = list(blocks(iter(batches), 5))
+    assert [len(block) for block in gathered] == [6, 6, 1]
+    assert pd.concat(gathered)["row"].tolist() == list(range(13))
+    assert [len(block) for block in blocks(iter(batches), 100)] == [13]
 
 
 def test_dr_learner_recovers_the_sign_of_the_effect(candidates) -> None:

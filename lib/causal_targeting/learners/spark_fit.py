@@ -10,7 +10,7 @@ model string. The result equals ``learner.fit(pdf, ..., id_column=...)`` on the 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,9 @@ HASH_RESOLUTION = 2**53
 SLOT = "__slot"
 FOLD = "fold"
 """The cross-fitting fold column (:func:`assign_folds`)."""
+OOF_BLOCK_ROWS = 100_000
+"""Rows scored at a time by the out-of-fold pass (:func:`out_of_fold_scores_spark`): Arrow
+batches (``spark.arrow_batch_rows``, 10,000 by default) gathered into blocks of this size."""
 
 
 def hash_uniform(id_column: str, seed: int, salt: str) -> Column:
@@ -231,12 +234,28 @@ def out_of_fold_scores_spark(
             kind: [UpliftModel.from_bytes(b) for b in models]
             for kind, models in shared.value.items()
         }
-        for batch in batches:
+        for batch in blocks(batches, OOF_BLOCK_ROWS):
             scores = out_of_fold_scores(learners, batch, batch[FOLD].to_numpy())
             prefixed = [part.add_prefix(learner_column(kind, "")) for kind, part in scores.items()]
             yield pd.concat([batch, *prefixed], axis=1)
 
     return df.mapInPandas(score, schema)
+
+
+def blocks(batches: Iterable[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
+    """Consecutive ``batches`` concatenated into frames of at least ``rows`` rows (the last of
+    any size), in order: a block is split by fold into one prediction per booster and fold, and
+    a LightGBM prediction has a cost per call that small pieces pay many times."""
+    pending: list[pd.DataFrame] = []
+    size = 0
+    for batch in batches:
+        pending.append(batch)
+        size += len(batch)
+        if size >= rows:
+            yield pd.concat(pending, ignore_index=True)
+            pending, size = [], 0
+    if pending:
+        yield pd.concat(pending, ignore_index=True)
 
 
 def learner_rows(
