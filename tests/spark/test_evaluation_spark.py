@@ -117,6 +117,15 @@ def test_uplift_table_covers_every_arm_and_outcome(spark) -> None:
     assert spend["qini"].isna().all() and spend["qini_unnormalized"].notna().all()
     assert metrics.loc[metrics["outcome"] == "visit", "qini"].notna().all()
     assert set(curves.columns) == {"n", "uplift", "qini", "arm", "outcome"}
+    for row in metrics.itertuples():  # one pass over every curve, as each curve on its own
+        kind = "binary" if row.outcome == "visit" else "continuous"
+        alone, curve = uplift_metrics_spark(
+            df, score_col=f"tau__{row.outcome}__{row.arm}", outcome_col=row.outcome,
+            arm=row.arm, control="ctl", kind=kind, buckets=10,
+        )
+        assert alone == pytest.approx({k: getattr(row, k) for k in alone}, nan_ok=True, rel=1e-12)
+        mine = curves[(curves["arm"] == row.arm) & (curves["outcome"] == row.outcome)]
+        np.testing.assert_allclose(mine[["n", "uplift", "qini"]].to_numpy(), curve.to_numpy())
     df.unpersist()
 
 

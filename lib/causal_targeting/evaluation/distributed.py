@@ -1,7 +1,9 @@
 """Spark edges of the evaluation: sums computed with one ``groupBy``, maths in the pandas cores.
 
-- :func:`score_bucket_stats_spark`: per score-quantile bucket sums for one arm against control,
-  the input of :func:`causal_targeting.evaluation.uplift.curves_from_buckets`;
+- :func:`curve_bucket_stats_spark`: per score-quantile bucket sums of several curves (an arm
+  against control on an outcome, :class:`Curve`) in two jobs, the input of
+  :func:`causal_targeting.evaluation.uplift.curves_from_buckets`; :func:`score_bucket_stats_spark`
+  for one;
 - :func:`uplift_metrics_spark` / :func:`uplift_table_spark`: AUUC, Qini and curves per arm and
   outcome from those sums;
 - :func:`arm_stats_spark`: ``n``, ``mean``, ``var`` per arm and outcome, the input of
@@ -11,6 +13,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -38,6 +41,122 @@ METRIC_COLUMNS = [
 ]
 
 
+@dataclass(frozen=True)
+class Curve:
+    """One uplift curve: the rows of ``arm`` and the control, ranked by ``sign * score_col``,
+    measuring ``offset + sign * outcome_col`` (``sign = -1`` where less of the outcome is
+    better; ``offset = 1`` keeps a binary outcome 0/1: the Qini of "the bad event did not
+    happen", ranked by the predicted reduction)."""
+
+    score_col: str
+    outcome_col: str
+    arm: str
+    sign: float = 1.0
+    offset: float = 0.0
+
+
+def curve_bucket_stats_spark(
+    df: DataFrame,
+    curves: Sequence[Curve],
+    *,
+    control: str,
+    treatment_col: str = "treatment",
+    weight_col: str | None = None,
+    buckets: int = 100,
+    relative_error: float = 1e-4,
+) -> list[pd.DataFrame]:
+    """Per-bucket ``n_t, n_c, sum_y_t, sum_y_c`` of each curve's rows (its arm's and the
+    control's), in two Spark jobs whatever the number of curves.
+
+    Buckets are score quantiles: the ``buckets - 1`` inner quantiles of a curve's score over
+    its rows (``percentile_approx`` with accuracy ``1 / relative_error``, one aggregation for
+    every curve; tied quantiles merge buckets) split the scores, a row's bucket being the
+    number of splits at or below its score (so tied scores share a bucket). Then each row
+    gives one entry per curve it belongs to (``explode``) and one ``groupBy`` of (curve,
+    bucket) sums them. Highest bucket first, as
+    :func:`~causal_targeting.evaluation.uplift.bucket_stats` returns it.
+    """
+    if buckets < 1:
+        raise ConfigError(f"evaluation buckets={buckets}: use a positive number, e.g. 100")
+    shared = [treatment_col, *([weight_col] if weight_col else [])]
+    for curve in curves:
+        needed = [curve.score_col, curve.outcome_col, *shared]
+        missing = [c for c in needed if c not in df.columns]
+        if missing:
+            raise DataContractError(
+                HOLDOUT_TABLE,
+                f"missing columns {missing}",
+                "score the holdout rows and keep outcomes",
+                column=missing[0],
+            )
+    members = [F.col(treatment_col).isin(curve.arm, control) for curve in curves]
+    scores = [F.lit(c.sign) * F.col(c.score_col).cast("double") for c in curves]
+    probs = [float(p) for p in np.linspace(0, 1, buckets + 1)[1:-1]]
+    splits = [[] for _ in curves]
+    if probs:
+        accuracy = round(1 / relative_error)
+        quantiles = df.agg(
+            *[
+                F.percentile_approx(F.when(member, score), probs, accuracy)
+                for member, score in zip(members, scores, strict=True)
+            ]
+        ).first()
+        splits = [sorted(set(q or [])) for q in quantiles]
+    weight = F.col(weight_col).cast("double") if weight_col else F.lit(1.0)
+    entries = [
+        F.when(
+            member,
+            F.struct(
+                F.lit(i).alias("curve"),
+                _bucket(score, cuts).alias("bucket"),
+                score.alias("score"),
+                (F.lit(c.offset) + F.lit(c.sign) * F.col(c.outcome_col).cast("double")).alias("y"),
+                (F.col(treatment_col) == c.arm).cast("double").alias("t"),
+                weight.alias("w"),
+            ),
+        )
+        for i, (c, member, score, cuts) in enumerate(
+            zip(curves, members, scores, splits, strict=True)
+        )
+    ]
+    rows = df.select(F.explode(F.array(*entries)).alias("e")).where(F.col("e").isNotNull())
+    sums = (
+        rows.select("e.*")
+        .groupBy("curve", "bucket")
+        .agg(
+            F.sum(F.col("w") * F.col("t")).alias("n_t"),
+            F.sum(F.col("w") * (1 - F.col("t"))).alias("n_c"),
+            F.sum(F.col("w") * F.col("t") * F.col("y")).alias("sum_y_t"),
+            F.sum(F.col("w") * (1 - F.col("t")) * F.col("y")).alias("sum_y_c"),
+            F.sum(_invalid_row().cast("int")).alias("invalid"),
+        )
+        .toPandas()
+    )
+    return [
+        _curve_stats(sums[sums["curve"] == i], curve, control) for i, curve in enumerate(curves)
+    ]
+
+
+def _bucket(score: F.Column, splits: Sequence[float]) -> F.Column:
+    """The number of ``splits`` at or below ``score``."""
+    cuts = F.array(*[F.lit(float(v)) for v in splits])
+    return F.aggregate(cuts, F.lit(0), lambda k, v: k + (score >= v).cast("int"))
+
+
+def _curve_stats(sums: pd.DataFrame, curve: Curve, control: str) -> pd.DataFrame:
+    """One curve's bucket sums, highest bucket first; DataContractError when it has no rows
+    or a row the metrics cannot use."""
+    if sums.empty or sums["invalid"].sum() > 0:
+        raise DataContractError(
+            HOLDOUT_TABLE,
+            f"no rows of arms '{curve.arm}'/'{control}', or rows with null/NaN outcome or score,"
+            " or weight <= 0",
+            "check the arm names and drop or fix those rows",
+            column=curve.score_col,
+        )
+    return sums.set_index("bucket").sort_index(ascending=False)[BUCKET_COLUMNS]
+
+
 def score_bucket_stats_spark(
     df: DataFrame,
     *,
@@ -52,61 +171,18 @@ def score_bucket_stats_spark(
     sign: float = 1.0,
     offset: float = 0.0,
 ) -> pd.DataFrame:
-    """Per-bucket ``n_t, n_c, sum_y_t, sum_y_c`` of the rows of ``arm`` and ``control``.
-
-    The outcome is read as ``offset + sign * y`` and the score as ``sign * score``: ``sign = -1``
-    where less of the outcome is better (``offset = 1`` keeps a binary outcome 0/1: the Qini of
-    "the bad event did not happen", ranked by the predicted reduction).
-
-    Buckets are score quantiles: the ``buckets - 1`` inner quantiles of ``score_col`` over the
-    two arms' rows (``approxQuantile`` with ``relative_error``; tied quantiles merge buckets)
-    split the scores, a row's bucket being the number of splits at or below its score (so tied
-    scores share a bucket); one ``groupBy`` sums each bucket. Highest bucket first, as
-    :func:`~causal_targeting.evaluation.uplift.bucket_stats` returns it.
-    """
-    if buckets < 1:
-        raise ConfigError(f"evaluation buckets={buckets}: use a positive number, e.g. 100")
-    needed = [score_col, outcome_col, treatment_col, *([weight_col] if weight_col else [])]
-    missing = [c for c in needed if c not in df.columns]
-    if missing:
-        raise DataContractError(
-            HOLDOUT_TABLE,
-            f"missing columns {missing}",
-            "score the holdout rows and keep outcomes",
-            column=missing[0],
-        )
-    rows = df.where(F.col(treatment_col).isin(arm, control)).select(
-        (F.lit(sign) * F.col(score_col).cast("double")).alias("score"),
-        (F.lit(offset) + F.lit(sign) * F.col(outcome_col).cast("double")).alias("y"),
-        (F.col(treatment_col) == arm).cast("double").alias("t"),
-        (F.col(weight_col).cast("double") if weight_col else F.lit(1.0)).alias("w"),
-    )
-    probs = list(np.linspace(0, 1, buckets + 1)[1:-1])
-    inner = sorted(set(rows.approxQuantile("score", probs, relative_error))) if probs else []
-    splits = F.array(*[F.lit(float(v)) for v in inner])
-    bucketed = rows.withColumn(
-        "bucket", F.aggregate(splits, F.lit(0), lambda k, v: k + (F.col("score") >= v).cast("int"))
-    )
-    sums = (
-        bucketed.groupBy("bucket")
-        .agg(
-            F.sum(F.col("w") * F.col("t")).alias("n_t"),
-            F.sum(F.col("w") * (1 - F.col("t"))).alias("n_c"),
-            F.sum(F.col("w") * F.col("t") * F.col("y")).alias("sum_y_t"),
-            F.sum(F.col("w") * (1 - F.col("t")) * F.col("y")).alias("sum_y_c"),
-            F.sum(_invalid_row().cast("int")).alias("invalid"),
-        )
-        .toPandas()
-    )
-    if sums.empty or sums["invalid"].sum() > 0:
-        raise DataContractError(
-            HOLDOUT_TABLE,
-            f"no rows of arms '{arm}'/'{control}', or rows with null/NaN outcome or score, or"
-            " weight <= 0",
-            "check the arm names and drop or fix those rows",
-            column=score_col,
-        )
-    return sums.set_index("bucket").sort_index(ascending=False)[BUCKET_COLUMNS]
+    """Per-bucket ``n_t, n_c, sum_y_t, sum_y_c`` of the rows of ``arm`` and ``control``: the
+    :func:`curve_bucket_stats_spark` of one :class:`Curve`."""
+    curve = Curve(score_col, outcome_col, arm, sign, offset)
+    return curve_bucket_stats_spark(
+        df,
+        [curve],
+        control=control,
+        treatment_col=treatment_col,
+        weight_col=weight_col,
+        buckets=buckets,
+        relative_error=relative_error,
+    )[0]
 
 
 def _invalid_row() -> F.Column:
@@ -119,6 +195,26 @@ def _invalid_row() -> F.Column:
         | F.col("w").isNull()
         | (F.col("w") <= 0)
     )
+
+
+def measured_curve(kind: str, outcome: str, direction: str) -> tuple[float, float]:
+    """(sign, offset) of the :class:`Curve` of an outcome of ``kind`` measured in the better
+    ``direction``: the negated outcome ranked by the negated score where less is better (for a
+    binary outcome, ``1 - y``), so a higher Qini is better either way. ConfigError for an
+    unknown kind."""
+    if kind not in OUTCOME_KINDS:
+        raise ConfigError(f"outcome '{outcome}' has kind '{kind}': use one of {OUTCOME_KINDS}")
+    lower = direction == "lower"
+    return (-1.0 if lower else 1.0), (1.0 if lower and kind == "binary" else 0.0)
+
+
+def metrics_and_curves(stats: pd.DataFrame, kind: str) -> tuple[dict[str, float], pd.DataFrame]:
+    """``(metrics, curves)`` of one curve's bucket sums: ``n_t``, ``n_c``, ``auuc``, ``qini``
+    (normalized, NaN unless ``kind == "binary"``) and their unnormalized values; the curves'
+    ``n``, ``uplift``, ``qini`` at the bucket boundaries."""
+    metrics = {"n_t": float(stats["n_t"].sum()), "n_c": float(stats["n_c"].sum())}
+    metrics |= metrics_from_buckets(stats, binary=kind == "binary")
+    return metrics, curves_from_buckets(stats)
 
 
 def uplift_metrics_spark(
@@ -134,18 +230,13 @@ def uplift_metrics_spark(
     buckets: int = 100,
     direction: str = "higher",
 ) -> tuple[dict[str, float], pd.DataFrame]:
-    """AUUC and Qini (see :mod:`causal_targeting.evaluation.uplift`) and the curves, bucketed.
+    """AUUC and Qini (see :mod:`causal_targeting.evaluation.uplift`) and the curves, bucketed
+    (:func:`metrics_and_curves` of :func:`score_bucket_stats_spark`).
 
     ``direction="lower"`` (less of the outcome is better) measures the negated outcome ranked
     by the negated score (for a binary outcome, ``1 - y``), so a higher Qini is better either way.
-
-    Returns:
-        ``(metrics, curves)``: ``metrics`` has ``n_t``, ``n_c``, ``auuc``, ``qini`` (normalized,
-        NaN unless ``kind == "binary"``) and their unnormalized values; ``curves`` has ``n``,
-        ``uplift``, ``qini`` at the bucket boundaries.
     """
-    if kind not in OUTCOME_KINDS:
-        raise ConfigError(f"outcome '{outcome_col}' has kind '{kind}': use one of {OUTCOME_KINDS}")
+    sign, offset = measured_curve(kind, outcome_col, direction)
     stats = score_bucket_stats_spark(
         df,
         score_col=score_col,
@@ -155,12 +246,10 @@ def uplift_metrics_spark(
         treatment_col=treatment_col,
         weight_col=weight_col,
         buckets=buckets,
-        sign=-1.0 if direction == "lower" else 1.0,
-        offset=1.0 if direction == "lower" and kind == "binary" else 0.0,
+        sign=sign,
+        offset=offset,
     )
-    metrics = {"n_t": float(stats["n_t"].sum()), "n_c": float(stats["n_c"].sum())}
-    metrics |= metrics_from_buckets(stats, binary=kind == "binary")
-    return metrics, curves_from_buckets(stats)
+    return metrics_and_curves(stats, kind)
 
 
 def uplift_table_spark(
@@ -174,7 +263,8 @@ def uplift_table_spark(
     buckets: int = 100,
     directions: Mapping[str, str] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`uplift_metrics_spark` for every non-control arm and outcome, by ``tau__`` score;
+    """:func:`uplift_metrics_spark` for every non-control arm and outcome, by ``tau__`` score,
+    all curves' bucket sums in two Spark jobs (:func:`curve_bucket_stats_spark`);
     ``directions`` maps an outcome to ``"lower"`` where less of it is better (config
     ``data.directions``), so its metrics are measured in the better direction.
 
@@ -182,24 +272,32 @@ def uplift_table_spark(
         ``(metrics, curves)``: one metrics row per (arm, outcome) with ``METRIC_COLUMNS``, and the
         curves stacked with ``arm`` and ``outcome`` columns.
     """
-    rows, curves = [], []
-    for outcome, kind in outcome_kinds.items():
-        for arm in (a for a in arms if a != control):
-            metrics, curve = uplift_metrics_spark(
-                df,
-                score_col=f"tau__{outcome}__{arm}",
-                outcome_col=outcome,
-                arm=arm,
-                control=control,
-                kind=kind,
-                treatment_col=treatment_col,
-                weight_col=weight_col,
-                buckets=buckets,
-                direction=(directions or {}).get(outcome, "higher"),
-            )
-            rows.append({"arm": arm, "outcome": outcome, **metrics})
-            curves.append(curve.assign(arm=arm, outcome=outcome))
-    return pd.DataFrame(rows, columns=METRIC_COLUMNS), pd.concat(curves, ignore_index=True)
+    pairs = [(o, a) for o in outcome_kinds for a in arms if a != control]
+    curves = [
+        Curve(
+            f"tau__{outcome}__{arm}",
+            outcome,
+            arm,
+            *measured_curve(
+                outcome_kinds[outcome], outcome, (directions or {}).get(outcome, "higher")
+            ),
+        )
+        for outcome, arm in pairs
+    ]
+    stats = curve_bucket_stats_spark(
+        df,
+        curves,
+        control=control,
+        treatment_col=treatment_col,
+        weight_col=weight_col,
+        buckets=buckets,
+    )
+    rows, tables = [], []
+    for (outcome, arm), curve_stats in zip(pairs, stats, strict=True):
+        metrics, curve = metrics_and_curves(curve_stats, outcome_kinds[outcome])
+        rows.append({"arm": arm, "outcome": outcome, **metrics})
+        tables.append(curve.assign(arm=arm, outcome=outcome))
+    return pd.DataFrame(rows, columns=METRIC_COLUMNS), pd.concat(tables, ignore_index=True)
 
 
 def arm_stats_spark(
