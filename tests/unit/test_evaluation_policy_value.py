@@ -111,6 +111,17 @@ def test_poisson_weights_have_the_poisson_one_distribution() -> None:
     assert draws.min() == 0 and abs(draws.mean() - 1) < 0.01 and abs(draws.var() - 1) < 0.02
 
 
+def test_poisson_weights_are_the_binary_search_of_the_cdf_in_the_tail_too() -> None:
+    from causal_targeting.evaluation.policy_value import POISSON1_CDF
+
+    draws = poisson_weights(np.random.default_rng(4), (30, 10_000))
+    searched = np.searchsorted(
+        POISSON1_CDF, np.random.default_rng(4).random((30, 10_000)), side="right"
+    )
+    assert draws.max() >= 5  # the tail (U >= F(3)) is in these draws
+    np.testing.assert_array_equal(draws, searched)
+
+
 def test_bootstrap_is_seeded_and_chunking_does_not_change_it(monkeypatch) -> None:
     from causal_targeting.evaluation import policy_value as pv
 

@@ -32,6 +32,7 @@ TRUTH_COLUMN = "true_value"
 HOLDOUT_TABLE = "holdout"
 BOOTSTRAP_CELLS = 4_000_000  # rows x replicates per chunk of the Poisson weight matrix
 POISSON1_CDF = stats.poisson.cdf(np.arange(32), 1.0)  # P(X > 31) < 1e-35
+POISSON_LEAD = 4  # CDF values compared with every uniform (poisson_weights)
 
 
 def arm_codes(labels: Sequence[str] | np.ndarray, arms: Sequence[str], what: str) -> np.ndarray:
@@ -97,9 +98,19 @@ def poisson_weights(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
     """Poisson(1) draws of ``shape`` as floats, by inverting the CDF at uniforms.
 
     ``X = #{k : F(k) <= U}`` with ``U ~ U(0, 1)`` and ``F`` the Poisson(1) CDF; several times
-    faster than ``Generator.poisson`` for this one rate.
+    faster than ``Generator.poisson`` for this one rate. The count is ``sum_{k < 4} 1[U >= F(k)]``
+    (branch-free comparisons) where ``U < F(3)``, and a binary search of the CDF
+    (``np.searchsorted``) for the other 1.9% of draws: the same draws as the search on all of
+    them, about four times faster.
     """
-    return np.searchsorted(POISSON1_CDF, rng.random(shape), side="right").astype(float)
+    u = rng.random(shape)
+    counts = np.zeros(shape, dtype=np.uint8)
+    for level in POISSON1_CDF[:POISSON_LEAD]:
+        counts += u >= level
+    draws = counts.astype(float)
+    tail = u >= POISSON1_CDF[POISSON_LEAD - 1]
+    draws[tail] = np.searchsorted(POISSON1_CDF, u[tail], side="right")
+    return draws
 
 
 def poisson_bootstrap(terms: np.ndarray, *, reps: int, seed: int) -> np.ndarray:
