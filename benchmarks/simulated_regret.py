@@ -114,9 +114,11 @@ class RegretRun:
 
 
 def scenario_config(name: str, seed: int) -> Config:
-    """The scenario's config (conf/scenarios/{name}.yaml) with the default train settings, the
-    seed, and no guardrails or do-no-harm rule (the unconstrained net-value policy)."""
+    """The scenario's config (conf/scenarios/{name}.yaml) with the default train settings (a
+    scenario's own ``train`` section, such as spend_threshold's, replaced by conf/base.yaml's),
+    the seed, and no guardrails or do-no-harm rule (the unconstrained net-value policy)."""
     raw = load_raw(ROOT / "conf" / "scenarios" / f"{name}.yaml")
+    raw["train"] = load_raw(ROOT / "conf" / "base.yaml")["train"]
     raw["allocation"]["guardrails"] = []
     raw["allocation"]["do_no_harm"] = None
     raw["seed"] = seed
