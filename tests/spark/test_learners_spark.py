@@ -206,7 +206,8 @@ def test_each_task_gets_exactly_its_rows_in_a_group_or_alone(
 ) -> None:
     """Outcome models on all rows and outside each of 3 folds, run in one group a key
     (1 slot) or one task a group (100 slots): every task reads its arm's rows outside its
-    fold, in id order, with their folds."""
+    fold, in id order, with their folds; the rows and their matrix indexed by their positions
+    among the group's rows (what the predictor keeps its predictions by)."""
     df = assign_folds(spark.createDataFrame(experiment).repartition(3), "treatment", 3, seed=4)
     runner = spark_runner(df, slots=slots)
     tasks = [
@@ -214,7 +215,10 @@ def test_each_task_gets_exactly_its_rows_in_a_group_or_alone(
     ]
 
     def read(task: FitTask, rows: pd.DataFrame, X: pd.DataFrame, folds: np.ndarray, *_: Any) -> str:
-        assert len(X) == len(rows) and list(rows.index) == list(range(len(rows)))
+        assert rows.index.equals(X.index) and rows.index.is_monotonic_increasing
+        assert rows.index.is_unique and rows.index.min() >= 0
+        if task.fold is None:
+            assert list(rows.index) == list(range(len(rows)))
         return json.dumps({"ids": rows["customer_id"].tolist(), "folds": folds.tolist()})
 
     read_rows = runner.run(tasks, read, {})

@@ -21,6 +21,7 @@ from causal_targeting.learners.design import Design, stratified_folds
 from causal_targeting.learners.model import UpliftModel
 from causal_targeting.learners.spark_fit import blocks, group_fold, task_groups
 from causal_targeting.learners.tasks import (
+    FULL,
     FitTask,
     booster_predictor,
     dr_pseudo_outcome,
@@ -172,13 +173,58 @@ def test_a_task_is_tuned_on_its_subsample_only() -> None:
     settings = {"params": None, "seed": 1, "n_estimators": 60}
     design = Design.of(**DESIGN)
     tune = partial(tune_task, design=design, settings=settings)
-    predict = booster_predictor({})
+    predict = booster_predictor({}, len(frame))
     on_sample = json.loads(tune(task, frame, X, folds, predict, max_rows=400))
     keep = tuning_rows(frame[TUNE_DRAW].to_numpy(), 400)
     alone = frame.iloc[keep].reset_index(drop=True)
     expected = json.loads(tune(task, alone, X.iloc[keep], folds[keep], predict))
     assert on_sample == expected
     assert on_sample["loss"] != json.loads(tune(task, frame, X, folds, predict))["loss"]
+
+
+def test_the_predictor_predicts_each_row_once_a_model_and_as_lightgbm_does(monkeypatch) -> None:
+    """Asked again for rows it has predicted (a DR target in each fold's fit), the predictor
+    sends LightGBM only the new rows, and every answer equals the booster's own prediction."""
+    import lightgbm as lgb
+
+    from causal_targeting.learners.base import fit_base_model
+
+    frame = experiment(600, seed=5)
+    X = frame[["x1", "x2"]]
+    folds = stratified_folds(frame["treatment"], 3, seed=2)
+    boosters = {
+        "mu__y__a": fit_base_model(X, frame["y"].to_numpy(), "continuous", n_estimators=20),
+        **{
+            f"mu__y__a@fold{k}": fit_base_model(
+                X[folds != k], frame["y"].to_numpy()[folds != k], "continuous", n_estimators=20
+            )
+            for k in range(3)
+        },
+    }
+    asked: list[int] = []
+    booster_predict = lgb.Booster.predict
+
+    def counted(self, data, *args, **kwargs):
+        asked.append(len(data))
+        return booster_predict(self, data, *args, **kwargs)
+
+    monkeypatch.setattr(lgb.Booster, "predict", counted)
+    predict = booster_predictor(boosters, len(frame))
+    outside = np.flatnonzero(folds != 0)
+    first = predict("mu__y__a", X.iloc[outside], folds[outside])  # out of fold, rows outside fold 0
+    assert sum(asked) == len(outside)
+    every = predict("mu__y__a", X, folds)  # then every row: only fold 0's rows are new
+    assert sum(asked) == len(frame)
+    again = predict("mu__y__a", X.iloc[outside], np.full(len(outside), FULL))  # the full model
+    assert sum(asked) == len(frame) + len(outside)
+    expected = np.empty(len(frame))
+    for k in range(3):
+        fold_model = lgb.Booster(model_str=boosters[f"mu__y__a@fold{k}"])
+        expected[folds == k] = booster_predict(fold_model, X[folds == k])
+    np.testing.assert_array_equal(every, expected)
+    np.testing.assert_array_equal(first, expected[outside])
+    full = booster_predict(lgb.Booster(model_str=boosters["mu__y__a"]), X.iloc[outside])
+    np.testing.assert_array_equal(again, full)
 
 
 def test_tune_rows_below_two_rows_a_fold_is_refused() -> None:

@@ -458,7 +458,7 @@ class SparkRunner:
             ordered = group.sort_values(id_column, kind="stable").reset_index(drop=True)
             X = spec.matrix(ordered, table=TABLE)
             folds = ordered[FOLD].to_numpy(dtype=np.int64) if has_folds else None
-            predict = booster_predictor(shared.value)
+            predict = booster_predictor(shared.value, len(ordered))
             members = by_slot[int(group[SLOT].iat[0])]
             results = []
             for task in members:
@@ -466,9 +466,7 @@ class SparkRunner:
                 if keep is None:
                     results.append(work(task, ordered, X, folds, predict))
                     continue
-                rows = ordered[keep].reset_index(drop=True)
-                task_X = X[keep].reset_index(drop=True)
-                results.append(work(task, rows, task_X, folds[keep], predict))
+                results.append(work(task, ordered[keep], X[keep], folds[keep], predict))
             return pd.DataFrame({"task": [task.name for task in members], "result": results})
 
         rows, joined = self.rows.drop(TUNE_DRAW), F.col(design.treatment) == F.col("__arm")

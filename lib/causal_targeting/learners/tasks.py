@@ -30,6 +30,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
+from itertools import groupby
 from typing import Any, Literal, Protocol
 
 import lightgbm as lgb
@@ -52,7 +53,8 @@ FULL = -1
 """Fold index of the model fit on all rows (in the ``which`` arrays of a :data:`Predictor`)."""
 Predictor = Callable[[str, pd.DataFrame, np.ndarray], np.ndarray]
 """``predict(key, X, which)``: row i of ``X`` predicted by the model of key ``key`` and fold
-``which[i]`` (:data:`FULL`: the model of all rows)."""
+``which[i]`` (:data:`FULL`: the model of all rows). ``X``'s index holds the rows' positions
+among the runner's rows (:func:`booster_predictor`)."""
 
 
 def mu_key(outcome: str, arm: str) -> str:
@@ -255,18 +257,39 @@ def task_target(
     return dr_pseudo_outcome(y, treated, mu_arm, mu_control, e)
 
 
-def booster_predictor(boosters: Mapping[str, str]) -> Predictor:
-    """``predict(key, X, which)`` with LightGBM, each booster parsed once on first use."""
+def booster_predictor(boosters: Mapping[str, str], n_rows: int) -> Predictor:
+    """``predict(key, X, which)`` with LightGBM on the rows of a runner (``n_rows`` of them;
+    ``X``'s index: each row's position among them), each booster parsed once on first use and
+    each row predicted once by each model.
+
+    The tasks of one key ask for the same predictions again: a DR pseudo-outcome reads every
+    row's out-of-fold nuisances in the fit on all rows and again in each fit outside a fold, the
+    grid points of a tuning read the same targets. Each model's predictions are kept by
+    position (``n_rows`` floats a model) and only the rows not yet predicted go to LightGBM, whose
+    prediction of a row does not depend on the other rows: the same values as predicting anew.
+    """
     parsed: dict[str, lgb.Booster] = {}
+    memo: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def predicted(name: str, X: pd.DataFrame, rows: np.ndarray) -> np.ndarray:
+        """Model ``name``'s predictions of the rows of ``X`` at ``rows`` (positions in X)."""
+        values, known = memo.setdefault(
+            name, (np.empty(n_rows, dtype=np.float64), np.zeros(n_rows, dtype=bool))
+        )
+        positions = X.index.to_numpy()[rows]
+        new = ~known[positions]
+        if new.any():
+            if name not in parsed:
+                parsed[name] = lgb.Booster(model_str=boosters[name])
+            values[positions[new]] = parsed[name].predict(X.iloc[rows[new]], num_threads=1)
+            known[positions[new]] = True
+        return values[positions]
 
     def predict(key: str, X: pd.DataFrame, which: np.ndarray) -> np.ndarray:
         out = np.empty(len(X), dtype=np.float64)
         for fold in np.unique(which):
-            name = model_name(key, int(fold))
-            if name not in parsed:
-                parsed[name] = lgb.Booster(model_str=boosters[name])
-            rows = which == fold
-            out[rows] = parsed[name].predict(X[rows], num_threads=1)
+            rows = np.flatnonzero(which == fold)
+            out[rows] = predicted(model_name(key, int(fold)), X, rows)
         return out
 
     return predict
@@ -446,7 +469,8 @@ def fit_stages(
 
 @dataclass
 class LocalRunner:
-    """Runs each task in process, on the rows of ``pdf`` (ordered), matrix ``X``, folds."""
+    """Runs each task in process, on the rows of ``pdf`` (ordered), matrix ``X`` (index: the
+    rows' positions, 0..n−1), folds."""
 
     pdf: pd.DataFrame
     X: pd.DataFrame
@@ -461,11 +485,12 @@ class LocalRunner:
         row_limit: int | None = None,
     ) -> dict[str, str]:
         """``work`` on each task's rows, one after the other (all of them, whatever
-        ``row_limit``)."""
-        predict = booster_predictor(dict(boosters))
+        ``row_limit``); the tasks of one key share a predictor, as in a Spark group."""
         results = {}
-        for task in tasks:
-            rows = task_mask(task, self.pdf, self.design, self.folds)
-            folds = None if self.folds is None else np.asarray(self.folds)[rows]
-            results[task.name] = work(task, self.pdf[rows], self.X[rows], folds, predict)
+        for _, same_key in groupby(tasks, key=lambda task: task.key):
+            predict = booster_predictor(boosters, len(self.pdf))
+            for task in same_key:
+                rows = task_mask(task, self.pdf, self.design, self.folds)
+                folds = None if self.folds is None else np.asarray(self.folds)[rows]
+                results[task.name] = work(task, self.pdf[rows], self.X[rows], folds, predict)
         return results

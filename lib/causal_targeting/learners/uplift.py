@@ -453,7 +453,8 @@ def fit_candidates(
             else stratified_folds(pdf[design.treatment], first.n_folds, first.seed)
         )
     spec = FeatureSpec.from_frame(pdf, design.features)
-    runner = LocalRunner(pdf, spec.matrix(pdf, table="experiment"), folds, design)
+    X = spec.matrix(pdf, table="experiment").reset_index(drop=True)
+    runner = LocalRunner(pdf, X, folds, design)
     fitted = fit_stages(
         stages, runner, design, settings, first.n_folds, first.tune, first.tune_rows
     )
