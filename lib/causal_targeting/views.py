@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.table import Table
+from rich.text import Text
 
 from causal_targeting.formats import amount, number, p_value, unit_label
 
@@ -305,7 +306,8 @@ def differences_table(differences: pd.DataFrame, estimator: str, alpha: float) -
 
 
 def evaluate_view(result: EvaluateResult, cfg: Config) -> list[RenderableType]:
-    """The policy values beside the baselines, the paired differences and the report's path."""
+    """The policy values beside the baselines, the paired differences, then the report's
+    opening lines (the decision, and whether targeting beats the best baseline) and its path."""
     estimator, currency = cfg.evaluate.estimator, cfg.allocation.currency
     shown: list[RenderableType] = [
         values_table(result.values, estimator, currency, cfg.train.evaluated_rows)
@@ -314,7 +316,8 @@ def evaluate_view(result: EvaluateResult, cfg: Config) -> list[RenderableType]:
         shown.append(
             differences_table(result.differences, cfg.evaluate.estimator, cfg.evaluate.alpha)
         )
-    return [*shown, f"report: {result.report}"]
+    headline = [Text(line) for line in result.headline]  # plain text: names may hold brackets
+    return [*shown, *headline, f"report: {result.report}"]
 
 
 def planted_table(summary: pd.DataFrame, scenario: str) -> Table:

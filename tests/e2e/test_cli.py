@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -49,8 +50,13 @@ def test_run_on_hillstrom_prints_the_arm_table(root: Path, tmp_path: Path) -> No
         "visit",
         "conversion",
         "spend",
+        "Learners compared out of fold",
+        "Targeting minus each baseline",
     ):
         assert expected in text
+    assert re.search(r"Targeting (beats|does not significantly beat) the best baseline", text)
+    fell_back = "Safeguard: targeting NOT better" in text
+    assert fell_back == ("This is the best static policy, not the model's targeting" in text)
     assert (tmp_path / "work" / "ingest" / "report.json").exists()
     assert "Running HiGHS" not in out.stdout
     for noise in NOISE:

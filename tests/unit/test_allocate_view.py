@@ -41,3 +41,39 @@ def test_a_static_policy_shows_its_predicted_value_and_no_prices() -> None:
     assert "certified gap" not in text
     assert "n/a" in text  # the shadow price of the constant-gain problem is not shown
     assert report.guardrails[0].usage == 400.0 and report.guardrails[0].binding
+
+
+def test_evaluate_ends_with_the_decision_and_the_verdict_before_the_report_path() -> None:
+    """The terminal shows the report's opening lines after the tables: what was sent (and, when
+    the safeguard chose a static policy, that it is not the model's targeting) and whether
+    targeting beats the best baseline, with its paired CI."""
+    from pathlib import Path
+
+    import pandas as pd
+
+    from causal_targeting.config import load_config
+    from causal_targeting.stages.evaluate import EvaluateResult
+    from causal_targeting.views import evaluate_view
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "conf" / "local.yaml")
+    values = pd.DataFrame(
+        {"policy": ["targeting", "static_best"], "estimator": "dr", "value": [0.26, 0.25],
+         "ci_low": [0.21, 0.20], "ci_high": [0.30, 0.29], "contacts": [22_400, 22_400]}
+    )
+    differences = pd.DataFrame(
+        {"baseline": ["static_best"], "estimator": "dr", "difference": [0.0065],
+         "ci_low": [-0.0348], "ci_high": [0.0501], "p_value": [0.772]}
+    )
+    headline = [
+        "Send [mens] E-Mail to 22,400 customers. This is the best static policy, not the "
+        "model's targeting.",
+        "Targeting does not significantly beat the best baseline ('static_best'): +0.0065.",
+    ]
+    shown = evaluate_view(EvaluateResult(values, "r/index.html", {}, differences, headline), cfg)
+    console = Console(width=200, record=True)
+    for part in shown:
+        console.print(part)
+    text = console.export_text()
+    tables = text.index("Targeting minus each baseline")
+    sent, verdict = text.index(headline[0]), text.index(headline[1])
+    assert tables < sent < verdict < text.index("report: r/index.html")

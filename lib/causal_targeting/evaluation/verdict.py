@@ -97,13 +97,13 @@ def guardrails_text(solve_report: Mapping[str, Any], currency: str) -> str:
 
 def safeguard_text(safeguard: Mapping[str, Any] | None) -> list[str]:
     """When the safeguard allocated the best static policy, the sentence that says so (the
-    policy valued below is then that static policy, not the model's targeting)."""
+    policy valued as 'targeting' is then that static policy, not the model's targeting)."""
     if not safeguard or safeguard["kind"] != "static":
         return []
     return [
         "This is the best static policy, not the model's targeting: the out-of-fold evidence did "
-        f"not show targeting to be better ({safeguard['line']}). The figures below value the "
-        "policy allocated."
+        f"not show targeting to be better ({safeguard['line']}). The figures named 'targeting' "
+        "value this allocated policy."
     ]
 
 

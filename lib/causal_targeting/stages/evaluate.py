@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,12 +40,14 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class EvaluateResult:
-    """The policy value table and where the report is."""
+    """The policy value table, where the report is, and the report's opening lines (the decision
+    paragraph and the verdict against the best baseline)."""
 
     values: pd.DataFrame
     report: str
     paths: dict[str, str]
     differences: pd.DataFrame | None = None
+    headline: list[str] = field(default_factory=list)
 
 
 def offer_counts(cfg: Config, spark: SparkSession) -> pd.DataFrame:
@@ -187,19 +189,21 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     trained = read_json(train_paths(cfg)["report"])
     currency = cfg.allocation.currency
     rows = cfg.train.evaluated_rows
+    decision = verdict.decision_section(
+        offer_counts(cfg, spark),
+        values,
+        solved,
+        currency=currency,
+        estimator=cfg.evaluate.estimator,
+        alpha=cfg.evaluate.alpha,
+        differences=differences,
+    )
+    against = verdict.difference_section(
+        differences, cfg.evaluate.estimator, cfg.evaluate.alpha, safeguard
+    )
     parts = [
-        verdict.decision_section(
-            offer_counts(cfg, spark),
-            values,
-            solved,
-            currency=currency,
-            estimator=cfg.evaluate.estimator,
-            alpha=cfg.evaluate.alpha,
-            differences=differences,
-        ),
-        verdict.difference_section(
-            differences, cfg.evaluate.estimator, cfg.evaluate.alpha, safeguard
-        ),
+        decision,
+        against,
         sections.data_section(read_json(ingest_paths(cfg)["report"])),
         sections.model_section(
             pd.read_csv(train_paths(cfg)["metrics"]),
@@ -251,4 +255,5 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
         )
         tracking.log_artifacts(str(report.parent), "report")
     manifest.finish(cfg, started, run.info.run_id)
-    return EvaluateResult(values, str(report), paths, differences)
+    headline = [*decision.paragraphs, against.paragraphs[0]]  # the verdict is its first line
+    return EvaluateResult(values, str(report), paths, differences, headline)
