@@ -101,7 +101,7 @@ def poisson_weights(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
     faster than ``Generator.poisson`` for this one rate. The count is ``sum_{k < 4} 1[U >= F(k)]``
     (branch-free comparisons) where ``U < F(3)``, and a binary search of the CDF
     (``np.searchsorted``) for the other 1.9% of draws: the same draws as the search on all of
-    them, about four times faster.
+    them, in about a quarter of its time (1.6x faster with the uniforms' own draw counted).
     """
     u = rng.random(shape)
     counts = np.zeros(shape, dtype=np.uint8)
