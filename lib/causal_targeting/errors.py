@@ -6,6 +6,8 @@ Each one names what is wrong (the table, the column, the key) and how to fix it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 
 class UserError(Exception):
     """Base class of every error caused by input or configuration rather than by a bug."""
@@ -27,6 +29,17 @@ class DataContractError(UserError):
         self.fix = fix
         where = f"table '{table}'" + (f", column '{column}'" if column else "")
         super().__init__(f"{where}: {problem}. Fix: {fix}")
+
+
+def refuse_missing_columns(
+    columns: Iterable[str], needed: Sequence[str], table: str, fix: str
+) -> None:
+    """Refuse a table whose ``columns`` lack any of ``needed``: a :class:`DataContractError`
+    naming the table, the missing columns (the first of them as its column) and ``fix``."""
+    present = set(columns)
+    missing = [c for c in needed if c not in present]
+    if missing:
+        raise DataContractError(table, f"missing columns {missing}", fix, column=missing[0])
 
 
 class ModelError(UserError):

@@ -13,7 +13,7 @@ import pandas as pd
 from scipy import optimize
 from scipy import stats as sps
 
-from causal_targeting.errors import DataContractError
+from causal_targeting.errors import DataContractError, refuse_missing_columns
 
 OUTCOME_KINDS = ("binary", "continuous")
 STATS_COLUMNS = ("arm", "outcome", "n", "mean", "var")
@@ -193,11 +193,9 @@ def _checked_stats(
     """``stats`` with numeric columns as float, after checking it against the readout contract."""
     if not 0 < alpha < 1:
         raise DataContractError(STATS_TABLE, f"alpha={alpha} is not in (0, 1)", "use e.g. 0.05")
-    missing = [c for c in STATS_COLUMNS if c not in stats.columns]
-    if missing:
-        raise DataContractError(
-            STATS_TABLE, f"missing columns {missing}", f"provide columns {list(STATS_COLUMNS)}"
-        )
+    refuse_missing_columns(
+        stats.columns, STATS_COLUMNS, STATS_TABLE, f"provide columns {list(STATS_COLUMNS)}"
+    )
     stats = stats[list(STATS_COLUMNS)].astype({"n": float, "mean": float, "var": float})
     if stats.duplicated(["arm", "outcome"]).any():
         raise DataContractError(

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from causal_targeting.errors import DataContractError
+from causal_targeting.errors import DataContractError, refuse_missing_columns
 from causal_targeting.evaluation.policy_value import HOLDOUT_TABLE, arm_codes
 
 BASELINES = ("propensity", "static_best", "random", "treat_all", "treat_none")
@@ -87,14 +87,12 @@ def baseline_policies(
     """
     mu_cols = {a: f"mu__{outcome}__{a}" for a in arms}
     response_col = response_col or mu_cols[control]
-    missing = [c for c in [*mu_cols.values(), response_col] if c not in holdout.columns]
-    if missing:
-        raise DataContractError(
-            HOLDOUT_TABLE,
-            f"missing columns {missing}",
-            "score the holdout rows with the model",
-            column=missing[0],
-        )
+    refuse_missing_columns(
+        holdout.columns,
+        [*mu_cols.values(), response_col],
+        HOLDOUT_TABLE,
+        "score the holdout rows with the model",
+    )
     codes = arm_codes(policy, arms, "policy")
     n = len(holdout)
     if len(codes) != n:

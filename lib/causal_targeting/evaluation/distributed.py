@@ -20,7 +20,7 @@ import pandas as pd
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from causal_targeting.errors import ConfigError, DataContractError
+from causal_targeting.errors import ConfigError, DataContractError, refuse_missing_columns
 from causal_targeting.evaluation.abtest import OUTCOME_KINDS
 from causal_targeting.evaluation.uplift import (
     BUCKET_COLUMNS,
@@ -80,15 +80,12 @@ def curve_bucket_stats_spark(
         raise ConfigError(f"evaluation buckets={buckets}: use a positive number, e.g. 100")
     shared = [treatment_col, *([weight_col] if weight_col else [])]
     for curve in curves:
-        needed = [curve.score_col, curve.outcome_col, *shared]
-        missing = [c for c in needed if c not in df.columns]
-        if missing:
-            raise DataContractError(
-                HOLDOUT_TABLE,
-                f"missing columns {missing}",
-                "score the holdout rows and keep outcomes",
-                column=missing[0],
-            )
+        refuse_missing_columns(
+            df.columns,
+            [curve.score_col, curve.outcome_col, *shared],
+            HOLDOUT_TABLE,
+            "score the holdout rows and keep outcomes",
+        )
     members = [F.col(treatment_col).isin(curve.arm, control) for curve in curves]
     scores = [F.lit(c.sign) * F.col(c.score_col).cast("double") for c in curves]
     probs = [float(p) for p in np.linspace(0, 1, buckets + 1)[1:-1]]

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from causal_targeting.errors import DataContractError
+from causal_targeting.errors import DataContractError, refuse_missing_columns
 
 ESTIMATORS = ("ips", "snips", "dr")
 VALUE_COLUMNS = ["policy", "estimator", "value", "ci_low", "ci_high", "contacts", "cost"]
@@ -274,7 +274,9 @@ def estimator_inputs(
     columns read. Refuses missing columns, nulls and propensities outside (0, 1].
     """
     mu_cols = [f"mu__{outcome}__{a}" for a in arms]
-    _require_columns(holdout, [treatment_col, outcome, *mu_cols])
+    refuse_missing_columns(
+        holdout.columns, [treatment_col, outcome, *mu_cols], HOLDOUT_TABLE, SCORED_FIX
+    )
     if propensity_col in holdout.columns:
         propensity = holdout[propensity_col].to_numpy(dtype=float)
     else:
@@ -314,7 +316,7 @@ def true_policy_value(
     ``truth`` is simulator data with a ``true_mu__{outcome}__{arm}`` column for every arm.
     """
     cols = [f"true_mu__{outcome}__{a}" for a in arms]
-    _require_columns(truth, cols, table="simulator truth")
+    refuse_missing_columns(truth.columns, cols, "simulator truth", SCORED_FIX)
     _check_lengths({"policy": policy}, len(truth))
     codes = arm_codes(policy, arms, "policy")
     true_mu = truth[cols].to_numpy(dtype=float)[np.arange(len(truth)), codes]
@@ -322,16 +324,7 @@ def true_policy_value(
     return float(np.mean(true_mu - cost[codes]))
 
 
-def _require_columns(frame: pd.DataFrame, cols: Sequence[str], table: str = HOLDOUT_TABLE) -> None:
-    """Refuse a frame that lacks any of ``cols``."""
-    missing = [c for c in cols if c not in frame.columns]
-    if missing:
-        raise DataContractError(
-            table,
-            f"missing columns {missing}",
-            "score the rows with the model (mu__ columns) and keep treatment and outcomes",
-            column=missing[0],
-        )
+SCORED_FIX = "score the rows with the model (mu__ columns) and keep treatment and outcomes"
 
 
 def _check_lengths(policies: Mapping[str, Sequence[str] | np.ndarray], n: int) -> None:
