@@ -149,20 +149,31 @@ def pass_line(log: PassLog) -> str:
     )
 
 
-def solve_table(result: AllocateResult, currency: str) -> Table:
-    """Each guardrail after the solve: usage against limit, shadow price, binding or not."""
+def solve_title(result: AllocateResult, currency: str) -> str:
+    """What the allocation is worth: the certified optimum of targeting, or the predicted value
+    of the static policy the safeguard chose."""
     report = result.report
-    title = (
-        f"Allocation: total value {amount(report.primal, currency)}, dual bound "
-        f"{amount(report.dual_bound, currency)}, certified gap {number(report.gap, '.2e')} after "
-        f"{report.passes} passes ({report.seconds:.1f} s)"
-    )
+    passes = f"{report.passes} pass{'' if report.passes == 1 else 'es'}"
     if result.safeguard is not None and result.safeguard.kind == "static":
-        title = (
+        return (
             f"Allocation of the best static policy: predicted net value "
             f"{amount(report.primal, currency)} (the model's scores); no shadow prices, as "
-            f"targeting was not used ({report.passes} passes, {report.seconds:.1f} s)"
+            f"targeting was not used ({passes}, {report.seconds:.1f} s)"
         )
+    return (
+        f"Allocation: total value {amount(report.primal, currency)}, dual bound "
+        f"{amount(report.dual_bound, currency)}, certified gap {number(report.gap, '.2e')} after "
+        f"{passes} ({report.seconds:.1f} s)"
+    )
+
+
+def solve_table(result: AllocateResult, currency: str) -> Table | Text:
+    """Each guardrail after the solve: usage against limit, shadow price, binding or not; the
+    title alone, as a line, when there are no guardrails."""
+    report = result.report
+    title = solve_title(result, currency)
+    if not report.guardrails:
+        return Text(f"{title}; no guardrails")
     table = Table(title=title)
     price = f"shadow price {unit_label(currency)} per unit"
     for name in ("guardrail", "kind", "usage", "limit", price, "binding"):
@@ -288,12 +299,13 @@ def values_table(values: pd.DataFrame, estimator: str, currency: str, rows: str)
 
 
 def differences_table(differences: pd.DataFrame, estimator: str, alpha: float) -> Table:
-    """Targeting minus each baseline with its paired bootstrap CI and p-value."""
+    """Targeting minus each baseline with its paired bootstrap CI and p-value, and the share of
+    customers to whom the baseline gives the same decision as targeting."""
     table = Table(
         title=f"Targeting minus each baseline ({estimator.upper()}, paired bootstrap "
         f"{1 - alpha:.0%} CI)"
     )
-    for name in ("baseline", "difference", "CI", "p-value"):
+    for name in ("baseline", "difference", "CI", "p-value", "same decision"):
         table.add_column(name, justify="left" if name == "baseline" else "right")
     for row in differences[differences["estimator"] == estimator].itertuples(index=False):
         table.add_row(
@@ -301,6 +313,7 @@ def differences_table(differences: pd.DataFrame, estimator: str, alpha: float) -
             f"{row.difference:+.4f}",
             f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}]",
             f"{row.p_value:.3f}",
+            f"{row.same_decisions:.1%}",
         )
     return table
 

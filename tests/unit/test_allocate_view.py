@@ -3,6 +3,8 @@ used, a static policy's predicted value (and no shadow prices) when the safeguar
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rich.console import Console
 
 from causal_targeting.allocation.report import GuardrailReport, SolveReport
@@ -43,6 +45,15 @@ def test_a_static_policy_shows_its_predicted_value_and_no_prices() -> None:
     assert report.guardrails[0].usage == 400.0 and report.guardrails[0].binding
 
 
+def test_no_guardrails_print_one_line_not_an_empty_table() -> None:
+    report = replace(REPORT, guardrails=(), prices=(), passes=1)
+    text = rendered(AllocateResult(report, ["mail"], "r", {}, decision("targeted")))
+    assert text.strip() == (
+        "Allocation: total value $500.00, dual bound $500.20, certified gap 4.00e-04 after 1 "
+        "pass (1.5 s); no guardrails"
+    )
+
+
 def test_evaluate_ends_with_the_decision_and_the_verdict_before_the_report_path() -> None:
     """The terminal shows the report's opening lines after the tables: what was sent (and, when
     the safeguard chose a static policy, that it is not the model's targeting) and whether
@@ -62,7 +73,7 @@ def test_evaluate_ends_with_the_decision_and_the_verdict_before_the_report_path(
     )
     differences = pd.DataFrame(
         {"baseline": ["static_best"], "estimator": "dr", "difference": [0.0065],
-         "ci_low": [-0.0348], "ci_high": [0.0501], "p_value": [0.772]}
+         "ci_low": [-0.0348], "ci_high": [0.0501], "p_value": [0.772], "same_decisions": [0.4]}
     )
     headline = [
         "Send [mens] E-Mail to 22,400 customers. This is the best static policy, not the "
@@ -75,5 +86,6 @@ def test_evaluate_ends_with_the_decision_and_the_verdict_before_the_report_path(
         console.print(part)
     text = console.export_text()
     tables = text.index("Targeting minus each baseline")
+    assert "same decision" in text and "40.0%" in text
     sent, verdict = text.index(headline[0]), text.index(headline[1])
     assert tables < sent < verdict < text.index("report: r/index.html")

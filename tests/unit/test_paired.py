@@ -6,7 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causal_targeting.evaluation.paired import bootstrap_p_value, policy_differences
+from causal_targeting.evaluation.paired import (
+    DIFFERENCE_COLUMNS,
+    bootstrap_p_value,
+    policy_differences,
+)
 from causal_targeting.evaluation.policy_value import poisson_weights
 
 ARMS = ["ctl", "a"]
@@ -51,6 +55,20 @@ def test_paired_difference_matches_a_hand_computation() -> None:
     assert dr["ci_low"] == pytest.approx(np.nanquantile(draws, 0.05))
     assert dr["ci_high"] == pytest.approx(np.nanquantile(draws, 0.95))
     assert dr["p_value"] == pytest.approx(bootstrap_p_value(draws))
+    assert dr["same_decisions"] == pytest.approx(0.4)  # rows 3 and 4 get no offer from both
+
+
+def test_a_baseline_with_the_same_decisions_differs_by_exactly_zero() -> None:
+    frame = _tiny()
+    ours = np.array(["a", "a", "ctl", "ctl", "a"], dtype=object)
+    table = policy_differences(
+        frame, {"ours": ours, "copy": ours.copy(), "all": np.full(5, "a", dtype=object)},
+        against="ours", outcome="spend", arms=ARMS, control="ctl", costs={"a": 1.0}, reps=100,
+    )
+    copy = table[table["baseline"] == "copy"]
+    assert (copy["same_decisions"] == 1.0).all()
+    assert (copy[["difference", "ci_low", "ci_high"]].to_numpy() == 0.0).all()
+    assert (table.loc[table["baseline"] == "all", "same_decisions"] == 0.6).all()
 
 
 def test_p_value_is_two_sided() -> None:
@@ -97,13 +115,57 @@ def test_verdict_names_the_closest_comparable_baseline() -> None:
         ("treat_none", 0.3, 0.1, 0.5),
     ]
     differences = pd.DataFrame(
-        [("targeting", b, "dr", d, lo, hi, 0.01) for b, d, lo, hi in rows],
-        columns=["policy", "baseline", "estimator", "difference", "ci_low", "ci_high", "p_value"],
+        [("targeting", b, "dr", d, lo, hi, 0.01, 0.5) for b, d, lo, hi in rows],
+        columns=DIFFERENCE_COLUMNS,
     )
     line = verdict_line(differences, "dr", 0.05)
     assert line.startswith("Targeting beats the best baseline ('static_best'): +0.2000")
+    assert "decides as" not in line
     differences.loc[1, "ci_low"] = -0.01
     assert "does not significantly beat" in verdict_line(differences, "dr", 0.05)
+
+
+def same_policy_differences(alike: list[str]) -> pd.DataFrame:
+    """Targeting against the four comparable baselines; those in ``alike`` decide as it does
+    for every customer (a difference of exactly zero), the others lose to it."""
+    rows = []
+    for baseline, loss in (("propensity", 0.3), ("static_best", 0.1), ("random", 0.4),
+                           ("treat_none", 0.6)):
+        same = baseline in alike
+        d, lo, hi = (0.0, 0.0, 0.0) if same else (loss, loss - 0.2, loss + 0.2)
+        rows.append(("targeting", baseline, "dr", d, lo, hi, 1.0 if same else 0.02,
+                     1.0 if same else 0.5))
+    return pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS)
+
+
+def test_verdict_says_when_the_best_baseline_is_the_same_policy() -> None:
+    """When the safeguard sends one arm to everyone, the same-contacts baselines send it too:
+    the verdict says targeting is that policy and compares it with the best of the others,
+    instead of 'does not significantly beat ... +0.0000, CI [+0.0000, +0.0000], p = 1.000'."""
+    from causal_targeting.evaluation.verdict import verdict_line
+
+    line = verdict_line(same_policy_differences(["propensity", "random"]), "dr", 0.05)
+    assert line == (
+        "Targeting does not beat the best baseline: it decides as 'propensity' and 'random' for "
+        "every customer (the same policy); against the best of the others ('static_best'): "
+        "+0.1000 per customer (DR), 95% paired CI [-0.1000, +0.3000], p = 0.020."
+    )
+    everyone = ["propensity", "static_best", "random", "treat_none"]
+    assert verdict_line(same_policy_differences(everyone), "dr", 0.05) == (
+        "Targeting does not beat the best baseline: it decides as 'propensity', 'static_best', "
+        "'random' and 'treat_none' for every customer (the same policy)."
+    )
+
+
+def test_verdict_names_alike_baselines_beside_a_better_one() -> None:
+    from causal_targeting.evaluation.verdict import verdict_line
+
+    differences = same_policy_differences(["random"])
+    differences.loc[differences["baseline"] == "static_best", "difference"] = -0.05
+    line = verdict_line(differences, "dr", 0.05)
+    assert line.startswith("Targeting does not significantly beat the best baseline "
+                           "('static_best'): -0.0500")
+    assert line.endswith(" It decides as 'random' for every customer.")
 
 
 def test_difference_section_shows_the_chosen_estimator_under_human_headers() -> None:
@@ -111,17 +173,19 @@ def test_difference_section_shows_the_chosen_estimator_under_human_headers() -> 
 
     differences = pd.DataFrame(
         [
-            ("targeting", "random", "dr", 0.25, 0.05, 0.45, 0.01),
-            ("targeting", "random", "ips", 0.3, -0.1, 0.7, 0.2),
-            ("targeting", "treat_none", "dr", -0.0, -0.2, 0.2, 1e-320),
+            ("targeting", "random", "dr", 0.25, 0.05, 0.45, 0.01, 0.25),
+            ("targeting", "random", "ips", 0.3, -0.1, 0.7, 0.2, 0.25),
+            ("targeting", "treat_none", "dr", -0.0, -0.2, 0.2, 1e-320, 0.6),
         ],
-        columns=["policy", "baseline", "estimator", "difference", "ci_low", "ci_high", "p_value"],
+        columns=DIFFERENCE_COLUMNS,
     )
     section = difference_section(differences, "dr", 0.05, {"line": "Safeguard: kept."})
     (_, table), = section.tables
     assert list(table.columns) == [
-        "Baseline", "Targeting minus baseline, per customer", "95% paired CI", "p-value"
+        "Baseline", "Targeting minus baseline, per customer", "95% paired CI", "p-value",
+        "Customers with the same decision",
     ]
+    assert table["Customers with the same decision"].tolist() == ["25.0%", "60.0%"]
     assert table["Baseline"].tolist() == ["random", "treat_none"]
     assert table["Targeting minus baseline, per customer"].tolist() == ["+0.2500", "0.0000"]
     assert table["p-value"].tolist()[1] == "<1e-300"

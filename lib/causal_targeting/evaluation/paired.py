@@ -9,6 +9,9 @@ rows, so the difference is far more precise than two independent intervals sugge
 
     CI       percentile interval [q_{alpha/2}(D_b), q_{1-alpha/2}(D_b)]
     p-value  two-sided bootstrap p = min(1, 2 min(P_b(D_b <= 0), P_b(D_b >= 0)))
+
+and beside them the share of rows on which A and B choose the same arm (1: the same policy on
+these rows, so D_b = 0 in every replicate and the comparison says nothing about targeting).
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from causal_targeting.evaluation.policy_value import (
 )
 
 DIFFERENCE_COLUMNS = [
-    "policy", "baseline", "estimator", "difference", "ci_low", "ci_high", "p_value"
+    "policy", "baseline", "estimator", "difference", "ci_low", "ci_high", "p_value",
+    "same_decisions",
 ]
 
 
@@ -73,8 +77,9 @@ def policy_differences(
 
     Returns:
         One row per (baseline, estimator): ``policy`` (= ``against``), ``baseline``,
-        ``difference`` = value(against) - value(baseline), ``ci_low``, ``ci_high`` and
-        the two-sided bootstrap ``p_value``.
+        ``difference`` = value(against) - value(baseline), ``ci_low``, ``ci_high``, the
+        two-sided bootstrap ``p_value`` and ``same_decisions``, the share of rows on which the
+        two policies choose the same arm.
     """
     arms = [control, *[a for a in arms if a != control]]
     inputs = estimator_inputs(holdout, outcome=outcome, arms=arms, costs=costs)
@@ -87,6 +92,7 @@ def policy_differences(
         if j == ours:
             continue
         diff, draws = difference_draws(point, boot, ours, j)
+        same = float(np.mean(codes[against] == codes[name]))
         low, high = np.nanquantile(draws, [alpha / 2, 1 - alpha / 2], axis=0)
         for e, estimator in enumerate(ESTIMATORS):
             rows.append(
@@ -98,6 +104,7 @@ def policy_differences(
                     "ci_low": float(low[e]),
                     "ci_high": float(high[e]),
                     "p_value": bootstrap_p_value(draws[:, e]),
+                    "same_decisions": same,
                 }
             )
     return pd.DataFrame(rows, columns=DIFFERENCE_COLUMNS)

@@ -48,6 +48,11 @@ def versus_best_text(
     ours, rival, best = lift_over_baselines(values, estimator)
     rows = values[values["estimator"] == estimator].set_index("policy")
     paired = paired_row(differences, rival, estimator)
+    if paired is not None and paired["same_decisions"] == 1.0:
+        return (
+            f"The best baseline with the same contacts and budget ('{rival}') makes the same "
+            "decision as targeting for every evaluated customer: the same policy, worth the same."
+        )
     head = (
         f"Against the best baseline with the same contacts and budget ('{rival}'), targeting is "
         f"worth {amount(ours - best, currency, '+,.4f')} per customer ({estimator.upper()})"
@@ -157,18 +162,53 @@ COMPARABLE = (*SAME_CONTACTS, "treat_none")
 """The baselines that respect the guardrails: the verdict compares targeting with these."""
 
 
+def quoted(names: pd.Series) -> str:
+    """"'a', 'b' and 'c'": names in quotes, listed."""
+    items = [f"'{name}'" for name in names]
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
+
+
+def difference_text(row: pd.Series, estimator: str, alpha: float) -> str:
+    """"+0.0123 per customer (DR), 95% paired CI [+0.0010, +0.0236], p = 0.031"."""
+    return (
+        f"{row['difference']:+.4f} per customer ({estimator.upper()}), {1 - alpha:.0%} paired "
+        f"CI [{row['ci_low']:+.4f}, {row['ci_high']:+.4f}], p = {row['p_value']:.3f}"
+    )
+
+
 def verdict_line(differences: pd.DataFrame, estimator: str, alpha: float) -> str:
-    """Whether targeting beats the best guardrail-respecting baseline significantly."""
+    """Whether targeting beats the best guardrail-respecting baseline significantly.
+
+    A baseline that chooses the same arm as targeting on every row (``same_decisions`` 1, e.g.
+    every same-contacts baseline when the safeguard allocated one arm to everyone) is the same
+    policy: when it is the best, the line says so and compares targeting with the best of the
+    others instead of reporting a difference of exactly zero.
+    """
     rows = differences[
         (differences["estimator"] == estimator) & differences["baseline"].isin(COMPARABLE)
     ]
+    alike = rows["same_decisions"] == 1.0
     best = rows.loc[rows["difference"].idxmin()]
-    significant = best["ci_low"] > 0
+    if best["same_decisions"] < 1.0:
+        significant = best["ci_low"] > 0
+        line = (
+            f"Targeting {'beats' if significant else 'does not significantly beat'} the best "
+            f"baseline ('{best['baseline']}'): {difference_text(best, estimator, alpha)}."
+        )
+        if alike.any():
+            line += f" It decides as {quoted(rows.loc[alike, 'baseline'])} for every customer."
+        return line
+    line = (
+        "Targeting does not beat the best baseline: it decides as "
+        f"{quoted(rows.loc[alike, 'baseline'])} for every customer (the same policy)"
+    )
+    if alike.all():
+        return f"{line}."
+    others = rows[~alike]
+    second = others.loc[others["difference"].idxmin()]
     return (
-        f"Targeting {'beats' if significant else 'does not significantly beat'} the best "
-        f"baseline ('{best['baseline']}'): {best['difference']:+.4f} per customer "
-        f"({estimator.upper()}), {1 - alpha:.0%} paired CI [{best['ci_low']:+.4f}, "
-        f"{best['ci_high']:+.4f}], p = {best['p_value']:.3f}."
+        f"{line}; against the best of the others ('{second['baseline']}'): "
+        f"{difference_text(second, estimator, alpha)}."
     )
 
 
@@ -192,6 +232,7 @@ def difference_section(
             "difference": ("Targeting minus baseline, per customer", "+.4f"),
             "ci": (f"{level} paired CI", str),
             "p_value": ("p-value", p_value),
+            "same_decisions": ("Customers with the same decision", ".1%"),
         },
     )
     return Section(
