@@ -222,3 +222,22 @@ def test_lower_direction_flips_the_value_weight_and_do_no_harm() -> None:
     value_model, _, rule = allocation_problem(validate(raw))
     assert value_model.weights == {"churn": -50.0}
     assert rule is not None and rule.sign == -1.0
+
+
+def test_yaml_reads_on_yes_and_no_as_words_not_booleans(tmp_path: Path, root: Path) -> None:
+    """YAML 1.1 (PyYAML's default) reads on/off/yes/no as booleans: the documented
+    ``do_no_harm: {on: value}`` would be the key True, an arm named ``no`` would be False."""
+    conf = tmp_path / "user.yaml"
+    conf.write_text(
+        f"inherit: {root / 'conf' / 'local.yaml'}\n"
+        "allocation:\n"
+        "  do_no_harm: {on: value}\n"
+        "  safeguard: FALSE\n"
+        "train:\n"
+        "  promote: yes\n"
+    )
+    cfg = load_config(conf, ["data.control=no", "data.arms=[on, 'off']", "evaluate.alpha=0.1"])
+    assert cfg.allocation.do_no_harm is not None and cfg.allocation.do_no_harm.on == "value"
+    assert cfg.allocation.safeguard is False
+    assert cfg.train.promote is True  # a boolean setting written 'yes' is still true
+    assert cfg.data.control == "no" and cfg.data.arms == ["on", "off"]

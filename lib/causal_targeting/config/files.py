@@ -19,6 +19,30 @@ from causal_targeting.config.sections import Config
 from causal_targeting.errors import ConfigError
 
 
+class ConfigLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with YAML 1.2 booleans: only ``true`` and ``false`` (any of the three
+    cases YAML allows) are booleans. YAML 1.1, PyYAML's default, also reads ``on``, ``off``,
+    ``yes``, ``no``, ``y`` and ``n`` as booleans, so ``do_no_harm: {on: value}`` would be the key
+    True and an arm named ``no`` the value False. A boolean setting written ``yes`` still works:
+    the typed config reads the string as a boolean."""
+
+
+ConfigLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+ConfigLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:bool",
+    re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+    list("tTfF"),
+)
+
+
+def parse_yaml(text: str) -> Any:
+    """The YAML document ``text`` as Python values (:class:`ConfigLoader`'s booleans)."""
+    return yaml.load(text, Loader=ConfigLoader)  # a SafeLoader: plain data only
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
@@ -32,7 +56,7 @@ def _read_yaml(path: Path) -> dict[str, Any]:
             "save it as UTF-8 YAML, or check the path points at the config"
         ) from None
     try:
-        loaded = yaml.safe_load(text) or {}
+        loaded = parse_yaml(text) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(
             f"config file '{path}' is not valid YAML: {exc}".replace("\n", " ")
@@ -82,7 +106,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
     if not sep or not key.strip():
         raise ConfigError(f"override '{text}' is not of the form key.path=value (e.g. seed=7)")
     try:
-        parsed = yaml.safe_load(value) if value.strip() else ""
+        parsed = parse_yaml(value) if value.strip() else ""
     except yaml.YAMLError:
         parsed = value
     return key.strip().split("."), parsed
