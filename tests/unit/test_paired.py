@@ -147,13 +147,13 @@ def test_verdict_says_when_the_best_baseline_is_the_same_policy() -> None:
     line = verdict_line(same_policy_differences(["propensity", "random"]), "dr", 0.05)
     assert line == (
         "Targeting does not beat the best baseline: it decides as 'propensity' and 'random' for "
-        "every customer (the same policy); against the best of the others ('static_best'): "
-        "+0.1000 per customer (DR), 95% paired CI [-0.1000, +0.3000], p = 0.020."
+        "every evaluated customer (the same policy); against the best of the others "
+        "('static_best'): +0.1000 per customer (DR), 95% paired CI [-0.1000, +0.3000], p = 0.020."
     )
     everyone = ["propensity", "static_best", "random", "treat_none"]
     assert verdict_line(same_policy_differences(everyone), "dr", 0.05) == (
         "Targeting does not beat the best baseline: it decides as 'propensity', 'static_best', "
-        "'random' and 'treat_none' for every customer (the same policy)."
+        "'random' and 'treat_none' for every evaluated customer (the same policy)."
     )
 
 
@@ -165,7 +165,7 @@ def test_verdict_names_alike_baselines_beside_a_better_one() -> None:
     line = verdict_line(differences, "dr", 0.05)
     assert line.startswith("Targeting does not significantly beat the best baseline "
                            "('static_best'): -0.0500")
-    assert line.endswith(" It decides as 'random' for every customer.")
+    assert line.endswith(" It decides as 'random' for every evaluated customer.")
 
 
 def test_difference_section_shows_the_chosen_estimator_under_human_headers() -> None:

@@ -196,11 +196,12 @@ def verdict_line(differences: pd.DataFrame, estimator: str, alpha: float) -> str
             f"baseline ('{best['baseline']}'): {difference_text(best, estimator, alpha)}."
         )
         if alike.any():
-            line += f" It decides as {quoted(rows.loc[alike, 'baseline'])} for every customer."
+            alike_names = quoted(rows.loc[alike, "baseline"])
+            line += f" It decides as {alike_names} for every evaluated customer."
         return line
     line = (
         "Targeting does not beat the best baseline: it decides as "
-        f"{quoted(rows.loc[alike, 'baseline'])} for every customer (the same policy)"
+        f"{quoted(rows.loc[alike, 'baseline'])} for every evaluated customer (the same policy)"
     )
     if alike.all():
         return f"{line}."
