@@ -241,3 +241,22 @@ def test_yaml_reads_on_yes_and_no_as_words_not_booleans(tmp_path: Path, root: Pa
     assert cfg.allocation.safeguard is False
     assert cfg.train.promote is True  # a boolean setting written 'yes' is still true
     assert cfg.data.control == "no" and cfg.data.arms == ["on", "off"]
+
+
+def test_numbers_where_labels_are_expected_read_as_their_text(root: Path) -> None:
+    """A 0/1 treatment or outcome column's labels can be written unquoted: the tables' values
+    are compared as text, so 0 is the label '0' (before, 'input should be a valid string')."""
+    cfg = load_config(
+        root / "conf" / "local.yaml",
+        [
+            "data.control=0",
+            "data.arms=[1, 2]",
+            "data.outcomes.visit={kind: binary, positive: 1}",
+            "allocation.fixed_cost={1: 0.5, 2: 0.75}",
+        ],
+    )
+    assert cfg.data.control == "0" and cfg.data.arms == ["1", "2"]
+    assert cfg.data.positive_labels == {"visit": "1"}
+    assert cfg.allocation.fixed_cost == {"1": 0.5, "2": 0.75}
+    with pytest.raises(ConfigError, match=r"'spark\.shuffle_partitions'.*integer"):
+        load_config(root / "conf" / "local.yaml", ["spark.shuffle_partitions=many"])

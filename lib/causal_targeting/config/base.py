@@ -22,6 +22,14 @@ Direction = Literal["higher", "lower"]
 
 
 class Section(BaseModel):
-    """A config section: unknown keys are errors, values are validated on assignment."""
+    """A config section: unknown keys are errors, values are validated on assignment. A number
+    where text is expected is read as its text, so arms and labels of a 0/1 column can be
+    written unquoted (``control: 0``, ``arms: [1]``, ``positive: 1``, ``fixed_cost: {1: 1500}``),
+    as the tables' values are compared as text."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, str_max_length=TEXT_MAX)
+    model_config = ConfigDict(
+        extra="forbid",
+        validate_assignment=True,
+        str_max_length=TEXT_MAX,
+        coerce_numbers_to_str=True,
+    )
