@@ -180,6 +180,30 @@ def test_refuses_missing_configured_column(spark: Any, tmp_path: Path) -> None:
     )
 
 
+def test_a_missing_column_lists_the_table_columns_not_the_csv_readers_own(
+    spark: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "e.csv"
+    experiment_frame().drop(columns="spend").to_csv(path, index=False)
+    with pytest.raises(DataContractError) as refusal:
+        ingest(config_for(tmp_path, str(path), fmt="csv"), spark)
+    assert "(the table has: id, age, region, group, buy)" in str(refusal.value)
+
+
+def test_refuses_numbering_rows_over_an_own_customer_id_column(
+    spark: Any, tmp_path: Path
+) -> None:
+    """data.customer_id: null numbers the rows as customer_id; a table with a column of that
+    name was an unexpected Spark error (an ambiguous reference), now a refusal naming the fix."""
+    frame = experiment_frame().rename(columns={"id": "customer_id"})
+    path = write_parquet(frame, tmp_path / "e.parquet")
+    refused(
+        spark,
+        config_for(tmp_path, path, customer_id=None),
+        r"column 'customer_id': data.customer_id is null .* set data.customer_id: customer_id",
+    )
+
+
 def test_refuses_no_control_rows(spark: Any, tmp_path: Path) -> None:
     frame = experiment_frame()
     path = write_parquet(frame[frame.group != "ctl"], tmp_path / "e.parquet")

@@ -260,3 +260,8 @@ def test_numbers_where_labels_are_expected_read_as_their_text(root: Path) -> Non
     assert cfg.allocation.fixed_cost == {"1": 0.5, "2": 0.75}
     with pytest.raises(ConfigError, match=r"'spark\.shuffle_partitions'.*integer"):
         load_config(root / "conf" / "local.yaml", ["spark.shuffle_partitions=many"])
+
+
+def test_a_list_of_features_is_told_to_be_a_mapping(root: Path) -> None:
+    with pytest.raises(ConfigError, match=r"'data\.features'.*map each column to its kind, e\.g\."):
+        load_config(root / "conf" / "local.yaml", ["data.features=[age, region]"])

@@ -145,6 +145,13 @@ def nearest_key(key: str) -> str | None:
     return close[0] if close else None
 
 
+MAPPING_HINTS = {
+    "data.features": "map each column to its kind, e.g. {age: numeric, region: categorical}",
+    "data.outcomes": "map each outcome to its kind, e.g. {converted: binary, revenue: continuous}",
+}
+"""What to write instead of a list where the config wants a mapping of names to kinds."""
+
+
 def describe(error: dict[str, Any]) -> str:
     key = ".".join(str(part) for part in error["loc"]) or "(top level)"
     kind = error["type"]
@@ -160,7 +167,10 @@ def describe(error: dict[str, Any]) -> str:
         return f"config key '{key}': {error['msg'].removeprefix('Value error, ')}"
     got = repr(error.get("input"))
     got = got if len(got) <= 60 else got[:57] + "..."
-    return f"config key '{key}': {error['msg'][0].lower()}{error['msg'][1:]} (got {got})"
+    told = f"config key '{key}': {error['msg'][0].lower()}{error['msg'][1:]} (got {got})"
+    if kind == "dict_type" and key in MAPPING_HINTS:
+        return f"{told}; {MAPPING_HINTS[key]}"
+    return told
 
 
 def validate(raw: dict[str, Any]) -> Config:

@@ -56,11 +56,12 @@ def _q(name: str) -> str:
 def require_columns(df: DataFrame, table: str, wanted: dict[str, str]) -> None:
     """Refuse a table lacking a configured column; ``wanted`` maps column -> config key."""
     present = set(df.columns)
+    shown = [column for column in df.columns if column != MALFORMED_LINE]  # the reader's own
     for column, key in wanted.items():
         if column not in present:
             raise DataContractError(
                 table,
-                f"configured column is missing (the table has: {', '.join(df.columns)})",
+                f"configured column is missing (the table has: {', '.join(shown)})",
                 f"set {key} to one of the table's columns, or add the column to the table",
                 column=column,
             )
@@ -71,6 +72,19 @@ def require_rows(df: DataFrame, table: str) -> None:
     if df.limit(1).count() == 0:
         raise DataContractError(
             table, "the table is empty", "point the config at a table with rows"
+        )
+
+
+def refuse_own_id_column(df: DataFrame, table: str) -> None:
+    """Refuse numbering the rows as ``customer_id`` (``data.customer_id: null``) when the table
+    has a column of that name: the two would clash."""
+    if "customer_id" in df.columns:
+        raise DataContractError(
+            table,
+            "data.customer_id is null (rows numbered in file order as customer_id) but the table "
+            "has its own column 'customer_id'",
+            "set data.customer_id: customer_id to use that column as the id, or rename it",
+            column="customer_id",
         )
 
 
@@ -211,6 +225,7 @@ def canonical_experiment(raw: DataFrame, data: DataConfig) -> DataFrame:
     require_columns(raw, table, wanted)
     require_rows(raw, table)
     if data.customer_id is None:
+        refuse_own_id_column(raw, table)
         raw = with_row_ids(raw)
         id_column = "customer_id"
     else:
