@@ -419,6 +419,22 @@ def test_refuses_a_positive_label_no_row_has(spark: Any, tmp_path: Path) -> None
     )
 
 
+def test_labels_in_a_binary_outcome_without_positive_are_told_to_map_one(
+    spark: Any, tmp_path: Path
+) -> None:
+    """Yes/No in a binary outcome quarantine every row; the refusal says to name the label read
+    as 1 (before: 'fix the source table, or raise ingest.max_quarantine_share')."""
+    frame = experiment_frame()
+    frame["buy"] = np.where(frame["buy"] == 1.0, "Yes", "No")
+    path = write_parquet(frame, tmp_path / "e.parquet")
+    refused(
+        spark,
+        config_for(tmp_path, path),
+        r"outcome 'buy' is not numeric: 360.*declare data\.outcomes\.buy: \{kind: binary, "
+        r"positive: <the label read as 1>\}",
+    )
+
+
 def test_refuses_an_experiment_without_offer_rows(spark: Any, tmp_path: Path) -> None:
     frame = experiment_frame()
     path = write_parquet(frame[frame.group == "ctl"], tmp_path / "e.parquet")

@@ -13,6 +13,7 @@ raise :class:`DataContractError` before anything is written.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
@@ -152,6 +153,10 @@ def malformed_line(raw: DataFrame) -> list[Column]:
     return [F.col(MALFORMED_LINE).alias(LINE)] if MALFORMED_LINE in raw.columns else []
 
 
+NOT_NUMERIC = "outcome '{}' is not numeric"
+"""The quarantine reason of an outcome value that is not a number (the outcome's name in it)."""
+
+
 def experiment_reason_columns(data: DataConfig) -> list[Column]:
     """One nullable string column per row-level problem of an experiment row."""
     known = [data.control, *data.arms]
@@ -168,7 +173,7 @@ def experiment_reason_columns(data: DataConfig) -> list[Column]:
         raw, num = F.col(f"__raw_{outcome}"), F.col(_q(outcome))
         reasons.append(
             F.when(raw.isNull(), F.lit(f"outcome '{outcome}' is null"))
-            .when(num.isNull(), F.lit(f"outcome '{outcome}' is not numeric"))
+            .when(num.isNull(), F.lit(NOT_NUMERIC.format(outcome)))
             .when(F.isnan(num), F.lit(f"outcome '{outcome}' is NaN"))
             .when(F.abs(num) == F.lit(float("inf")), F.lit(f"outcome '{outcome}' is infinite"))
         )
@@ -388,6 +393,21 @@ def check_experiment(
             )
 
 
+def quarantine_fix(counts: dict[str, int]) -> str:
+    """What to do about a table most of whose rows would be quarantined: for an outcome that
+    holds labels rather than numbers (the commonest reason), map its label to 1; else fix the
+    table or allow the share."""
+    pattern = re.escape(NOT_NUMERIC).replace(re.escape("{}"), "(.+)")
+    found = re.fullmatch(pattern, max(counts, key=lambda reason: counts[reason]))
+    if found:
+        outcome = found[1]
+        return (
+            f"if '{outcome}' holds labels (such as Yes/No), declare data.outcomes.{outcome}: "
+            "{kind: binary, positive: <the label read as 1>}; else fix the source table"
+        )
+    return "fix the source table, or raise ingest.max_quarantine_share if these rows are expected"
+
+
 def check_quarantine_share(
     counts: dict[str, int], rows: int, table: str, ingest: IngestConfig
 ) -> None:
@@ -402,7 +422,7 @@ def check_quarantine_share(
             table,
             f"{quarantined} of {rows} rows ({share:.1%}) would be quarantined, above "
             f"ingest.max_quarantine_share={ingest.max_quarantine_share} (top reasons: {top})",
-            "fix the source table, or raise ingest.max_quarantine_share if these rows are expected",
+            quarantine_fix(counts),
         )
 
 
