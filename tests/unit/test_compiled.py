@@ -37,7 +37,9 @@ def _booster(objective: str, seed: int = 0, **params: object) -> str:
     signal = (
         np.nan_to_num(x[:, 0]) + (x[:, 1] == 2) - 0.5 * (x[:, 1] == 4) + rng.normal(size=len(x))
     )
-    y = (signal > 0.3).astype(float) if objective == "binary" else signal
+    y = {"binary": (signal > 0.3).astype(float), "poisson": np.exp(signal) * (signal > 0)}.get(
+        objective, signal
+    )
     data = lgb.Dataset(x, y, categorical_feature=[1], params={"verbose": -1})
     booster = lgb.train(
         {"objective": objective, "verbose": -1, "num_leaves": 15, "seed": seed, **params},
@@ -54,7 +56,7 @@ def _fresh_process_cache(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def boosters() -> dict[str, str]:
-    return {"binary": _booster("binary"), "regression": _booster("regression")}
+    return {objective: _booster(objective) for objective in ("binary", "regression", "poisson")}
 
 
 def _scoring_rows() -> np.ndarray:
@@ -65,7 +67,7 @@ def _scoring_rows() -> np.ndarray:
     return x
 
 
-@pytest.mark.parametrize("objective", ["binary", "regression"])
+@pytest.mark.parametrize("objective", ["binary", "regression", "poisson"])
 def test_compiled_equals_lightgbm(boosters: dict[str, str], objective: str, tmp_path: Path) -> None:
     rows = _scoring_rows()
     expected = lgb.Booster(model_str=boosters[objective]).predict(rows)
@@ -73,6 +75,8 @@ def test_compiled_equals_lightgbm(boosters: dict[str, str], objective: str, tmp_
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
     if objective == "binary":  # probabilities, not raw scores: the sigmoid is applied
         assert got.min() >= 0.0 and got.max() <= 1.0 and np.ptp(got) > 0.1
+    if objective == "poisson":  # means, not log-means: the exponential is applied
+        assert got.min() > 0.0 and np.ptp(got) > 0.1
 
 
 def test_compiled_object_is_cached_on_disk_and_reused(
@@ -94,7 +98,7 @@ def test_shipped_objects_are_installed_and_used(
 ) -> None:
     driver = CompiledEngine(cache_dir=tmp_path / "driver")
     objects = driver.compiled_objects(boosters.values())
-    assert len(objects) == 2
+    assert len(objects) == len(boosters)
     elsewhere = CompiledEngine(cache_dir=tmp_path / "elsewhere").compiled_objects(boosters.values())
     assert elsewhere == objects  # another cache dir in the same process gets its own files
     monkeypatch.setattr(compiled, "_COMPILED", {})

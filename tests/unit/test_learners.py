@@ -12,8 +12,18 @@ import pytest
 
 from causal_targeting.data import simulate as sim
 from causal_targeting.errors import ConfigError, DataContractError, ModelError
-from causal_targeting.learners.base import fit_base_model, lightgbm_params, validation_mask
-from causal_targeting.learners.design import Design, arm_summary, merge_summaries
+from causal_targeting.learners.base import (
+    cv_loss,
+    fit_base_model,
+    lightgbm_params,
+    validation_mask,
+)
+from causal_targeting.learners.design import (
+    Design,
+    arm_summary,
+    merge_summaries,
+    nonnegative_outcomes,
+)
 from causal_targeting.learners.features import FeatureSpec
 from causal_targeting.learners.model import UpliftModel
 from causal_targeting.learners.spark_fit import prefilter_fraction
@@ -351,6 +361,61 @@ def test_weights_reach_the_base_models() -> None:
     plain = fit(TLearner(**SMALL), frame, outcomes={"y": "continuous"})
     weighted = fit(TLearner(**SMALL), frame, outcomes={"y": "continuous"}, weight="w")
     assert plain.boosters["mu__y__none"] != weighted.boosters["mu__y__none"]
+
+
+def spend(n: int, seed: int) -> tuple[pd.DataFrame, np.ndarray]:
+    """An amount like spend: 0 unless a purchase (P = expit(x − 2)), then log-normal."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    bought = rng.random(n) < 1 / (1 + np.exp(2 - x))
+    return pd.DataFrame({"x": x}), bought * np.exp(3 + 0.3 * x + rng.normal(0, 0.8, n))
+
+
+def test_an_amount_is_fit_by_the_poisson_objective_as_a_mean_of_any_unit() -> None:
+    """A "nonnegative" target is a Poisson model of its mean; the amount in another unit (x100)
+    gives the same model up to the unit (every prediction x100: the row weights keep the L2
+    penalty's pull the same); a training set that sums to 0 falls back to squared error."""
+    X, y = spend(4_000, seed=1)
+    args = {"kind": "nonnegative", "seed": 2, "n_estimators": 60, "early_stopping_rounds": None}
+    params = {"num_leaves": 7, "min_child_samples": 50, "lambda_l2": 10.0}
+    model = lgb.Booster(model_str=fit_base_model(X, y, params=params, **args))
+    assert model.params["objective"] == "poisson"
+    predicted = model.predict(X)
+    assert predicted.min() >= 0 and abs(predicted.mean() / y.mean() - 1) < 0.01
+    cents = lgb.Booster(model_str=fit_base_model(X, 100 * y, params=params, **args))
+    np.testing.assert_allclose(cents.predict(X), 100 * predicted, rtol=1e-6)
+    zeros = lgb.Booster(model_str=fit_base_model(X, np.zeros(len(y)), **args))
+    assert zeros.params["objective"] == "regression"
+    np.testing.assert_allclose(zeros.predict(X), 0.0)
+    folds = np.arange(len(y)) % 3  # the cross-validated tree count does not depend on the unit
+    trees = [
+        cv_loss(X, c * y, "nonnegative", folds, params, seed=2, weight=None, n_estimators=400)[0]
+        for c in (1, 100)
+    ]
+    assert trees[0] == trees[1] < 400
+
+
+def test_outcome_models_of_an_amount_never_below_zero_are_poisson_models() -> None:
+    """A continuous outcome with no negative value (spend) gets Poisson outcome models; one with
+    a negative value (y), squared error; the summary counts the negative values."""
+    frame = synthetic(900, 23)
+    _, amount = spend(900, seed=3)
+    frame["spend"] = amount
+    outcomes = {"y": "continuous", "b": "binary", "spend": "continuous"}
+    design = Design.of(
+        features=FEATURES, treatment="treatment", control="none", arms=ARMS, outcomes=outcomes
+    )
+    summary = arm_summary(frame, design)
+    assert summary["negative__y"].sum() == (frame["y"] < 0).sum() > 0
+    assert summary["negative__spend"].sum() == 0 and "negative__b" not in summary
+    assert nonnegative_outcomes(summary, design) == ("spend",)
+    model = fit(TLearner(**SMALL), frame, outcomes=outcomes)
+    for arm in ("none", *ARMS):
+        objective = {
+            o: lgb.Booster(model_str=model.boosters[f"mu__{o}__{arm}"]).params["objective"]
+            for o in outcomes
+        }
+        assert objective == {"y": "regression", "b": "binary", "spend": "poisson"}
 
 
 def test_summaries_of_parts_merge_into_the_summary_of_the_whole() -> None:

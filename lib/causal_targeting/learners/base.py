@@ -17,9 +17,25 @@ import pandas as pd
 
 from causal_targeting.errors import ConfigError
 
-OBJECTIVES = {"binary": "binary", "continuous": "regression", "multiclass": "multiclass"}
+OBJECTIVES = {
+    "binary": "binary",
+    "continuous": "regression",
+    "nonnegative": "poisson",
+    "multiclass": "multiclass",
+}
 """LightGBM objective per target kind: log-loss for 0/1 targets, squared error for continuous
-ones, softmax log-loss for class labels 0..K−1 (the caller sets ``num_class``)."""
+ones, the Poisson deviance with a log link for amounts that are never negative
+(:func:`amount_weight`), softmax log-loss for class labels 0..K−1 (the caller sets
+``num_class``).
+
+The Poisson deviance 2·Σ [y log(y / mu) − (y − mu)] is minimized in expectation by
+mu(x) = E[y | x] for any y >= 0, counts or not, and its log link is canonical: at each leaf's
+optimum Σ (mu − y) = 0, so the predictions' mean is the amount's mean. For an amount that is
+exactly 0 for most rows and heavy-tailed otherwise (spend, revenue), its variance Var ∝ mu
+weighs a row of large expected spend less than squared error's constant variance does, and
+the predictions cannot go below 0. (Tweedie powers between 1 and 2 fit such amounts too, but
+their log link is not canonical: with the grid's L2 penalty their mean fell 3% short of the
+amount's on a log-normal spend.)"""
 
 ALIASES: dict[str, frozenset[str]] = {
     "learning_rate": frozenset({"learning_rate", "shrinkage_rate", "eta"}),
@@ -90,6 +106,31 @@ def lightgbm_params(kind: str, params: Mapping[str, Any] | None, seed: int) -> d
     }
 
 
+def fitted_kind(kind: str, y: np.ndarray, training: list[np.ndarray]) -> str:
+    """The kind a target is fit as: ``kind``, except that a ``"nonnegative"`` target is fit
+    as ``"continuous"`` (squared error) when a training set (``training``: row positions) sums
+    to 0, where the Poisson deviance has no minimum (log mu = −inf)."""
+    if kind == "nonnegative" and any(not y[rows].sum() > 0 for rows in training):
+        return "continuous"
+    return kind
+
+
+def amount_weight(y: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
+    """Row weights that make the Poisson objective's regularization independent of the
+    amount's unit: ``weight / m``, m the (weighted) mean of ``y``.
+
+    With the log link f, a row's gradient is e^f − y and its hessian e^f, m at f = log m.
+    Leaf values are −Σ g / (Σ h + λ) and a leaf needs ``min_child_samples`` rows and a
+    hessian sum of ``min_sum_hessian_in_leaf``, so without the factor the grid's L2 penalty
+    would shrink an amount in dollars and the same amount in cents by different degrees; with
+    it a row's hessian is 1 at the mean, as under squared error, and the amount times c gives
+    the same trees with every prediction times c. A constant factor on every weight leaves the
+    fitted mean where it was.
+    """
+    w = np.ones(len(y)) if weight is None else np.asarray(weight, dtype=np.float64)
+    return w / float(np.average(y, weights=w))
+
+
 def validation_mask(n_rows: int, valid_fraction: float, seed: int) -> np.ndarray:
     """Boolean mask of the validation fold: ``round(valid_fraction·n)`` rows drawn by ``seed``.
 
@@ -116,7 +157,9 @@ def fit_base_model(
     """Fit one LightGBM model of ``y`` on ``X`` and return its model string.
 
     ``kind="binary"`` fits a classifier (binary log-loss; predictions are P(y = 1 | x)),
-    ``kind="continuous"`` a regressor (squared error; predictions are E[y | x]). With
+    ``kind="continuous"`` a regressor (squared error; predictions are E[y | x]),
+    ``kind="nonnegative"`` a Poisson regressor of an amount ``y >= 0`` (predictions are
+    E[y | x] = exp f(x); :func:`amount_weight`, :func:`fitted_kind`). With
     ``early_stopping_rounds`` and ``valid_fraction > 0``, a validation fold of
     ``round(valid_fraction·n)`` rows drawn by ``seed`` is held out and boosting stops once its loss
     has not improved for ``early_stopping_rounds`` rounds (at most ``n_estimators`` trees); the
@@ -124,12 +167,15 @@ def fit_base_model(
     Categorical columns of ``X`` (``pd.Categorical``) are categorical features; NaN is missing.
     """
     y = np.asarray(y, dtype=np.float64)
-    full_params = lightgbm_params(kind, params, seed)
     mask = (
         validation_mask(len(y), valid_fraction, seed)
         if early_stopping_rounds
         else np.zeros(len(y), dtype=bool)
     )
+    kind = fitted_kind(kind, y, [np.flatnonzero(~mask)])
+    if kind == "nonnegative":
+        weight = amount_weight(y, weight)
+    full_params = lightgbm_params(kind, params, seed)
     train = lgb.Dataset(X[~mask], label=y[~mask], weight=None if weight is None else weight[~mask])
     valid_sets, callbacks = [], []
     if mask.any():
@@ -217,9 +263,13 @@ def cv_loss(
 ) -> tuple[int, float]:
     """(trees, loss): ``lightgbm.cv`` on the given folds (fold ``k``: the rows with
     ``folds == k`` validate, the others train), stopped once the mean validation loss has not
-    improved for :func:`patience` rounds; at least :func:`min_trees` trees."""
-    full = {**lightgbm_params(kind, {}, seed), **params}
+    improved for :func:`patience` rounds; at least :func:`min_trees` trees. The loss is the
+    objective's (:data:`OBJECTIVES`, :func:`fitted_kind` of the folds' training rows)."""
     splits = [(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in np.unique(folds)]
+    kind = fitted_kind(kind, y, [train for train, _ in splits])
+    if kind == "nonnegative":
+        weight = amount_weight(y, weight)
+    full = {**lightgbm_params(kind, {}, seed), **params}
     history = lgb.cv(
         full,
         lgb.Dataset(X, label=y, weight=weight),

@@ -180,7 +180,8 @@ def arm_summary(pdf: pd.DataFrame, design: Design) -> pd.DataFrame:
 
     Columns: ``rows``; ``null__{outcome}`` (missing outcome) and ``nonzero__{outcome}``
     (present and not 0) for every outcome;
-    ``nonbinary__{outcome}`` (value not 0/1) for binary outcomes; ``bad_weight`` (missing or
+    ``nonbinary__{outcome}`` (value not 0/1) for binary outcomes, ``negative__{outcome}``
+    (value below 0) for continuous ones; ``bad_weight`` (missing or
     <= 0) with a weight; ``bad_propensity`` (missing or outside (0, 1)), ``propensity_min`` and
     ``propensity_max`` with a propensity.
     """
@@ -193,6 +194,8 @@ def arm_summary(pdf: pd.DataFrame, design: Design) -> pd.DataFrame:
             parts[f"nonbinary__{outcome}"] = (
                 ~np.isnan(values) & (values != 0) & (values != 1)
             ).astype(np.int64)
+        else:
+            parts[f"negative__{outcome}"] = (values < 0).astype(np.int64)
     if design.weight is not None:
         w = pd.to_numeric(pdf[design.weight], errors="coerce").to_numpy(dtype=np.float64)
         parts["bad_weight"] = (~(w > 0)).astype(np.int64)
@@ -211,6 +214,17 @@ def zero_on_control(summary: pd.DataFrame, design: Design) -> tuple[str, ...]:
     structural zero: no one redeems an offer that was not made)."""
     control = summary.loc[design.control]
     return tuple(o for o in design.outcomes if control[f"nonzero__{o}"] == 0)
+
+
+def nonnegative_outcomes(summary: pd.DataFrame, design: Design) -> tuple[str, ...]:
+    """The continuous outcomes with no value below 0 in the table ``summary`` describes
+    (amounts such as spend): their outcome models are fit as ``"nonnegative"`` targets (the
+    Poisson objective of :mod:`causal_targeting.learners.base`)."""
+    return tuple(
+        o
+        for o, kind in design.outcomes.items()
+        if kind == "continuous" and summary[f"negative__{o}"].sum() == 0
+    )
 
 
 def merge_summaries(parts: Iterable[pd.DataFrame]) -> pd.DataFrame:

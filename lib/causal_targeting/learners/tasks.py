@@ -103,7 +103,8 @@ class FitTask:
 
     ``target``: ``"outcome"`` (Y), ``"treated_residual"`` (Y − mu_control(x)),
     ``"control_residual"`` (mu_arm(x) − Y), ``"is_treated"`` (1[T = arm]), ``"dr_pseudo"``
-    (:func:`dr_pseudo_outcome`). ``kind`` is the target's kind ("binary" or "continuous").
+    (:func:`dr_pseudo_outcome`). ``kind`` is the target's kind ("binary", "continuous" or
+    "nonnegative").
     ``pair_propensity``: the DR target's known e_a (None: the fitted propensity model, clipped
     to ``clip``). ``grid_point``: set on a tuning task, the grid point it scores.
     """
@@ -141,10 +142,11 @@ class FitTask:
         return ()
 
 
-def outcome_tasks(design: Design) -> list[FitTask]:
-    """An outcome model per (outcome, arm), control included."""
+def outcome_tasks(design: Design, nonnegative: Sequence[str] = ()) -> list[FitTask]:
+    """An outcome model per (outcome, arm), control included; an outcome in ``nonnegative``
+    (a continuous amount never below 0) is a ``"nonnegative"`` target."""
     return [
-        FitTask(mu_key(o, a), (a,), "outcome", kind, a, o)
+        FitTask(mu_key(o, a), (a,), "outcome", "nonnegative" if o in nonnegative else kind, a, o)
         for o, kind in design.outcomes.items()
         for a in design.all_arms
     ]

@@ -26,6 +26,7 @@ from causal_targeting.learners.design import (
     check_folds,
     checked_design,
     constant_pair_propensities,
+    nonnegative_outcomes,
     stratified_folds,
     zero_on_control,
 )
@@ -194,7 +195,7 @@ class TLearner(UpliftLearner):
 
     def stages(self, design: Design, summary: pd.DataFrame) -> list[list[FitTask]]:
         """One stage: the outcome models."""
-        return [outcome_tasks(design)]
+        return [outcome_tasks(design, nonnegative_outcomes(summary, design))]
 
     def kept_keys(self, design: Design, summary: pd.DataFrame) -> list[str]:
         """Every outcome model."""
@@ -314,7 +315,9 @@ def nuisance_tasks(
     """The outcome models and the propensity models of arms without known probabilities."""
     constants = constant_pair_propensities(summary, design)
     fitted = tuple(a for a in design.arms if a not in constants)
-    return outcome_tasks(design) + propensity_tasks(design, fitted)
+    return outcome_tasks(design, nonnegative_outcomes(summary, design)) + propensity_tasks(
+        design, fitted
+    )
 
 
 def merged_stages(
