@@ -4,8 +4,10 @@ Each case trains on one file of a randomized experiment and is judged on another
 training:
 
 - Hillstrom (data/hillstrom_email_2008.csv), split 50/50 by ``--seed``; the valued outcome is
-  ``visit`` ($2 an incremental visit) or ``conversion`` ($35 an incremental order, as in
-  conf/scenarios/hillstrom.yaml), less $0.10 an e-mail;
+  ``visit`` ($2 an incremental visit), ``conversion`` ($35 an incremental order, as in
+  conf/scenarios/hillstrom.yaml) or ``spend`` ($0.30 an incremental dollar: the 30% margin
+  that prices an order at $35; a continuous outcome, 99% zeros with a heavy tail), less $0.10
+  an e-mail;
 - the Information campaign (data/information/): trained on the training file, judged on the
   validation file, $30 a purchase less $0.50 an offer (conf/scenarios/information.yaml).
 
@@ -22,7 +24,8 @@ between models, on the same value model. Beside it:
 - static policies: no offer, each single arm to everyone; ``random``: a uniformly random arm
   (no offer included) per customer; ``response``: the best-on-average arm (by the training
   rows' net value) to the customers a LightGBM response model (same settings, all training
-  rows) ranks highest, as many as ours contacts.
+  rows; a classifier of a binary outcome, a regressor of a continuous one) ranks highest, as
+  many as ours contacts.
 
 Judged on the held-out file only: the net value ``w Y - c_T`` per customer of each policy by
 the doubly robust estimator with the arm means of the judged file as its regression (model-free,
@@ -79,6 +82,7 @@ class Case:
     weight: float
     cost: float
     customer_id: str
+    kind: str = "binary"
 
 
 def hillstrom_halves(seed: int, folder: Path) -> tuple[Path, Path]:
@@ -100,7 +104,7 @@ def case_config(case: Case, out: Path, seed: int) -> Config:
     data["experiment"] = {"path": str(case.train), "format": "csv"}
     data["customers"] = {"path": str(case.judge), "format": "csv"}
     data["customer_id"] = case.customer_id
-    data["outcomes"] = {case.outcome: "binary"}
+    data["outcomes"] = {case.outcome: case.kind}
     raw["allocation"] = {"weights": {case.outcome: case.weight}, "fixed_cost": case.cost}
     raw["outputs"] = {"root": str(out / "outputs")}
     raw["tracking"] = {
@@ -155,7 +159,7 @@ def simple_policies(
     cfg: Config, case: Case, fit: pd.DataFrame, judged: pd.DataFrame, contacts: int, seed: int
 ) -> dict[str, np.ndarray]:
     """No offer, each arm to all, random arms, and the response model's top ``contacts``."""
-    from lightgbm import LGBMClassifier
+    from lightgbm import LGBMClassifier, LGBMRegressor
 
     control, arms, n = cfg.data.control, list(cfg.data.arms), len(judged)
     policies = {"no offer": np.full(n, control, dtype=object)}
@@ -166,9 +170,14 @@ def simple_policies(
     value = case.weight * fit[case.outcome] - case.cost * (treatment != control)
     best = value.groupby(treatment).mean().drop(control).idxmax()
     features = FeatureSpec.from_frame(fit, dict(cfg.data.features))
-    response = LGBMClassifier(**LGBM, random_state=seed, n_jobs=1)
-    response.fit(features.array(fit), fit[case.outcome].to_numpy(dtype=int))
-    ranked = np.argsort(-response.predict_proba(features.array(judged))[:, 1], kind="stable")
+    y = fit[case.outcome].to_numpy(dtype=float)
+    if case.kind == "binary":
+        response = LGBMClassifier(**LGBM, random_state=seed, n_jobs=1).fit(features.array(fit), y)
+        predicted = response.predict_proba(features.array(judged))[:, 1]
+    else:
+        response = LGBMRegressor(**LGBM, random_state=seed, n_jobs=1).fit(features.array(fit), y)
+        predicted = response.predict(features.array(judged))
+    ranked = np.argsort(-predicted, kind="stable")
     chosen = np.full(n, control, dtype=object)
     chosen[ranked[:contacts]] = best
     policies["response"] = chosen
@@ -227,7 +236,7 @@ def run_case(case: Case, folder: Path, seed: int, reps: int, spark: Any) -> str:
 
 
 def cases(folder: Path, seed: int) -> list[Case]:
-    """Hillstrom (visit, conversion) on the two halves and the Information campaign."""
+    """Hillstrom (visit, conversion, spend) on the two halves and the Information campaign."""
     fit, judge = hillstrom_halves(seed, folder)
     scenario = ROOT / "conf" / "scenarios"
     info = ROOT / "data" / "information"
@@ -235,6 +244,8 @@ def cases(folder: Path, seed: int) -> list[Case]:
         Case("hillstrom-visit", scenario / "hillstrom.yaml", fit, judge, "visit", 2.0, 0.10, ID),
         Case("hillstrom-conversion", scenario / "hillstrom.yaml", fit, judge, "conversion",
              35.0, 0.10, ID),
+        Case("hillstrom-spend", scenario / "hillstrom.yaml", fit, judge, "spend", 0.30, 0.10, ID,
+             "continuous"),
         Case("information", scenario / "information.yaml", info / "information_train.csv",
              info / "information_valid.csv", "PURCHASE", 30.0, 0.50, "UNIQUE_ID"),
     ]
@@ -245,10 +256,13 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--reps", type=int, default=1000)
     parser.add_argument("--no-write", action="store_true", help="print only, keep RESULTS.md")
+    parser.add_argument("--cases", nargs="+", help="run only these cases (implies --no-write)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="decision-quality-") as tmp:
         folder = Path(tmp)
-        all_cases = cases(folder, args.seed)
+        all_cases = [c for c in cases(folder, args.seed) if c.name in (args.cases or [c.name])]
+        if not all_cases:
+            parser.error(f"no case named {args.cases}")
         spark = get_spark(case_config(all_cases[0], folder, args.seed).spark)
         tables = [run_case(case, folder, args.seed, args.reps, spark) for case in all_cases]
     version = importlib.metadata.version("causalml")
@@ -265,7 +279,7 @@ def main() -> None:
             *[t + "\n" for t in tables],
         ]
     )
-    publish(SECTION, text, write=not args.no_write)
+    publish(SECTION, text, write=not (args.no_write or args.cases))
 
 
 if __name__ == "__main__":
