@@ -106,13 +106,18 @@ def lightgbm_params(kind: str, params: Mapping[str, Any] | None, seed: int) -> d
     }
 
 
-def fitted_kind(kind: str, y: np.ndarray, training: list[np.ndarray]) -> str:
-    """The kind a target is fit as: ``kind``, except that a ``"nonnegative"`` target is fit
-    as ``"continuous"`` (squared error) when a training set (``training``: row positions) sums
-    to 0, where the Poisson deviance has no minimum (log mu = −inf)."""
-    if kind == "nonnegative" and any(not y[rows].sum() > 0 for rows in training):
-        return "continuous"
-    return kind
+def fitted_target(
+    kind: str, y: np.ndarray, weight: np.ndarray | None, training: list[np.ndarray]
+) -> tuple[str, np.ndarray | None]:
+    """The kind a target is fit as and its row weights: ``kind`` and ``weight``, except for a
+    ``"nonnegative"`` target, whose weights are :func:`amount_weight`'s, or which is fit as
+    ``"continuous"`` (squared error) when a training set (``training``: row positions) sums to
+    0, where the Poisson deviance has no minimum (log mu = −inf)."""
+    if kind != "nonnegative":
+        return kind, weight
+    if any(not y[rows].sum() > 0 for rows in training):
+        return "continuous", weight
+    return kind, amount_weight(y, weight)
 
 
 def amount_weight(y: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
@@ -159,7 +164,7 @@ def fit_base_model(
     ``kind="binary"`` fits a classifier (binary log-loss; predictions are P(y = 1 | x)),
     ``kind="continuous"`` a regressor (squared error; predictions are E[y | x]),
     ``kind="nonnegative"`` a Poisson regressor of an amount ``y >= 0`` (predictions are
-    E[y | x] = exp f(x); :func:`amount_weight`, :func:`fitted_kind`). With
+    E[y | x] = exp f(x); :func:`fitted_target`). With
     ``early_stopping_rounds`` and ``valid_fraction > 0``, a validation fold of
     ``round(valid_fraction·n)`` rows drawn by ``seed`` is held out and boosting stops once its loss
     has not improved for ``early_stopping_rounds`` rounds (at most ``n_estimators`` trees); the
@@ -172,9 +177,7 @@ def fit_base_model(
         if early_stopping_rounds
         else np.zeros(len(y), dtype=bool)
     )
-    kind = fitted_kind(kind, y, [np.flatnonzero(~mask)])
-    if kind == "nonnegative":
-        weight = amount_weight(y, weight)
+    kind, weight = fitted_target(kind, y, weight, [np.flatnonzero(~mask)])
     full_params = lightgbm_params(kind, params, seed)
     train = lgb.Dataset(X[~mask], label=y[~mask], weight=None if weight is None else weight[~mask])
     valid_sets, callbacks = [], []
@@ -264,11 +267,9 @@ def cv_loss(
     """(trees, loss): ``lightgbm.cv`` on the given folds (fold ``k``: the rows with
     ``folds == k`` validate, the others train), stopped once the mean validation loss has not
     improved for :func:`patience` rounds; at least :func:`min_trees` trees. The loss is the
-    objective's (:data:`OBJECTIVES`, :func:`fitted_kind` of the folds' training rows)."""
+    objective's (:data:`OBJECTIVES`, :func:`fitted_target` of the folds' training rows)."""
     splits = [(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in np.unique(folds)]
-    kind = fitted_kind(kind, y, [train for train, _ in splits])
-    if kind == "nonnegative":
-        weight = amount_weight(y, weight)
+    kind, weight = fitted_target(kind, y, weight, [train for train, _ in splits])
     full = {**lightgbm_params(kind, {}, seed), **params}
     history = lgb.cv(
         full,
