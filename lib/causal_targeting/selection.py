@@ -1,14 +1,20 @@
 """Choosing the uplift learner by the decision it leads to, on out-of-fold rows.
 
-Every candidate learner (T, X, DR) scores each sampled experiment row with models that did not
-see it (cross-fitting). Under the configured value model (:class:`~causal_targeting.value.
-ValueModel`) its scores give each row the net value v_k(x) = sum_o w_o tau_o,k(x) − c_k(x) of
-every arm k, and the unconstrained net-value policy pi(x) = argmax_k v_k(x), or control when no
-v_k(x) > 0. The candidates are compared by the doubly robust estimate of that policy's net value
-per customer (:func:`~causal_targeting.evaluation.policy_value.policy_values` on the realized
-net value, :func:`~causal_targeting.evaluation.net_value.with_net_value`), with its bootstrap
-interval; the one of largest value is chosen. The Qini coefficient and the R-loss (Nie and
-Wager 2021) are diagnostics. Without weights (no value model) the mean Qini decides.
+Every candidate learner (the T-, X- and DR-learners and their ensemble, :class:`~causal_
+targeting.learners.uplift.EnsembleLearner`) scores each sampled experiment row with models that
+did not see it (cross-fitting). Under the configured value model (:class:`~causal_targeting.
+value.ValueModel`) its scores give each row the net value v_k(x) = sum_o w_o tau_o,k(x) − c_k(x)
+of every arm k, and the unconstrained net-value policy pi(x) = argmax_k v_k(x), or control when
+no v_k(x) > 0. The candidates are compared by the doubly robust estimate of that policy's net
+value per customer (:func:`~causal_targeting.evaluation.policy_value.policy_values` on the
+realized net value, :func:`~causal_targeting.evaluation.net_value.with_net_value`), with its
+bootstrap interval; the one of largest value is chosen. On most experiments the learners'
+values differ by less than their noise, so the largest is partly luck; the ensemble, whose
+effect has less variance than its members', gives that choice a candidate that is rarely the
+worst. Each candidate's value minus the chosen one's, with its paired bootstrap interval (one
+bootstrap for all), says whether the choice is distinguishable from it. The Qini coefficient
+and the R-loss (Nie and Wager 2021) are diagnostics. Without weights (no value model) the mean
+Qini decides.
 """
 
 from __future__ import annotations
@@ -29,7 +35,10 @@ from causal_targeting.evaluation.policy_value import (
 from causal_targeting.evaluation.uplift import qini_coefficient
 from causal_targeting.value import ValueModel, values_frame
 
-COMPARISON_COLUMNS = ["learner", "value", "ci_low", "ci_high", "qini", "r_loss", "chosen"]
+COMPARISON_COLUMNS = [
+    *("learner", "value", "ci_low", "ci_high", "gain", "gain_low", "gain_high"),
+    *("qini", "r_loss", "chosen"),
+]
 
 
 def net_value_policy(
@@ -55,28 +64,32 @@ def policy_value_terms(
     return estimator_terms(policy, *inputs)
 
 
-def policy_values_dr(
+def policy_value_replicates(
     frames: Mapping[str, pd.DataFrame],
     value_model: ValueModel,
     arms: Sequence[str],
     control: str,
     *,
     reps: int,
-    alpha: float,
     seed: int,
-) -> np.ndarray:
-    """Shape (m, 3): (value, ci_low, ci_high) of each of the m frames' net-value policies, the
-    DR net value per customer with its percentile interval from one Poisson bootstrap shared by
+) -> tuple[np.ndarray, np.ndarray]:
+    """(point, replicates) of shapes (m,) and (reps, m): the DR net value per customer of each
+    of the m frames' net-value policies, and its replicates from one Poisson bootstrap shared by
     every frame (the same rows, in the same order, scored by m learners: replicate b reweights
     them once for all, as :func:`~causal_targeting.evaluation.policy_value.paired_estimates`
-    does for policies)."""
+    does for policies, so differences between frames are paired)."""
     terms = np.column_stack(
         [policy_value_terms(frame, value_model, arms, control) for frame in frames.values()]
     )
     n = np.asarray(float(terms.shape[0]))
     point = estimates_from_sums(terms.sum(axis=0), n)[:, 2]
-    boot = poisson_bootstrap(terms, reps=reps, seed=seed)[:, :, 2]
-    low, high = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
+    return point, poisson_bootstrap(terms, reps=reps, seed=seed)[:, :, 2]
+
+
+def percentile_interval(point: np.ndarray, replicates: np.ndarray, alpha: float) -> np.ndarray:
+    """Shape (m, 3): (point, low, high), the percentile interval of level 1 − alpha of each
+    column of ``replicates``."""
+    low, high = np.nanquantile(replicates, [alpha / 2, 1 - alpha / 2], axis=0)
     return np.column_stack([point, low, high])
 
 
@@ -133,21 +146,27 @@ def learner_comparison(
     """One row per candidate learner (:data:`COMPARISON_COLUMNS`), the chosen one flagged.
 
     ``oof``: learner -> the out-of-fold scored experiment rows (``treatment``, the outcomes,
-    ``mu__``/``tau__`` columns). ``value``/``ci_low``/``ci_high``: :func:`policy_values_dr` (NaN
-    without weights); ``qini``/``r_loss``: :func:`mean_qini`/:func:`r_loss` of the first
+    ``mu__``/``tau__`` columns). ``value``/``ci_low``/``ci_high``: the DR value of its
+    net-value policy per customer and its interval (:func:`policy_value_replicates`,
+    :func:`percentile_interval`); ``gain``/``gain_low``/``gain_high``: the value minus the
+    chosen candidate's, with the paired interval of level 1 − alpha from the same bootstrap
+    (NaN without weights); ``qini``/``r_loss``: :func:`mean_qini`/:func:`r_loss` of the first
     weighted outcome (the first outcome without weights). Chosen: the largest value, or the
     largest Qini without weights; ties go to the first listed.
     """
     outcome = next(iter(value_model.weights), next(iter(outcomes)))
-    values = (
-        policy_values_dr(oof, value_model, arms, control, reps=reps, alpha=alpha, seed=seed)
-        if value_model.weights
-        else np.full((len(oof), 3), np.nan)
-    )
+    values = gains = np.full((len(oof), 3), np.nan)
+    if value_model.weights:
+        point, replicates = policy_value_replicates(
+            oof, value_model, arms, control, reps=reps, seed=seed
+        )
+        values = percentile_interval(point, replicates, alpha)
+        best = int(np.nanargmax(point))
+        gains = percentile_interval(point - point[best], replicates - replicates[:, [best]], alpha)
     rows = []
-    for (learner, frame), value in zip(oof.items(), values, strict=True):
+    for (learner, frame), value, gain in zip(oof.items(), values, gains, strict=True):
         qini = mean_qini(frame, outcome, outcomes[outcome] == "binary", arms, control)
-        rows.append([learner, *value, qini, r_loss(frame, outcome, arms, control), False])
+        rows.append([learner, *value, *gain, qini, r_loss(frame, outcome, arms, control), False])
     table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
     criterion = "value" if value_model.weights else "qini"
     table.loc[int(np.nanargmax(table[criterion].to_numpy())), "chosen"] = True

@@ -29,17 +29,13 @@ from causal_targeting.learners.tasks import (
 )
 from causal_targeting.learners.uplift import (
     DRLearner,
+    EnsembleLearner,
     TLearner,
     XLearner,
     fit_candidates,
     out_of_fold_scores,
 )
-from causal_targeting.selection import (
-    chosen_learner,
-    learner_comparison,
-    net_value_policy,
-    policy_values_dr,
-)
+from causal_targeting.selection import chosen_learner, learner_comparison, net_value_policy
 from causal_targeting.value import ValueModel
 
 ARMS = ("a", "b")
@@ -235,7 +231,8 @@ def test_tune_rows_below_two_rows_a_fold_is_refused() -> None:
 @pytest.fixture(scope="module")
 def candidates() -> tuple[pd.DataFrame, dict]:
     frame = experiment(2_400, seed=7)
-    learners = [cls(**CROSS, tune=True) for cls in (TLearner, XLearner, DRLearner)]
+    classes = (TLearner, XLearner, DRLearner, EnsembleLearner)
+    learners = [cls(**CROSS, tune=True) for cls in classes]
     return frame, fit_candidates(learners, frame, id_column="customer_id", **DESIGN)
 
 
@@ -298,6 +295,33 @@ def test_dr_learner_recovers_the_sign_of_the_effect(candidates) -> None:
     assert agree > 0.8
 
 
+def test_the_ensemble_scores_the_mean_effect_of_the_three_learners(candidates) -> None:
+    """Its model, its fold models and its out-of-fold scores: tau = (tau_T + tau_X + tau_DR)/3
+    and mu_a = mu_c + tau; its boosters are the members', fit once (shared strings)."""
+    frame, fits = candidates
+    members = ("t", "x", "dr")
+    ensemble = fits["ensemble"]
+    assert set(ensemble.model.boosters) == {
+        key for kind in members for key in fits[kind].model.boosters
+    }
+    for kind in members:
+        for key, string in fits[kind].model.boosters.items():
+            assert ensemble.model.boosters[key] == string
+    scored = {kind: fits[kind].model.predict(frame) for kind in (*members, "ensemble")}
+    for scores in (scored, {kind: fit.oof for kind, fit in fits.items()}):
+        for arm in ARMS:
+            tau = f"tau__y__{arm}"
+            mean = np.mean([scores[kind][tau] for kind in members], axis=0)
+            np.testing.assert_allclose(scores["ensemble"][tau], mean, rtol=1e-12, atol=1e-12)
+            np.testing.assert_allclose(
+                scores["ensemble"][f"mu__y__{arm}"],
+                scores["ensemble"]["mu__y__none"] + scores["ensemble"][tau],
+            )
+        assert not np.allclose(scores["ensemble"]["tau__y__a"], scores["t"]["tau__y__a"])
+    restored = UpliftModel.from_bytes(ensemble.model.to_bytes())
+    pd.testing.assert_frame_equal(restored.predict(frame), scored["ensemble"])
+
+
 def test_selection_picks_the_best_out_of_fold_value(candidates) -> None:
     frame, fits = candidates
     oof = {kind: pd.concat([frame, fit.oof], axis=1) for kind, fit in fits.items()}
@@ -311,13 +335,60 @@ def test_selection_picks_the_best_out_of_fold_value(candidates) -> None:
     assert np.mean(policy == oracle) > 0.8
 
 
+def test_each_learner_is_compared_with_the_chosen_one_by_a_paired_interval(candidates) -> None:
+    """gain = value − the chosen one's, inside its paired interval (0 for the chosen one); a
+    learner whose effect is the truth itself (its policy the oracle's) against learners whose
+    effects are the truth plus noise: chosen, and every other's interval below 0."""
+    frame, fits = candidates
+    oof = {kind: pd.concat([frame, fit.oof], axis=1) for kind, fit in fits.items()}
+    value_model = ValueModel(weights={"y": 1.0}, fixed_cost=0.1)
+    table = learner_comparison(oof, value_model, ARMS, "none", DESIGN["outcomes"], reps=200)
+    chosen = table.loc[table["chosen"]].iloc[0]
+    assert chosen["gain"] == chosen["gain_low"] == chosen["gain_high"] == 0.0
+    np.testing.assert_allclose(table["gain"], table["value"] - chosen["value"])
+    assert (table["gain_low"] <= table["gain"]).all()
+    assert (table["gain"] <= table["gain_high"]).all()
+
+    truth = frame["true_tau_a"].to_numpy()
+    noise = np.random.default_rng(5).normal(0, 3, len(frame))  # a ranking wrong half the time
+    noisy = {k: rows.assign(tau__y__a=truth + noise, tau__y__b=-0.5) for k, rows in oof.items()}
+    noisy["x"]["tau__y__a"] = truth
+    table = learner_comparison(noisy, value_model, ARMS, "none", DESIGN["outcomes"], reps=200)
+    assert chosen_learner(table) == "x"
+    assert (table.loc[table["learner"] != "x", "gain_high"] < 0).all()
+
+
+def test_the_comparison_table_shows_each_learner_against_the_chosen_one(candidates) -> None:
+    from rich.console import Console
+
+    from causal_targeting.formats import number
+    from causal_targeting.views import comparison_table
+
+    frame, fits = candidates
+    oof = {kind: pd.concat([frame, fit.oof], axis=1) for kind, fit in fits.items()}
+    value_model = ValueModel(weights={"y": 1.0}, fixed_cost=0.1)
+    table = learner_comparison(oof, value_model, ARMS, "none", DESIGN["outcomes"], reps=50)
+    console = Console(width=250, record=True)
+    console.print(comparison_table(table))
+    text = console.export_text()
+    lines = {line.split()[1]: line for line in text.splitlines() if "│" in line}
+    other = table.loc[~table["chosen"]].iloc[0]
+    shown = f"{number(other['gain'], '+.4g')} [{number(other['gain_low'], '+.4g')}, "
+    assert shown in lines[other["learner"]]
+    assert lines[chosen_learner(table)].count("[") == 1  # its value's interval only
+    assert "vs chosen" in text
+
+
 def test_one_shared_bootstrap_gives_each_learner_its_own_policy_value(candidates) -> None:
     """The learners' values and intervals from one bootstrap equal those of each learner's
     policy valued alone (same seed, same rows: the same replicates)."""
     frame, fits = candidates
     oof = {kind: pd.concat([frame, fit.oof], axis=1) for kind, fit in fits.items()}
     value_model = ValueModel(weights={"y": 1.0}, fixed_cost=0.1)
-    shared = policy_values_dr(oof, value_model, ARMS, "none", reps=60, alpha=0.1, seed=3)
+    table = learner_comparison(
+        oof, value_model, ARMS, "none", DESIGN["outcomes"], reps=60, alpha=0.1, seed=3
+    )
+    shared = table[["value", "ci_low", "ci_high"]].to_numpy(float)
     for row, scored in zip(shared, oof.values(), strict=True):
         alone = policy_values(
             with_net_value(scored, value_model, ARMS, "none"),

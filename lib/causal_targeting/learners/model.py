@@ -31,7 +31,8 @@ from causal_targeting.learners.tasks import (
 
 FORMAT = "causal-targeting/uplift-model"
 FORMAT_VERSION = 1
-LEARNERS = ("t", "x", "dr")
+LEARNERS = ("t", "x", "dr", "ensemble")
+ENSEMBLE_MEMBERS = ("t", "x", "dr")
 
 
 @dataclass
@@ -43,11 +44,11 @@ class UpliftModel:
     spec: the features (names, kinds, categorical levels).
     control: the control arm; ``arms``: the non-control arms.
     outcomes: outcome name -> "binary" | "continuous".
-    learner: "t", "x" or "dr".
+    learner: "t", "x", "dr" or "ensemble" (the three together).
     boosters: model strings by key (:mod:`causal_targeting.learners.tasks`): T-learner
         ``mu__{o}__{a}`` for every arm; X-learner ``mu__{o}__{control}``, ``tau1__{o}__{a}``,
         ``tau0__{o}__{a}`` and ``propensity__{a}`` for arms without a constant propensity;
-        DR-learner ``mu__{o}__{control}`` and ``dr__{o}__{a}``.
+        DR-learner ``mu__{o}__{control}`` and ``dr__{o}__{a}``; the ensemble every one of these.
     propensity_constants: X-learner pair propensities e_a that are constants (from the design).
     propensity_clip: (eps, 1 − eps), the range fitted propensities are clipped to.
     n_threads: threads of each LightGBM prediction (not serialized).
@@ -60,6 +61,8 @@ class UpliftModel:
       for both learners (for a binary outcome this mu__o__a is not clipped to [0, 1]).
     - DR-learner: tau__o__a = the final regression of the pseudo-outcomes (:class:`DRLearner`),
       mu__o__c = mu_c(x) and mu__o__a = mu_c(x) + tau__o__a, as for the X-learner.
+    - Ensemble: tau__o__a = (tau_T + tau_X + tau_DR) / 3, the mean of the three effects above
+      (:class:`EnsembleLearner`), mu__o__c = mu_c(x) and mu__o__a = mu_c(x) + tau__o__a.
     """
 
     spec: FeatureSpec
@@ -116,22 +119,40 @@ class UpliftModel:
         scores = {
             mu_key(o, self.control): predictions[mu_key(o, self.control)] for o in self.outcomes
         }
+        members = ENSEMBLE_MEMBERS if self.learner == "ensemble" else (self.learner,)
         for arm in self.arms:
-            e = self.propensity_from(arm, predictions, len(index)) if self.learner == "x" else None
+            e = self.propensity_from(arm, predictions, len(index)) if "x" in members else None
             for outcome in self.outcomes:
                 mu_control = scores[mu_key(outcome, self.control)]
                 if self.learner == "t":
                     mu = predictions[mu_key(outcome, arm)]
                     tau = mu - mu_control
-                elif self.learner == "x":
-                    tau0 = predictions[tau0_key(outcome, arm)]
-                    tau = e * tau0 + (1.0 - e) * predictions[tau1_key(outcome, arm)]
-                    mu = mu_control + tau
                 else:
-                    tau = predictions[dr_key(outcome, arm)]
+                    effects = [
+                        self.effect_from(kind, outcome, arm, predictions, e) for kind in members
+                    ]
+                    tau = np.mean(effects, axis=0)
                     mu = mu_control + tau
                 scores[mu_key(outcome, arm)], scores[tau_key(outcome, arm)] = mu, tau
         return pd.DataFrame(scores, index=index, columns=self.score_columns())
+
+    def effect_from(
+        self,
+        kind: str,
+        outcome: str,
+        arm: str,
+        predictions: Mapping[str, np.ndarray],
+        e: np.ndarray | None,
+    ) -> np.ndarray:
+        """Learner ``kind``'s effect tau of ``arm`` on ``outcome`` from the boosters'
+        ``predictions`` (the class docstring's formulas); ``e``: the X-learner's pair
+        propensity e_a(x) (:meth:`propensity_from`)."""
+        if kind == "t":
+            return predictions[mu_key(outcome, arm)] - predictions[mu_key(outcome, self.control)]
+        if kind == "x":
+            tau0, tau1 = predictions[tau0_key(outcome, arm)], predictions[tau1_key(outcome, arm)]
+            return e * tau0 + (1.0 - e) * tau1
+        return predictions[dr_key(outcome, arm)]
 
     def propensity_from(
         self, arm: str, predictions: Mapping[str, np.ndarray], n_rows: int

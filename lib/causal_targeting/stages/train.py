@@ -27,6 +27,11 @@ if TYPE_CHECKING:
     from causal_targeting.value import ValueModel
 
 
+COMPARISON_METRICS = (
+    "value", "ci_low", "ci_high", "gain", "gain_low", "gain_high", "qini", "r_loss"
+)
+
+
 @dataclass(frozen=True)
 class TrainResult:
     """What the train stage registered and measured."""
@@ -42,11 +47,12 @@ class TrainResult:
 
 
 def candidates(cfg: Config) -> list[UpliftLearner]:
-    """The candidate learners (unfitted): T, X and DR for ``train.learner: auto``, else the one
-    named; cross-fitted on ``train.folds`` folds, tuned, seeded from the config."""
+    """The candidate learners (unfitted): T, X, DR and their ensemble for ``train.learner:
+    auto``, else the one named; cross-fitted on ``train.folds`` folds, tuned, seeded from the
+    config."""
     from causal_targeting.learners.uplift import LEARNER_CLASSES
 
-    kinds = ["t", "x", "dr"] if cfg.train.learner == "auto" else [cfg.train.learner]
+    kinds = list(LEARNER_CLASSES) if cfg.train.learner == "auto" else [cfg.train.learner]
     common = {
         "params": cfg.train.params,
         "n_estimators": cfg.train.n_estimators,
@@ -137,7 +143,7 @@ def comparison_metrics(comparison: pd.DataFrame) -> dict[str, float]:
     return {
         f"oof_{column}__{row['learner']}": float(row[column])
         for _, row in comparison.iterrows()
-        for column in ("value", "ci_low", "ci_high", "qini", "r_loss")
+        for column in COMPARISON_METRICS
     }
 
 
