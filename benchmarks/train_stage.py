@@ -1,12 +1,12 @@
 """Benchmark: the train stage's wall time, this version against a reference version of the code.
 
 Issue 11 made the default train stage cross-fit (5 folds), tune each LightGBM base model by
-cross-validation and fit three learners to choose one by out-of-fold policy value; this says what
-that costs. One simulated experiment (Parquet) is written once; then, for each version, a fresh
-Python process with that version's ``lib/`` first on the path ingests it and runs the train stage
-in Spark ``local[2]`` with the version's own ``conf/scenarios/{scenario}.yaml``, and reports the
-stage's wall time (ingest and the JVM start are not counted). The reference is a checkout of an
-earlier commit (``git worktree add --detach /tmp/before <commit>``).
+cross-validation and fit the candidate learners to choose one by out-of-fold policy value; this
+says what that costs. One simulated experiment (Parquet) is written once; then, for each version,
+a fresh Python process with that version's ``lib/`` first on the path ingests it and runs the
+train stage in Spark ``local[2]`` with the version's own ``conf/scenarios/{scenario}.yaml``, and
+reports the stage's wall time (ingest and the JVM start are not counted). The reference is a
+checkout of an earlier commit (``git worktree add --detach /tmp/before <commit>``).
 
     .venv/bin/python benchmarks/train_stage.py --rows 1000000 --reference /tmp/before
 """
@@ -96,7 +96,7 @@ def main() -> None:
         "each. The reference is the train stage at commit "
         f"{commit} with its defaults (one X-learner fit, early stopping on a 20% validation "
         "fold, 30% of the rows held out); ours with today's (5-fold cross-fitting, tuned base "
-        "models, three learners compared out of fold). Both sample at most "
+        "models, the candidate learners compared out of fold). Both sample at most "
         "`train.cap_per_arm` = 200,000 rows of each arm.",
         "",
         "| rows | reference (s) | ours (s) | ours / reference |",
