@@ -453,16 +453,17 @@ def test_dr_learner_needs_folds() -> None:
         DRLearner().fit(experiment(300, seed=9), **DESIGN)
 
 
-def test_an_outcome_zero_on_control_takes_mu_arm_as_tau0() -> None:
+def test_an_outcome_zero_on_control_takes_mu_arm_as_tau0(monkeypatch) -> None:
     """'redeemed' is 0 on every control row: the X-learner fits no control-side effect model
-    for it (tau_0 is mu_arm's booster, in the model and in every fold's), but still one for y."""
+    for it (tau_0 is mu_arm's booster, in the model and in every fold's), but still one for y;
+    the ensemble, which holds that booster under both keys, predicts it once."""
     frame = experiment(1_200, seed=5)
     rng = np.random.default_rng(99)  # not the experiment's seed: its draws made x1
     offered = (frame["treatment"] != "none").to_numpy()
     rate = 0.2 + 0.2 * (frame["x1"].to_numpy() > 0)
     frame["redeemed"] = (offered & (rng.random(len(frame)) < rate)).astype(float)
     design = {**DESIGN, "outcomes": {"y": "continuous", "redeemed": "binary"}}
-    learners = [TLearner(**CROSS, tune=True), XLearner(**CROSS, tune=True)]
+    learners = [cls(**CROSS, tune=True) for cls in (TLearner, XLearner, EnsembleLearner)]
     fits = fit_candidates(learners, frame, id_column="customer_id", **design)
     t, x = fits["t"], fits["x"]
     assert "tau0__redeemed__a" not in x.tuning and "tau0__y__a" in x.tuning
@@ -474,6 +475,19 @@ def test_an_outcome_zero_on_control_takes_mu_arm_as_tau0() -> None:
     tau = x.oof["tau__redeemed__a"].to_numpy()
     high = frame["x1"].to_numpy() > 0
     assert tau[high].mean() > tau[~high].mean() + 0.02  # the planted 0.2 step, shrunk
+
+    model, X = fits["ensemble"].model, fits["ensemble"].model.spec.array(frame)
+    each = {key: model._predict_booster(key, X, None) for key in model.boosters}
+    calls: list[str] = []
+    predict = UpliftModel._predict_booster
+    monkeypatch.setattr(
+        UpliftModel,
+        "_predict_booster",
+        lambda self, key, X, engine: calls.append(key) or predict(self, key, X, engine),
+    )
+    scores = model.predict(frame)
+    assert len(calls) == len(set(model.boosters.values())) < len(model.boosters)
+    pd.testing.assert_frame_equal(scores, model.scores_from(each, frame.index))
 
 
 def test_a_keys_tasks_share_a_group_when_the_keys_fill_the_slots() -> None:

@@ -110,8 +110,17 @@ class UpliftModel:
         self, X: np.ndarray, engine: Engine | None = None, keys: Sequence[str] | None = None
     ) -> dict[str, np.ndarray]:
         """The predictions on the model array ``X`` (:meth:`FeatureSpec.array`) of the boosters
-        ``keys`` (default: every booster, all of which the scores read), by key."""
-        return {key: self._predict_booster(key, X, engine) for key in keys or self.boosters}
+        ``keys`` (default: every booster, all of which the scores read), by key; a model string
+        that several keys hold (the X-learner's tau_0 of an outcome 0 on every control row is
+        mu_a's booster) is predicted once."""
+        by_string: dict[str, np.ndarray] = {}
+        predictions = {}
+        for key in keys or self.boosters:
+            string = self.boosters[key]
+            if string not in by_string:
+                by_string[string] = self._predict_booster(key, X, engine)
+            predictions[key] = by_string[string]
+        return predictions
 
     def scores_from(self, predictions: Mapping[str, np.ndarray], index: pd.Index) -> pd.DataFrame:
         """Every score column (float64) from the boosters' ``predictions`` on the rows of
