@@ -95,33 +95,29 @@ def metrics_table(metrics: pd.DataFrame) -> Table:
     return table
 
 
-def gain_text(gain: float, low: float, high: float) -> str:
-    """"-0.0123 [-0.0286, +0.0040]": a learner's value minus the chosen one's and its paired
-    interval; blank for the chosen learner itself (an interval of width 0); "n/a" without a
-    value model."""
-    if number(gain) == "n/a":
+def gain_text(low: float, high: float) -> str:
+    """"[-0.029, +0.004]": a paired interval (2 significant digits) of a learner's value minus
+    the chosen one's; "n/a" without one (no value model)."""
+    if number(low) == "n/a":
         return "n/a"
-    if low == high:
-        return ""
-    return f"{number(gain, '+.4g')} [{number(low, '+.4g')}, {number(high, '+.4g')}]"
+    return f"[{number(low, '+.2g')}, {number(high, '+.2g')}]"
 
 
 def comparison_table(comparison: pd.DataFrame) -> Table:
     """The candidate learners on the out-of-fold rows: DR value of the net-value policy per
-    customer with its interval, its difference from the chosen one's with the paired interval,
-    Qini and R-loss of the first valued outcome, the chosen one."""
+    customer with its interval, the paired interval of its value minus the chosen one's (the
+    chosen one marked there), Qini and R-loss of the first valued outcome."""
     table = Table(title="Learners compared out of fold (value: DR net value per customer)")
-    for name in ("learner", "value", "CI", "vs chosen [paired CI]", "Qini", "R-loss", "chosen"):
+    for name in ("learner", "value", "CI", "minus chosen\n(paired CI)", "Qini", "R-loss"):
         table.add_column(name, justify="left" if name == "learner" else "right")
     for row in comparison.itertuples(index=False):
         table.add_row(
             str(row.learner),
             f"{row.value:.4g}",
             f"[{row.ci_low:.4g}, {row.ci_high:.4g}]",
-            gain_text(row.gain, row.gain_low, row.gain_high),
+            "chosen" if row.chosen else gain_text(row.gain_low, row.gain_high),
             f"{row.qini:.4f}",
             f"{row.r_loss:.4g}",
-            "yes" if row.chosen else "",
         )
     return table
 

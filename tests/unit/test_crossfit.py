@@ -373,10 +373,11 @@ def test_the_comparison_table_shows_each_learner_against_the_chosen_one(candidat
     text = console.export_text()
     lines = {line.split()[1]: line for line in text.splitlines() if "│" in line}
     other = table.loc[~table["chosen"]].iloc[0]
-    shown = f"{number(other['gain'], '+.4g')} [{number(other['gain_low'], '+.4g')}, "
+    shown = f"[{number(other['gain_low'], '+.2g')}, {number(other['gain_high'], '+.2g')}]"
     assert shown in lines[other["learner"]]
     assert lines[chosen_learner(table)].count("[") == 1  # its value's interval only
-    assert "vs chosen" in text
+    assert "chosen" in lines[chosen_learner(table)] and "chosen" not in lines[other["learner"]]
+    assert "minus chosen" in text and "(paired CI)" in text
 
 
 def test_one_shared_bootstrap_gives_each_learner_its_own_policy_value(candidates) -> None:
