@@ -6,6 +6,7 @@ and the jobs/ entry points print the same views.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -98,7 +99,7 @@ def metrics_table(metrics: pd.DataFrame) -> Table:
 def gain_text(low: float, high: float) -> str:
     """"[-0.029, +0.004]": a paired interval (2 significant digits) of a learner's value minus
     the chosen one's; "n/a" without one (no value model)."""
-    if number(low) == "n/a":
+    if math.isnan(low):
         return "n/a"
     return f"[{number(low, '+.2g')}, {number(high, '+.2g')}]"
 

@@ -503,3 +503,17 @@ def test_a_keys_tasks_share_a_group_when_the_keys_fill_the_slots() -> None:
     alone = task_groups(tasks, 3)
     assert alone == [[task] for task in tasks]
     assert [group_fold(group) for group in alone] == [-1, 0, 1, -1, 0, 1]
+
+
+def test_the_comparison_is_logged_to_mlflow_figure_by_figure(candidates) -> None:
+    from causal_targeting.stages.train import comparison_metrics
+
+    frame, fits = candidates
+    oof = {kind: pd.concat([frame, fit.oof], axis=1) for kind, fit in fits.items()}
+    value_model = ValueModel(weights={"y": 1.0}, fixed_cost=0.1)
+    table = learner_comparison(oof, value_model, ARMS, "none", DESIGN["outcomes"], reps=50)
+    metrics = comparison_metrics(table)
+    assert len(metrics) == 4 * 8 and not any("chosen" in key for key in metrics)
+    row = table.set_index("learner").loc["ensemble"]
+    assert metrics["oof_gain_low__ensemble"] == row["gain_low"]
+    assert metrics["oof_value__ensemble"] == row["value"]

@@ -27,11 +27,6 @@ if TYPE_CHECKING:
     from causal_targeting.value import ValueModel
 
 
-COMPARISON_METRICS = (
-    "value", "ci_low", "ci_high", "gain", "gain_low", "gain_high", "qini", "r_loss"
-)
-
-
 @dataclass(frozen=True)
 class TrainResult:
     """What the train stage registered and measured."""
@@ -139,11 +134,13 @@ def tuning_metrics(tuning: dict[str, Tuning]) -> dict[str, float]:
 
 
 def comparison_metrics(comparison: pd.DataFrame) -> dict[str, float]:
-    """The learner comparison as ``oof_{column}__{learner}`` for MLflow."""
+    """The learner comparison's figures (every column but the learner and the chosen flag) as
+    ``oof_{column}__{learner}`` for MLflow."""
+    figures = comparison.columns.drop(["learner", "chosen"])
     return {
         f"oof_{column}__{row['learner']}": float(row[column])
         for _, row in comparison.iterrows()
-        for column in COMPARISON_METRICS
+        for column in figures
     }
 
 
