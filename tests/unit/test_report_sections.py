@@ -204,3 +204,14 @@ def test_decision_says_when_the_safeguard_allocated_the_static_policy() -> None:
     assert f"This is the best static policy, not the model's targeting: the out-of-fold evidence " \
         f"did not show targeting to be better ({line})." in text
     assert "best static policy" not in decision_text()
+
+
+def test_decision_says_when_the_targeting_is_the_static_policy_itself() -> None:
+    line = "Safeguard: the targeted policy is the best static policy (no offer to anyone) ..."
+    safeguard = {"kind": "static", "static_arm": "none", "line": line, "same_policy": True}
+    text = verdict.decision_section(
+        COUNTS, values_frame(), {**SOLVED, "safeguard": safeguard}, currency="$", estimator="dr",
+        alpha=0.05,
+    ).paragraphs[0]
+    assert f"The model's targeting is the best static policy here ({line})." in text
+    assert "did not show targeting to be better" not in text

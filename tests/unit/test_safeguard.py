@@ -47,3 +47,20 @@ def test_pure_noise_falls_back_to_static() -> None:
     assert decision.ci_low <= 0
     assert decision.static_arm == max(decision.static_values, key=decision.static_values.get)
     assert "NOT better" in decision.line("ctl")
+
+
+def test_a_targeted_policy_equal_to_the_best_static_one_is_said_to_be_it() -> None:
+    rows = _rows(2000, 1.0, 3, False)
+    nobody = np.full(len(rows), "ctl", dtype=object)
+    decision = decide(
+        rows, MODEL, ["a"], "ctl", confidence=0.9, seed=1, reps=200, targeted=nobody,
+        statics={"ctl": nobody, "a": np.full(len(rows), "a", dtype=object)},
+    )
+    assert decision.same_policy and decision.static_arm == "ctl"
+    assert decision.kind == "static" and decision.difference == 0.0
+    assert decision.line("ctl") == (
+        "Safeguard: the targeted policy is the best static policy (no offer to anyone) on every "
+        "scored row: nothing to compare, using it"
+    )
+    differs = decide(rows, MODEL, ["a"], "ctl", confidence=0.9, seed=1, reps=200)
+    assert not differs.same_policy and "targeting kept" in differs.line("ctl")

@@ -47,6 +47,9 @@ class SafeguardDecision:
     static_values: DR value per customer of each static policy, by arm.
     static_feasible: False when the best static policy does not meet the guardrails (targeting
         is then kept whatever the evidence).
+    same_policy: True when the targeted policy gives every row the best static policy's arm
+        (e.g. the model finds no customer worth an offer): there is no difference to test, and
+        the allocation is the same either way.
     """
 
     kind: Literal["targeted", "static"]
@@ -58,6 +61,7 @@ class SafeguardDecision:
     confidence: float
     static_values: dict[str, float]
     static_feasible: bool = True
+    same_policy: bool = False
 
     def line(self, control: str) -> str:
         """The one line the allocate stage and the report print."""
@@ -70,6 +74,11 @@ class SafeguardDecision:
         )
         if not self.static_feasible:
             return f"Safeguard: targeting kept, no static policy meets the guardrails; {evidence}"
+        if self.same_policy:
+            return (
+                f"Safeguard: the targeted policy is the best static policy ({static}) on every "
+                "scored row: nothing to compare, using it"
+            )
         if self.kind == "targeted":
             return f"Safeguard: targeting kept; {evidence}"
         return f"Safeguard: targeting NOT better than the best static policy, using it; {evidence}"
@@ -150,6 +159,7 @@ def decide(
     return SafeguardDecision(
         kind="targeted" if low > 0 else "static",
         static_arm=best,
+        same_policy=bool(np.array_equal(codes[TARGETED], codes[f"static:{best}"])),
         difference=float(diff[DR]),
         ci_low=float(low),
         ci_high=float(high),

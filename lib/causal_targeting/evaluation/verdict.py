@@ -102,9 +102,12 @@ def guardrails_text(solve_report: Mapping[str, Any], currency: str) -> str:
 
 def safeguard_text(safeguard: Mapping[str, Any] | None) -> list[str]:
     """When the safeguard allocated the best static policy, the sentence that says so (the
-    policy valued as 'targeting' is then that static policy, not the model's targeting)."""
+    policy valued as 'targeting' is then that static policy, not the model's targeting, unless
+    the two are the same policy: ``same_policy``)."""
     if not safeguard or safeguard["kind"] != "static":
         return []
+    if safeguard.get("same_policy"):
+        return [f"The model's targeting is the best static policy here ({safeguard['line']})."]
     return [
         "This is the best static policy, not the model's targeting: the out-of-fold evidence did "
         f"not show targeting to be better ({safeguard['line']}). The figures named 'targeting' "
