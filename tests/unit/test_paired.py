@@ -71,9 +71,12 @@ def test_a_baseline_with_the_same_decisions_differs_by_exactly_zero() -> None:
     assert (table.loc[table["baseline"] == "all", "same_decisions"] == 0.6).all()
 
 
-def test_p_value_is_two_sided() -> None:
-    assert bootstrap_p_value(np.array([1.0, 2.0, 3.0, -1.0])) == pytest.approx(0.5)
-    assert bootstrap_p_value(np.array([1.0, 2.0])) == 0.0
+def test_p_value_is_two_sided_and_never_zero() -> None:
+    draws = np.r_[np.ones(98), -np.ones(2)]
+    assert bootstrap_p_value(draws) == pytest.approx(2 * 3 / 101)
+    assert bootstrap_p_value(-draws) == pytest.approx(2 * 3 / 101)
+    assert bootstrap_p_value(np.ones(999)) == pytest.approx(0.002)  # none of 999 below 0
+    assert bootstrap_p_value(np.zeros(50)) == 1.0  # the same policy: every draw is 0
 
 
 def test_paired_ci_covers_the_true_difference() -> None:

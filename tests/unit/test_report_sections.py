@@ -42,7 +42,7 @@ def values_frame(value: list[float] = VALUE) -> pd.DataFrame:
 def differences(same: float = 0.7) -> pd.DataFrame:
     return pd.DataFrame({"policy": "targeting", "baseline": ["propensity"], "estimator": ["dr"],
                          "difference": [0.05], "ci_low": [0.01], "ci_high": [0.09],
-                         "p_value": [0.0], "same_decisions": [same]})
+                         "p_value": [2 / 1001], "same_decisions": [same]})
 
 
 def decision_text(**kwargs: object) -> str:
@@ -64,7 +64,7 @@ def test_decision_says_who_gets_what_the_value_and_the_binding_guardrails() -> N
 
 def test_decision_uses_the_paired_difference_when_there_is_one() -> None:
     text = decision_text(differences=differences())
-    assert "paired 95% CI [0.0100, 0.0900] (p = <1e-300)" in text
+    assert "paired 95% CI [0.0100, 0.0900] (p = 0.002)" in text
 
 
 def test_decision_says_when_the_best_baseline_is_the_same_policy() -> None:

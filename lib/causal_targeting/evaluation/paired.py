@@ -8,8 +8,11 @@ replicate ``b`` gives every row one Poisson(1) weight ``W_bi`` used for both pol
 rows, so the difference is far more precise than two independent intervals suggest). Reported:
 
     CI       percentile interval [q_{alpha/2}(D_b), q_{1-alpha/2}(D_b)]
-    p-value  two-sided bootstrap p = min(1, 2 min(P_b(D_b <= 0), P_b(D_b >= 0)))
+    p-value  two-sided bootstrap p = min(1, 2 min(1 + #{D_b <= 0}, 1 + #{D_b >= 0}) / (B + 1))
 
+(B replicates; the count of replicates on the far side of 0, plus one, over B + 1: a p-value
+estimated from B draws is never 0, and one that none of 1,000 draws contradicts reads about
+0.002, not "< 1e-300": Phipson & Smyth, "Permutation p-values should never be zero", 2010),
 and beside them the share of rows on which A and B choose the same arm (1: the same policy on
 these rows, so D_b = 0 in every replicate and the comparison says nothing about targeting).
 """
@@ -34,10 +37,18 @@ DIFFERENCE_COLUMNS = [
 ]
 
 
+def tail_share(count: int, draws: int) -> float:
+    """The share of ``draws`` replicates at or beyond a value, ``count`` of them: (1 + count) /
+    (1 + draws), never 0 (module doc)."""
+    return (1 + count) / (1 + draws)
+
+
 def bootstrap_p_value(draws: np.ndarray) -> float:
-    """Two-sided bootstrap p-value of ``difference = 0`` from the draws of the difference."""
+    """Two-sided bootstrap p-value of ``difference = 0`` from the draws of the difference
+    (module doc; NaN draws dropped)."""
     draws = draws[~np.isnan(draws)]
-    below, above = np.mean(draws <= 0), np.mean(draws >= 0)
+    below = tail_share(int(np.sum(draws <= 0)), len(draws))
+    above = tail_share(int(np.sum(draws >= 0)), len(draws))
     return float(min(1.0, 2 * min(below, above)))
 
 

@@ -7,7 +7,7 @@ customer and ``s* = argmax_s V(static s)`` the best static policy. With the pair
 draws ``D_b`` of ``D = V(targeted) - V(static s*)`` (:mod:`causal_targeting.evaluation.paired`),
 the targeted policy is kept only when its one-sided lower confidence bound is above zero:
 
-    lower = q_{1 - confidence}(D_b) > 0,      p = P_b(D_b <= 0)  (one-sided)
+    lower = q_{1 - confidence}(D_b) > 0,      p = (1 + #{D_b <= 0}) / (B + 1)  (one-sided)
 
 otherwise the best static policy is used. Choosing ``s*`` on the same rows favours the static
 side slightly, which errs towards the policy that needs no model.
@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from causal_targeting.evaluation.net_value import VALUE, with_net_value
-from causal_targeting.evaluation.paired import difference_draws
+from causal_targeting.evaluation.paired import difference_draws, tail_share
 from causal_targeting.evaluation.policy_value import (
     arm_codes,
     estimator_inputs,
@@ -43,7 +43,8 @@ class SafeguardDecision:
     static_arm: the best static policy's arm (the control arm: no offer to anyone).
     difference: DR value per customer of the targeted policy minus the best static one.
     ci_low, ci_high: one-sided bounds at ``confidence`` (q_{1-c} and q_c of the draws).
-    p_value: one-sided bootstrap p-value of "targeted is no better", P_b(D_b <= 0).
+    p_value: one-sided bootstrap p-value of "targeted is no better", (1 + #{D_b <= 0}) / (B + 1)
+        (:func:`~causal_targeting.evaluation.paired.tail_share`).
     static_values: DR value per customer of each static policy, by arm.
     static_feasible: False when the best static policy does not meet the guardrails (targeting
         is then kept whatever the evidence).
@@ -163,7 +164,7 @@ def decide(
         difference=float(diff[DR]),
         ci_low=float(low),
         ci_high=float(high),
-        p_value=float(np.mean(d <= 0)),
+        p_value=tail_share(int(np.sum(d <= 0)), len(d)),
         confidence=confidence,
         static_values=static_values,
     )
