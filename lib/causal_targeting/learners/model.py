@@ -107,13 +107,19 @@ class UpliftModel:
         return self.scores_from(self.booster_predictions(X, engine), pdf.index)
 
     def booster_predictions(
-        self, X: np.ndarray, engine: Engine | None = None, keys: Sequence[str] | None = None
+        self,
+        X: np.ndarray,
+        engine: Engine | None = None,
+        keys: Sequence[str] | None = None,
+        by_string: dict[str, np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
         """The predictions on the model array ``X`` (:meth:`FeatureSpec.array`) of the boosters
         ``keys`` (default: every booster, all of which the scores read), by key; a model string
         that several keys hold (the X-learner's tau_0 of an outcome 0 on every control row is
-        mu_a's booster) is predicted once."""
-        by_string: dict[str, np.ndarray] = {}
+        mu_a's booster) is predicted once. ``by_string``: predictions on ``X`` by model string,
+        read and filled, so that models sharing boosters (the learners of one fold) predict each
+        string once between them."""
+        by_string = {} if by_string is None else by_string
         predictions = {}
         for key in keys or self.boosters:
             string = self.boosters[key]

@@ -416,28 +416,17 @@ def out_of_fold_scores(
     """Each learner's score columns of each row by its model fit outside the row's fold (index
     of ``pdf``), by learner kind. ``fold_models``: each learner's models outside each fold,
     sharing one feature spec; a booster several learners share (the same model string, such as
-    the control outcome model) is predicted once per fold (:func:`shared_predictions`)."""
+    the control outcome model) is predicted once per fold (``by_string`` of
+    :meth:`~UpliftModel.booster_predictions`)."""
     folds = np.asarray(folds)
     parts: dict[str, list[pd.DataFrame]] = {kind: [] for kind in fold_models}
     for k, models in enumerate(zip(*fold_models.values(), strict=True)):
         rows = pdf[folds == k]
-        predictions = shared_predictions(models, models[0].spec.array(rows))
+        X, by_string = models[0].spec.array(rows), {}
+        predictions = [model.booster_predictions(X, by_string=by_string) for model in models]
         for kind, model, predicted in zip(parts, models, predictions, strict=True):
             parts[kind].append(model.scores_from(predicted, rows.index))
     return {kind: pd.concat(scores).reindex(pdf.index) for kind, scores in parts.items()}
-
-
-def shared_predictions(models: Sequence[UpliftModel], X: np.ndarray) -> list[dict[str, np.ndarray]]:
-    """Each model's :meth:`~UpliftModel.booster_predictions` on the model array ``X``, a model
-    string that several models hold predicted once."""
-    by_string: dict[str, np.ndarray] = {}
-    predictions = []
-    for model in models:
-        for key, string in model.boosters.items():
-            if string not in by_string:
-                by_string[string] = model.booster_predictions(X, keys=(key,))[key]
-        predictions.append({key: by_string[string] for key, string in model.boosters.items()})
-    return predictions
 
 
 def learner_column(kind: str, column: str) -> str:
