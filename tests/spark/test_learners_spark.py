@@ -11,12 +11,14 @@ import pytest
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from causal_targeting.errors import DataContractError
+from causal_targeting.errors import ConfigError, DataContractError
 from causal_targeting.learners.base import TUNE_DRAW, tuning_rows
+from causal_targeting.learners.design import kept_shares
 from causal_targeting.learners.model import UpliftModel
 from causal_targeting.learners.spark_fit import (
     FOLD,
     SparkRunner,
+    arm_rows,
     assign_folds,
     fit_candidates_on_spark,
     fit_on_spark,
@@ -27,6 +29,7 @@ from causal_targeting.learners.spark_fit import (
     spark_feature_spec,
     stratified_sample,
     train_holdout_split,
+    with_sampled_propensity,
     with_tuning_draw,
 )
 from causal_targeting.learners.tasks import FitTask, dr_tasks, outcome_tasks
@@ -134,6 +137,68 @@ def test_stratified_sample_caps_each_arm(spark, arms_table) -> None:
     assert {r["customer_id"] for r in again.collect()} == ids
     other = stratified_sample(arms_table, "treatment", ["none", "a", "b"], 600, seed=2)
     assert {r["customer_id"] for r in other.collect()} != ids
+
+
+def design_table(spark, propensity: np.ndarray, arms: list[str]):
+    frame = pd.DataFrame(
+        {"customer_id": np.arange(len(arms), dtype=np.int64), "treatment": arms}
+    ).assign(propensity=propensity)
+    return spark.createDataFrame(frame).repartition(3)
+
+
+def test_arm_rows_counts_and_propensity_ranges(spark, arms_table) -> None:
+    assert arm_rows(arms_table, "treatment", ["none", "a", "b"])["rows"].to_dict() == {
+        "a": 2_500,
+        "b": 1_000,
+        "none": 400,
+    }
+    arms = ["t"] * 3 + ["c"] * 2
+    table = design_table(spark, np.array([0.8, 0.7, 0.9, 0.2, 0.3]), arms)
+    ranges = arm_rows(table, "treatment", ["c", "t"], "propensity").sort_index()
+    assert ranges.to_dict("index") == {
+        "c": {"rows": 2, "propensity_min": 0.2, "propensity_max": 0.3},
+        "t": {"rows": 3, "propensity_min": 0.7, "propensity_max": 0.9},
+    }
+
+
+def test_sampled_propensity_of_a_constant_design(spark) -> None:
+    """85% treated, the treated capped at 1,000: the kept rows' propensity is their share."""
+    arms = ["t"] * 3_400 + ["c"] * 600
+    table = design_table(spark, np.where(np.array(arms) == "t", 0.85, 0.15), arms)
+    ranges = arm_rows(table, "treatment", ["c", "t"], "propensity")
+    kept = kept_shares(dict(ranges["rows"]), 1_000)
+    sample = stratified_sample(table, "treatment", ["c", "t"], 1_000, seed=1)
+    by_arm = with_sampled_propensity(sample, ranges, kept).toPandas().groupby("treatment")
+    share = {"t": 1_000 / 1_600, "c": 600 / 1_600}
+    for arm, rows in by_arm:
+        np.testing.assert_allclose(rows["propensity"], share[arm], atol=0.01)
+
+
+def test_sampled_propensity_of_a_two_arm_design_varying_by_row(spark) -> None:
+    rng = np.random.default_rng(4)
+    p = rng.uniform(0.3, 0.9, 4_000)
+    arms = np.where(rng.random(4_000) < p, "t", "c")
+    own = np.where(arms == "t", p, 1 - p)
+    table = design_table(spark, own, list(arms))
+    ranges = arm_rows(table, "treatment", ["c", "t"], "propensity")
+    kept = kept_shares(dict(ranges["rows"]), 1_000)
+    out = with_sampled_propensity(table, ranges, kept).toPandas().sort_values("customer_id")
+    s_t, s_c = kept["t"], kept["c"]
+    expected_t = p * s_t / (p * s_t + (1 - p) * s_c)
+    expected = np.where(arms == "t", expected_t, 1 - expected_t)
+    np.testing.assert_allclose(out["propensity"].to_numpy(), expected, rtol=1e-12)
+    untouched = with_sampled_propensity(table, ranges, {"t": 0.5, "c": 0.5}).toPandas()
+    np.testing.assert_allclose(
+        untouched.sort_values("customer_id")["propensity"].to_numpy(), own, rtol=0
+    )
+
+
+def test_sampled_propensity_varying_over_three_arms_is_refused(spark) -> None:
+    arms = ["a"] * 5 + ["b"] * 3 + ["c"] * 2
+    table = design_table(spark, np.linspace(0.2, 0.6, 10), arms)
+    ranges = arm_rows(table, "treatment", ["a", "b", "c"], "propensity")
+    with pytest.raises(ConfigError, match=r"train\.cap_per_arm to at least 5"):
+        with_sampled_propensity(table, ranges, kept_shares(dict(ranges["rows"]), 2))
 
 
 def test_train_holdout_split_is_deterministic_and_disjoint(spark, arms_table) -> None:

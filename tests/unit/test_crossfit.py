@@ -17,7 +17,12 @@ from causal_targeting.errors import ConfigError
 from causal_targeting.evaluation.net_value import VALUE, with_net_value
 from causal_targeting.evaluation.policy_value import policy_values
 from causal_targeting.learners.base import TUNE_DRAW, tune_base_model, tuning_draw, tuning_rows
-from causal_targeting.learners.design import Design, stratified_folds
+from causal_targeting.learners.design import (
+    Design,
+    kept_shares,
+    sampled_design,
+    stratified_folds,
+)
 from causal_targeting.learners.model import UpliftModel
 from causal_targeting.learners.spark_fit import blocks, group_fold, task_groups
 from causal_targeting.learners.tasks import (
@@ -36,6 +41,7 @@ from causal_targeting.learners.uplift import (
     out_of_fold_scores,
 )
 from causal_targeting.selection import chosen_learner, learner_comparison, net_value_policy
+from causal_targeting.stages.train import fit_arguments
 from causal_targeting.value import ValueModel
 
 ARMS = ("a", "b")
@@ -440,6 +446,38 @@ def test_design_propensity_in_the_config(root: Path) -> None:
     assert cfg.data.design_probabilities()[cfg.data.control] == pytest.approx(0.3334)
     with pytest.raises(ConfigError, match=r"data\.design_propensity.*outside \(0, 1\)"):
         load_config(conf, ["data.design_propensity=0.6"])
+
+
+def test_kept_shares_of_a_per_arm_cap() -> None:
+    assert kept_shares({"none": 90_000, "t": 510_000}, 200_000) == pytest.approx(
+        {"none": 1.0, "t": 200_000 / 510_000}
+    )
+
+
+def test_sampled_design_is_the_arm_share_among_the_kept_rows() -> None:
+    """Bayes' rule against a simulated design: 85% treated, then at most 2,000 rows an arm."""
+    rng = np.random.default_rng(3)
+    treated = rng.random(20_000) < 0.85
+    rows = {"t": int(treated.sum()), "none": int((~treated).sum())}
+    kept = kept_shares(rows, 2_000)
+    in_sample = {"t": 2_000, "none": min(2_000, rows["none"])}
+    q = sampled_design({"t": 0.85, "none": 0.15}, kept)
+    share = in_sample["t"] / sum(in_sample.values())
+    assert q["t"] == pytest.approx(share, abs=0.01)  # the design's, not the sample's own count
+    assert q["t"] + q["none"] == pytest.approx(1.0)
+    assert q["t"] < 0.6  # the design's 0.85 would overweight every kept control row's effect
+    assert sampled_design({"t": 0.85, "none": 0.15}, {"t": 0.4, "none": 0.4}) == pytest.approx(
+        {"t": 0.85, "none": 0.15}
+    )
+
+
+def test_fit_arguments_carry_the_sampled_design(root: Path) -> None:
+    cfg = load_config(root / "conf" / "local.yaml", ["data.design_propensity=0.3333"])
+    arms = [cfg.data.control, *cfg.data.arms]
+    kept = {arm: (0.5 if arm == cfg.data.control else 1.0) for arm in arms}
+    design = fit_arguments(cfg, kept)["design_propensity"]
+    assert design[cfg.data.control] == pytest.approx(0.1667 / (0.1667 + 0.6666), abs=1e-4)
+    assert fit_arguments(cfg)["design_propensity"] == cfg.data.design_probabilities()
 
 
 def test_more_folds_than_rows_of_an_arm_is_refused() -> None:

@@ -113,6 +113,31 @@ def check_design_propensity(probabilities: Mapping[str, float], arms: Sequence[s
         raise ConfigError(f"data.design_propensity sums to {total:.6g}, not 1. Fix: {fix}")
 
 
+def kept_shares(rows: Mapping[str, int], cap: int) -> dict[str, float]:
+    """Each arm's share of its rows that a per-arm sample of at most ``cap`` rows keeps:
+    s_a = min(1, cap / n_a), n_a the arm's rows (``rows``)."""
+    return {arm: min(1.0, cap / n) if n > 0 else 1.0 for arm, n in rows.items()}
+
+
+def sampled_design(
+    probabilities: Mapping[str, float], kept: Mapping[str, float]
+) -> dict[str, float]:
+    """The design probabilities among the rows a per-arm sample keeps.
+
+    A sample that keeps a share s_b of arm b's rows, uniformly within the arm, gives a kept row
+    of covariates x the arm a with probability (Bayes' rule, P(kept | arm b) = s_b)
+
+        q_a(x) = p_a(x) s_a / sum_b p_b(x) s_b,
+
+    p the design probabilities (``probabilities``, every arm, control included; ``kept``: s by
+    arm). Equal shares leave the design as it was; capping a large arm lowers its probability
+    in the sample (85% treated, the treated kept at 39% and the control whole: 69% treated).
+    The sum runs over the arms given, so arms the table leaves out do not count.
+    """
+    total = sum(p * kept[arm] for arm, p in probabilities.items())
+    return {arm: p * kept[arm] / total for arm, p in probabilities.items()}
+
+
 def checked_design(
     columns: Sequence[str],
     summarize: Callable[[Design], pd.DataFrame],

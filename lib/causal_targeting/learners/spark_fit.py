@@ -20,12 +20,14 @@ import pandas as pd
 from causal_targeting.errors import ConfigError, DataContractError
 from causal_targeting.learners.base import TUNE_DRAW, tuning_draw
 from causal_targeting.learners.design import (
+    CONSTANT_TOLERANCE,
     TABLE,
     Design,
     arm_summary,
     check_folds,
     checked_design,
     merge_summaries,
+    sampled_design,
 )
 from causal_targeting.learners.features import FeatureSpec
 from causal_targeting.learners.model import UpliftModel
@@ -77,6 +79,23 @@ def prefilter_fraction(rows: int, cap: int) -> float:
     return min(1.0, (cap + 6.0 * math.sqrt(cap) + 20.0) / rows)
 
 
+def arm_rows(
+    df: DataFrame, treatment: str, arms: Sequence[str], propensity: str | None = None
+) -> pd.DataFrame:
+    """One row per arm of ``arms`` present in ``df`` (index: the arm): ``rows``, and with
+    ``propensity`` that column's ``propensity_min`` and ``propensity_max``; one Spark job."""
+    from pyspark.sql import functions as F
+
+    measures = [F.count(F.lit(1)).alias("rows")]
+    if propensity is not None:
+        measures += [
+            F.min(propensity).alias("propensity_min"),
+            F.max(propensity).alias("propensity_max"),
+        ]
+    found = df.where(F.col(treatment).isin(list(arms))).groupBy(treatment).agg(*measures)
+    return found.toPandas().set_index(treatment)
+
+
 def stratified_sample(
     df: DataFrame,
     treatment: str,
@@ -84,13 +103,15 @@ def stratified_sample(
     cap_per_arm: int,
     seed: int,
     id_column: str = "customer_id",
+    rows: Mapping[str, int] | None = None,
 ) -> DataFrame:
     """The rows of the listed arms, at most ``cap_per_arm`` per arm.
 
     An arm with more rows keeps the ``cap_per_arm`` rows with the smallest
     ``hash_uniform(id, seed)``: a uniform random sample without replacement that depends only on
     the ids and the seed. A cheap filter on the hash (:func:`prefilter_fraction`) comes first, so
-    only about ``cap_per_arm`` rows per arm reach the ranking window.
+    only about ``cap_per_arm`` rows per arm reach the ranking window. ``rows``: each arm's rows
+    (:func:`arm_rows`), counted here when not given.
     """
     from pyspark.sql import Window
     from pyspark.sql import functions as F
@@ -98,13 +119,10 @@ def stratified_sample(
     if cap_per_arm < 1:
         raise ConfigError(f"cap_per_arm must be >= 1, got {cap_per_arm}")
     arms = [str(a) for a in arms_with_control]
-    counts = {
-        row[treatment]: row["count"]
-        for row in df.where(F.col(treatment).isin(arms)).groupBy(treatment).count().collect()
-    }
+    counts = dict(arm_rows(df, treatment, arms)["rows"]) if rows is None else rows
     keep = F.lit(False)
-    for arm, rows in counts.items():
-        fraction = prefilter_fraction(rows, cap_per_arm)
+    for arm, n in counts.items():
+        fraction = prefilter_fraction(n, cap_per_arm)
         keep = keep | ((F.col(treatment) == arm) & (F.col("__u") < fraction))
     rank = F.row_number().over(Window.partitionBy(treatment).orderBy("__u", id_column))
     return (
@@ -114,6 +132,55 @@ def stratified_sample(
         .where(F.col("__rank") <= cap_per_arm)
         .drop("__u", "__rank")
     )
+
+
+def with_sampled_propensity(
+    sample: DataFrame,
+    ranges: pd.DataFrame,
+    kept: Mapping[str, float],
+    treatment: str = "treatment",
+    propensity: str = "propensity",
+) -> DataFrame:
+    """``sample`` with its ``propensity`` column (the design probability of each row's arm)
+    replaced by the probability among the sampled rows (:func:`~causal_targeting.learners.
+    design.sampled_design`), so the DR targets, the X-learner's weights and the evaluation's
+    inverse-probability weights read the design of the rows they are given.
+
+    ``ranges``: :func:`arm_rows` with ``propensity`` of the table sampled; ``kept``: each arm's
+    kept share. Unchanged when every arm keeps the same share. A design constant within every
+    arm maps each arm to its sampled constant; a two-arm design varying by row uses
+    q = p s_own / (p s_own + (1 − p) s_other). Refused (ConfigError) otherwise: with more than
+    two arms a row's probabilities of the arms it did not get are unknown.
+    """
+    from pyspark.sql import functions as F
+
+    if len(set(kept.values())) <= 1:
+        return sample
+    arm = F.col(treatment)
+    p = F.col(propensity)
+    constant = (ranges["propensity_max"] - ranges["propensity_min"]) <= CONSTANT_TOLERANCE
+    if constant.all():
+        q = sampled_design(ranges["propensity_min"].astype(float).to_dict(), kept)
+        mapped = [(arm == a, F.lit(value)) for a, value in q.items()]
+    elif len(kept) == 2:
+        (a, s_a), (b, s_b) = kept.items()
+        mapped = [
+            (arm == a, p * s_a / (p * s_a + (1 - p) * s_b)),
+            (arm == b, p * s_b / (p * s_b + (1 - p) * s_a)),
+        ]
+    else:
+        largest = int(ranges["rows"].max())
+        raise ConfigError(
+            f"data.propensity varies by row over {len(kept)} arms, and train.cap_per_arm samples "
+            "the arms at different rates, so the sampled rows' design probabilities are unknown "
+            "(a row's probabilities of the arms it did not get are not in the table). Fix: set "
+            f"train.cap_per_arm to at least {largest} (the largest arm's rows), or unset "
+            "data.propensity to let the learners fit the propensity on the sample"
+        )
+    column = F.when(*mapped[0])
+    for condition, value in mapped[1:]:
+        column = column.when(condition, value)
+    return sample.withColumn(propensity, column.otherwise(p))
 
 
 def train_holdout_split(

@@ -15,6 +15,7 @@ from causal_targeting.data import manifest
 from causal_targeting.data.contract import EXPERIMENT
 from causal_targeting.data.io import read_output, write_json, write_table, write_text
 from causal_targeting.layout import ingest_paths, train_paths
+from causal_targeting.learners.design import kept_shares, sampled_design
 from causal_targeting.spark import get_spark
 
 if TYPE_CHECKING:
@@ -60,9 +61,14 @@ def candidates(cfg: Config) -> list[UpliftLearner]:
     return [LEARNER_CLASSES[kind](**common) for kind in kinds]
 
 
-def fit_arguments(cfg: Config) -> dict[str, object]:
-    """The learner's ``fit`` arguments for the canonical experiment table."""
+def fit_arguments(cfg: Config, kept: Mapping[str, float] | None = None) -> dict[str, object]:
+    """The learner's ``fit`` arguments for the canonical experiment table, or for its per-arm
+    sample that keeps a share ``kept[arm]`` of each arm's rows (the known design probabilities
+    are then those of the sample: :func:`~causal_targeting.learners.design.sampled_design`)."""
     data = cfg.data
+    design = data.design_probabilities()
+    if design is not None and kept is not None:
+        design = sampled_design(design, kept)
     return {
         "features": data.features,
         "treatment": "treatment",
@@ -71,7 +77,7 @@ def fit_arguments(cfg: Config) -> dict[str, object]:
         "outcomes": data.outcomes,
         "propensity": "propensity" if data.propensity else None,
         "weight": "weight" if data.weight else None,
-        "design_propensity": data.design_probabilities(),
+        "design_propensity": design,
     }
 
 
@@ -174,12 +180,14 @@ def train(
     from causal_targeting.learners.importance import feature_importance
     from causal_targeting.learners.spark_fit import (
         FOLD,
+        arm_rows,
         assign_folds,
         fit_candidates_on_spark,
         learner_rows,
         out_of_fold_scores_spark,
         stratified_sample,
         train_holdout_split,
+        with_sampled_propensity,
     )
     from causal_targeting.selection import chosen_learner, learner_comparison
 
@@ -188,12 +196,17 @@ def train(
     promote = cfg.train.promote if promote is None else promote
     data = cfg.data
     experiment = read_output(spark, ingest_paths(cfg)["experiment"], EXPERIMENT)
+    arms = [data.control, *data.arms]
+    ranges = arm_rows(experiment, "treatment", arms, "propensity" if data.propensity else None)
+    kept = kept_shares(dict(ranges["rows"]), cfg.train.cap_per_arm)
     sample = stratified_sample(
-        experiment, "treatment", [data.control, *data.arms], cfg.train.cap_per_arm, cfg.seed
+        experiment, "treatment", arms, cfg.train.cap_per_arm, cfg.seed, rows=dict(ranges["rows"])
     )
+    if data.propensity:
+        sample = with_sampled_propensity(sample, ranges, kept)
     fit_rows, holdout = train_holdout_split(sample, cfg.train.holdout_fraction, cfg.seed)
     rows = assign_folds(fit_rows, "treatment", cfg.train.folds, cfg.seed).cache()
-    fits, tuning = fit_candidates_on_spark(rows, candidates(cfg), **fit_arguments(cfg))
+    fits, tuning = fit_candidates_on_spark(rows, candidates(cfg), **fit_arguments(cfg, kept))
     columns = [column for column in rows.columns if column != FOLD]
     score_columns = {kind: model.score_columns() for kind, (model, _) in fits.items()}
     oof = out_of_fold_scores_spark(
