@@ -155,21 +155,23 @@ def learner_comparison(
     largest Qini without weights; ties go to the first listed.
     """
     outcome = next(iter(value_model.weights), next(iter(outcomes)))
-    values = gains = np.full((len(oof), 3), np.nan)
+    table = pd.DataFrame({"learner": list(oof)}).reindex(columns=COMPARISON_COLUMNS)
+    table["qini"] = [
+        mean_qini(frame, outcome, outcomes[outcome] == "binary", arms, control)
+        for frame in oof.values()
+    ]
+    table["r_loss"] = [r_loss(frame, outcome, arms, control) for frame in oof.values()]
+    best = int(np.nanargmax(table["qini"].to_numpy()))
     if value_model.weights:
         point, replicates = policy_value_replicates(
             oof, value_model, arms, control, reps=reps, seed=seed
         )
-        values = percentile_interval(point, replicates, alpha)
         best = int(np.nanargmax(point))
-        gains = percentile_interval(point - point[best], replicates - replicates[:, [best]], alpha)
-    rows = []
-    for (learner, frame), value, gain in zip(oof.items(), values, gains, strict=True):
-        qini = mean_qini(frame, outcome, outcomes[outcome] == "binary", arms, control)
-        rows.append([learner, *value, *gain, qini, r_loss(frame, outcome, arms, control), False])
-    table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
-    criterion = "value" if value_model.weights else "qini"
-    table.loc[int(np.nanargmax(table[criterion].to_numpy())), "chosen"] = True
+        table[["value", "ci_low", "ci_high"]] = percentile_interval(point, replicates, alpha)
+        table[["gain", "gain_low", "gain_high"]] = percentile_interval(
+            point - point[best], replicates - replicates[:, [best]], alpha
+        )
+    table["chosen"] = np.arange(len(table)) == best
     return table
 
 
