@@ -123,10 +123,31 @@ def comparison_table(comparison: pd.DataFrame) -> Table:
     return table
 
 
+def sample_line(sample: pd.DataFrame, cap: int, propensity_column: bool) -> str | None:
+    """What the per-arm sample kept (:func:`~causal_targeting.stages.train.sample_summary`),
+    when it left rows out: each arm's kept rows of its rows, and the design among the kept rows
+    when arms were kept at different rates (known, or the propensity column converted)."""
+    if (sample["kept"] == sample["rows"]).all():
+        return None
+    arms = ", ".join(f"'{row.Index}' {row.kept:,} of {row.rows:,}" for row in sample.itertuples())
+    line = f"train sample: at most {cap:,} rows an arm (train.cap_per_arm): {arms}"
+    shares = sample["kept"] / sample["rows"]
+    if shares.nunique() == 1:
+        return line
+    if sample["design"].notna().all():
+        design = ", ".join(f"'{arm}' {p:.3f}" for arm, p in sample["design"].items())
+        return f"{line}; the design among the kept rows: {design}"
+    if propensity_column:
+        return f"{line}; the propensity column is converted to the design among the kept rows"
+    return line
+
+
 def train_view(result: TrainResult, cfg: Config) -> list[RenderableType]:
-    """The learner comparison, the Qini metrics, the registered model's URI and what happened
-    to the champion."""
+    """The per-arm sample (when it left rows out), the learner comparison, the Qini metrics,
+    the registered model's URI and what happened to the champion."""
+    sampled = sample_line(result.sample, cfg.train.cap_per_arm, cfg.data.propensity is not None)
     lines: list[RenderableType] = [
+        *([sampled] if sampled else []),
         comparison_table(result.comparison),
         metrics_table(result.metrics),
         f"model: {result.model_uri} (alias challenger; MLflow run {result.run_id})",

@@ -41,8 +41,9 @@ from causal_targeting.learners.uplift import (
     out_of_fold_scores,
 )
 from causal_targeting.selection import chosen_learner, learner_comparison, net_value_policy
-from causal_targeting.stages.train import fit_arguments
+from causal_targeting.stages.train import fit_arguments, sample_summary
 from causal_targeting.value import ValueModel
+from causal_targeting.views import sample_line
 
 ARMS = ("a", "b")
 DESIGN = {
@@ -473,11 +474,33 @@ def test_sampled_design_is_the_arm_share_among_the_kept_rows() -> None:
 
 def test_fit_arguments_carry_the_sampled_design(root: Path) -> None:
     cfg = load_config(root / "conf" / "local.yaml", ["data.design_propensity=0.3333"])
-    arms = [cfg.data.control, *cfg.data.arms]
-    kept = {arm: (0.5 if arm == cfg.data.control else 1.0) for arm in arms}
-    design = fit_arguments(cfg, kept)["design_propensity"]
-    assert design[cfg.data.control] == pytest.approx(0.1667 / (0.1667 + 0.6666), abs=1e-4)
+    control = cfg.data.control
+    rows = {arm: (2_000 if arm == control else 1_000) for arm in [control, *cfg.data.arms]}
+    sample = sample_summary(rows, 1_000, cfg.data.design_probabilities())
+    assert sample.loc[control, "kept"] == 1_000 and (sample["rows"] == list(rows.values())).all()
+    design = fit_arguments(cfg, sample)["design_propensity"]
+    assert design[control] == pytest.approx(0.1667 / (0.1667 + 0.6666), abs=1e-4)
+    assert sum(design.values()) == pytest.approx(1.0)
     assert fit_arguments(cfg)["design_propensity"] == cfg.data.design_probabilities()
+    unknown = sample_summary(rows, 1_000, None)
+    assert unknown["design"].isna().all()
+    assert fit_arguments(load_config(root / "conf" / "local.yaml"), unknown)[
+        "design_propensity"
+    ] is None
+
+
+def test_sample_line_says_what_the_cap_left_out() -> None:
+    capped = sample_summary({"0": 90_000, "1": 510_000}, 200_000, {"0": 0.15, "1": 0.85})
+    line = sample_line(capped, 200_000, propensity_column=False)
+    assert "at most 200,000 rows an arm" in line and "'1' 200,000 of 510,000" in line
+    assert "'0' 90,000 of 90,000" in line
+    assert "the design among the kept rows: '0' 0.310, '1' 0.690" in line
+    unknown = sample_summary({"0": 90_000, "1": 510_000}, 200_000, None)
+    assert line.startswith(sample_line(unknown, 200_000, propensity_column=False))
+    assert "propensity column is converted" in sample_line(unknown, 200_000, True)
+    alike = sample_summary({"0": 400_000, "1": 400_000}, 200_000, {"0": 0.5, "1": 0.5})
+    assert "design" not in sample_line(alike, 200_000, propensity_column=True)
+    assert sample_line(sample_summary({"0": 9, "1": 9}, 200_000, None), 200_000, True) is None
 
 
 def test_more_folds_than_rows_of_an_arm_is_refused() -> None:

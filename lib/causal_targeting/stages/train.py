@@ -40,6 +40,7 @@ class TrainResult:
     paths: dict[str, str]
     comparison: pd.DataFrame
     learner: str
+    sample: pd.DataFrame
 
 
 def candidates(cfg: Config) -> list[UpliftLearner]:
@@ -61,14 +62,14 @@ def candidates(cfg: Config) -> list[UpliftLearner]:
     return [LEARNER_CLASSES[kind](**common) for kind in kinds]
 
 
-def fit_arguments(cfg: Config, kept: Mapping[str, float] | None = None) -> dict[str, object]:
+def fit_arguments(cfg: Config, sample: pd.DataFrame | None = None) -> dict[str, object]:
     """The learner's ``fit`` arguments for the canonical experiment table, or for its per-arm
-    sample that keeps a share ``kept[arm]`` of each arm's rows (the known design probabilities
-    are then those of the sample: :func:`~causal_targeting.learners.design.sampled_design`)."""
+    sample (:func:`sample_summary`), whose design probabilities among the kept rows then replace
+    the configured ones."""
     data = cfg.data
     design = data.design_probabilities()
-    if design is not None and kept is not None:
-        design = sampled_design(design, kept)
+    if design is not None and sample is not None:
+        design = sample["design"].to_dict()
     return {
         "features": data.features,
         "treatment": "treatment",
@@ -79,6 +80,25 @@ def fit_arguments(cfg: Config, kept: Mapping[str, float] | None = None) -> dict[
         "weight": "weight" if data.weight else None,
         "design_propensity": design,
     }
+
+
+def sample_summary(
+    rows: Mapping[str, int], cap: int, design: Mapping[str, float] | None
+) -> pd.DataFrame:
+    """One row per arm (index: the arm, in ``rows``' order): ``rows`` in the experiment,
+    ``kept`` by the per-arm sample of at most ``cap``, and ``design``, the arm's design
+    probability among the kept rows (:func:`~causal_targeting.learners.design.sampled_design`
+    of the known ``design``; NaN when unknown)."""
+    kept = kept_shares(rows, cap)
+    sampled = sampled_design(design, kept) if design is not None else {}
+    return pd.DataFrame(
+        {
+            "rows": [int(n) for n in rows.values()],
+            "kept": [min(int(n), cap) for n in rows.values()],
+            "design": [sampled.get(arm, np.nan) for arm in rows],
+        },
+        index=pd.Index(list(rows), name="arm"),
+    )
 
 
 def promotion_score(metrics: pd.DataFrame, cfg: Config) -> float:
@@ -198,15 +218,14 @@ def train(
     experiment = read_output(spark, ingest_paths(cfg)["experiment"], EXPERIMENT)
     arms = [data.control, *data.arms]
     ranges = arm_rows(experiment, "treatment", arms, "propensity" if data.propensity else None)
-    kept = kept_shares(dict(ranges["rows"]), cfg.train.cap_per_arm)
-    sample = stratified_sample(
-        experiment, "treatment", arms, cfg.train.cap_per_arm, cfg.seed, rows=dict(ranges["rows"])
-    )
+    counts, cap = dict(ranges["rows"]), cfg.train.cap_per_arm
+    sampled = sample_summary(counts, cap, data.design_probabilities())
+    sample = stratified_sample(experiment, "treatment", arms, cap, cfg.seed, rows=counts)
     if data.propensity:
-        sample = with_sampled_propensity(sample, ranges, kept)
+        sample = with_sampled_propensity(sample, ranges, kept_shares(counts, cap))
     fit_rows, holdout = train_holdout_split(sample, cfg.train.holdout_fraction, cfg.seed)
     rows = assign_folds(fit_rows, "treatment", cfg.train.folds, cfg.seed).cache()
-    fits, tuning = fit_candidates_on_spark(rows, candidates(cfg), **fit_arguments(cfg, kept))
+    fits, tuning = fit_candidates_on_spark(rows, candidates(cfg), **fit_arguments(cfg, sampled))
     columns = [column for column in rows.columns if column != FOLD]
     score_columns = {kind: model.score_columns() for kind, (model, _) in fits.items()}
     oof = out_of_fold_scores_spark(
@@ -265,6 +284,7 @@ def train(
             "learner": learner,
             "evidence": "holdout" if evaluated else "out_of_fold",
             "rows": {"fit": rows.count(), "holdout": holdout.count()},
+            "sample": sampled.reset_index().to_dict(orient="records"),
             "metrics": metrics.to_dict(orient="records"),
             "comparison": comparison.to_dict(orient="records"),
             "tuning": {key: asdict(t) for key, t in tuning.items()},
@@ -274,5 +294,5 @@ def train(
     )
     manifest.finish(cfg, started, run.info.run_id, f"{cfg.tracking.model_name}/{version}")
     return TrainResult(
-        model_uri, version, run.info.run_id, metrics, promotion, paths, comparison, learner
+        model_uri, version, run.info.run_id, metrics, promotion, paths, comparison, learner, sampled
     )
