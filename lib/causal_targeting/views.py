@@ -131,8 +131,7 @@ def sample_line(sample: pd.DataFrame, cap: int, propensity_column: bool) -> str 
         return None
     arms = ", ".join(f"'{row.Index}' {row.kept:,} of {row.rows:,}" for row in sample.itertuples())
     line = f"train sample: at most {cap:,} rows an arm (train.cap_per_arm): {arms}"
-    shares = sample["kept"] / sample["rows"]
-    if shares.nunique() == 1:
+    if sample["share"].nunique() == 1:
         return line
     if sample["design"].notna().all():
         design = ", ".join(f"'{arm}' {p:.3f}" for arm, p in sample["design"].items())

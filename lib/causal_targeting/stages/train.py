@@ -86,15 +86,17 @@ def sample_summary(
     rows: Mapping[str, int], cap: int, design: Mapping[str, float] | None
 ) -> pd.DataFrame:
     """One row per arm (index: the arm, in ``rows``' order): ``rows`` in the experiment,
-    ``kept`` by the per-arm sample of at most ``cap``, and ``design``, the arm's design
+    ``kept`` by the per-arm sample of at most ``cap``, ``share`` kept
+    (:func:`~causal_targeting.learners.design.kept_shares`), and ``design``, the arm's design
     probability among the kept rows (:func:`~causal_targeting.learners.design.sampled_design`
     of the known ``design``; NaN when unknown)."""
-    kept = kept_shares(rows, cap)
-    sampled = sampled_design(design, kept) if design is not None else {}
+    shares = kept_shares(rows, cap)
+    sampled = sampled_design(design, shares) if design is not None else {}
     return pd.DataFrame(
         {
             "rows": [int(n) for n in rows.values()],
             "kept": [min(int(n), cap) for n in rows.values()],
+            "share": list(shares.values()),
             "design": [sampled.get(arm, np.nan) for arm in rows],
         },
         index=pd.Index(list(rows), name="arm"),
@@ -222,7 +224,7 @@ def train(
     sampled = sample_summary(counts, cap, data.design_probabilities())
     sample = stratified_sample(experiment, "treatment", arms, cap, cfg.seed, rows=counts)
     if data.propensity:
-        sample = with_sampled_propensity(sample, ranges, kept_shares(counts, cap))
+        sample = with_sampled_propensity(sample, ranges, sampled["share"].to_dict())
     fit_rows, holdout = train_holdout_split(sample, cfg.train.holdout_fraction, cfg.seed)
     rows = assign_folds(fit_rows, "treatment", cfg.train.folds, cfg.seed).cache()
     fits, tuning = fit_candidates_on_spark(rows, candidates(cfg), **fit_arguments(cfg, sampled))
