@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -281,6 +282,38 @@ def test_refuses_non_numeric_numeric_feature(spark: Any, tmp_path: Path) -> None
     refused(
         spark, config_for(tmp_path, str(path), fmt="csv"), r"column 'age': feature declared numeric"
     )
+
+
+@pytest.mark.parametrize(
+    ("column", "settings", "message"),
+    [
+        ("age", {}, r"column 'age': feature declared numeric has type date, not a number"),
+        ("spend", {}, r"column 'spend': outcome has type date, not a number"),
+        ("p", {"propensity": "p"}, r"column 'p': propensity column has type date, not a number"),
+        ("w", {"weight": "w"}, r"column 'w': weight column has type date, not a number"),
+    ],
+)
+def test_refuses_a_date_where_a_number_is_read(
+    spark: Any, tmp_path: Path, column: str, settings: dict[str, str], message: str
+) -> None:
+    frame = experiment_frame().assign(p=0.5, w=1.0)
+    frame[column] = [date(2024, 1, 1 + i % 28) for i in range(len(frame))]
+    path = write_parquet(frame, tmp_path / "e.parquet")
+    refused(spark, config_for(tmp_path, path, **settings), message)
+
+
+def test_reads_pandas_nanosecond_timestamps_as_numbers(spark: Any, tmp_path: Path) -> None:
+    """pandas writes timestamps in nanoseconds, which Spark refuses to read by default: the
+    table is read, such a column declared numeric holding nanoseconds since the epoch."""
+    frame = experiment_frame()
+    frame["signup"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(frame["id"], unit="D")
+    frame["seen"] = pd.Timestamp("2025-06-01 12:00:00.000000001")  # not configured
+    path = write_parquet(frame, tmp_path / "e.parquet")
+    features = {"age": "numeric", "region": "categorical", "signup": "numeric"}
+    result = ingest(config_for(tmp_path, path, features=features), spark)
+    signup = spark.read.parquet(result.paths["experiment"]).orderBy("customer_id")
+    expected = frame["signup"].astype("int64").astype(float).tolist()
+    assert [row.signup for row in signup.select("signup").collect()] == expected
 
 
 def test_customer_table_duplicates_are_quarantined(spark: Any, tmp_path: Path) -> None:

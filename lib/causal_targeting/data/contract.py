@@ -96,8 +96,28 @@ def with_row_ids(df: DataFrame) -> DataFrame:
     return df.sparkSession.createDataFrame(numbered, schema)
 
 
+NUMBER_LIKE = (T.NumericType, T.BooleanType, T.StringType)
+"""Spark types a column read as a number can have: numbers, booleans and text of numbers (not
+dates, timestamps, binary or nested types, which Spark will not cast to double)."""
+
+
+def refuse_non_number(df: DataFrame, table: str, name: str, role: str, fix: str) -> None:
+    """Refuse column ``name``, read as a number in its ``role``, when its type cannot be one."""
+    dtype = df.schema[name].dataType
+    if not isinstance(dtype, NUMBER_LIKE):
+        raise DataContractError(
+            table, f"{role} has type {dtype.simpleString()}, not a number", fix, column=name
+        )
+
+
 def _numeric_feature(df: DataFrame, table: str, name: str) -> Column:
-    """The feature as double; a string column with non-numeric values is refused."""
+    """The feature as double; a string column with non-numeric values is refused, and so is a
+    column of a type that is not a number (a date, a timestamp)."""
+    refuse_non_number(
+        df, table, name, "feature declared numeric",
+        f"declare data.features.{name}: categorical, or add a number derived from it to the "
+        "table (e.g. days since the date) and declare that",
+    )
     if isinstance(df.schema[name].dataType, T.StringType):
         bad = df.filter(
             F.col(_q(name)).isNotNull() & F.expr(f"try_cast({_q(name)} AS double)").isNull()
@@ -241,11 +261,25 @@ def canonical_experiment(raw: DataFrame, data: DataConfig) -> DataFrame:
         F.trim(F.col(_q(data.treatment)).cast("string")).alias("treatment"),
     ]
     for outcome in data.outcomes:
+        if outcome not in data.positive_labels:
+            refuse_non_number(
+                raw, table, outcome, "outcome",
+                f"point data.outcomes.{outcome} at a numeric column, or declare the label that "
+                f"means 1: data.outcomes.{outcome}: {{kind: binary, positive: <label>}}",
+            )
         columns.append(outcome_column(outcome, data.positive_labels.get(outcome)))
         columns.append(F.col(_q(outcome)).cast("string").alias(f"__raw_{outcome}"))
     if data.propensity:
+        refuse_non_number(
+            raw, table, data.propensity, "propensity column",
+            "point data.propensity at a column of design probabilities, or unset it",
+        )
         columns.append(F.expr(f"try_cast({_q(data.propensity)} AS double)").alias("propensity"))
     if data.weight:
+        refuse_non_number(
+            raw, table, data.weight, "weight column",
+            "point data.weight at a column of row weights, or unset it",
+        )
         columns.append(F.expr(f"try_cast({_q(data.weight)} AS double)").alias("weight"))
     used = {id_column, MALFORMED_LINE, *wanted}
     return raw.select(*columns, *malformed_line(raw), *kept_columns(raw, data, used))

@@ -64,6 +64,11 @@ def restore_leftover(spark: SparkSession, path: str) -> None:
         fs.rename(old, target)
 
 
+NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
+"""Read a Parquet file's nanosecond timestamps (pandas' default, which Spark otherwise refuses
+to read, whatever columns are used) as long integers, nanoseconds since the epoch."""
+
+
 def read_table(spark: SparkSession, source: TableSource, table: str) -> DataFrame:
     """Read a configured table; a missing path or catalog name raises DataContractError."""
     if source.format == "table":
@@ -83,6 +88,8 @@ def read_table(spark: SparkSession, source: TableSource, table: str) -> DataFram
     reader = spark.read.format(source.format)
     if source.format == "csv":
         reader = reader.option("header", "true").option("inferSchema", "true")
+    if source.format == "parquet":
+        spark.conf.set(NANOS_AS_LONG, "true")
     try:
         df = reader.options(**source.options).load(source.path)
         return with_malformed_lines(reader, df, source) if source.format == "csv" else df
