@@ -146,6 +146,34 @@ def test_a_backtick_in_a_configured_name_is_refused(root: Path, override: str) -
         load_config(root / "conf" / "local.yaml", [override])
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "data.features={recency: numeric, visit: numeric}",
+            r"column 'visit' is named by both data\.features and data\.outcomes; a column has one",
+        ),
+        (
+            "data.features={recency: numeric, segment: categorical}",
+            r"column 'segment' is named by both data\.treatment and data\.features",
+        ),
+        (
+            "data.features={recency: numeric, fold: numeric}",
+            r"data\.features names 'fold', a name the pipeline gives a column of its own; rename",
+        ),
+        (
+            "data.outcomes={treatment: binary}",
+            r"data\.outcomes names 'treatment', a name the pipeline gives a column of its own",
+        ),
+    ],
+)
+def test_a_column_in_two_roles_or_named_like_the_pipelines_own_is_refused(
+    root: Path, override: str, message: str
+) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_config(root / "conf" / "local.yaml", [override])
+
+
 def test_unknown_key_suggests_the_nearest_known_key(root: Path) -> None:
     with pytest.raises(ConfigError, match=r"'ingest\.alpah' is not a known setting; did you mean "
                        r"ingest\.alpha\?"):

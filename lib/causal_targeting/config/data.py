@@ -36,6 +36,14 @@ class OutcomeSpec(Section):
     direction: Direction = "higher"
 
 
+PIPELINE_COLUMNS = frozenset(
+    {"customer_id", "treatment", "propensity", "weight", "reason", "fold", "exposed", "static_gain"}
+)
+"""Names of the columns the pipeline adds beside the features and outcomes (the canonical id,
+arm, propensity and weight, the quarantine reason, the cross-fitting fold, the segment stage's
+exposure, the static policy's gain): no feature or outcome can be called so."""
+
+
 class DataConfig(Section):
     """The data contract's column mapping: the table's own names, so any table can be used.
 
@@ -73,6 +81,31 @@ class DataConfig(Section):
                     raise ValueError(
                         f"{key} names '{name}', which holds a backtick (`); the column and score "
                         "names built from it cannot carry one: rename it in the table"
+                    )
+        return self
+
+    @model_validator(mode="after")
+    def _columns_have_one_role(self) -> DataConfig:
+        roles = {
+            "data.customer_id": [self.customer_id], "data.treatment": [self.treatment],
+            "data.features": list(self.features), "data.outcomes": list(self.outcomes),
+            "data.propensity": [self.propensity], "data.weight": [self.weight],
+        }
+        seen: dict[str, str] = {}
+        for key, names in roles.items():
+            for name in names:
+                if name is None:
+                    continue
+                if name in seen:
+                    raise ValueError(
+                        f"column '{name}' is named by both {seen[name]} and {key}; a column has "
+                        f"one role: remove it from one of them"
+                    )
+                seen[name] = key
+                if key in ("data.features", "data.outcomes") and name in PIPELINE_COLUMNS:
+                    raise ValueError(
+                        f"{key} names '{name}', a name the pipeline gives a column of its own; "
+                        f"rename the table's column (e.g. in a view) and {key} with it"
                     )
         return self
 
