@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from causal_targeting.decision import has_one_budget
+from causal_targeting.decision import allocation_problem, has_one_budget
 from causal_targeting.stages.allocate import allocate
 from causal_targeting.stages.coarsen import coarsen
 from causal_targeting.stages.evaluate import evaluate
@@ -47,7 +47,10 @@ def run(
     step: Step = call,
     on_pass: Callable[[PassLog], None] | None = None,
 ) -> None:
-    """Run every stage in order: ``step(name, work)`` runs each; ``on_pass`` sees solve passes."""
+    """Run every stage in order: ``step(name, work)`` runs each; ``on_pass`` sees solve passes.
+    The allocation's settings are checked first (an empty ``allocation.weights`` is refused
+    before any stage runs, not after training)."""
+    allocation_problem(cfg)
     step("ingest", lambda: ingest(cfg, spark))
     trained = step("train", lambda: train(cfg, spark))
     step("score", lambda: score(cfg, spark, trained.model_uri))

@@ -293,3 +293,15 @@ def test_numbers_where_labels_are_expected_read_as_their_text(root: Path) -> Non
 def test_a_list_of_features_is_told_to_be_a_mapping(root: Path) -> None:
     with pytest.raises(ConfigError, match=r"'data\.features'.*map each column to its kind, e\.g\."):
         load_config(root / "conf" / "local.yaml", ["data.features=[age, region]"])
+
+
+def test_run_refuses_empty_weights_before_any_stage(root: Path, tmp_path: Path) -> None:
+    """`run` needs the value model to allocate: without allocation.weights it stops before
+    ingest (the session is not touched, nothing is written), not after training."""
+    from causal_targeting import pipeline
+
+    cfg = load_config(root / "conf" / "local.yaml", [f"outputs.root={tmp_path / 'w'}"])
+    cfg.allocation.weights.clear()
+    with pytest.raises(ConfigError, match=r"allocation\.weights is empty"):
+        pipeline.run(cfg, spark=object())  # type: ignore[arg-type]  # any use fails
+    assert not (tmp_path / "w").exists()
