@@ -284,6 +284,31 @@ def test_refuses_non_numeric_numeric_feature(spark: Any, tmp_path: Path) -> None
     )
 
 
+def test_a_semicolon_csv_read_with_commas_says_which_separator_to_set(
+    spark: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "e.csv"
+    experiment_frame().to_csv(path, index=False, sep=";")
+    refused(
+        spark,
+        config_for(tmp_path, str(path), fmt="csv"),
+        r"the table has: id;age;region;group;buy;spend\)\. Fix: the file looks ';'-separated: "
+        r"set data\.experiment\.options: \{sep: ';'\}",
+    )
+
+
+def test_numbers_written_with_decimal_commas_are_named_as_such(
+    spark: Any, tmp_path: Path
+) -> None:
+    path = tmp_path / "e.csv"
+    experiment_frame().to_csv(path, index=False, sep=";", decimal=",")
+    cfg = config_for(tmp_path, str(path), fmt="csv")
+    cfg.data.experiment.options["sep"] = ";"
+    refused(
+        spark, cfg, r"column 'age': .* Fix: the numbers are written with commas \(a decimal comma"
+    )
+
+
 @pytest.mark.parametrize(
     ("column", "settings", "message"),
     [

@@ -60,12 +60,23 @@ def require_columns(df: DataFrame, table: str, wanted: dict[str, str]) -> None:
     shown = [column for column in df.columns if column != MALFORMED_LINE]  # the reader's own
     for column, key in wanted.items():
         if column not in present:
+            separator = csv_separator_hint(shown)
             raise DataContractError(
                 table,
                 f"configured column is missing (the table has: {', '.join(shown)})",
+                f"the file looks {separator!r}-separated: set data.{table}.options: "
+                f"{{sep: {separator!r}}}" if separator else
                 f"set {key} to one of the table's columns, or add the column to the table",
                 column=column,
             )
+
+
+def csv_separator_hint(columns: list[str]) -> str | None:
+    """The separator a table of one column whose name holds ';', a tab or '|' was likely
+    written with (a CSV read with the default ','), else None."""
+    if len(columns) != 1:
+        return None
+    return next((sep for sep in (";", "\t", "|") if sep in columns[0]), None)
 
 
 def require_rows(df: DataFrame, table: str) -> None:
@@ -124,15 +135,25 @@ def _numeric_feature(df: DataFrame, table: str, name: str) -> Column:
         )
         example = bad.select(F.col(_q(name))).limit(3).collect()
         if example:
-            values = ", ".join(repr(row[0]) for row in example)
+            values = [row[0] for row in example]
             raise DataContractError(
                 table,
-                f"feature declared numeric holds non-numeric values ({values})",
+                f"feature declared numeric holds non-numeric values "
+                f"({', '.join(map(repr, values))})",
+                "the numbers are written with commas (a decimal comma or a thousands "
+                "separator): write them with a decimal point and no separator"
+                if all(number_with_commas(value) for value in values) else
                 f"declare data.features.{name}: categorical, or clean the column",
                 column=name,
             )
         return F.expr(f"try_cast({_q(name)} AS double)").alias(name)
     return F.col(_q(name)).cast("double").alias(name)
+
+
+def number_with_commas(text: str) -> bool:
+    """Whether ``text`` is a number written with commas: a decimal comma ('-0,652') or a
+    thousands separator ('1,250.5')."""
+    return "," in text and re.fullmatch(r"\s*[-+]?[\d.,]*\d\s*", text) is not None
 
 
 def feature_columns(df: DataFrame, table: str, features: dict[str, str]) -> list[Column]:
