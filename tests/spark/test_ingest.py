@@ -364,6 +364,25 @@ def test_failed_ingest_leaves_previous_outputs(spark: Any, tmp_path: Path) -> No
     assert spark.read.parquet(first.paths["experiment"]).count() == before
 
 
+def test_reads_a_catalog_table_and_refuses_one_that_does_not_exist(
+    spark: Any, tmp_path: Path
+) -> None:
+    frame = experiment_frame()
+    spark.createDataFrame(frame).write.mode("overwrite").option(
+        "path", str(tmp_path / "warehouse")
+    ).saveAsTable("campaign_history")
+    try:
+        result = ingest(config_for(tmp_path, "campaign_history", fmt="table"), spark)
+        assert spark.read.parquet(result.paths["experiment"]).count() == len(frame)
+        refused(
+            spark,
+            config_for(tmp_path / "again", "no_such_table", fmt="table"),
+            r"catalog table 'no_such_table' does not exist",
+        )
+    finally:
+        spark.sql("DROP TABLE IF EXISTS campaign_history")
+
+
 def test_refuses_a_format_the_session_cannot_read(spark: Any, tmp_path: Path) -> None:
     path = write_parquet(experiment_frame(), tmp_path / "e.parquet")
     refused(spark, config_for(tmp_path, path, fmt="delta"), r"cannot read format 'delta'")
