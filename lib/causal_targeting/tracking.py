@@ -186,24 +186,26 @@ def param_value(value: str, artifact_file: str = "config.yaml") -> str:
 
 
 def log_config(config: Mapping[str, Any], artifact_file: str = "config.yaml") -> None:
-    """Log the resolved config as a YAML artifact and as flattened run params (a value too long
-    for a param is named as such, see :func:`param_value`)."""
+    """Log the resolved config as a YAML artifact and as flattened run params under MLflow-safe
+    names (a value too long for a param is named as such, see :func:`param_value`)."""
     mlflow.log_dict(dict(config), artifact_file)
-    params = {key: param_value(value, artifact_file) for key, value in flatten(config).items()}
+    flat = flatten(config)
+    params = {mlflow_name(key): param_value(value, artifact_file) for key, value in flat.items()}
     items = sorted(params.items())
     for start in range(0, len(items), _MAX_PARAMS_PER_CALL):
         mlflow.log_params(dict(items[start : start + _MAX_PARAMS_PER_CALL]))
 
 
-def metric_name(text: str) -> str:
-    """Return ``text`` with characters MLflow refuses in a metric name replaced by ``_``."""
+def mlflow_name(text: str) -> str:
+    """Return ``text`` with characters MLflow refuses in a metric or param name replaced by
+    ``_`` (an arm '10% off' in ``allocation.fixed_cost.10% off``)."""
     return re.sub(r"[^A-Za-z0-9_\-. /]", "_", text)
 
 
 def log_metrics(metrics: Mapping[str, float], step: int | None = None) -> None:
     """Log finite metrics under MLflow-safe names (``qini__conversion__Mens E-Mail`` is kept)."""
     clean = {
-        metric_name(key): float(value) for key, value in metrics.items() if math.isfinite(value)
+        mlflow_name(key): float(value) for key, value in metrics.items() if math.isfinite(value)
     }
     mlflow.log_metrics(clean, step=step)
 

@@ -147,6 +147,21 @@ def test_a_backtick_in_a_configured_name_is_refused(root: Path, override: str) -
 
 
 @pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        ("data.features={spend.90d: numeric}", r"data\.features names 'spend\.90d'"),
+        ("data.arms=['10.5% off']", r"data\.arms names '10\.5% off'"),
+        ("data.outcomes={net.revenue: continuous}", r"data\.outcomes names 'net\.revenue'"),
+    ],
+)
+def test_a_dot_in_a_configured_name_is_refused_with_a_name_without_it(
+    root: Path, override: str, named: str
+) -> None:
+    with pytest.raises(ConfigError, match=named + r", which holds a dot .* \(e\.g\. '[^.]*', in"):
+        load_config(root / "conf" / "local.yaml", [override])
+
+
+@pytest.mark.parametrize(
     ("override", "message"),
     [
         (

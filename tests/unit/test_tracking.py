@@ -135,6 +135,18 @@ def test_config_is_logged_as_artifact_and_flat_params(store: Path) -> None:
     assert logged == config
 
 
+def test_config_keys_holding_arm_labels_are_logged_under_safe_names(store: Path) -> None:
+    """An arm '10% off' in a mapping keyed by arm (allocation.fixed_cost) is a param name
+    MLflow refuses: it is logged with the refused characters as '_'."""
+    config = {"allocation": {"fixed_cost": {"10% off": 0.5, "Free shipping: EU": 0.3}}}
+    with tracking.start_run() as run:
+        tracking.log_config(config)
+    assert MlflowClient().get_run(run.info.run_id).data.params == {
+        "allocation.fixed_cost.10_ off": "0.5",
+        "allocation.fixed_cost.Free shipping_ EU": "0.3",
+    }
+
+
 def test_frames_dicts_and_directories_are_logged(
     store: Path, model: UpliftModel, tmp_path: Path
 ) -> None:

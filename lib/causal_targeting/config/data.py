@@ -68,7 +68,7 @@ class DataConfig(Section):
     design_propensity: float | dict[str, float] | None = None
 
     @model_validator(mode="after")
-    def _names_have_no_backtick(self) -> DataConfig:
+    def _names_have_no_backtick_or_dot(self) -> DataConfig:
         named = {
             "data.customer_id": [self.customer_id], "data.treatment": [self.treatment],
             "data.control": [self.control], "data.arms": self.arms,
@@ -81,6 +81,13 @@ class DataConfig(Section):
                     raise ValueError(
                         f"{key} names '{name}', which holds a backtick (`); the column and score "
                         "names built from it cannot carry one: rename it in the table"
+                    )
+                if name is not None and "." in name:
+                    raise ValueError(
+                        f"{key} names '{name}', which holds a dot (.); Spark reads a dot in a "
+                        "column name as a field of a struct, and the column and score names are "
+                        f"built from it: rename it in the table (e.g. "
+                        f"'{name.replace('.', '_')}', in a view)"
                     )
         return self
 
