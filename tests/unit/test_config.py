@@ -286,6 +286,26 @@ def test_yaml_reads_on_yes_and_no_as_words_not_booleans(tmp_path: Path, root: Pa
     assert cfg.data.control == "no" and cfg.data.arms == ["on", "off"]
 
 
+def test_booleans_where_labels_are_expected_read_as_sparks_text_of_a_boolean(
+    tmp_path: Path, root: Path
+) -> None:
+    """A boolean treatment column's labels are 'true' and 'false' (Spark's text of a boolean):
+    ``control: false`` and ``arms: [True]`` read as those (before, 'input should be a valid
+    string (got False)'), and a boolean setting written ``true`` is still true."""
+    conf = tmp_path / "user.yaml"
+    conf.write_text(
+        f"inherit: {root / 'conf' / 'local.yaml'}\n"
+        "data: {control: false, arms: [True]}\n"
+        "allocation: {weights: {visit: 1.0}, fixed_cost: {true: 0.25}, safeguard: FALSE}\n"
+        "train: {promote: true}\n"
+    )
+    cfg = load_config(conf, ["spark.extra={spark.sql.ansi.enabled: true}"])
+    assert cfg.data.control == "false" and cfg.data.arms == ["true"]
+    assert cfg.allocation.fixed_cost == {"true": 0.25}
+    assert cfg.train.promote is True and cfg.allocation.safeguard is False
+    assert cfg.spark.extra == {"spark.sql.ansi.enabled": "true"}
+
+
 def test_numbers_where_labels_are_expected_read_as_their_text(root: Path) -> None:
     """A 0/1 treatment or outcome column's labels can be written unquoted: the tables' values
     are compared as text, so 0 is the label '0' (before, 'input should be a valid string')."""

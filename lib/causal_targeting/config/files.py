@@ -23,8 +23,9 @@ class ConfigLoader(yaml.SafeLoader):
     """PyYAML's safe loader with YAML 1.2 booleans: only ``true`` and ``false`` (any of the three
     cases YAML allows) are booleans. YAML 1.1, PyYAML's default, also reads ``on``, ``off``,
     ``yes``, ``no``, ``y`` and ``n`` as booleans, so ``do_no_harm: {on: value}`` would be the key
-    True and an arm named ``no`` the value False. A boolean setting written ``yes`` still works:
-    the typed config reads the string as a boolean."""
+    True and an arm named ``no`` the value False. A boolean is read as its text, ``"true"`` or
+    ``"false"``: a boolean setting reads it as a boolean (as it reads ``yes``), and a label
+    (``control: false``, ``arms: [true]``) is the text Spark gives a boolean treatment column."""
 
 
 ConfigLoader.yaml_implicit_resolvers = {
@@ -35,6 +36,10 @@ ConfigLoader.add_implicit_resolver(
     "tag:yaml.org,2002:bool",
     re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
     list("tTfF"),
+)
+ConfigLoader.add_constructor(
+    "tag:yaml.org,2002:bool",
+    lambda loader, node: loader.construct_scalar(node).lower(),
 )
 
 
