@@ -383,6 +383,36 @@ def test_reads_a_catalog_table_and_refuses_one_that_does_not_exist(
         spark.sql("DROP TABLE IF EXISTS campaign_history")
 
 
+def test_a_treatment_column_of_floats_reads_its_whole_numbers_as_the_configured_labels(
+    spark: Any, tmp_path: Path
+) -> None:
+    """pandas writes an integer column with a missing value as floats (1 as 1.0): the arms
+    ``control: 0``, ``arms: [1, 2]`` still match, in a CSV and in Parquet; NaN, infinite and
+    fractional codes stay unknown arms (quarantined), a missing one a null arm."""
+    frame = experiment_frame()
+    frame["group"] = frame["group"].map({"ctl": 0.0, "a": 1.0, "b": 2.0})
+    frame.loc[[0, 1], "group"] = [None, 1.5]
+    csv = tmp_path / "e.csv"
+    frame.to_csv(csv, index=False)  # the missing code is an empty field: a column of doubles
+    cfg = config_for(tmp_path, str(csv), fmt="csv", control="0", arms=["1", "2"])
+    result = ingest(cfg, spark)
+    arms = spark.read.parquet(result.paths["experiment"]).groupBy("treatment").count()
+    assert dict(map(tuple, arms.collect())) == {"0": 118, "1": 120, "2": 120}
+    assert result.quarantined["experiment"] == {"null arm": 1, "unknown arm '1.5'": 1}
+    odd = spark.createDataFrame(frame.fillna({"group": 0.0})).withColumn(
+        "group",
+        F.when(F.col("id") == 2, F.lit(float("nan")))
+        .when(F.col("id") == 3, F.lit(float("inf")))
+        .otherwise(F.col("group")),
+    )
+    odd.write.parquet(str(tmp_path / "odd.parquet"))
+    odd_path = str(tmp_path / "odd.parquet")
+    again = config_for(tmp_path / "again", odd_path, control="0", arms=["1", "2"])
+    assert ingest(again, spark).quarantined["experiment"] == {
+        "unknown arm 'NaN'": 1, "unknown arm 'Infinity'": 1, "unknown arm '1.5'": 1
+    }
+
+
 def test_refuses_a_format_the_session_cannot_read(spark: Any, tmp_path: Path) -> None:
     path = write_parquet(experiment_frame(), tmp_path / "e.parquet")
     refused(spark, config_for(tmp_path, path, fmt="delta"), r"cannot read format 'delta'")

@@ -221,6 +221,19 @@ def experiment_reason_columns(data: DataConfig) -> list[Column]:
     return reasons
 
 
+def arm_labels(df: DataFrame, name: str) -> Column:
+    """The treatment column ``name`` as trimmed text; a fractional column's whole numbers without
+    their '.0' (pandas writes an integer column with a missing value as floats, 1 as 1.0, and
+    the config's arms are ``[1]``)."""
+    column = F.col(_q(name))
+    if isinstance(df.schema[name].dataType, T.FractionalType):
+        whole = (column % 1 == 0) & (F.abs(column) < 1e15)  # NaN % 1 and inf % 1 are NaN
+        return F.when(whole, column.cast("long").cast("string")).otherwise(
+            F.trim(column.cast("string"))
+        )
+    return F.trim(column.cast("string"))
+
+
 def outcome_column(outcome: str, positive: str | None) -> Column:
     """The outcome as double: the ``positive`` label (trimmed) as 1.0 and any other label as
     0.0 when a label is configured, else the numeric value (null where not numeric)."""
@@ -279,7 +292,7 @@ def canonical_experiment(raw: DataFrame, data: DataConfig) -> DataFrame:
     columns = [
         F.col(_q(id_column)).alias("customer_id"),
         *feature_columns(raw, table, data.features),
-        F.trim(F.col(_q(data.treatment)).cast("string")).alias("treatment"),
+        arm_labels(raw, data.treatment).alias("treatment"),
     ]
     for outcome in data.outcomes:
         if outcome not in data.positive_labels:
