@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from causal_targeting.data.io import read_json, write_json
+from causal_targeting.data.io import NANOS_AS_LONG, read_json, read_nanos_as_long, write_json
 
 
 def strict_loads(text: str) -> object:
@@ -34,3 +34,30 @@ def test_json_is_strict_with_non_finite_floats_as_null(tmp_path: Path) -> None:
         "figures": [None, 2.5, 1],
     }
     assert read_json(path)["figures"][1] == 2.5
+
+
+class RefusingConf:
+    """A managed session's conf that refuses a legacy setting (Databricks serverless)."""
+
+    def set(self, key: str, value: str) -> None:
+        raise RuntimeError(f"[CONFIG_NOT_AVAILABLE] {key}")
+
+
+class Session:
+    def __init__(self, conf: object) -> None:
+        self.conf = conf
+
+
+class RecordingConf:
+    def __init__(self) -> None:
+        self.values: dict[str, str] = {}
+
+    def set(self, key: str, value: str) -> None:
+        self.values[key] = value
+
+
+def test_nanosecond_timestamps_are_read_where_the_session_allows_the_setting() -> None:
+    recorded = RecordingConf()
+    read_nanos_as_long(Session(recorded))  # type: ignore[arg-type]
+    assert recorded.values == {NANOS_AS_LONG: "true"}
+    read_nanos_as_long(Session(RefusingConf()))  # type: ignore[arg-type]  # no error

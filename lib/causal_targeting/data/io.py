@@ -15,6 +15,7 @@ import json
 import math
 import tempfile
 import uuid
+from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,13 @@ NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
 to read, whatever columns are used) as long integers, nanoseconds since the epoch."""
 
 
+def read_nanos_as_long(spark: SparkSession) -> None:
+    """Set :data:`NANOS_AS_LONG` where the session allows it (a managed session, e.g. Databricks
+    serverless, may refuse a legacy setting: its reads are then as they were)."""
+    with suppress(Exception):  # the error for a setting a session refuses varies by version
+        spark.conf.set(NANOS_AS_LONG, "true")
+
+
 def read_table(spark: SparkSession, source: TableSource, table: str) -> DataFrame:
     """Read a configured table; a missing path or catalog name raises DataContractError."""
     if source.format == "table":
@@ -89,7 +97,7 @@ def read_table(spark: SparkSession, source: TableSource, table: str) -> DataFram
     if source.format == "csv":
         reader = reader.option("header", "true").option("inferSchema", "true")
     if source.format == "parquet":
-        spark.conf.set(NANOS_AS_LONG, "true")
+        read_nanos_as_long(spark)
     try:
         df = reader.options(**source.options).load(source.path)
         return with_malformed_lines(reader, df, source) if source.format == "csv" else df
