@@ -67,15 +67,18 @@ class DataConfig(Section):
     keep_columns: list[str] = Field(default_factory=list)
     design_propensity: float | dict[str, float] | None = None
 
-    @model_validator(mode="after")
-    def _names_have_no_backtick_or_dot(self) -> DataConfig:
-        named = {
+    def columns_by_key(self) -> dict[str, list[str | None]]:
+        """The table columns each ``data`` key names (None where a key is unset)."""
+        return {
             "data.customer_id": [self.customer_id], "data.treatment": [self.treatment],
-            "data.control": [self.control], "data.arms": self.arms,
             "data.features": list(self.features), "data.outcomes": list(self.outcomes),
             "data.propensity": [self.propensity], "data.weight": [self.weight],
         }
-        for key, names in named.items():
+
+    @model_validator(mode="after")
+    def _names_have_no_backtick_or_dot(self) -> DataConfig:
+        labels = {"data.control": [self.control], "data.arms": list(self.arms)}
+        for key, names in {**self.columns_by_key(), **labels}.items():
             for name in names:
                 if name is not None and "`" in name:
                     raise ValueError(
@@ -93,13 +96,8 @@ class DataConfig(Section):
 
     @model_validator(mode="after")
     def _columns_have_one_role(self) -> DataConfig:
-        roles = {
-            "data.customer_id": [self.customer_id], "data.treatment": [self.treatment],
-            "data.features": list(self.features), "data.outcomes": list(self.outcomes),
-            "data.propensity": [self.propensity], "data.weight": [self.weight],
-        }
         seen: dict[str, str] = {}
-        for key, names in roles.items():
+        for key, names in self.columns_by_key().items():
             for name in names:
                 if name is None:
                     continue
