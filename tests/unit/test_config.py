@@ -132,6 +132,38 @@ def test_negative_costs_limits_and_long_strings_name_the_key(
         load_config(root / "conf" / "local.yaml", [override])
 
 
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        (
+            "allocation.fixed_cost={Mens E-Mail: 1.0, womens e-mail: 2.0}",
+            r"allocation\.fixed_cost is given per arm but names 'womens e-mail', not in "
+            r"data\.arms; give one entry for each of data\.arms \('Mens E-Mail', 'Womens E-Mail'\)",
+        ),
+        (
+            "allocation.fixed_cost={Mens E-Mail: 1.0}",
+            r"allocation\.fixed_cost is given per arm but has no entry for 'Womens E-Mail'",
+        ),
+        (
+            "allocation.variable_costs=[{column: 'mu__visit__{arm}', rate: {Mens E-Mail: 1}}]",
+            r"allocation\.variable_costs\.0\.rate is given per arm but has no entry for 'Womens",
+        ),
+        (
+            "allocation.guardrails=[{name: cap, kind: offer_cap, arm: Mens Email, limit: 5}]",
+            r"guardrail 'cap' names arm 'Mens Email', not in data\.arms",
+        ),
+    ],
+)
+def test_per_arm_settings_name_exactly_the_configured_arms(
+    root: Path, override: str, message: str
+) -> None:
+    """A misspelt arm in a per-arm cost was ignored (its arm then raised only after training)."""
+    with pytest.raises(ConfigError, match=message):
+        load_config(root / "conf" / "local.yaml", [override])
+    cost = "allocation.fixed_cost={Mens E-Mail: 1.0, Womens E-Mail: 2.0, No E-Mail: 0.0}"
+    assert load_config(root / "conf" / "local.yaml", [cost]).allocation.fixed_cost["No E-Mail"] == 0
+
+
 def test_a_negative_revenue_floor_bounds_a_loss(root: Path) -> None:
     floor = "allocation.guardrails=[{name: rev, kind: revenue_floor, outcome: spend, limit: -50}]"
     cfg = load_config(root / "conf" / "local.yaml", [floor])

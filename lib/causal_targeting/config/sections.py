@@ -309,6 +309,33 @@ class Config(Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _allocation_names_arms(self) -> Config:
+        arms = self.data.arms
+        per_arm = {"allocation.fixed_cost": self.allocation.fixed_cost} | {
+            f"allocation.variable_costs.{i}.rate": cost.rate
+            for i, cost in enumerate(self.allocation.variable_costs)
+        }
+        for key, setting in per_arm.items():
+            if not isinstance(setting, dict):
+                continue
+            unknown = [arm for arm in setting if arm not in arms and arm != self.data.control]
+            missing = [arm for arm in arms if arm not in setting]
+            if unknown or missing:
+                raise ValueError(
+                    f"{key} is given per arm but "
+                    + (f"names {', '.join(map(repr, unknown))}, not in data.arms" if unknown
+                       else f"has no entry for {', '.join(map(repr, missing))}")
+                    + f"; give one entry for each of data.arms ({', '.join(map(repr, arms))})"
+                )
+        for guardrail in self.allocation.guardrails:
+            if guardrail.arm is not None and guardrail.arm not in arms:
+                raise ValueError(
+                    f"guardrail '{guardrail.name}' names arm {guardrail.arm!r}, not in data.arms "
+                    f"({', '.join(map(repr, arms))})"
+                )
+        return self
+
     def model_uri(self) -> str:
         """The model the score stage uses: score.model_uri, else the registered champion."""
         return self.score.model_uri or f"models:/{self.tracking.model_name}@champion"
