@@ -356,16 +356,18 @@ def abtest_readout(
         if len(kind) != len(outcome):
             raise ConfigError("give one --kind (binary or continuous) for each --outcome")
         cfg = _config(conf, set_)
+        from causal_targeting.data.contract import canonical_test_table
         from causal_targeting.data.io import read_table
         from causal_targeting.evaluation.abtest import effects_vs_control
         from causal_targeting.evaluation.distributed import arm_stats_spark
 
         spark = session(cfg)
         source = TableSource(path=table, format="csv" if table.endswith(".csv") else "parquet")
-        df = read_table(spark, source, "abtest")
-        stats = arm_stats_spark(df, outcomes=outcome, treatment_col=arm_column)
+        df = canonical_test_table(read_table(spark, source, "abtest"), arm_column, outcome)
+        stats = arm_stats_spark(df, outcomes=outcome, treatment_col="arm")
+        kinds = dict(zip(outcome, kind, strict=True))
         effects = effects_vs_control(
-            stats, control=control, outcome_kinds=dict(zip(outcome, kind, strict=True)), alpha=alpha
+            stats, control=control.strip(), outcome_kinds=kinds, alpha=alpha
         )
         console.print(views.effects_table(effects, alpha))
 

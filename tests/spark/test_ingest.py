@@ -15,7 +15,9 @@ from pyspark.sql import functions as F
 from scipy import stats
 
 from causal_targeting.config import Config, validate
+from causal_targeting.data.contract import canonical_test_table
 from causal_targeting.errors import DataContractError
+from causal_targeting.evaluation.distributed import arm_stats_spark
 from causal_targeting.stages.ingest import ingest
 
 ARMS = ["a", "b"]
@@ -411,6 +413,27 @@ def test_a_treatment_column_of_floats_reads_its_whole_numbers_as_the_configured_
     assert ingest(again, spark).quarantined["experiment"] == {
         "unknown arm 'NaN'": 1, "unknown arm 'Infinity'": 1, "unknown arm '1.5'": 1
     }
+
+
+def test_an_ab_test_table_reads_float_arm_codes_and_boolean_outcomes(spark: Any) -> None:
+    """`abtest readout` on a pandas-made table: arms 0.0/1.0 read as '0'/'1', a row without an
+    arm left out, a boolean outcome as 0/1 (it was 'unexpected error: avg(BOOLEAN)')."""
+    frame = pd.DataFrame(
+        {
+            "arm": [0.0, 0.0, 1.0, 1.0, 1.0, None],
+            "bought": [True, False, True, True, False, True],
+            "when": [date(2024, 1, d) for d in range(1, 7)],
+        }
+    )
+    table = canonical_test_table(spark.createDataFrame(frame), "arm", ["bought"])
+    stats = arm_stats_spark(table, outcomes=["bought"], treatment_col="arm")
+    assert stats[["arm", "n", "mean"]].to_dict("list") == {
+        "arm": ["0", "1"], "n": [2, 3], "mean": [0.5, 2 / 3]
+    }
+    with pytest.raises(DataContractError, match=r"column 'when': outcome has type date"):
+        canonical_test_table(spark.createDataFrame(frame), "arm", ["when"])
+    with pytest.raises(DataContractError, match=r"column 'group': .* Fix: set --arm-column"):
+        canonical_test_table(spark.createDataFrame(frame), "group", ["bought"])
 
 
 def test_refuses_a_format_the_session_cannot_read(spark: Any, tmp_path: Path) -> None:

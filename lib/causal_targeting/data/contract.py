@@ -234,6 +234,24 @@ def arm_labels(df: DataFrame, name: str) -> Column:
     return F.trim(column.cast("string"))
 
 
+def canonical_test_table(df: DataFrame, arm_column: str, outcomes: Sequence[str]) -> DataFrame:
+    """A finished A/B test's table for its readout: ``arm`` (:func:`arm_labels`; rows without
+    one left out) and each outcome as double (a boolean as 0/1); a missing column or an outcome
+    that is not a number is refused."""
+    table = "abtest"
+    require_columns(
+        df, table, {arm_column: "--arm-column", **{name: "--outcome" for name in outcomes}}
+    )
+    for name in outcomes:
+        refuse_non_number(
+            df, table, name, "outcome", "give --outcome a numeric or boolean column of the table"
+        )
+    return df.select(
+        arm_labels(df, arm_column).alias("arm"),
+        *[F.expr(f"try_cast({_q(name)} AS double)").alias(name) for name in outcomes],
+    ).where(F.col("arm").isNotNull())
+
+
 def outcome_column(outcome: str, positive: str | None) -> Column:
     """The outcome as double: the ``positive`` label (trimmed) as 1.0 and any other label as
     0.0 when a label is configured, else the numeric value (null where not numeric)."""
