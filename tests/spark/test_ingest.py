@@ -286,6 +286,27 @@ def test_refuses_non_numeric_numeric_feature(spark: Any, tmp_path: Path) -> None
     )
 
 
+def test_missing_value_text_in_a_numeric_feature_is_a_missing_value(
+    spark: Any, tmp_path: Path
+) -> None:
+    """R writes NA, Excel #N/A, a database NULL: pandas reads them as missing, and so does
+    ingest (they were refused as non-numeric values); other text is still refused."""
+    frame = experiment_frame().astype({"age": object})
+    frame.loc[[0, 1, 2, 3], "age"] = ["NA", "#N/A", " NULL ", "n/a"]
+    path = tmp_path / "e.csv"
+    frame.to_csv(path, index=False)
+    result = ingest(config_for(tmp_path, str(path), fmt="csv"), spark)
+    ages = spark.read.parquet(result.paths["experiment"]).orderBy("customer_id").toPandas()["age"]
+    assert ages.iloc[:4].isna().all() and ages.iloc[4:].notna().all()
+    frame.loc[4, "age"] = "unknown"
+    frame.to_csv(path, index=False)
+    refused(
+        spark,
+        config_for(tmp_path / "again", str(path), fmt="csv"),
+        r"column 'age': feature declared numeric holds non-numeric values \('unknown'\)",
+    )
+
+
 def test_a_semicolon_csv_read_with_commas_says_which_separator_to_set(
     spark: Any, tmp_path: Path
 ) -> None:

@@ -122,17 +122,17 @@ def refuse_non_number(df: DataFrame, table: str, name: str, role: str, fix: str)
 
 
 def _numeric_feature(df: DataFrame, table: str, name: str) -> Column:
-    """The feature as double; a string column with non-numeric values is refused, and so is a
-    column of a type that is not a number (a date, a timestamp)."""
+    """The feature as double (text such as 'NA' or 'NULL' a missing value, :data:`MISSING_TEXT`);
+    a string column with other non-numeric values is refused, and so is a column of a type that
+    is not a number (a date, a timestamp)."""
     refuse_non_number(
         df, table, name, "feature declared numeric",
         f"declare data.features.{name}: categorical, or add a number derived from it to the "
         "table (e.g. days since the date) and declare that",
     )
     if isinstance(df.schema[name].dataType, T.StringType):
-        bad = df.filter(
-            F.col(_q(name)).isNotNull() & F.expr(f"try_cast({_q(name)} AS double)").isNull()
-        )
+        number = number_from_text(name)
+        bad = df.filter(F.col(_q(name)).isNotNull() & number.isNull() & ~missing_text(name))
         example = bad.select(F.col(_q(name))).limit(3).collect()
         if example:
             values = [row[0] for row in example]
@@ -146,8 +146,28 @@ def _numeric_feature(df: DataFrame, table: str, name: str) -> Column:
                 f"declare data.features.{name}: categorical, or clean the column",
                 column=name,
             )
-        return F.expr(f"try_cast({_q(name)} AS double)").alias(name)
+        return number.alias(name)
     return F.col(_q(name)).cast("double").alias(name)
+
+
+MISSING_TEXT = (
+    "", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN",
+    "<NA>", "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null",
+)
+"""Text read as a missing value in a numeric column: pandas' default ``na_values`` (R writes
+``NA``, Excel ``#N/A``, databases ``NULL``)."""
+
+
+def missing_text(name: str) -> Column:
+    """Whether column ``name``'s text (trimmed) is one of :data:`MISSING_TEXT`."""
+    return F.trim(F.col(_q(name))).isin(*MISSING_TEXT)
+
+
+def number_from_text(name: str) -> Column:
+    """Column ``name``'s text as double: null where it is :data:`MISSING_TEXT` or not a number."""
+    return F.when(missing_text(name), F.lit(None).cast("double")).otherwise(
+        F.expr(f"try_cast({_q(name)} AS double)")
+    )
 
 
 def number_with_commas(text: str) -> bool:
