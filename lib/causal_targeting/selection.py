@@ -161,7 +161,6 @@ def learner_comparison(
         for frame in oof.values()
     ]
     table["r_loss"] = [r_loss(frame, outcome, arms, control) for frame in oof.values()]
-    best = int(np.nanargmax(table["qini"].to_numpy()))
     if value_model.weights:
         point, replicates = policy_value_replicates(
             oof, value_model, arms, control, reps=reps, seed=seed
@@ -171,6 +170,8 @@ def learner_comparison(
         table[["gain", "gain_low", "gain_high"]] = percentile_interval(
             point - point[best], replicates - replicates[:, [best]], alpha
         )
+    else:
+        best = int(np.nanargmax(table["qini"].to_numpy()))
     table["chosen"] = np.arange(len(table)) == best
     return table
 

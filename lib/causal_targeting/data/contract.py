@@ -61,12 +61,16 @@ def require_columns(df: DataFrame, table: str, wanted: dict[str, str]) -> None:
     for column, key in wanted.items():
         if column not in present:
             separator = csv_separator_hint(shown)
+            fix = (
+                f"the file looks {separator!r}-separated: set data.{table}.options: "
+                f"{{sep: {separator!r}}}"
+                if separator
+                else f"set {key} to one of the table's columns, or add the column to the table"
+            )
             raise DataContractError(
                 table,
                 f"configured column is missing (the table has: {', '.join(shown)})",
-                f"the file looks {separator!r}-separated: set data.{table}.options: "
-                f"{{sep: {separator!r}}}" if separator else
-                f"set {key} to one of the table's columns, or add the column to the table",
+                fix,
                 column=column,
             )
 
@@ -136,14 +140,17 @@ def _numeric_feature(df: DataFrame, table: str, name: str) -> Column:
         example = bad.select(F.col(_q(name))).limit(3).collect()
         if example:
             values = [row[0] for row in example]
+            fix = (
+                "the numbers are written with commas (a decimal comma or a thousands "
+                "separator): write them with a decimal point and no separator"
+                if all(number_with_commas(value) for value in values)
+                else f"declare data.features.{name}: categorical, or clean the column"
+            )
             raise DataContractError(
                 table,
                 f"feature declared numeric holds non-numeric values "
                 f"({', '.join(map(repr, values))})",
-                "the numbers are written with commas (a decimal comma or a thousands "
-                "separator): write them with a decimal point and no separator"
-                if all(number_with_commas(value) for value in values) else
-                f"declare data.features.{name}: categorical, or clean the column",
+                fix,
                 column=name,
             )
         return number.alias(name)
