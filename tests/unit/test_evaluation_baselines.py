@@ -18,21 +18,23 @@ ARMS = ["none", "email", "sms"]
 COSTS = {"email": 1.0, "sms": 2.0}
 
 
-def _holdout() -> pd.DataFrame:
-    # email: mean effect 1.5 - 1 = 0.5 net; sms: mean effect 2.0 - 2 = 0 net -> email is best
+def _holdout(costs: dict[str, float] = COSTS) -> pd.DataFrame:
+    """Predicted net values (the evaluate stage's ``mu__value__{arm}``): an outcome level less
+    the arm's cost. Mean gains before cost: email 1.5, sms 2.0; under COSTS email 0.5, sms 0 ->
+    email is best."""
+    level = {
+        "none": [5.0, 1.0, 3.0, 4.0, 2.0, 0.0],
+        "email": [6.0, 3.0, 4.0, 6.0, 3.0, 1.0],
+        "sms": [7.0, 3.0, 5.0, 6.0, 4.0, 2.0],
+    }
     return pd.DataFrame(
-        {
-            "mu__y__none": [5.0, 1.0, 3.0, 4.0, 2.0, 0.0],
-            "mu__y__email": [6.0, 3.0, 4.0, 6.0, 3.0, 1.0],
-            "mu__y__sms": [7.0, 3.0, 5.0, 6.0, 4.0, 2.0],
-        }
+        {f"mu__y__{arm}": np.array(v) - costs.get(arm, 0.0) for arm, v in level.items()}
     )
 
 
-def test_best_average_arm_is_net_of_cost() -> None:
-    mu = _holdout().set_axis(ARMS, axis=1)
-    assert best_average_arm(mu, COSTS, control="none") == "email"
-    assert best_average_arm(mu, {}, control="none") == "sms"
+def test_best_average_arm_is_the_highest_mean_gain_of_the_net_values() -> None:
+    assert best_average_arm(_holdout().set_axis(ARMS, axis=1), control="none") == "email"
+    assert best_average_arm(_holdout({}).set_axis(ARMS, axis=1), control="none") == "sms"
 
 
 def test_fill_in_order_stops_at_contacts_or_budget() -> None:
@@ -69,11 +71,13 @@ def test_baselines_match_contacts_and_budget_of_our_policy() -> None:
 
 
 def test_budget_binds_before_contacts_for_a_costlier_best_offer() -> None:
-    # costs email 0.6, sms 1.0: net mean effects 0.9 and 1.0 -> sms is best; our 3 emails
-    # cost 1.8, which pays for one sms
+    # costs email 0.6, sms 1.0: net mean gains 0.9 and 1.0 -> sms is best (its cost is in the
+    # net values once: taken off again, email would win, 0.3 against 0.0); our 3 emails cost
+    # 1.8, which pays for one sms
     costs = {"email": 0.6, "sms": 1.0}
     ours = np.array(["email"] * 3 + ["none"] * 3, dtype=object)
-    out = baseline_policies(_holdout(), ours, outcome="y", arms=ARMS, control="none", costs=costs)
+    frame = _holdout(costs)
+    out = baseline_policies(frame, ours, outcome="y", arms=ARMS, control="none", costs=costs)
     assert (out["treat_all"] == "sms").all()
     assert list(out["propensity"]) == ["sms"] + ["none"] * 5
     assert (out["static_best"] == "sms").sum() == 1

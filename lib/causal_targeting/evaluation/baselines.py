@@ -13,8 +13,10 @@ who would exceed either the contact count or the offer budget of our policy:
 - ``treat_all``: the best-on-average offer to everyone (no contact or budget limit);
 - ``treat_none``: nobody is contacted.
 
-The best-on-average offer maximizes ``mean_i(mu_k(x_i) - mu_control(x_i)) - c_k`` over the
-non-control arms, from the model's predictions on the rows (not from their outcomes).
+The best-on-average offer maximizes ``mean_i(m_k(x_i) - m_control(x_i))`` over the non-control
+arms, ``m_k`` the predicted net value of arm ``k`` (``mu__{outcome}__{k}``, its cost already
+taken off: :mod:`causal_targeting.evaluation.net_value`), from the model's predictions on the
+rows (not from their outcomes). Costs only bound the budgeted baselines' spending.
 """
 
 from __future__ import annotations
@@ -30,11 +32,10 @@ from causal_targeting.evaluation.policy_value import HOLDOUT_TABLE, arm_codes
 BASELINES = ("propensity", "static_best", "random", "treat_all", "treat_none")
 
 
-def best_average_arm(mu: pd.DataFrame, costs: Mapping[str, float], *, control: str) -> str:
-    """Non-control arm (a column of ``mu``) with the highest mean predicted effect net of cost."""
-    effect = mu.drop(columns=control).sub(mu[control], axis=0).mean()
-    net = effect - pd.Series({a: float(costs.get(a, 0.0)) for a in effect.index})
-    return str(net.idxmax())
+def best_average_arm(net: pd.DataFrame, *, control: str) -> str:
+    """Non-control arm (a column of ``net``, predicted net values per row and arm) of highest
+    mean gain over ``control``."""
+    return str(net.drop(columns=control).sub(net[control], axis=0).mean().idxmax())
 
 
 def fill_in_order(
@@ -73,11 +74,13 @@ def baseline_policies(
     """The baselines of the module docstring at ``policy``'s contact count and offer budget.
 
     Args:
-        holdout: holdout rows with ``mu__{outcome}__{arm}`` for every arm (and ``response_col``).
+        holdout: holdout rows with ``mu__{outcome}__{arm}``, the predicted net value of each
+            arm (cost taken off), for every arm (and ``response_col``).
         policy: our policy, one arm name per row.
         outcome: outcome whose predictions rank customers and pick the best offer.
         arms: every arm, including ``control``.
-        costs: arm -> cost per customer given the arm; missing arms cost 0.
+        costs: arm -> cost per customer given the arm (missing arms cost 0): the budget of
+            ``policy`` that the budgeted baselines may spend.
         response_col: column ranking customers for ``propensity``; default
             ``mu__{outcome}__{control}``.
         seed: seed of the random order of ``static_best`` and the shuffle of ``random``.
@@ -100,7 +103,7 @@ def baseline_policies(
             HOLDOUT_TABLE, f"policy has {len(codes)} arms for {n} rows", "give one arm per row"
         )
     best = best_average_arm(
-        holdout[list(mu_cols.values())].set_axis(list(mu_cols), axis=1), costs, control=control
+        holdout[list(mu_cols.values())].set_axis(list(mu_cols), axis=1), control=control
     )
     given = np.asarray(policy, dtype=object)
     limits = {
