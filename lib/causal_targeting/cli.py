@@ -27,7 +27,7 @@ import typer
 from rich.console import Console
 
 from causal_targeting import views
-from causal_targeting.config import Config, check_local_inputs, load_config
+from causal_targeting.config import Config, SparkConfig, check_local_inputs, load_config
 from causal_targeting.data.io import require_writable
 from causal_targeting.data.simulate.registry import RECIPES
 from causal_targeting.data.simulate.registry import scenario as recipe
@@ -132,12 +132,21 @@ VIEWS = {
 }
 
 
-def session(cfg: Config) -> SparkSession:
+def session(settings: SparkConfig) -> SparkSession:
     """The Spark session of the configured environment."""
     from causal_targeting.spark import get_spark
 
     with console.status("starting Spark"):
-        return get_spark(cfg.spark)
+        return get_spark(settings)
+
+
+def spark_settings(conf: Path, overrides: list[str] | None) -> SparkConfig:
+    """The configured Spark settings, or the defaults when ``conf`` is the default file, it is
+    absent and nothing is overridden: a command that reads only the table it is given (``abtest
+    readout``) then runs outside the project's folder too."""
+    if conf == DEFAULT_CONF and not conf.exists() and not overrides:
+        return SparkConfig()
+    return _config(conf, overrides).spark
 
 
 def show_pass(log: PassLog) -> None:
@@ -169,7 +178,7 @@ def run(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     with user_errors():
         cfg = _stage_config(conf, set_, reads_inputs=True)
         from causal_targeting import pipeline
-        spark = session(cfg)
+        spark = session(cfg.spark)
         pipeline.run(cfg, spark, step=shown(cfg, spark), on_pass=show_pass)
 
 
@@ -179,7 +188,7 @@ def ingest(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     with user_errors():
         cfg = _stage_config(conf, set_, reads_inputs=True)
         from causal_targeting.stages.ingest import ingest as ingest_stage
-        spark = session(cfg)
+        spark = session(cfg.spark)
         shown(cfg, spark)("ingest", lambda: ingest_stage(cfg, spark))
 
 
@@ -208,7 +217,7 @@ def simulate(
         target = out or f"{cfg.simulate.root.rstrip('/')}/{scenario}"
         require_writable(target, "--out" if out else "simulate.root")
         recipe(scenario, cfg.simulate.params)  # an unknown scenario or parameter, before Spark
-        spark = session(cfg)
+        spark = session(cfg.spark)
         with spark_progress(spark, f"simulate: {rows:,} rows of '{scenario}'", console):
             paths = write_simulation(
                 spark,
@@ -238,7 +247,7 @@ def train(
     with user_errors():
         cfg = _stage_config(conf, set_)
         from causal_targeting.stages.train import train as train_stage
-        spark = session(cfg)
+        spark = session(cfg.spark)
         wanted = promote or cfg.train.promote
         shown(cfg, spark)("train", lambda: train_stage(cfg, spark, promote=wanted))
 
@@ -255,7 +264,7 @@ def score(
     with user_errors():
         cfg = _stage_config(conf, set_)
         from causal_targeting.stages.score import score as score_stage
-        spark = session(cfg)
+        spark = session(cfg.spark)
         shown(cfg, spark)("score", lambda: score_stage(cfg, spark, model_uri))
 
 
@@ -266,7 +275,7 @@ def segment(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
 
     with user_errors():
         cfg = _stage_config(conf, set_)
-        spark = session(cfg)
+        spark = session(cfg.spark)
         shown(cfg, spark)("segment", lambda: segment_stage(cfg, spark))
 
 
@@ -276,7 +285,7 @@ def coarsen(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     with user_errors():
         cfg = _stage_config(conf, set_)
         from causal_targeting.stages.coarsen import coarsen as coarsen_stage
-        spark = session(cfg)
+        spark = session(cfg.spark)
         shown(cfg, spark)("coarsen", lambda: coarsen_stage(cfg, spark))
 
 
@@ -286,7 +295,7 @@ def allocate(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     with user_errors():
         cfg = _stage_config(conf, set_)
         from causal_targeting.stages.allocate import allocate as allocate_stage
-        spark = session(cfg)
+        spark = session(cfg.spark)
         shown(cfg, spark)("allocate", lambda: allocate_stage(cfg, spark, on_pass=show_pass))
 
 
@@ -296,7 +305,7 @@ def frontier(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     with user_errors():
         cfg = _stage_config(conf, set_)
         from causal_targeting.stages.frontier import frontier as frontier_stage
-        spark = session(cfg)
+        spark = session(cfg.spark)
         shown(cfg, spark)("frontier", lambda: frontier_stage(cfg, spark))
 
 
@@ -306,7 +315,7 @@ def evaluate(conf: ConfOption = DEFAULT_CONF, set_: SetOption = None) -> None:
     with user_errors():
         cfg = _stage_config(conf, set_)
         from causal_targeting.stages.evaluate import evaluate as evaluate_stage
-        spark = session(cfg)
+        spark = session(cfg.spark)
         shown(cfg, spark)("evaluate", lambda: evaluate_stage(cfg, spark))
 
 
@@ -355,13 +364,13 @@ def abtest_readout(
     with user_errors():
         if len(kind) != len(outcome):
             raise ConfigError("give one --kind (binary or continuous) for each --outcome")
-        cfg = _config(conf, set_)
+        settings = spark_settings(conf, set_)
         from causal_targeting.data.contract import canonical_test_table
         from causal_targeting.data.io import read_table
         from causal_targeting.evaluation.abtest import effects_vs_control
         from causal_targeting.evaluation.distributed import arm_stats_spark
 
-        spark = session(cfg)
+        spark = session(settings)
         source = TableSource(path=table, format="csv" if table.endswith(".csv") else "parquet")
         df = canonical_test_table(read_table(spark, source, "abtest"), arm_column, outcome)
         stats = arm_stats_spark(df, outcomes=outcome, treatment_col="arm")

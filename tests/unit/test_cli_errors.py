@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 import typer
 
-from causal_targeting.cli import user_errors
+from causal_targeting.cli import DEFAULT_CONF, spark_settings, user_errors
+from causal_targeting.config import SparkConfig
 from causal_targeting.errors import ConfigError
 
 
@@ -31,3 +32,20 @@ def test_a_user_error_is_one_line_and_status_2(capsys: pytest.CaptureFixture[str
         raise ConfigError("config key 'seed': not a number")
     assert exited.value.exit_code == 2
     assert capsys.readouterr().err.strip() == "error: config key 'seed': not a number"
+
+
+def test_abtest_readout_runs_outside_the_project_folder_on_the_default_spark_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Outside the repository conf/local.yaml is absent: the readout, which reads only the table
+    it is given, uses the default Spark settings (it stopped with 'config file conf/local.yaml
+    cannot be read'); a config named or overridden must still be read."""
+    monkeypatch.chdir(tmp_path)
+    assert spark_settings(DEFAULT_CONF, None) == SparkConfig()
+    with pytest.raises(ConfigError, match="cannot be read"):
+        spark_settings(tmp_path / "mine.yaml", None)
+    with pytest.raises(ConfigError, match="cannot be read"):
+        spark_settings(DEFAULT_CONF, ["spark.master=local[1]"])
+    local = Path(__file__).resolve().parents[2] / "conf" / "local.yaml"
+    (tmp_path / "mine.yaml").write_text(f"inherit: {local}\nspark: {{master: 'local[1]'}}\n")
+    assert spark_settings(tmp_path / "mine.yaml", None).master == "local[1]"
