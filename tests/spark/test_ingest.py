@@ -114,6 +114,7 @@ def test_each_quarantine_reason(spark: Any, tmp_path: Path) -> None:
     frame.loc[3, "spend"] = None
     frame.loc[4, "spend"] = "lots"
     frame.loc[5, "id"] = 6  # ids 6 appears twice: both copies go
+    frame.loc[8, "spend"] = "NA"  # R's missing value: null, not 'not numeric'
     path = tmp_path / "exp.csv"
     frame.to_csv(path, index=False)
     cfg = config_for(tmp_path, str(path), fmt="csv")
@@ -128,11 +129,12 @@ def test_each_quarantine_reason(spark: Any, tmp_path: Path) -> None:
             ("4", "outcome 'spend' is not numeric"),
             ("6", "duplicate customer_id"),
             ("6", "duplicate customer_id"),
+            ("8", "outcome 'spend' is null"),
         ],
         "customer_id string, reason string",
     )
     assert_df_equality(quarantine, expected, ignore_row_order=True)
-    assert spark.read.parquet(result.paths["experiment"]).count() == len(frame) - 7
+    assert spark.read.parquet(result.paths["experiment"]).count() == len(frame) - 8
 
 
 def stages_input(spark: Any) -> dict[int, int]:
@@ -556,6 +558,11 @@ def test_positive_label_maps_to_one_and_labels_are_trimmed(spark: Any, tmp_path:
     rows = spark.read.parquet(result.paths["experiment"]).toPandas().sort_values("customer_id")
     assert rows["buy"].tolist() == (experiment_frame()["buy"]).tolist()
     assert sorted(rows["treatment"].unique()) == ["a", "b", "ctl"]
+    frame.loc[3, "buy"] = "NA"  # an unknown purchase, not a 'No': quarantined, not read as 0
+    path = write_parquet(frame, tmp_path / "na.parquet")
+    again = config_for(tmp_path / "na", path, outcomes=outcomes, arms=[" a", "b "])
+    quarantine = spark.read.parquet(ingest(again, spark).paths["quarantine"]).collect()
+    assert [(r.customer_id, r.reason) for r in quarantine] == [("3", "outcome 'buy' is null")]
 
 
 def test_refuses_a_positive_label_no_row_has(spark: Any, tmp_path: Path) -> None:

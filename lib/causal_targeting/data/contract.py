@@ -239,8 +239,9 @@ def experiment_reason_columns(data: DataConfig) -> list[Column]:
     ]
     for outcome in data.outcomes:
         raw, num = F.col(f"__raw_{outcome}"), F.col(_q(outcome))
+        written_missing = num.isNull() & F.trim(raw.cast("string")).isin(*MISSING_TEXT)
         reasons.append(
-            F.when(raw.isNull(), F.lit(f"outcome '{outcome}' is null"))
+            F.when(raw.isNull() | written_missing, F.lit(f"outcome '{outcome}' is null"))
             .when(num.isNull(), F.lit(NOT_NUMERIC.format(outcome)))
             .when(F.isnan(num), F.lit(f"outcome '{outcome}' is NaN"))
             .when(F.abs(num) == F.lit(float("inf")), F.lit(f"outcome '{outcome}' is infinite"))
@@ -281,13 +282,15 @@ def canonical_test_table(df: DataFrame, arm_column: str, outcomes: Sequence[str]
 
 def outcome_column(outcome: str, positive: str | None) -> Column:
     """The outcome as double: the ``positive`` label (trimmed) as 1.0 and any other label as
-    0.0 when a label is configured, else the numeric value (null where not numeric)."""
+    0.0 when a label is configured (null where the label is null or missing text such as 'NA',
+    :data:`MISSING_TEXT`: an unknown outcome, not a 0), else the numeric value (null where not
+    numeric)."""
     if positive is None:
         return F.expr(f"try_cast({_q(outcome)} AS double)").alias(outcome)
     label = F.trim(F.col(_q(outcome)).cast("string"))
     return (
         F.when(label == positive.strip(), F.lit(1.0))
-        .when(label.isNotNull(), F.lit(0.0))
+        .when(label.isNotNull() & ~label.isin(*MISSING_TEXT), F.lit(0.0))
         .alias(outcome)
     )
 
