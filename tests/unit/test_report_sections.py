@@ -125,9 +125,12 @@ def test_a_frontier_beside_a_static_allocation_says_it_is_of_the_targeting() -> 
         "budget": [10.0], "value": [5.0], "dual_bound": [5.0], "gap": [0.0], "offers": [2],
         "shadow_price": [0.1], "feasible": [True],
     })
-    assert sections.STATIC_FRONTIER not in sections.frontier_section(frontier, "$").paragraphs
+    note = sections.static_frontier_note(sections.OUT_OF_FOLD)
+    assert note not in sections.frontier_section(frontier, "$").paragraphs
     static = sections.frontier_section(frontier, "$", static=True)
-    assert static.paragraphs[-1] == sections.STATIC_FRONTIER
+    assert static.paragraphs[-1] == note and "the out-of-fold evidence" in note
+    held = sections.frontier_section(frontier, "$", static=True, rows=sections.HOLDOUT)
+    assert "the holdout evidence did not show" in held.paragraphs[-1]
 
 
 def every_section() -> list[Section]:
@@ -204,6 +207,11 @@ def test_decision_says_when_the_safeguard_allocated_the_static_policy() -> None:
     assert f"This is the best static policy, not the model's targeting: the out-of-fold evidence " \
         f"did not show targeting to be better ({line})." in text
     assert "best static policy" not in decision_text()
+    held = verdict.decision_section(
+        COUNTS, values_frame(), static, currency="$", estimator="dr", alpha=0.05, rows="holdout"
+    ).paragraphs[0]
+    assert "the holdout evidence did not show targeting to be better" in held
+    assert "out-of-fold" not in held
 
 
 def test_decision_says_when_the_targeting_is_the_static_policy_itself() -> None:

@@ -269,17 +269,23 @@ def guardrail_section(solve_report: Mapping[str, Any], currency: str) -> Section
     return Section("Guardrails", [text], tables=tables)
 
 
-STATIC_FRONTIER = (
-    "The allocation is the best static policy (the safeguard: the out-of-fold evidence did not "
-    "show targeting to be better), but this frontier is of the model's targeting: its values "
-    "are what targeting would deliver if the model were right, not what the allocation does."
-)
-"""The frontier section's warning when the allocate stage allocated the static policy."""
+def static_frontier_note(rows: str) -> str:
+    """The frontier section's warning when the allocate stage allocated the static policy, the
+    safeguard's evidence named by the evaluated ``rows`` (:data:`OUT_OF_FOLD` or
+    :data:`HOLDOUT`)."""
+    return (
+        f"The allocation is the best static policy (the safeguard: the {rows} evidence did not "
+        "show targeting to be better), but this frontier is of the model's targeting: its values "
+        "are what targeting would deliver if the model were right, not what the allocation does."
+    )
 
 
-def frontier_section(frontier: pd.DataFrame, currency: str, static: bool = False) -> Section:
+def frontier_section(
+    frontier: pd.DataFrame, currency: str, static: bool = False, rows: str = OUT_OF_FOLD
+) -> Section:
     """Allocation value against budget (of the model's targeting; ``static``: the allocation
-    is the best static policy, and the section says the frontier is not of it)."""
+    is the best static policy, and the section says the frontier is not of it, by the evidence
+    of the evaluated ``rows``)."""
     figure = Figure(figsize=(6, 4), layout="constrained")
     axis = figure.subplots()
     feasible = frontier[frontier["feasible"]]
@@ -315,7 +321,7 @@ def frontier_section(frontier: pd.DataFrame, currency: str, static: bool = False
             "Each point is a full solve with the budget at that level and the other guardrails "
             "as configured; a budget at which they cannot all be met is marked infeasible, with "
             "the guardrails at fault.",
-            *([STATIC_FRONTIER] if static else []),
+            *([static_frontier_note(rows)] if static else []),
         ],
         tables=[("Frontier", shown)],
         figures=[("Value against budget", figure)],

@@ -17,6 +17,7 @@ import pandas as pd
 from causal_targeting.evaluation.report import Section, display_table
 from causal_targeting.evaluation.sections import (
     NO_OFFER,
+    OUT_OF_FOLD,
     SAME_CONTACTS,
     interval,
     lift_over_baselines,
@@ -100,16 +101,16 @@ def guardrails_text(solve_report: Mapping[str, Any], currency: str) -> str:
     return f"Binding guardrails: {worth}."
 
 
-def safeguard_text(safeguard: Mapping[str, Any] | None) -> list[str]:
-    """When the safeguard allocated the best static policy, the sentence that says so (the
-    policy valued as 'targeting' is then that static policy, not the model's targeting, unless
-    the two are the same policy: ``same_policy``)."""
+def safeguard_text(safeguard: Mapping[str, Any] | None, rows: str = OUT_OF_FOLD) -> list[str]:
+    """When the safeguard allocated the best static policy, the sentence that says so, naming
+    its evidence by the evaluated ``rows`` (the policy valued as 'targeting' is then that static
+    policy, not the model's targeting, unless the two are the same policy: ``same_policy``)."""
     if not safeguard or safeguard["kind"] != "static":
         return []
     if safeguard.get("same_policy"):
         return [f"The model's targeting is the best static policy here ({safeguard['line']})."]
     return [
-        "This is the best static policy, not the model's targeting: the out-of-fold evidence did "
+        f"This is the best static policy, not the model's targeting: the {rows} evidence did "
         f"not show targeting to be better ({safeguard['line']}). The figures named 'targeting' "
         "value this allocated policy."
     ]
@@ -124,6 +125,7 @@ def decision_section(
     estimator: str,
     alpha: float,
     differences: pd.DataFrame | None = None,
+    rows: str = OUT_OF_FOLD,
 ) -> Section:
     """The decision in one paragraph: who gets which offer, its value against the best baseline,
     the guardrails that bind and what one more unit of each is worth.
@@ -135,12 +137,13 @@ def decision_section(
         solve_report: the allocate stage's report.
         differences: paired differences (``baseline``, ``estimator``, ``ci_low``, ``ci_high``,
             ``p_value``) of our policy against each baseline, when they were computed.
+        rows: the evaluated rows (out-of-fold or holdout), the safeguard's evidence.
     """
     level = round(100 * (1 - alpha))
     text = " ".join(
         [
             counts_text(counts),
-            *safeguard_text(solve_report.get("safeguard")),
+            *safeguard_text(solve_report.get("safeguard"), rows),
             versus_best_text(values, differences, estimator, currency, level),
             guardrails_text(solve_report, currency),
         ]

@@ -197,6 +197,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
         estimator=cfg.evaluate.estimator,
         alpha=cfg.evaluate.alpha,
         differences=differences,
+        rows=rows,
     )
     against = verdict.difference_section(
         differences, cfg.evaluate.estimator, cfg.evaluate.alpha, safeguard
@@ -227,7 +228,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     if "frontier" in started.inputs:  # a frontier of this chain, not one left by another run
         frontier = frontier_paths(cfg)["frontier"]
         static = allocated_static_arm(safeguard) is not None
-        parts.append(sections.frontier_section(pd.read_csv(frontier), currency, static))
+        parts.append(sections.frontier_section(pd.read_csv(frontier), currency, static, rows))
     if cfg.coarsen.enabled:
         recovery = pd.read_csv(coarsen_paths(cfg)["recovery"])
         menu = read_json(coarsen_paths(cfg)["menu"])
