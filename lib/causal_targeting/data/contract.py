@@ -135,9 +135,9 @@ def _numeric_feature(df: DataFrame, table: str, name: str) -> Column:
         "table (e.g. days since the date) and declare that",
     )
     if isinstance(df.schema[name].dataType, T.StringType):
-        number = number_from_text(name)
-        bad = df.filter(F.col(_q(name)).isNotNull() & number.isNull() & ~missing_text(name))
-        example = bad.select(F.col(_q(name))).limit(3).collect()
+        number, column = number_from_text(name), F.col(_q(name))
+        bad = df.filter(column.isNotNull() & number.isNull() & ~missing_text(column))
+        example = bad.select(column).limit(3).collect()
         if example:
             values = [row[0] for row in example]
             fix = (
@@ -165,14 +165,14 @@ MISSING_TEXT = (
 ``NA``, Excel ``#N/A``, databases ``NULL``)."""
 
 
-def missing_text(name: str) -> Column:
-    """Whether column ``name``'s text (trimmed) is one of :data:`MISSING_TEXT`."""
-    return F.trim(F.col(_q(name))).isin(*MISSING_TEXT)
+def missing_text(column: Column) -> Column:
+    """Whether ``column``'s text (trimmed) is one of :data:`MISSING_TEXT`."""
+    return F.trim(column.cast("string")).isin(*MISSING_TEXT)
 
 
 def number_from_text(name: str) -> Column:
     """Column ``name``'s text as double: null where it is :data:`MISSING_TEXT` or not a number."""
-    return F.when(missing_text(name), F.lit(None).cast("double")).otherwise(
+    return F.when(missing_text(F.col(_q(name))), F.lit(None).cast("double")).otherwise(
         F.expr(f"try_cast({_q(name)} AS double)")
     )
 
@@ -239,7 +239,7 @@ def experiment_reason_columns(data: DataConfig) -> list[Column]:
     ]
     for outcome in data.outcomes:
         raw, num = F.col(f"__raw_{outcome}"), F.col(_q(outcome))
-        written_missing = num.isNull() & F.trim(raw.cast("string")).isin(*MISSING_TEXT)
+        written_missing = num.isNull() & missing_text(raw)
         reasons.append(
             F.when(raw.isNull() | written_missing, F.lit(f"outcome '{outcome}' is null"))
             .when(num.isNull(), F.lit(NOT_NUMERIC.format(outcome)))
@@ -290,7 +290,7 @@ def outcome_column(outcome: str, positive: str | None) -> Column:
     label = F.trim(F.col(_q(outcome)).cast("string"))
     return (
         F.when(label == positive.strip(), F.lit(1.0))
-        .when(label.isNotNull() & ~label.isin(*MISSING_TEXT), F.lit(0.0))
+        .when(label.isNotNull() & ~missing_text(label), F.lit(0.0))
         .alias(outcome)
     )
 
