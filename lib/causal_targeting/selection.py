@@ -1,7 +1,8 @@
 """Choosing the uplift learner by the decision it leads to, on out-of-fold rows.
 
-Every candidate learner (the T-, X- and DR-learners and their ensemble, :class:`~causal_
-targeting.learners.uplift.EnsembleLearner`) scores each sampled experiment row with models that
+Every candidate learner (the T-, X- and DR-learners, their ensemble, :class:`~causal_
+targeting.learners.uplift.EnsembleLearner`, and the risk learner, :class:`~causal_targeting.
+learners.uplift.RiskLearner`) scores each sampled experiment row with models that
 did not see it (cross-fitting). Under the configured value model (:class:`~causal_targeting.
 value.ValueModel`) its scores give each row the net value v_k(x) = sum_o w_o tau_o,k(x) − c_k(x)
 of every arm k, and the unconstrained net-value policy pi(x) = argmax_k v_k(x), or control when
@@ -11,10 +12,12 @@ realized net value, :func:`~causal_targeting.evaluation.net_value.with_net_value
 bootstrap interval; the one of largest value is chosen. On most experiments the learners'
 values differ by less than their noise, so the largest is partly luck; the ensemble, whose
 effect has less variance than its members', gives that choice a candidate that is rarely the
-worst. Each candidate's value minus the chosen one's, with its paired bootstrap interval (one
-bootstrap for all), says whether the choice is distinguishable from it. The Qini coefficient
-and the R-loss (Nie and Wager 2021) are diagnostics. Without weights (no value model) the mean
-Qini decides.
+worst; the risk learner, one relative effect an arm on a model of the outcome without an
+offer, is the candidate of least variance, which wins where the experiment is too small or the
+outcome too rare to show how the effect varies otherwise. Each candidate's value minus the
+chosen one's, with its paired bootstrap interval (one bootstrap for all), says whether the
+choice is distinguishable from it. The Qini coefficient and the R-loss (Nie and Wager 2021) are
+diagnostics. Without weights (no value model) the mean Qini decides.
 """
 
 from __future__ import annotations

@@ -33,7 +33,13 @@ from causal_targeting.learners.spark_fit import (
     with_tuning_draw,
 )
 from causal_targeting.learners.tasks import FitTask, dr_tasks, outcome_tasks
-from causal_targeting.learners.uplift import DRLearner, TLearner, XLearner, fit_candidates
+from causal_targeting.learners.uplift import (
+    DRLearner,
+    RiskLearner,
+    TLearner,
+    XLearner,
+    fit_candidates,
+)
 from scoring_support import ARMS, CONTROL, FEATURES, OUTCOMES, customer_frame, experiment_frame
 
 DESIGN = {
@@ -242,6 +248,36 @@ def test_spark_cross_fit_equals_the_in_process_fit(spark, experiment: pd.DataFra
         expected = local[kind].oof.set_index(frame.loc[local[kind].oof.index, "customer_id"])
         pd.testing.assert_frame_equal(oof.sort_index(), expected.sort_index(), atol=1e-9)
     assert pd.crosstab(frame["treatment"], frame[FOLD]).min().min() > 0
+
+
+def test_spark_risk_learner_equals_the_in_process_fit(spark, experiment: pd.DataFrame) -> None:
+    """The risk learner's arm means summed batch by batch on the executors: the same control
+    models and relative effects (to rounding) on all rows and outside each fold, and the same
+    out-of-fold scores."""
+    learner = RiskLearner(n_estimators=15, seed=4, n_folds=3)
+    df = assign_folds(spark.createDataFrame(experiment).repartition(3), "treatment", 3, seed=4)
+    on_spark, _ = fit_candidates_on_spark(df, [learner], **DESIGN)
+    frame = df.toPandas()
+    local = fit_candidates([learner], frame, id_column="customer_id", fold_column=FOLD, **DESIGN)
+    pairs = zip(
+        [on_spark["risk"][0], *on_spark["risk"][1]],
+        [local["risk"].model, *local["risk"].fold_models],
+        strict=True,
+    )
+    ratios = set()
+    for spark_model, local_model in pairs:
+        assert spark_model.boosters == local_model.boosters
+        for key, effect in local_model.relative_effects.items():
+            assert spark_model.relative_effects[key].kind == effect.kind
+            assert spark_model.relative_effects[key].value == pytest.approx(effect.value, 1e-12)
+            ratios.add(round(effect.value, 12))
+    assert len(ratios) > len(local["risk"].model.relative_effects)  # the folds' differ
+    scored = out_of_fold_scores_spark(df, {"risk": on_spark["risk"][1]})
+    columns = on_spark["risk"][0].score_columns()
+    rows = learner_rows(scored, list(frame.columns), "risk", columns).toPandas()
+    oof = rows.set_index("customer_id")[columns].sort_index()
+    expected = local["risk"].oof.set_index(frame.loc[local["risk"].oof.index, "customer_id"])
+    pd.testing.assert_frame_equal(oof, expected.sort_index(), atol=1e-9)
 
 
 def test_a_limited_task_moves_a_fraction_of_its_rows_and_every_row_it_reads(

@@ -35,6 +35,7 @@ from causal_targeting.learners.tasks import (
 from causal_targeting.learners.uplift import (
     DRLearner,
     EnsembleLearner,
+    RiskLearner,
     TLearner,
     XLearner,
     fit_candidates,
@@ -238,7 +239,7 @@ def test_tune_rows_below_two_rows_a_fold_is_refused() -> None:
 @pytest.fixture(scope="module")
 def candidates() -> tuple[pd.DataFrame, dict]:
     frame = experiment(2_400, seed=7)
-    classes = (TLearner, XLearner, DRLearner, EnsembleLearner)
+    classes = (TLearner, XLearner, DRLearner, EnsembleLearner, RiskLearner)
     learners = [cls(**CROSS, tune=True) for cls in classes]
     return frame, fit_candidates(learners, frame, id_column="customer_id", **DESIGN)
 
@@ -574,7 +575,80 @@ def test_the_comparison_is_logged_to_mlflow_figure_by_figure(candidates) -> None
     value_model = ValueModel(weights={"y": 1.0}, fixed_cost=0.1)
     table = learner_comparison(oof, value_model, ARMS, "none", DESIGN["outcomes"], reps=50)
     metrics = comparison_metrics(table)
-    assert len(metrics) == 4 * 8 and not any("chosen" in key for key in metrics)
+    assert len(metrics) == 5 * 8 and not any("chosen" in key for key in metrics)
     row = table.set_index("learner").loc["ensemble"]
     assert metrics["oof_gain_low__ensemble"] == row["gain_low"]
     assert metrics["oof_value__ensemble"] == row["value"]
+
+
+def risk_experiment(n: int, seed: int) -> pd.DataFrame:
+    """A purchase p_c(x) = 0.05·exp(1.5·x1) without an offer (1% to 22%), twice as likely with
+    'a' (a constant relative effect), and a 'delta' outcome with values below 0."""
+    rng = np.random.default_rng(seed)
+    x1, x2 = rng.uniform(-1, 1, n), rng.uniform(-1, 1, n)
+    arm = rng.choice(["none", *ARMS], n)
+    p = 0.05 * np.exp(1.5 * x1) * np.where(arm == "a", 2.0, 1.0)
+    frame = pd.DataFrame({"customer_id": np.arange(n), "x1": x1, "x2": x2, "treatment": arm})
+    frame["buy"] = (rng.random(n) < p).astype(float)
+    frame["delta"] = x2 + (arm == "b") + rng.normal(0, 1, n)
+    return frame
+
+
+RISK_DESIGN = {**DESIGN, "outcomes": {"buy": "binary", "delta": "continuous"}}
+
+
+def weighted_mean(rows: pd.DataFrame, outcome: str) -> pd.Series:
+    """Each arm's mean of ``outcome`` weighted by 1 / propensity (Hajek)."""
+    w = 1.0 / rows["propensity"]
+    return (w * rows[outcome]).groupby(rows["treatment"]).sum() / w.groupby(rows["treatment"]).sum()
+
+
+def test_the_risk_learner_scales_the_control_model_by_the_ratio_of_the_arm_means() -> None:
+    """tau_a = (m_a / m_c − 1)·mu_c(x) for a binary outcome and m_a − m_c for one with values
+    below 0; m the inverse-propensity weighted means of the rows outside the model's fold; the
+    out-of-fold scores are the fold models' and the artifact round-trips."""
+    frame = risk_experiment(6_000, seed=3)
+    frame["propensity"] = np.where(frame["treatment"] == "none", 0.5, 0.25)
+    learner = RiskLearner(n_folds=3, n_estimators=40, seed=2)
+    fit = fit_candidates(
+        [learner], frame, id_column="customer_id", propensity="propensity", **RISK_DESIGN
+    )["risk"]
+    assert set(fit.model.boosters) == {"mu__buy__none", "mu__delta__none"}
+    folds = stratified_folds(frame["treatment"], 3, 2)
+    for fold, model in [(None, fit.model), *enumerate(fit.fold_models)]:
+        rows = frame if fold is None else frame[folds != fold]
+        buy, delta = weighted_mean(rows, "buy"), weighted_mean(rows, "delta")
+        scores = model.predict(frame)
+        for arm in ARMS:
+            ratio = buy[arm] / buy["none"]
+            np.testing.assert_allclose(
+                scores[f"tau__buy__{arm}"], (ratio - 1.0) * scores["mu__buy__none"], rtol=1e-9
+            )
+            np.testing.assert_allclose(
+                scores[f"tau__delta__{arm}"], delta[arm] - delta["none"], rtol=1e-9
+            )
+    assert 1.6 < fit.model.relative_effects["tau__buy__a"].value < 2.4  # the true ratio is 2
+    expected = pd.concat([fit.fold_models[k].predict(frame[folds == k]) for k in range(3)])
+    pd.testing.assert_frame_equal(fit.oof, expected.reindex(frame.index))
+    restored = UpliftModel.from_bytes(fit.model.to_bytes())
+    assert restored == fit.model
+
+
+def test_the_risk_learner_wins_the_selection_where_the_effect_is_relative() -> None:
+    """With a constant relative effect on a rare purchase and few rows, the out-of-fold value
+    of the risk learner's policy is the best of the candidates, and its policy is the truth's
+    on most rows: 'a' where 20·(p_a − p_c) = 20·p_c exceeds the cost 1, i.e. where x1 > 0."""
+    frame = risk_experiment(12_000, seed=5)
+    classes = (TLearner, XLearner, DRLearner, EnsembleLearner, RiskLearner)
+    learners = [cls(n_folds=3, n_estimators=60, seed=1, tune=True) for cls in classes]
+    design = {**DESIGN, "outcomes": {"buy": "binary"}}
+    fits = fit_candidates(learners, frame, id_column="customer_id", **design)
+    oof = {kind: pd.concat([frame, fit.oof], axis=1) for kind, fit in fits.items()}
+    value_model = ValueModel(weights={"buy": 20.0}, fixed_cost=1.0)
+    comparison = learner_comparison(
+        oof, value_model, ARMS, "none", design["outcomes"], reps=200, alpha=0.1, seed=1
+    )
+    assert chosen_learner(comparison) == "risk"
+    truth = np.where(frame["x1"] > 0, "a", "none")
+    policy = net_value_policy(fits["risk"].model.predict(frame), value_model, ARMS, "none")
+    assert np.mean(policy == truth) > 0.85

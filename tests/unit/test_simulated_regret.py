@@ -32,8 +32,8 @@ def test_oracle_best_static_and_true_value_on_known_values(bench: ModuleType) ->
 def test_regret_run_values_every_policy_by_the_truth(bench: ModuleType) -> None:
     run = bench.regret_run("retention", seed=3, train_rows=1500, customer_rows=500, causalml=False)
     values = run.values
-    assert run.learner in {"t", "x", "dr", "ensemble"}
-    assert set(run.learners["learner"]) == {"t", "x", "dr", "ensemble"}
+    assert run.learner in {"t", "x", "dr", "ensemble", "risk"}
+    assert set(run.learners["learner"]) == {"t", "x", "dr", "ensemble", "risk"}
     assert values["no offer"] == 0.0
     assert all(values["oracle"] >= values[p] - 1e-12 for p in bench.POLICIES)
     if run.safeguard.kind == "targeted":

@@ -49,7 +49,7 @@ class IngestConfig(Section):
 class TrainConfig(Section):
     """The uplift learner, its LightGBM base models, sampling and the holdout."""
 
-    learner: Literal["auto", "t", "x", "dr", "ensemble"] = "auto"
+    learner: Literal["auto", "t", "x", "dr", "ensemble", "risk"] = "auto"
     params: dict[str, Any] = Field(default_factory=dict)
     n_estimators: int = Field(500, ge=1)
     folds: int = Field(5, ge=2)

@@ -234,6 +234,27 @@ def arm_summary(pdf: pd.DataFrame, design: Design) -> pd.DataFrame:
     return merge_summaries([frame.set_index("treatment")])
 
 
+def arm_fold_sums(pdf: pd.DataFrame, design: Design, folds: np.ndarray | None) -> pd.DataFrame:
+    """Per (treatment, fold) of the rows (fold -1 without ``folds``): ``weight``, the sum of
+    w_i / p_i, and ``sum__{outcome}``, the sum of w_i y_i / p_i, with w_i the row weight (1
+    without one) and p_i the row's design propensity (1 without the column). Their ratio is
+    the arm's Hajek (inverse-propensity weighted) mean outcome. The rows are checked
+    (:func:`checked_design`: no missing outcome, weight or propensity)."""
+    w = np.ones(len(pdf))
+    if design.weight is not None:
+        w = pd.to_numeric(pdf[design.weight], errors="coerce").to_numpy(dtype=np.float64)
+    if design.propensity is not None:
+        w = w / pd.to_numeric(pdf[design.propensity], errors="coerce").to_numpy(dtype=np.float64)
+    parts = {"weight": w}
+    for outcome in design.outcomes:
+        y = pd.to_numeric(pdf[outcome], errors="coerce").to_numpy(dtype=np.float64)
+        parts[f"sum__{outcome}"] = w * y
+    frame = pd.DataFrame(parts)
+    frame["treatment"] = pdf[design.treatment].astype(str).to_numpy()
+    frame["fold"] = -1 if folds is None else np.asarray(folds, dtype=np.int64)
+    return frame.groupby(["treatment", "fold"]).sum()
+
+
 def zero_on_control(summary: pd.DataFrame, design: Design) -> tuple[str, ...]:
     """The outcomes that are 0 on every control row of the table ``summary`` describes (a
     structural zero: no one redeems an offer that was not made)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 import lightgbm as lgb
 import numpy as np
@@ -31,8 +32,24 @@ from causal_targeting.learners.tasks import (
 
 FORMAT = "causal-targeting/uplift-model"
 FORMAT_VERSION = 1
-LEARNERS = ("t", "x", "dr", "ensemble")
+LEARNERS = ("t", "x", "dr", "ensemble", "risk")
 ENSEMBLE_MEMBERS = ("t", "x", "dr")
+
+
+@dataclass(frozen=True)
+class RelativeEffect:
+    """The risk learner's effect of one arm on one outcome relative to the control outcome
+    model mu_c: ``"ratio"``, tau(x) = (r − 1)·mu_c(x) (mu_a = r·mu_c, a constant relative
+    effect), or ``"shift"``, tau(x) = d (a constant effect)."""
+
+    kind: Literal["ratio", "shift"]
+    value: float
+
+    def effect(self, mu_control: np.ndarray) -> np.ndarray:
+        """tau(x) of the rows whose control outcome model predicts ``mu_control``."""
+        if self.kind == "ratio":
+            return (self.value - 1.0) * mu_control
+        return np.full(len(mu_control), self.value)
 
 
 @dataclass
@@ -44,12 +61,15 @@ class UpliftModel:
     spec: the features (names, kinds, categorical levels).
     control: the control arm; ``arms``: the non-control arms.
     outcomes: outcome name -> "binary" | "continuous".
-    learner: "t", "x", "dr" or "ensemble" (the three together).
+    learner: "t", "x", "dr", "ensemble" (the three together) or "risk".
     boosters: model strings by key (:mod:`causal_targeting.learners.tasks`): T-learner
         ``mu__{o}__{a}`` for every arm; X-learner ``mu__{o}__{control}``, ``tau1__{o}__{a}``,
         ``tau0__{o}__{a}`` and ``propensity__{a}`` for arms without a constant propensity;
-        DR-learner ``mu__{o}__{control}`` and ``dr__{o}__{a}``; the ensemble every one of these.
+        DR-learner ``mu__{o}__{control}`` and ``dr__{o}__{a}``; the ensemble every one of these;
+        the risk learner ``mu__{o}__{control}``.
     propensity_constants: X-learner pair propensities e_a that are constants (from the design).
+    relative_effects: the risk learner's effect of each arm on each outcome, by
+        ``tau__{o}__{a}``: ``("ratio", r)`` or ``("shift", d)`` (:class:`RelativeEffect`).
     propensity_clip: (eps, 1 − eps), the range fitted propensities are clipped to.
     n_threads: threads of each LightGBM prediction (not serialized).
 
@@ -63,6 +83,9 @@ class UpliftModel:
       mu__o__c = mu_c(x) and mu__o__a = mu_c(x) + tau__o__a, as for the X-learner.
     - Ensemble: tau__o__a = (tau_T + tau_X + tau_DR) / 3, the mean of the three effects above
       (:class:`EnsembleLearner`), mu__o__c = mu_c(x) and mu__o__a = mu_c(x) + tau__o__a.
+    - Risk learner: tau__o__a = (r − 1)·mu_c(x) for a ratio r, or d for a shift d
+      (:class:`~causal_targeting.learners.uplift.RiskLearner`), mu__o__c = mu_c(x) and
+      mu__o__a = mu_c(x) + tau__o__a.
     """
 
     spec: FeatureSpec
@@ -73,6 +96,7 @@ class UpliftModel:
     boosters: dict[str, str]
     propensity_constants: dict[str, float] = field(default_factory=dict)
     propensity_clip: tuple[float, float] = (0.01, 0.99)
+    relative_effects: dict[str, RelativeEffect] = field(default_factory=dict)
     n_threads: int = field(default=1, compare=False)
     _parsed: dict[str, lgb.Booster] = field(
         default_factory=dict, init=False, repr=False, compare=False
@@ -167,6 +191,9 @@ class UpliftModel:
         if kind == "x":
             tau0, tau1 = predictions[tau0_key(outcome, arm)], predictions[tau1_key(outcome, arm)]
             return e * tau0 + (1.0 - e) * tau1
+        if kind == "risk":
+            mu_control = predictions[mu_key(outcome, self.control)]
+            return self.relative_effects[tau_key(outcome, arm)].effect(mu_control)
         return predictions[dr_key(outcome, arm)]
 
     def propensity_from(
@@ -203,6 +230,9 @@ class UpliftModel:
             "learner": self.learner,
             "propensity_constants": dict(self.propensity_constants),
             "propensity_clip": list(self.propensity_clip),
+            "relative_effects": {
+                key: [effect.kind, effect.value] for key, effect in self.relative_effects.items()
+            },
             "boosters": dict(self.boosters),
         }
         return dump_document(FORMAT, FORMAT_VERSION, body)
@@ -226,4 +256,8 @@ class UpliftModel:
             boosters=dict(document["boosters"]),
             propensity_constants=dict(document["propensity_constants"]),
             propensity_clip=tuple(document["propensity_clip"]),
+            relative_effects={
+                key: RelativeEffect(kind, float(value))
+                for key, (kind, value) in document.get("relative_effects", {}).items()
+            },
         )

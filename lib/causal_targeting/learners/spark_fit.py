@@ -23,6 +23,7 @@ from causal_targeting.learners.design import (
     CONSTANT_TOLERANCE,
     TABLE,
     Design,
+    arm_fold_sums,
     arm_summary,
     check_folds,
     checked_design,
@@ -264,7 +265,9 @@ def fit_candidates_on_spark(
         first.tune,
         first.tune_rows,
     )
-    return learner_fits(learners, fitted, spec, design, summary, first.n_folds), fitted.tuning
+    sums = spark_arm_fold_sums(rows, design, first.n_folds is not None)
+    fits = learner_fits(learners, fitted, spec, design, summary, sums, first.n_folds)
+    return fits, fitted.tuning
 
 
 def fit_on_spark(
@@ -382,6 +385,23 @@ def spark_arm_summary(df: DataFrame, design: Design) -> pd.DataFrame:
 
     parts = df.select(*design.columns()).mapInPandas(partial, schema).toPandas()
     return merge_summaries([parts.set_index(design.treatment)])
+
+
+def spark_arm_fold_sums(df: DataFrame, design: Design, folded: bool) -> pd.DataFrame:
+    """:func:`~causal_targeting.learners.design.arm_fold_sums` of the whole table (by the
+    ``fold`` column when ``folded``): one partial sum per Arrow batch, added on the driver."""
+    optional = [c for c in (design.propensity, design.weight, FOLD if folded else None) if c]
+    columns = [design.treatment, *design.outcomes, *optional]
+    sums = [f"`sum__{o}` double" for o in design.outcomes]
+    schema = ", ".join(["treatment string", "fold long", "weight double", *sums])
+
+    def partial(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        for batch in batches:
+            folds = batch[FOLD].to_numpy() if folded else None
+            yield arm_fold_sums(batch, design, folds).reset_index()
+
+    parts = df.select(*columns).mapInPandas(partial, schema).toPandas()
+    return parts.groupby(["treatment", "fold"]).sum()
 
 
 def spark_feature_spec(df: DataFrame, kinds: Mapping[str, str]) -> FeatureSpec:

@@ -1,7 +1,8 @@
-"""The T-, X- and DR-learners and their ensemble, which fit the uplift model artifact
-(:class:`~causal_targeting.learners.model.UpliftModel`).
+"""The T-, X- and DR-learners, their ensemble and the risk learner, which fit the uplift model
+artifact (:class:`~causal_targeting.learners.model.UpliftModel`).
 
-:class:`TLearner`, :class:`XLearner`, :class:`DRLearner` and :class:`EnsembleLearner` follow
+:class:`TLearner`, :class:`XLearner`, :class:`DRLearner`, :class:`EnsembleLearner` and
+:class:`RiskLearner` follow
 scikit-learn's estimator contract: the constructor stores its arguments as given, ``fit``
 learns, the fitted artifact is ``model_``; with ``n_folds`` also the per-fold models
 ``fold_models_`` and the out-of-fold scores ``oof_``. :func:`fit_candidates` fits several
@@ -12,7 +13,7 @@ Booster keys are listed in :mod:`causal_targeting.learners.tasks`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -23,6 +24,7 @@ from causal_targeting.errors import ConfigError
 from causal_targeting.learners.base import TUNE_DRAW, check_params, tuning_draw
 from causal_targeting.learners.design import (
     Design,
+    arm_fold_sums,
     arm_summary,
     check_folds,
     checked_design,
@@ -32,7 +34,7 @@ from causal_targeting.learners.design import (
     zero_on_control,
 )
 from causal_targeting.learners.features import FeatureSpec
-from causal_targeting.learners.model import ENSEMBLE_MEMBERS, UpliftModel
+from causal_targeting.learners.model import ENSEMBLE_MEMBERS, RelativeEffect, UpliftModel
 from causal_targeting.learners.tasks import (
     FitTask,
     Fitted,
@@ -45,6 +47,7 @@ from causal_targeting.learners.tasks import (
     outcome_tasks,
     propensity_tasks,
     tau0_key,
+    tau_key,
 )
 
 
@@ -166,10 +169,14 @@ class UpliftLearner(BaseEstimator):
         design: Design,
         summary: pd.DataFrame,
         boosters: Mapping[str, str],
+        sums: pd.DataFrame,
+        fold: int | None,
     ) -> UpliftModel:
-        """The artifact from the fitted boosters (those prediction needs; the X-learner's
-        tau_0 of an outcome 0 on every control row is mu_a's booster,
-        :func:`structural_zero_aliases`)."""
+        """The artifact of the rows outside ``fold`` (None: all rows) from the fitted boosters
+        (those prediction needs; the X-learner's tau_0 of an outcome 0 on every control row is
+        mu_a's booster, :func:`structural_zero_aliases`); ``sums``: the rows' weighted sums by
+        arm and fold (:func:`~causal_targeting.learners.design.arm_fold_sums`), which only the
+        risk learner reads."""
         available = {**boosters, **structural_zero_aliases(design, summary, boosters)}
         return UpliftModel(
             spec=spec,
@@ -320,12 +327,96 @@ class EnsembleLearner(UpliftLearner):
         return list(dict.fromkeys(keys))
 
 
+class RiskLearner(UpliftLearner):
+    """Risk learner: an effect proportional to the outcome without an offer.
+
+    The risk modelling approach to heterogeneous effects (Kent et al., "The Predictive
+    Approaches to Treatment effect Heterogeneity (PATH) Statement", Annals of Internal
+    Medicine 2020): a model of the outcome without the offer, mu_c(x) (the T-learner's
+    control outcome model, fit on the control rows), and one relative effect of each arm a on
+    each outcome, so that the effect varies with x only through mu_c:
+
+        tau_a(x) = (r_a − 1)·mu_c(x),      r_a = m_a / m_c,
+
+    m_a and m_c the arm's and the control's mean outcome (weighted by the row weights and, with
+    a design propensity column, by its inverse: :func:`relative_effects`). This is the
+    constant relative effect (risk ratio, or ratio of mean amounts) that rare purchases and
+    amounts often follow: a customer who would buy twice as often without the offer gains
+    twice as much from it. The effect has one parameter per arm and outcome, so its variance
+    is that of two means, not of a function of x: where the data cannot estimate how the
+    effect varies, it still ranks customers by what they would do anyway. Where the effect
+    varies otherwise, the T-, X- and DR-learners fit it and the selection's out-of-fold value
+    says which describes the experiment.
+
+    An outcome with values below 0, or 0 on every control row, has no ratio: its effect is
+    the constant d_a = m_a − m_c. With ``n_folds``, the model outside fold k uses the means of
+    the rows outside fold k. Parameters: those of :class:`UpliftLearner`.
+    """
+
+    learner = "risk"
+
+    def stages(self, design: Design, summary: pd.DataFrame) -> list[list[FitTask]]:
+        """One stage: the control outcome models."""
+        return [control_outcome_tasks(design, summary)]
+
+    def kept_keys(self, design: Design, summary: pd.DataFrame) -> list[str]:
+        """The control outcome models."""
+        return [task.key for task in control_outcome_tasks(design, summary)]
+
+    def assemble(
+        self,
+        spec: FeatureSpec,
+        design: Design,
+        summary: pd.DataFrame,
+        boosters: Mapping[str, str],
+        sums: pd.DataFrame,
+        fold: int | None,
+    ) -> UpliftModel:
+        """The control outcome models and the relative effects of the rows outside ``fold``."""
+        model = super().assemble(spec, design, summary, boosters, sums, fold)
+        return replace(model, relative_effects=relative_effects(sums, design, summary, fold))
+
+
 LEARNER_CLASSES: dict[str, type[UpliftLearner]] = {
     "t": TLearner,
     "x": XLearner,
     "dr": DRLearner,
     "ensemble": EnsembleLearner,
+    "risk": RiskLearner,
 }
+
+
+def control_outcome_tasks(design: Design, summary: pd.DataFrame) -> list[FitTask]:
+    """The outcome models of the control arm (the T-learner's, so shared with it)."""
+    tasks = outcome_tasks(design, nonnegative_outcomes(summary, design))
+    return [task for task in tasks if task.arm == design.control]
+
+
+def relative_effects(
+    sums: pd.DataFrame, design: Design, summary: pd.DataFrame, fold: int | None
+) -> dict[str, RelativeEffect]:
+    """The risk learner's effects (:class:`RiskLearner`) by ``tau__{o}__{a}``, from the rows
+    outside ``fold`` (None: all rows) of the weighted sums ``sums`` (:func:`~causal_targeting.
+    learners.design.arm_fold_sums`): the ratio m_a / m_c of the weighted means of a binary
+    outcome or of an amount never below 0 whose control mean is > 0, else the shift m_a − m_c."""
+    kept = sums if fold is None else sums[sums.index.get_level_values("fold") != fold]
+    totals = kept.groupby(level="treatment").sum()
+    means = totals.filter(like="sum__").div(totals["weight"], axis=0)
+    nonnegative = {*nonnegative_outcomes(summary, design)} | {
+        o for o, kind in design.outcomes.items() if kind == "binary"
+    }
+    effects = {}
+    for outcome in design.outcomes:
+        control = float(means.loc[design.control, f"sum__{outcome}"])
+        for arm in design.arms:
+            mean = float(means.loc[arm, f"sum__{outcome}"])
+            ratio = outcome in nonnegative and control > 0
+            effects[tau_key(outcome, arm)] = (
+                RelativeEffect("ratio", mean / control)
+                if ratio
+                else RelativeEffect("shift", mean - control)
+            )
+    return effects
 
 
 def structural_zero_aliases(
@@ -395,14 +486,17 @@ def learner_fits(
     spec: FeatureSpec,
     design: Design,
     summary: pd.DataFrame,
+    sums: pd.DataFrame,
     n_folds: int | None,
 ) -> dict[str, tuple[UpliftModel, list[UpliftModel]]]:
-    """Each learner's model on all rows and its models outside each fold, from shared boosters."""
+    """Each learner's model on all rows and its models outside each fold, from shared boosters
+    and the rows' weighted sums by arm and fold (:func:`~causal_targeting.learners.design.
+    arm_fold_sums`)."""
     return {
         learner.learner: (
-            learner.assemble(spec, design, summary, fitted.of_fold(None)),
+            learner.assemble(spec, design, summary, fitted.of_fold(None), sums, None),
             [
-                learner.assemble(spec, design, summary, fitted.of_fold(k))
+                learner.assemble(spec, design, summary, fitted.of_fold(k), sums, k)
                 for k in range(n_folds or 0)
             ],
         )
@@ -480,7 +574,8 @@ def fit_candidates(
     fitted = fit_stages(
         stages, runner, design, settings, first.n_folds, first.tune, first.tune_rows
     )
-    fits = learner_fits(learners, fitted, spec, design, summary, first.n_folds)
+    sums = arm_fold_sums(pdf, design, folds)
+    fits = learner_fits(learners, fitted, spec, design, summary, sums, first.n_folds)
     oof = (
         {}
         if folds is None

@@ -44,7 +44,7 @@ class TrainResult:
 
 
 def candidates(cfg: Config) -> list[UpliftLearner]:
-    """The candidate learners (unfitted): T, X, DR and their ensemble for ``train.learner:
+    """The candidate learners (unfitted): T, X, DR, their ensemble and risk for ``train.learner:
     auto``, else the one named; cross-fitted on ``train.folds`` folds, tuned, seeded from the
     config."""
     from causal_targeting.learners.uplift import LEARNER_CLASSES
