@@ -13,7 +13,7 @@ Booster keys are listed in :mod:`causal_targeting.learners.tasks`.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -175,8 +175,8 @@ class UpliftLearner(BaseEstimator):
         """The artifact of the rows outside ``fold`` (None: all rows) from the fitted boosters
         (those prediction needs; the X-learner's tau_0 of an outcome 0 on every control row is
         mu_a's booster, :func:`structural_zero_aliases`); ``sums``: the rows' weighted sums by
-        arm and fold (:func:`~causal_targeting.learners.design.arm_fold_sums`), which only the
-        risk learner reads."""
+        arm and fold (:func:`~causal_targeting.learners.design.arm_fold_sums`), which
+        :meth:`model_effects` reads."""
         available = {**boosters, **structural_zero_aliases(design, summary, boosters)}
         return UpliftModel(
             spec=spec,
@@ -187,7 +187,14 @@ class UpliftLearner(BaseEstimator):
             boosters={key: available[key] for key in self.kept_keys(design, summary)},
             propensity_constants=constant_pair_propensities(summary, design),
             propensity_clip=tuple(self.propensity_clip),
+            relative_effects=self.model_effects(design, summary, sums, fold),
         )
+
+    def model_effects(
+        self, design: Design, summary: pd.DataFrame, sums: pd.DataFrame, fold: int | None
+    ) -> dict[str, RelativeEffect]:
+        """The artifact's relative effects (:class:`RiskLearner`'s; none for the others)."""
+        return {}
 
     def kept_keys(self, design: Design, summary: pd.DataFrame) -> list[str]:
         """The keys of the boosters prediction needs."""
@@ -363,18 +370,11 @@ class RiskLearner(UpliftLearner):
         """The control outcome models."""
         return [task.key for task in control_outcome_tasks(design, summary)]
 
-    def assemble(
-        self,
-        spec: FeatureSpec,
-        design: Design,
-        summary: pd.DataFrame,
-        boosters: Mapping[str, str],
-        sums: pd.DataFrame,
-        fold: int | None,
-    ) -> UpliftModel:
-        """The control outcome models and the relative effects of the rows outside ``fold``."""
-        model = super().assemble(spec, design, summary, boosters, sums, fold)
-        return replace(model, relative_effects=relative_effects(sums, design, summary, fold))
+    def model_effects(
+        self, design: Design, summary: pd.DataFrame, sums: pd.DataFrame, fold: int | None
+    ) -> dict[str, RelativeEffect]:
+        """The relative effects of the rows outside ``fold`` (:func:`relative_effects`)."""
+        return relative_effects(sums, design, summary, fold)
 
 
 LEARNER_CLASSES: dict[str, type[UpliftLearner]] = {
