@@ -33,8 +33,8 @@ def scored_rows(n: int, seed: int) -> pd.DataFrame:
     )
 
 
-def test_noise_scores_allocate_the_best_static_offer(spark: Any, tmp_path: Path) -> None:
-    cfg = validate(
+def config(tmp_path: Path, guardrails: list[dict[str, Any]]) -> Any:
+    return validate(
         {
             "outputs": {"root": str(tmp_path / "work")},
             "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db",
@@ -46,17 +46,26 @@ def test_noise_scores_allocate_the_best_static_offer(spark: Any, tmp_path: Path)
                 "features": {"f": "numeric"},
                 "outcomes": {"y": "continuous"},
             },
-            "allocation": {"weights": {"y": 1.0}, "fixed_cost": 0.2},
+            "allocation": {"weights": {"y": 1.0}, "fixed_cost": 0.2, "guardrails": guardrails},
             "evaluate": {"bootstrap_reps": 200},
         }
     )
-    rows = scored_rows(600, 0)
+
+
+def allocate_on(spark: Any, cfg: Any, rows: pd.DataFrame) -> Any:
+    """The allocate stage's result on ``rows`` as the train stage's scored rows, their scores
+    and the customers."""
     scores = rows[["customer_id", "mu__y__ctl", "mu__y__a", "tau__y__a"]]
     spark.createDataFrame(rows).write.parquet(train_paths(cfg)["holdout"])
     spark.createDataFrame(scores).write.parquet(score_paths(cfg)["scores"])
     spark.createDataFrame(rows[["customer_id"]]).write.parquet(ingest_paths(cfg)["customers"])
+    return allocate(cfg, spark)
 
-    result = allocate(cfg, spark)
+
+def test_noise_scores_allocate_the_best_static_offer(spark: Any, tmp_path: Path) -> None:
+    cfg = config(tmp_path, [])
+    rows = scored_rows(600, 0)
+    result = allocate_on(spark, cfg, rows)
 
     assert result.safeguard is not None and result.safeguard.kind == "static"
     assert result.safeguard.static_arm == "a"
@@ -69,3 +78,21 @@ def test_noise_scores_allocate_the_best_static_offer(spark: Any, tmp_path: Path)
     assert np.allclose(allocated["value"], expected)  # the configured net value, not gain - cost
     assert report["primal"] == pytest.approx(expected.sum())
     assert report["dual_bound"] is None and report["gap"] is None
+
+
+def test_a_static_offer_under_a_contacts_cap_says_whom_it_reaches(
+    spark: Any, tmp_path: Path
+) -> None:
+    """The same noise scores under a cap of 40% of the customers: the best static offer goes
+    to as many as the cap allows, and the safeguard's line says so, not 'every eligible
+    customer'."""
+    cfg = config(tmp_path, [{"name": "reach", "kind": "contacts", "share": 0.4}])
+    result = allocate_on(spark, cfg, scored_rows(600, 0))
+
+    assert result.safeguard is not None and result.safeguard.kind == "static"
+    offers = spark.read.parquet(allocate_paths(cfg)["allocation"]).toPandas()["offer"]
+    reach = float((offers == "a").mean())
+    assert 0.3 < reach <= 0.4
+    line = json.loads(Path(allocate_paths(cfg)["report"]).read_text())["safeguard"]["line"]
+    assert "as many as the guardrails allow" in line and "every eligible" not in line
+    assert f"'a' to {result.safeguard.static_reach:.0%} of the customers" in line

@@ -64,3 +64,23 @@ def test_a_targeted_policy_equal_to_the_best_static_one_is_said_to_be_it() -> No
     )
     differs = decide(rows, MODEL, ["a"], "ctl", confidence=0.9, seed=1, reps=200)
     assert not differs.same_policy and "targeting kept" in differs.line("ctl")
+
+
+def test_a_static_policy_the_guardrails_cap_says_how_many_it_reaches() -> None:
+    """'a' lifts y by 1 for everyone (cost 0.1): the best static policy is 'a'; solved under a
+    cap that lets 40% of the rows have it, the line says so instead of 'every eligible
+    customer', which it says when the static policy reaches every row."""
+    rows = _rows(2000, 0.0, 4, True)
+    rows["y"] += (rows["treatment"] == "a").to_numpy(dtype=float)
+    nobody = np.full(len(rows), "ctl", dtype=object)
+    capped = np.where(np.arange(len(rows)) < 800, "a", "ctl").astype(object)
+    decision = decide(
+        rows, MODEL, ["a"], "ctl", confidence=0.9, seed=1, reps=200,
+        statics={"ctl": nobody, "a": capped},
+    )
+    assert decision.kind == "static" and decision.static_arm == "a"
+    assert decision.static_reach == 0.4
+    assert "('a' to 40% of the customers, as many as the guardrails allow)" in decision.line("ctl")
+    everyone = decide(rows, MODEL, ["a"], "ctl", confidence=0.9, seed=1, reps=200)
+    assert everyone.static_arm == "a" and everyone.static_reach is None
+    assert "('a' to every eligible customer)" in everyone.line("ctl")

@@ -51,6 +51,9 @@ class SafeguardDecision:
     same_policy: True when the targeted policy gives every row the best static policy's arm
         (e.g. the model finds no customer worth an offer): there is no difference to test, and
         the allocation is the same either way.
+    static_reach: the share of the scored rows the best static policy gives its arm when the
+        guardrails stop it short of every eligible row (e.g. a binding cap on contacts), else
+        None.
     """
 
     kind: Literal["targeted", "static"]
@@ -63,12 +66,11 @@ class SafeguardDecision:
     static_values: dict[str, float]
     static_feasible: bool = True
     same_policy: bool = False
+    static_reach: float | None = None
 
     def line(self, control: str) -> str:
         """The one line the allocate stage and the report print."""
-        static = "no offer to anyone" if self.static_arm == control else (
-            f"'{self.static_arm}' to every eligible customer"
-        )
+        static = self.static_policy(control)
         evidence = (
             f"targeted minus best static ({static}): {self.difference:+.4f} per customer, "
             f"{self.confidence:.0%} lower bound {self.ci_low:+.4f}, one-sided p {self.p_value:.3f}"
@@ -83,6 +85,17 @@ class SafeguardDecision:
         if self.kind == "targeted":
             return f"Safeguard: targeting kept; {evidence}"
         return f"Safeguard: targeting NOT better than the best static policy, using it; {evidence}"
+
+    def static_policy(self, control: str) -> str:
+        """The best static policy in words: whom it gives its arm."""
+        if self.static_arm == control:
+            return "no offer to anyone"
+        if self.static_reach is None:
+            return f"'{self.static_arm}' to every eligible customer"
+        return (
+            f"'{self.static_arm}' to {self.static_reach:.0%} of the customers, as many as the "
+            "guardrails allow"
+        )
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -157,6 +170,8 @@ def decide(
     diff, draws = difference_draws(point, boot, 0, list(statics).index(best) + 1)
     d = draws[:, DR][~np.isnan(draws[:, DR])]
     low, high = np.quantile(d, [1 - confidence, confidence])
+    reach = float(np.mean(statics[best] == best))
+    eligible = float(np.mean(static_policies(frame, offers, control)[best] == best))
     return SafeguardDecision(
         kind="targeted" if low > 0 else "static",
         static_arm=best,
@@ -167,4 +182,5 @@ def decide(
         p_value=tail_share(int(np.sum(d <= 0)), len(d)),
         confidence=confidence,
         static_values=static_values,
+        static_reach=reach if best != control and reach < eligible else None,
     )

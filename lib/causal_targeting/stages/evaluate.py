@@ -103,8 +103,9 @@ def response_column(cfg: Config) -> str:
 
 
 def allocated_static_arm(safeguard: Mapping[str, Any] | None) -> str | None:
-    """The arm the allocate stage gave every eligible customer when its safeguard allocated
-    the best static policy (its report's ``safeguard``), else None (targeting was kept)."""
+    """The arm the allocate stage gave every eligible customer the guardrails allow when its
+    safeguard allocated the best static policy (its report's ``safeguard``), else None
+    (targeting was kept)."""
     return safeguard["static_arm"] if safeguard and safeguard["kind"] == "static" else None
 
 
