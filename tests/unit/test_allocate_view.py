@@ -27,7 +27,7 @@ def rendered(result: AllocateResult) -> str:
 
 def decision(kind: str) -> SafeguardDecision:
     values = {"mail": 0.3}
-    return SafeguardDecision(kind, "mail", -0.01, -0.02, 0.0, 0.8, 0.9, values)  # type: ignore[arg-type]
+    return SafeguardDecision(kind, "mail", -0.01, -0.02, 0.0, 0.8, 0.9, values, values)  # type: ignore[arg-type]
 
 
 def test_targeting_shows_the_certified_value_and_prices() -> None:

@@ -45,7 +45,9 @@ def test_pure_noise_falls_back_to_static() -> None:
     )
     assert decision.kind == "static"
     assert decision.ci_low <= 0
-    assert decision.static_arm == max(decision.static_values, key=decision.static_values.get)
+    bounds = decision.static_lower_bounds
+    assert decision.static_arm == max(bounds, key=bounds.get)
+    assert all(bounds[arm] <= decision.static_values[arm] for arm in bounds)
     assert "NOT better" in decision.line("ctl")
 
 
@@ -84,3 +86,24 @@ def test_a_static_policy_the_guardrails_cap_says_how_many_it_reaches() -> None:
     everyone = decide(rows, MODEL, ["a"], "ctl", confidence=0.9, seed=1, reps=200)
     assert everyone.static_arm == "a" and everyone.static_reach is None
     assert "('a' to every eligible customer)" in everyone.line("ctl")
+
+
+def test_the_best_static_policy_is_the_one_of_largest_lower_bound() -> None:
+    """Offers 'a' and 'b' lift y by 1 and 1.05 on average, 'b' with ten times the noise: its
+    point estimate is the larger, its lower bound the smaller, and 'a' is the best static
+    policy (the best measured of two nearly equal ones)."""
+    rng = np.random.default_rng(7)
+    n = 9000
+    arm = rng.choice(["ctl", "a", "b"], n)
+    noise = rng.normal(size=n) * np.where(arm == "b", 10.0, 1.0)
+    y = np.select([arm == "a", arm == "b"], [1.0, 1.05], 0.0) + noise
+    zero = np.zeros(n)
+    rows = pd.DataFrame(
+        {"treatment": arm, "y": y, "propensity": 1 / 3, "mu__y__ctl": zero, "mu__y__a": zero,
+         "mu__y__b": zero, "tau__y__a": zero, "tau__y__b": zero}
+    )
+    decision = decide(rows, MODEL, ["a", "b"], "ctl", confidence=0.9, seed=1, reps=300)
+    values, bounds = decision.static_values, decision.static_lower_bounds
+    assert values["b"] > values["a"] > 0  # the point estimates would choose 'b'
+    assert bounds["a"] > bounds["b"]
+    assert decision.static_arm == "a"

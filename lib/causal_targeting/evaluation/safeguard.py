@@ -3,9 +3,16 @@
 A static policy gives one arm to every eligible customer (or no offer to anyone); it needs no
 model. On the scored experiment rows (out-of-fold or holdout), valued in the allocator's units
 (:mod:`causal_targeting.evaluation.net_value`), let ``V(pi)`` be the doubly robust net value per
-customer and ``s* = argmax_s V(static s)`` the best static policy. With the paired bootstrap
-draws ``D_b`` of ``D = V(targeted) - V(static s*)`` (:mod:`causal_targeting.evaluation.paired`),
-the targeted policy is kept only when its one-sided lower confidence bound is above zero:
+customer. The best static policy is the one of largest lower confidence bound,
+
+    s* = argmax_s q_{1 - confidence}(V_b(static s)),
+
+``V_b`` its bootstrap replicates: among static policies whose values are near each other, the
+best measured one, not the luckiest of many noisy estimates (the pessimism of offline policy
+selection; on a menu of many offers with heavy-tailed outcomes the largest point estimate is
+often an offer measured with the most noise). With the paired bootstrap draws ``D_b`` of
+``D = V(targeted) - V(static s*)`` (:mod:`causal_targeting.evaluation.paired`), the targeted
+policy is kept only when its one-sided lower confidence bound is above zero:
 
     lower = q_{1 - confidence}(D_b) > 0,      p = (1 + #{D_b <= 0}) / (B + 1)  (one-sided)
 
@@ -46,6 +53,8 @@ class SafeguardDecision:
     p_value: one-sided bootstrap p-value of "targeted is no better", (1 + #{D_b <= 0}) / (B + 1)
         (:func:`~causal_targeting.evaluation.paired.tail_share`).
     static_values: DR value per customer of each static policy, by arm.
+    static_lower_bounds: its one-sided lower bound at ``confidence``, by arm (the best static
+        policy is the one of largest bound).
     static_feasible: False when the best static policy does not meet the guardrails (targeting
         is then kept whatever the evidence).
     same_policy: True when the targeted policy gives every row the best static policy's arm
@@ -64,6 +73,7 @@ class SafeguardDecision:
     p_value: float
     confidence: float
     static_values: dict[str, float]
+    static_lower_bounds: dict[str, float]
     static_feasible: bool = True
     same_policy: bool = False
     static_reach: float | None = None
@@ -166,7 +176,9 @@ def decide(
     codes = {k: arm_codes(v, arms, f"policy '{k}'") for k, v in policies.items()}
     point, boot = paired_estimates(codes, *inputs, reps=reps, seed=seed)
     static_values = {arm: float(point[j + 1, DR]) for j, arm in enumerate(statics)}
-    best = max(static_values, key=static_values.__getitem__)
+    bounds = np.nanquantile(boot[:, 1:, DR], 1 - confidence, axis=0)
+    static_bounds = dict(zip(statics, bounds.astype(float).tolist(), strict=True))
+    best = max(static_bounds, key=static_bounds.__getitem__)
     diff, draws = difference_draws(point, boot, 0, list(statics).index(best) + 1)
     d = draws[:, DR][~np.isnan(draws[:, DR])]
     low, high = np.quantile(d, [1 - confidence, confidence])
@@ -182,5 +194,6 @@ def decide(
         p_value=tail_share(int(np.sum(d <= 0)), len(d)),
         confidence=confidence,
         static_values=static_values,
+        static_lower_bounds=static_bounds,
         static_reach=reach if best != control and reach < eligible else None,
     )
