@@ -40,6 +40,10 @@ lower bound of the oracle policy's gain over the best static policy on the same 
 rows. When even that bound is not above 0, the experiment is too small to show the oracle's
 gain, let alone a learned one's.
 
+``--noise-levels N`` replaces the population's ``region`` (4 levels, on which no response
+depends) by a pure-noise categorical of N levels in both tables: the truth is the same, and
+the regret says what a many-level categorical that carries nothing costs the learners.
+
     .venv/bin/python benchmarks/simulated_regret.py
 """
 
@@ -135,6 +139,27 @@ def simulated_tables(
     return experiment, customer_block(spec, ids, seed)
 
 
+def noise_region(n_rows: int, levels: int, seed: int) -> np.ndarray:
+    """A pure-noise categorical of ``levels`` levels ('r000', ...), drawn independently of
+    everything else with Zipf-like shares p_k ∝ k^(−0.8) (a few large levels, a long tail of
+    small ones, as regions, stores or postcodes are)."""
+    shares = 1.0 / np.arange(1, levels + 1) ** 0.8
+    codes = np.random.default_rng(seed).choice(levels, size=n_rows, p=shares / shares.sum())
+    return np.char.add("r", np.char.zfill(codes.astype(str), 3)).astype(object)
+
+
+def with_noise_region(
+    experiment: pd.DataFrame, customers: pd.DataFrame, levels: int, seed: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The tables with the population's ``region`` (4 levels, on which no scenario's response
+    depends) replaced by :func:`noise_region` of ``levels`` levels: the truth is unchanged,
+    the learners see a many-level categorical that carries nothing."""
+    return (
+        experiment.assign(region=noise_region(len(experiment), levels, 2 * seed)),
+        customers.assign(region=noise_region(len(customers), levels, 2 * seed + 1)),
+    )
+
+
 def policy_true_value(values: pd.DataFrame, policy: np.ndarray, control: str) -> float:
     """Mean over rows of v_{policy}(x): ``values`` holds one true net value column per arm;
     the control is worth 0."""
@@ -220,15 +245,25 @@ def causalml_policies(
 
 
 def regret_run(
-    name: str, seed: int, train_rows: int, customer_rows: int, *, causalml: bool = True
+    name: str,
+    seed: int,
+    train_rows: int,
+    customer_rows: int,
+    *,
+    causalml: bool = True,
+    noise_levels: int = 0,
 ) -> RegretRun:
     """Simulate, fit with the defaults, and value every policy by the truth (module doc);
-    ``causalml``: also fit causalml's learners on the same rows and value their policies."""
+    ``causalml``: also fit causalml's learners on the same rows and value their policies;
+    ``noise_levels`` > 0: ``region`` replaced by a noise categorical of that many levels
+    (:func:`with_noise_region`)."""
     started = time.perf_counter()
     cfg = scenario_config(name, seed)
     spec = scenario(name)
     control = spec.control
     experiment, customers = simulated_tables(spec, train_rows, customer_rows, seed)
+    if noise_levels:
+        experiment, customers = with_noise_region(experiment, customers, noise_levels, seed)
     comparison, by_learner, oof_rows, decision = fitted_choice(cfg, experiment, customers)
     learner = chosen_learner(comparison)
     targeted = by_learner[learner]
@@ -394,11 +429,21 @@ def main() -> None:
     parser.add_argument("--no-signal-seeds", type=int, default=20)
     parser.add_argument("--no-signal-rows", type=int, default=20_000)
     parser.add_argument("--no-write", action="store_true", help="print only, keep RESULTS.md")
+    parser.add_argument(
+        "--noise-levels",
+        type=int,
+        default=0,
+        help="replace region by a pure-noise categorical of this many levels (implies --no-write)",
+    )
     args = parser.parse_args()
     regret_runs = []
     for item in args.scenarios:
         name, rows = item.split("=")
-        regret_runs.append(regret_run(name, args.seed, int(rows), args.customer_rows))
+        regret_runs.append(
+            regret_run(
+                name, args.seed, int(rows), args.customer_rows, noise_levels=args.noise_levels
+            )
+        )
         print(runs_table(regret_runs[-1:]), learners_table(regret_runs[-1:]), sep="\n", flush=True)
     no_signal = []
     for seed in range(1, args.no_signal_seeds + 1):
@@ -444,7 +489,7 @@ def main() -> None:
             targets(regret_runs, no_signal),
         ]
     )
-    publish(SECTION, text, write=not args.no_write)
+    publish(SECTION, text, write=not (args.no_write or args.noise_levels))
 
 
 if __name__ == "__main__":

@@ -47,6 +47,21 @@ def test_regret_run_values_every_policy_by_the_truth(bench: ModuleType) -> None:
     assert run.regret == pytest.approx((values["oracle"] - values["ours"]) / values["oracle"])
 
 
+def test_a_noise_region_leaves_the_truth_and_has_the_levels_asked(bench: ModuleType) -> None:
+    spec = bench.scenario("rewards")
+    experiment, customers = bench.simulated_tables(spec, 20_000, 5_000, 2)
+    noisy, noisy_customers = bench.with_noise_region(experiment, customers, 300, seed=2)
+    pd.testing.assert_frame_equal(
+        bench.true_values(spec, noisy_customers), bench.true_values(spec, customers)
+    )
+    pd.testing.assert_frame_equal(noisy.drop(columns="region"), experiment.drop(columns="region"))
+    shares = noisy["region"].value_counts(normalize=True)
+    assert 250 < len(shares) <= 300 and shares.index[0] == "r000"
+    assert 0.06 < shares.iloc[0] < 0.12  # 1 / sum_k k^-0.8 over 300 levels: about 0.088
+    first = noisy["region"].to_numpy()[: len(noisy_customers)]
+    assert (first != noisy_customers["region"].to_numpy()).mean() > 0.5  # independent draws
+
+
 def scores_by_the_truth(cfg, fit: pd.DataFrame, judged: pd.DataFrame, seed: int) -> dict:
     """A stand-in for ``_causalml.causalml_scores`` (causalml is in the ``bench`` extra, not in
     the tests'): both "learners" score the judged rows by their true means and effects."""
