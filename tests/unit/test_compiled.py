@@ -12,12 +12,14 @@ import pytest
 
 from causal_targeting.errors import ConfigError
 from causal_targeting.learners import compiled
+from causal_targeting.learners.base import fit_base_model
 from causal_targeting.learners.compiled import (
     CompiledEngine,
     LightGBMEngine,
     make_engine,
     model_key,
 )
+from causal_targeting.learners.features import FeatureSpec
 
 
 def _features(n: int, seed: int) -> np.ndarray:
@@ -164,6 +166,32 @@ def test_category_codes_match_a_booster_fit_on_a_categorical_frame(tmp_path: Pat
     expected = lgb.Booster(model_str=model_string).predict(scoring)
     got = CompiledEngine(cache_dir=tmp_path).predict(model_string, rows)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+
+
+def test_one_level_splits_of_many_levels_compile_to_the_same_predictions(tmp_path: Path) -> None:
+    """A base model's splits of a 300-level categorical (one level against the rest) predict
+    the same compiled, on the spec's codes, unseen and missing levels included."""
+    rng = np.random.default_rng(4)
+    levels = [f"r{k:03d}" for k in range(300)]
+    frame = pd.DataFrame({"region": rng.choice(levels, size=20_000), "x": rng.normal(size=20_000)})
+    spec = FeatureSpec.from_frame(frame, {"region": "categorical", "x": "numeric"})
+    effect = np.isin(frame["region"], levels[::7]) * 1.5
+    y = effect + frame["x"] + rng.normal(size=len(frame))
+    model_string = fit_base_model(
+        spec.matrix(frame),
+        y,
+        "continuous",
+        params={"min_child_samples": 20},
+        early_stopping_rounds=None,
+        n_estimators=40,
+    )
+    scoring = frame.head(500).copy()
+    scoring.loc[:9, "region"] = "unseen"
+    scoring.loc[10:19, "region"] = None
+    expected = lgb.Booster(model_str=model_string).predict(spec.matrix(scoring))
+    got = CompiledEngine(cache_dir=tmp_path).predict(model_string, spec.array(scoring))
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
+    assert np.ptp(got) > 1.0
 
 
 def test_lightgbm_engine_and_engine_names(boosters: dict[str, str]) -> None:

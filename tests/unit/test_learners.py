@@ -355,6 +355,38 @@ def test_user_parameters_win_over_defaults_under_any_alias() -> None:
         lightgbm_params("binary", {"random_state": 1}, seed=3)
 
 
+def categorical_splits(model_string: str) -> list[str]:
+    """The thresholds of every categorical split of a booster (levels joined by '||')."""
+
+    def splits(node: dict) -> list[str]:
+        if "split_index" not in node:
+            return []
+        own = [str(node["threshold"])] if node["decision_type"] == "==" else []
+        return own + splits(node["left_child"]) + splits(node["right_child"])
+
+    trees = lgb.Booster(model_str=model_string).dump_model()["tree_info"]
+    return [t for tree in trees for t in splits(tree["tree_structure"])]
+
+
+def test_a_categorical_feature_of_many_levels_is_split_one_level_at_a_time() -> None:
+    """Every split of a 60-level categorical sends one level one way (LightGBM's own default
+    above 4 levels cuts the levels sorted by the targets' gradients); the user may set it."""
+    rng = np.random.default_rng(5)
+    levels = [f"r{k}" for k in range(60)]
+    region = rng.choice(levels, size=6_000)
+    X = pd.DataFrame(
+        {"region": pd.Categorical(region, categories=levels), "x": rng.normal(size=6_000)}
+    )
+    y = np.isin(region, levels[:20]) * 1.0 + X["x"] + rng.normal(size=6_000)
+    args = {"early_stopping_rounds": None, "n_estimators": 30, "params": {"min_child_samples": 20}}
+    ours = categorical_splits(fit_base_model(X, y, "continuous", **args))
+    assert ours and all("||" not in threshold for threshold in ours)
+    sorted_cuts = {**args, "params": {**args["params"], "max_cat_to_onehot": 4}}
+    assert any(
+        "||" in t for t in categorical_splits(fit_base_model(X, y, "continuous", **sorted_cuts))
+    )
+
+
 def test_weights_reach_the_base_models() -> None:
     frame = synthetic(1_000, 20)
     frame["w"] = np.where(frame["x1"] > 0, 5.0, 1.0)
