@@ -205,6 +205,7 @@ def fitted_choice(
         reps=cfg.evaluate.bootstrap_reps,
         alpha=cfg.evaluate.alpha,
         seed=cfg.seed,
+        confidence=cfg.allocation.min_gain_confidence,
     )
     targeted = {
         kind: net_value_policy(fit.model.predict(customers), value_model, arms, control)

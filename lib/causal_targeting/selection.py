@@ -9,15 +9,17 @@ of every arm k, and the unconstrained net-value policy pi(x) = argmax_k v_k(x), 
 no v_k(x) > 0. The candidates are compared by the doubly robust estimate of that policy's net
 value per customer (:func:`~causal_targeting.evaluation.policy_value.policy_values` on the
 realized net value, :func:`~causal_targeting.evaluation.net_value.with_net_value`), with its
-bootstrap interval; the one of largest value is chosen. On most experiments the learners'
-values differ by less than their noise, so the largest is partly luck; the ensemble, whose
-effect has less variance than its members', gives that choice a candidate that is rarely the
-worst; the risk learner, one relative effect an arm on a model of the outcome without an
-offer, is the candidate of least variance, which wins where the experiment is too small or the
-outcome too rare to show how the effect varies otherwise. Each candidate's value minus the
-chosen one's, with its paired bootstrap interval (one bootstrap for all), says whether the
-choice is distinguishable from it. The Qini coefficient and the R-loss (Nie and Wager 2021) are
-diagnostics. Without weights (no value model) the mean Qini decides.
+bootstrap interval. On most experiments the learners' values differ by less than their noise,
+so the largest of five is partly luck, and luck that the safeguard's test on the same rows
+then reads as evidence. The choice therefore starts from the ensemble, whose effect (the mean
+of the T-, X- and DR-learners') has less variance than its members' and is rarely the worst of
+them, and leaves it only for candidates whose value beats the ensemble's with a paired
+one-sided lower bound above 0 (:func:`default_or_better`); the risk learner, one relative
+effect an arm on a model of the outcome without an offer, wins that way where the effect
+follows the outcome without an offer. Each candidate's value minus the chosen one's, with its
+paired bootstrap interval (one bootstrap for all), says how far the choice is from it. The
+Qini coefficient and the R-loss (Nie and Wager 2021) are diagnostics. Without weights (no
+value model) the mean Qini decides.
 """
 
 from __future__ import annotations
@@ -135,6 +137,31 @@ def r_loss(frame: pd.DataFrame, outcome: str, arms: Sequence[str], control: str)
     return float(np.mean(losses))
 
 
+DEFAULT_LEARNER = "ensemble"
+"""The candidate chosen unless another beats it with confidence (:func:`default_or_better`)."""
+
+
+def default_or_better(
+    point: np.ndarray, replicates: np.ndarray, learners: Sequence[str], confidence: float
+) -> int:
+    """Index of the chosen candidate among ``learners`` (their values ``point``, shape (m,),
+    and bootstrap replicates, shape (reps, m), from one bootstrap): :data:`DEFAULT_LEARNER`,
+    unless some candidates beat it with confidence, d_k = V_k − V_ensemble having a one-sided
+    lower bound above 0 (the 1 − ``confidence`` quantile of the replicates of d_k); then the
+    one of largest value among those. Without the default among ``learners`` (a forced
+    learner), the largest value.
+
+    Choosing the largest of m noisy values is biased towards the luckiest (its expected
+    value exceeds the chosen policy's true value); a default that another candidate must
+    beat with confidence keeps that bias to the candidates the evidence singles out."""
+    if DEFAULT_LEARNER not in learners:
+        return int(np.nanargmax(point))
+    default = list(learners).index(DEFAULT_LEARNER)
+    lower = np.nanquantile(replicates - replicates[:, [default]], 1 - confidence, axis=0)
+    better = np.flatnonzero(lower > 0)
+    return int(better[np.argmax(point[better])]) if better.size else default
+
+
 def learner_comparison(
     oof: Mapping[str, pd.DataFrame],
     value_model: ValueModel,
@@ -145,6 +172,7 @@ def learner_comparison(
     reps: int = 1000,
     alpha: float = 0.05,
     seed: int = 0,
+    confidence: float = 0.9,
 ) -> pd.DataFrame:
     """One row per candidate learner (:data:`COMPARISON_COLUMNS`), the chosen one flagged.
 
@@ -154,8 +182,8 @@ def learner_comparison(
     :func:`percentile_interval`); ``gain``/``gain_low``/``gain_high``: the value minus the
     chosen candidate's, with the paired interval of level 1 − alpha from the same bootstrap
     (NaN without weights); ``qini``/``r_loss``: :func:`mean_qini`/:func:`r_loss` of the first
-    weighted outcome (the first outcome without weights). Chosen: the largest value, or the
-    largest Qini without weights; ties go to the first listed.
+    weighted outcome (the first outcome without weights). Chosen: :func:`default_or_better` at
+    ``confidence``, or the largest Qini without weights; ties go to the first listed.
     """
     outcome = next(iter(value_model.weights), next(iter(outcomes)))
     table = pd.DataFrame({"learner": list(oof)}).reindex(columns=COMPARISON_COLUMNS)
@@ -168,7 +196,7 @@ def learner_comparison(
         point, replicates = policy_value_replicates(
             oof, value_model, arms, control, reps=reps, seed=seed
         )
-        best = int(np.nanargmax(point))
+        best = default_or_better(point, replicates, list(oof), confidence)
         table[["value", "ci_low", "ci_high"]] = percentile_interval(point, replicates, alpha)
         table[["gain", "gain_low", "gain_high"]] = percentile_interval(
             point - point[best], replicates - replicates[:, [best]], alpha

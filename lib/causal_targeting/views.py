@@ -123,6 +123,26 @@ def comparison_table(comparison: pd.DataFrame) -> Table:
     return table
 
 
+def choice_line(comparison: pd.DataFrame, confidence: float) -> str | None:
+    """Why the learner comparison chose its learner (:func:`~causal_targeting.selection.
+    default_or_better`): the default, or a candidate that beats it with ``confidence``; None
+    for a single candidate (a forced ``train.learner``)."""
+    from causal_targeting.selection import DEFAULT_LEARNER
+
+    if len(comparison) < 2:
+        return None
+    chosen = str(comparison.loc[comparison["chosen"], "learner"].iloc[0])
+    if comparison["value"].isna().all():
+        return f"chosen: {chosen}, the largest mean Qini (no allocation.weights to value a policy)"
+    level = f"a paired one-sided lower bound above 0 at {confidence:.0%}"
+    if chosen == DEFAULT_LEARNER:
+        return f"chosen: {chosen}, the default: no learner's value beats it with {level}"
+    return (
+        f"chosen: {chosen}, whose value beats the {DEFAULT_LEARNER}'s with {level} (the largest "
+        "value of those that do)"
+    )
+
+
 def sample_line(sample: pd.DataFrame, cap: int, propensity_column: bool) -> str | None:
     """What the per-arm sample kept (:func:`~causal_targeting.stages.train.sample_summary`),
     when it left rows out: each arm's kept rows of its rows, and the design among the kept rows
@@ -148,6 +168,7 @@ def train_view(result: TrainResult, cfg: Config) -> list[RenderableType]:
     lines: list[RenderableType] = [
         *([sampled] if sampled else []),
         comparison_table(result.comparison),
+        *filter(None, [choice_line(result.comparison, cfg.allocation.min_gain_confidence)]),
         metrics_table(result.metrics),
         f"model: {result.model_uri} (alias challenger; MLflow run {result.run_id})",
     ]

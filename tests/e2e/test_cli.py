@@ -56,6 +56,7 @@ def test_run_on_hillstrom_prints_the_arm_table(root: Path, tmp_path: Path) -> No
         assert expected in text
     verdict = r"Targeting (beats|does not significantly beat|does not beat) the best baseline"
     assert re.search(verdict, text)
+    assert re.search(r"chosen: \w+, (the default: no learner|whose value beats the ensemble)", text)
     fell_back = "Safeguard: targeting NOT better" in text
     assert fell_back == ("This is the best static policy, not the model's targeting" in text)
     assert (tmp_path / "work" / "ingest" / "report.json").exists()

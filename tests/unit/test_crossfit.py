@@ -41,10 +41,15 @@ from causal_targeting.learners.uplift import (
     fit_candidates,
     out_of_fold_scores,
 )
-from causal_targeting.selection import chosen_learner, learner_comparison, net_value_policy
+from causal_targeting.selection import (
+    chosen_learner,
+    default_or_better,
+    learner_comparison,
+    net_value_policy,
+)
 from causal_targeting.stages.train import fit_arguments, sample_summary
 from causal_targeting.value import ValueModel
-from causal_targeting.views import sample_line
+from causal_targeting.views import choice_line, sample_line
 
 ARMS = ("a", "b")
 DESIGN = {
@@ -330,17 +335,53 @@ def test_the_ensemble_scores_the_mean_effect_of_the_three_learners(candidates) -
     pd.testing.assert_frame_equal(restored.predict(frame), scored["ensemble"])
 
 
-def test_selection_picks_the_best_out_of_fold_value(candidates) -> None:
+def test_selection_keeps_the_ensemble_unless_a_learner_beats_it_with_confidence() -> None:
+    """Values of five learners (the ensemble fourth) with bootstrap replicates whose pairs
+    share a common noise: the largest value that does not beat the ensemble with confidence
+    leaves the ensemble chosen; those that do win, the largest of them; without the ensemble
+    among the candidates, the largest value."""
+    learners = ["t", "x", "dr", "ensemble", "risk"]
+    rng = np.random.default_rng(0)
+    common = rng.normal(0, 1.0, (2000, 1))  # the rows every policy shares
+    own = rng.normal(0, 0.1, (2000, 5))  # where the policies differ
+    point = np.array([1.00, 1.05, 0.98, 1.00, 0.90])  # x ahead by half a bootstrap sd
+    replicates = point + common + own
+    assert default_or_better(point, replicates, learners, 0.9) == 3
+    assert default_or_better(point, replicates, learners, 0.2) == 1  # at 20% x's bound is > 0
+
+    point = np.array([1.00, 1.30, 0.98, 1.00, 1.50])  # x and risk beat it; risk the largest
+    assert default_or_better(point, point + common + own, learners, 0.9) == 4
+    assert default_or_better(point[:3], (point + common + own)[:, :3], learners[:3], 0.9) == 1
+
+
+def test_the_chosen_learner_and_why_are_shown(candidates) -> None:
     frame, fits = candidates
     oof = {kind: pd.concat([frame, fit.oof], axis=1) for kind, fit in fits.items()}
     value_model = ValueModel(weights={"y": 1.0}, fixed_cost=0.1)
     table = learner_comparison(oof, value_model, ARMS, "none", DESIGN["outcomes"], reps=50)
     chosen = table.loc[table["chosen"]].iloc[0]
-    assert chosen["value"] == table["value"].max() >= table["value"].min()
     assert (table["ci_low"] <= table["value"]).all() and (table["value"] <= table["ci_high"]).all()
     policy = net_value_policy(oof[chosen_learner(table)], value_model, ARMS, "none")
     oracle = np.where(frame["true_tau_a"] - 0.1 > 0, "a", "none")
     assert np.mean(policy == oracle) > 0.8
+    line = choice_line(table, 0.9)
+    if chosen["learner"] == "ensemble":
+        assert line == (
+            "chosen: ensemble, the default: no learner's value beats it with a paired one-sided"
+            " lower bound above 0 at 90%"
+        )
+    else:
+        assert line is not None and line.startswith(f"chosen: {chosen['learner']}, whose value")
+    flipped = table.assign(chosen=table["learner"] == "x")
+    assert choice_line(flipped, 0.8) == (
+        "chosen: x, whose value beats the ensemble's with a paired one-sided lower bound above 0"
+        " at 80% (the largest value of those that do)"
+    )
+    assert choice_line(table.assign(value=np.nan), 0.9) == (
+        f"chosen: {chosen['learner']}, the largest mean Qini (no allocation.weights to value a"
+        " policy)"
+    )
+    assert choice_line(table.iloc[[0]].assign(chosen=True), 0.9) is None
 
 
 def test_each_learner_is_compared_with_the_chosen_one_by_a_paired_interval(candidates) -> None:

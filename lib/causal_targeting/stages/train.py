@@ -242,6 +242,7 @@ def train(
         reps=cfg.evaluate.bootstrap_reps,
         alpha=cfg.evaluate.alpha,
         seed=cfg.seed,
+        confidence=cfg.allocation.min_gain_confidence,
     )
     learner = chosen_learner(comparison)
     model = fits[learner][0]
