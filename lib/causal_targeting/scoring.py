@@ -164,7 +164,7 @@ def score(
     key = hashlib.sha256(payload).hexdigest()
     shipped = {}
     if engine == "compiled":
-        boosters = model.boosters.values()
+        boosters = model.model_strings()
         shipped = CompiledEngine(cache_dir=cache_dir).compiled_objects(boosters)
     broadcast = df.sparkSession.sparkContext.broadcast({"model": payload, "objects": shipped})
     model_type = type(model)

@@ -13,7 +13,7 @@ import pytest
 from scipy import stats
 
 from causal_targeting.config import load_config
-from causal_targeting.errors import ConfigError
+from causal_targeting.errors import ConfigError, ModelError
 from causal_targeting.evaluation.net_value import VALUE, with_net_value
 from causal_targeting.evaluation.policy_value import policy_values
 from causal_targeting.learners.base import TUNE_DRAW, tune_base_model, tuning_draw, tuning_rows
@@ -581,7 +581,8 @@ def test_an_outcome_zero_on_control_takes_mu_arm_as_tau0(monkeypatch) -> None:
     assert tau[high].mean() > tau[~high].mean() + 0.02  # the planted 0.2 step, shrunk
 
     model, X = fits["ensemble"].model, fits["ensemble"].model.spec.array(frame)
-    each = {key: model._predict_booster(key, X, None) for key in model.boosters}
+    members = model.members
+    each = [{key: m._predict_booster(key, X, None) for key in m.boosters} for m in members]
     calls: list[str] = []
     predict = UpliftModel._predict_booster
     monkeypatch.setattr(
@@ -590,8 +591,9 @@ def test_an_outcome_zero_on_control_takes_mu_arm_as_tau0(monkeypatch) -> None:
         lambda self, key, X, engine: calls.append(key) or predict(self, key, X, engine),
     )
     scores = model.predict(frame)
-    assert len(calls) == len(set(model.boosters.values())) < len(model.boosters)
-    pd.testing.assert_frame_equal(scores, model.scores_from(each, frame.index))
+    assert len(calls) == len(model.model_strings()) < sum(len(m.boosters) for m in members)
+    mean = sum(m.scores_from(e, frame.index) for m, e in zip(members, each, strict=True))
+    pd.testing.assert_frame_equal(scores, mean / len(members))
 
 
 def test_a_keys_tasks_share_a_group_when_the_keys_fill_the_slots() -> None:
@@ -650,7 +652,7 @@ def test_the_risk_learner_scales_the_control_model_by_the_ratio_of_the_arm_means
     out-of-fold scores are the fold models' and the artifact round-trips."""
     frame = risk_experiment(6_000, seed=3)
     frame["propensity"] = np.where(frame["treatment"] == "none", 0.5, 0.25)
-    learner = RiskLearner(n_folds=3, n_estimators=40, seed=2)
+    learner = RiskLearner(n_folds=3, n_estimators=40, seed=2, bag=False)
     fit = fit_candidates(
         [learner], frame, id_column="customer_id", propensity="propensity", **RISK_DESIGN
     )["risk"]
@@ -693,3 +695,36 @@ def test_the_risk_learner_wins_the_selection_where_the_effect_is_relative() -> N
     truth = np.where(frame["x1"] > 0, "a", "none")
     policy = net_value_policy(fits["risk"].model.predict(frame), value_model, ARMS, "none")
     assert np.mean(policy == truth) > 0.85
+
+
+def test_the_model_scores_the_mean_of_the_refit_and_the_fold_models() -> None:
+    """With cross-fitting the model's scores are the mean of the model on all rows and the
+    models outside each fold (``bag=False``: the model on all rows alone); the artifact keeps
+    its bag, and the engine sees every member's boosters once."""
+    frame = experiment(1_500, seed=4)
+    design = {**DESIGN, "propensity": None}
+    bagged = XLearner(**CROSS).fit(frame, id_column="customer_id", **design)
+    single = XLearner(**CROSS, bag=False).fit(frame, id_column="customer_id", **design)
+    assert len(bagged.model_.bag) == 3 and not single.model_.bag
+    assert bagged.model_.bag == tuple(single.fold_models_)
+    each = [model.predict(frame) for model in [single.model_, *single.fold_models_]]
+    mean = sum(each[1:], each[0]) / 4
+    pd.testing.assert_frame_equal(bagged.model_.predict(frame), mean)
+    assert not np.allclose(mean["tau__y__a"], each[0]["tau__y__a"])
+    loaded = UpliftModel.from_bytes(bagged.model_.to_bytes())
+    assert loaded == bagged.model_
+    pd.testing.assert_frame_equal(loaded.predict(frame), mean)
+    members = [single.model_, *single.fold_models_]
+    strings = {s for model in members for s in model.boosters.values()}
+    assert set(loaded.model_strings()) == strings and len(loaded.model_strings()) == len(strings)
+
+
+def test_a_bag_holds_only_unbagged_models_of_the_same_learner() -> None:
+    frame = experiment(900, seed=5)
+    design = {**DESIGN, "propensity": None}
+    t = TLearner(**CROSS).fit(frame, id_column="customer_id", **design)
+    x = XLearner(**CROSS).fit(frame, id_column="customer_id", **design)
+    with pytest.raises(ModelError, match="same learner"):
+        t.fold_models_[0].bagged(x.fold_models_)
+    with pytest.raises(ModelError, match="unbagged"):
+        t.fold_models_[0].bagged([t.model_])

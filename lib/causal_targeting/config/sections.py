@@ -57,6 +57,7 @@ class TrainConfig(Section):
     holdout_fraction: float = Field(0.0, ge=0.0, lt=1.0)
     cap_per_arm: int = Field(200_000, ge=1)
     propensity_clip: tuple[float, float] = (0.01, 0.99)
+    bag: bool = True
     promotion_outcome: str | None = None
     promote: bool = False
     metric_buckets: int = Field(100, ge=2)

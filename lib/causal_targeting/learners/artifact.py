@@ -29,14 +29,14 @@ class Engine(Protocol):
 class ModelArtifact(Protocol):
     """A model the score stage broadcasts and MLflow serves (uplift and intent models alike).
 
-    ``boosters``: the LightGBM model strings an engine predicts (compiled once on the driver);
-    ``score_types()``: output column -> "double" | "string", in ``predict``'s column order.
+    ``model_strings()``: the distinct LightGBM model strings an engine predicts (compiled once
+    on the driver); ``score_types()``: output column -> "double" | "string", in ``predict``'s
+    column order.
     """
 
     spec: FeatureSpec
 
-    @property
-    def boosters(self) -> dict[str, str]: ...
+    def model_strings(self) -> list[str]: ...
 
     def score_columns(self) -> list[str]: ...
 

@@ -12,15 +12,20 @@ if TYPE_CHECKING:
 
 
 def feature_importance(model: UpliftModel) -> pd.DataFrame:
-    """One row per feature: total gain in each base model (a column per booster key), ``total``
-    over all base models, and ``share`` = total / sum of totals; sorted by ``total``, highest first.
+    """One row per feature: total gain in each base model (a column per booster key; of a
+    bagged model, the mean over its members), ``total`` over all base models, and ``share`` =
+    total / sum of totals; sorted by ``total``, highest first.
     """
     gains = {}
-    for key, model_string in sorted(model.boosters.items()):
-        booster = lgb.Booster(model_str=model_string)
-        gains[key] = pd.Series(
-            booster.feature_importance(importance_type="gain"), index=booster.feature_name()
-        )
+    for key in sorted(model.boosters):
+        boosters = [lgb.Booster(model_str=member.boosters[key]) for member in model.members]
+        gains[key] = pd.concat(
+            [
+                pd.Series(b.feature_importance(importance_type="gain"), index=b.feature_name())
+                for b in boosters
+            ],
+            axis=1,
+        ).mean(axis=1)
     frame = pd.DataFrame(gains).reindex(list(model.spec.names)).fillna(0.0)
     frame["total"] = frame.sum(axis=1)
     grand_total = frame["total"].sum()

@@ -90,6 +90,10 @@ class IntentModel:
         """The LightGBM model strings an engine predicts (none for the MLP)."""
         return dict(self.models) if self.classifier == "lightgbm" else {}
 
+    def model_strings(self) -> list[str]:
+        """The distinct model strings of :attr:`boosters`, which the score stage compiles."""
+        return list(dict.fromkeys(self.boosters.values()))
+
     def score_columns(self) -> list[str]:
         """The three probability columns, then ``segment``."""
         return [*PROBABILITY_COLUMNS, SEGMENT]

@@ -58,6 +58,7 @@ def candidates(cfg: Config) -> list[UpliftLearner]:
         "tune": True,
         "tune_rows": cfg.train.tune_rows,
         "propensity_clip": cfg.train.propensity_clip,
+        "bag": cfg.train.bag,
     }
     return [LEARNER_CLASSES[kind](**common) for kind in kinds]
 
@@ -192,7 +193,8 @@ def train(
     folds stratified by arm; every candidate (:func:`candidates`) is tuned and fitted on all of
     them and outside each fold on the executors, its base models shared, and scores every row
     out of fold. The candidates are compared on those rows (:func:`~causal_targeting.selection.
-    learner_comparison`) and the chosen one's model on all rows is registered as a new version
+    learner_comparison`) and the chosen one's model on all rows (with ``train.bag``, scoring the
+    mean of it and its models outside each fold) is registered as a new version
     with the alias ``challenger``; with ``promote`` the alias ``champion`` moves to it when its
     Qini is no worse. The scored rows written for evaluation (and measured by Qini and AUUC
     per arm and outcome) are the chosen learner's out-of-fold rows, or the holdout scored by
