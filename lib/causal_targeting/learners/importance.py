@@ -16,18 +16,19 @@ def feature_importance(model: UpliftModel) -> pd.DataFrame:
     bagged model, the mean over its members), ``total`` over all base models, and ``share`` =
     total / sum of totals; sorted by ``total``, highest first.
     """
-    gains = {}
-    for key in sorted(model.boosters):
-        boosters = [lgb.Booster(model_str=member.boosters[key]) for member in model.members]
-        gains[key] = pd.concat(
-            [
-                pd.Series(b.feature_importance(importance_type="gain"), index=b.feature_name())
-                for b in boosters
-            ],
-            axis=1,
-        ).mean(axis=1)
+    gains = {
+        key: pd.concat([split_gain(m.boosters[key]) for m in model.members], axis=1).mean(axis=1)
+        for key in sorted(model.boosters)
+    }
     frame = pd.DataFrame(gains).reindex(list(model.spec.names)).fillna(0.0)
     frame["total"] = frame.sum(axis=1)
     grand_total = frame["total"].sum()
     frame["share"] = frame["total"] / grand_total if grand_total > 0 else 0.0
     return frame.sort_values("total", ascending=False).rename_axis("feature").reset_index()
+
+
+def split_gain(model_string: str) -> pd.Series:
+    """Total split gain of each feature in one LightGBM model string, by feature name."""
+    booster = lgb.Booster(model_str=model_string)
+    gain = booster.feature_importance(importance_type="gain")
+    return pd.Series(gain, index=booster.feature_name())

@@ -160,7 +160,7 @@ class UpliftModel:
             member.scores_from(member.booster_predictions(X, engine, by_string=shared), pdf.index)
             for member in self.members
         ]
-        return scores[0] if len(scores) == 1 else sum(scores[1:], scores[0]) / len(scores)
+        return sum(scores[1:], scores[0]) / len(scores)
 
     def booster_predictions(
         self,
@@ -297,7 +297,7 @@ class UpliftModel:
             **read_fitted_parts(document),
         )
         bag = [replace(model, **read_fitted_parts(part)) for part in document.get("bag", [])]
-        return model.bagged(bag) if bag else model
+        return model.bagged(bag)
 
 
 def read_fitted_parts(part: Mapping[str, Any]) -> dict[str, Any]:
