@@ -117,6 +117,26 @@ def test_shipped_objects_are_installed_and_used(
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9)
 
 
+def test_the_driver_compiles_what_is_missing_in_worker_processes_to_the_same_objects(
+    boosters: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    serial = CompiledEngine(cache_dir=tmp_path / "serial", processes=1)
+    expected = serial.compiled_objects(boosters.values())
+    assert len(expected) == len(boosters) > 2
+    monkeypatch.setattr(compiled, "_COMPILED", {})
+
+    def no_compiling(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the driver compiled in process")
+
+    monkeypatch.setattr("lleaves.compiler.compile_to_module", no_compiling)
+    side_by_side = CompiledEngine(cache_dir=tmp_path / "workers", processes=2)
+    assert side_by_side.compiled_objects(boosters.values()) == expected
+    rows = _scoring_rows()
+    got = side_by_side.predict(boosters["regression"], rows)
+    expected_scores = lgb.Booster(model_str=boosters["regression"]).predict(rows)
+    np.testing.assert_allclose(got, expected_scores, rtol=0, atol=1e-9)
+
+
 def test_linear_trees_fall_back_to_lightgbm(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -15,7 +15,9 @@ trees, in float64, so it agrees with LightGBM to rounding) and keeps the compile
   its features: machine code is only reused on the kind of CPU it was compiled for.
 
 The objects can be shipped with the model (:meth:`CompiledEngine.compiled_objects` on the
-driver, :meth:`CompiledEngine.install_objects` on a worker) so a cluster compiles once.
+driver, :meth:`CompiledEngine.install_objects` on a worker) so a cluster compiles once. The
+driver compiles the boosters it has no object for side by side in worker processes (LLVM's
+optimization, most of a compile, holds llvmlite's global lock, so threads would not overlap).
 Where lleaves cannot compile a booster (an objective it does not implement, linear trees,
 llvmlite missing), the engine logs why and predicts that booster with LightGBM.
 """
@@ -27,6 +29,8 @@ import hashlib
 import importlib.metadata
 import logging
 import os
+import subprocess
+import sys
 import tempfile
 import threading
 from collections.abc import Iterable, Mapping
@@ -80,6 +84,30 @@ def default_cache_dir() -> Path:
     return Path(tempfile.gettempdir()) / "causal-targeting-lleaves"
 
 
+def available_cores() -> int:
+    """The CPU cores this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+COMPILE_COMMAND = (
+    "import sys; from causal_targeting.learners.compiled import compile_model_files; "
+    "compile_model_files(sys.argv[1], sys.argv[2:])"
+)
+"""What a compile worker runs: ``python -c COMMAND cache_dir model_file...``. A fresh
+interpreter, not a multiprocessing child: spawn would re-run the caller's main script."""
+
+
+def compile_model_files(cache_dir: str, model_files: list[str]) -> None:
+    """Compile the boosters saved in ``model_files`` into ``cache_dir`` (a compile worker's
+    work; each object file is written atomically, so its reader gets it whole or not at all)."""
+    engine = CompiledEngine(cache_dir=cache_dir)
+    for model_file in model_files:
+        text = Path(model_file).read_text()
+        engine._lleaves_model(text, engine.cache_dir / engine._object_name(text))
+
+
 def lightgbm_booster(model_string: str) -> lgb.Booster:
     """Return the LightGBM booster for a model string, parsed once per process."""
     key = model_key(model_string)
@@ -123,11 +151,19 @@ class CompiledEngine:
         Default: :func:`default_cache_dir`.
     n_threads:
         Threads per prediction call (rows are split into ``n_threads`` contiguous blocks).
+    processes:
+        Worker processes :meth:`compiled_objects` compiles in; default: the available cores.
     """
 
-    def __init__(self, cache_dir: str | Path | None = None, n_threads: int = 1) -> None:
+    def __init__(
+        self,
+        cache_dir: str | Path | None = None,
+        n_threads: int = 1,
+        processes: int | None = None,
+    ) -> None:
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
         self.n_threads = n_threads
+        self.processes = processes if processes is not None else available_cores()
         self._fallback = LightGBMEngine(n_threads)
 
     def predict(self, model_string: str, features: np.ndarray) -> np.ndarray:
@@ -152,12 +188,39 @@ class CompiledEngine:
         Boosters lleaves cannot compile (or whose file was removed since) are left out; a
         worker compiles or falls back for them itself.
         """
+        strings = list(dict.fromkeys(model_strings))
+        self.compile_side_by_side(strings)
         objects = {}
-        for model_string in model_strings:
+        for model_string in strings:
             path = self.cache_dir / self._object_name(model_string)
             if self.compiled(model_string) is not None and path.exists():
                 objects[path.name] = path.read_bytes()
         return objects
+
+    def compile_side_by_side(self, model_strings: list[str]) -> None:
+        """Compile the boosters that have no object file yet in up to ``processes`` worker
+        processes (:data:`COMPILE_COMMAND`), the boosters dealt out in turn; with one booster
+        to compile or one process, nothing here (:meth:`compiled` compiles in process). A
+        booster a worker did not compile is left to :meth:`compiled`, which compiles it or
+        logs why not and falls back to LightGBM."""
+        missing = [
+            text
+            for text in model_strings
+            if unsupported_reason(text) is None
+            and not (self.cache_dir / self._object_name(text)).exists()
+        ]
+        workers = min(self.processes, len(missing))
+        if workers <= 1:
+            return
+        files = [str(self._model_file(text)) for text in missing]
+        command = [sys.executable, "-c", COMPILE_COMMAND, str(self.cache_dir)]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}  # this process's imports
+        running = [
+            subprocess.Popen([*command, *files[w::workers]], env=env) for w in range(workers)
+        ]
+        for process in running:
+            if process.wait() != 0:
+                log.warning("a compile worker exited with code %d", process.returncode)
 
     def install_objects(self, objects: Mapping[str, bytes]) -> None:
         """Write shipped object files into this machine's cache unless already present.
@@ -193,11 +256,7 @@ class CompiledEngine:
     def _lleaves_model(self, model_string: str, object_file: Path) -> Any:
         import lleaves
 
-        self.cache_dir.mkdir(parents=True, exist_ok=True)
-        model_file = self.cache_dir / f"{model_key(model_string)}.txt"
-        if not model_file.exists():
-            self._write_atomically(model_file, model_string.encode())
-        model = lleaves.Model(model_file=str(model_file))
+        model = lleaves.Model(model_file=str(self._model_file(model_string)))
         if object_file.exists():
             model.compile(cache=str(object_file))
         else:
@@ -207,6 +266,13 @@ class CompiledEngine:
             model.compile(cache=str(scratch))
             os.replace(scratch, object_file)
         return model
+
+    def _model_file(self, model_string: str) -> Path:
+        """The booster's model string saved under the cache (once), for lleaves to read."""
+        model_file = self.cache_dir / f"{model_key(model_string)}.txt"
+        if not model_file.exists():
+            self._write_atomically(model_file, model_string.encode())
+        return model_file
 
     @staticmethod
     def _write_atomically(path: Path, data: bytes) -> None:
