@@ -7,6 +7,7 @@ import json
 from functools import partial
 from pathlib import Path
 
+import lightgbm as lgb
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,7 +17,14 @@ from causal_targeting.config import load_config
 from causal_targeting.errors import ConfigError, ModelError
 from causal_targeting.evaluation.net_value import VALUE, with_net_value
 from causal_targeting.evaluation.policy_value import policy_values
-from causal_targeting.learners.base import TUNE_DRAW, tune_base_model, tuning_draw, tuning_rows
+from causal_targeting.learners.base import (
+    TUNE_DRAW,
+    rounds_to_confirm,
+    stop_once_confirmed,
+    tune_base_model,
+    tuning_draw,
+    tuning_rows,
+)
 from causal_targeting.learners.design import (
     Design,
     kept_shares,
@@ -145,6 +153,39 @@ def test_tuned_tree_count_is_smaller_on_noise_than_on_signal() -> None:
     assert on_noise.n_estimators < on_signal.n_estimators
     assert len(on_signal.grid) == 4
     assert on_signal.loss == min(point["loss"] for point in on_signal.grid)
+
+
+def test_a_best_round_is_confirmed_after_half_its_rounds_within_the_patience() -> None:
+    """The wait after a best of b trees is b/2 within [max(P/2, 20), P] (P: n/500 in [20, 100]);
+    on a curve that overfits early, lightgbm.cv stops at that wait, not at the whole patience,
+    with the same best round as lightgbm.early_stopping; at the last round it truncates too."""
+    assert [rounds_to_confirm(b, 50_000) for b in (10, 140, 300)] == [50, 70, 100]
+    assert [rounds_to_confirm(b, 5_000) for b in (4, 60)] == [20, 20]
+    assert [rounds_to_confirm(b, 30_000) for b in (4, 50, 200)] == [30, 30, 60]
+    rng = np.random.default_rng(5)
+    n = 50_000
+    X = pd.DataFrame({"x1": rng.uniform(-1, 1, n), "x2": rng.uniform(-1, 1, n)})
+    y = 0.2 * X["x1"].to_numpy() + rng.normal(0, 1, n)
+    folds = stratified_folds(np.zeros(n), 5, seed=1)
+    splits = [(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in range(5)]
+    params = {"objective": "regression", "num_leaves": 31, "learning_rate": 0.3, "verbose": -1}
+
+    def run(stop: object, rounds: int = 400) -> tuple[int, int]:
+        seen: list[int] = []
+        history = lgb.cv(
+            params,
+            lgb.Dataset(X, label=y),
+            num_boost_round=rounds,
+            folds=splits,
+            callbacks=[lambda env: seen.append(env.iteration), stop],
+        )
+        return len(history["valid l2-mean"]), len(seen)
+
+    best, ran = run(stop_once_confirmed(n))
+    plain_best, plain_ran = run(lgb.early_stopping(100, verbose=False))
+    assert best == plain_best < 30
+    assert ran == best + 50 and plain_ran == best + 100
+    assert run(stop_once_confirmed(n), rounds=best + 10) == (best, best + 10)
 
 
 def test_tuning_rows_are_all_rows_or_those_of_smallest_draw() -> None:

