@@ -14,12 +14,13 @@ so the largest of five is partly luck, and luck that the safeguard's test on the
 then reads as evidence. The choice therefore starts from the ensemble, whose effect (the mean
 of the T-, X- and DR-learners') has less variance than its members' and is rarely the worst of
 them, and leaves it only for candidates whose value beats the ensemble's with a paired
-one-sided lower bound above 0 (:func:`default_or_better`); the risk learner, one relative
-effect an arm on a model of the outcome without an offer, wins that way where the effect
-follows the outcome without an offer. Each candidate's value minus the chosen one's, with its
-paired bootstrap interval (one bootstrap for all), says how far the choice is from it. The
-Qini coefficient and the R-loss (Nie and Wager 2021) are diagnostics. Without weights (no
-value model) the mean Qini decides.
+one-sided lower bound above 0, Bonferroni-corrected over the challengers so that the chance
+that any of them passes by luck stays within the configured level (:func:`default_or_better`);
+the risk learner, one relative effect an arm on a model of the outcome without an offer, wins
+that way where the effect follows the outcome without an offer. Each candidate's value minus
+the chosen one's, with its paired bootstrap interval (one bootstrap for all), says how far the
+choice is from it. The Qini coefficient and the R-loss (Nie and Wager 2021) are diagnostics.
+Without weights (no value model) the mean Qini decides.
 """
 
 from __future__ import annotations
@@ -147,17 +148,23 @@ def default_or_better(
     """Index of the chosen candidate among ``learners`` (their values ``point``, shape (m,),
     and bootstrap replicates, shape (reps, m), from one bootstrap): :data:`DEFAULT_LEARNER`,
     unless some candidates beat it with confidence, d_k = V_k − V_ensemble having a one-sided
-    lower bound above 0 (the 1 − ``confidence`` quantile of the replicates of d_k); then the
-    one of largest value among those. Without the default among ``learners`` (a forced
+    lower bound above 0 at level 1 − (1 − ``confidence``)/(m − 1) (the (1 − ``confidence``)/
+    (m − 1) quantile of the replicates of d_k; Bonferroni over the m − 1 challengers); then
+    the one of largest value among those. Without the default among ``learners`` (a forced
     learner), the largest value.
 
     Choosing the largest of m noisy values is biased towards the luckiest (its expected
     value exceeds the chosen policy's true value); a default that another candidate must
-    beat with confidence keeps that bias to the candidates the evidence singles out."""
+    beat with confidence keeps that bias to the candidates the evidence singles out. With
+    the correction, when no challenger is better than the default the chance that one passes
+    is at most 1 − ``confidence`` (four tests at 1 − ``confidence`` each would let one pass up to
+    four times as often), so the selection's luck reaches the safeguard, which tests the
+    chosen policy on the same rows, less often."""
     if DEFAULT_LEARNER not in learners:
         return int(np.nanargmax(point))
     default = list(learners).index(DEFAULT_LEARNER)
-    lower = np.nanquantile(replicates - replicates[:, [default]], 1 - confidence, axis=0)
+    level = (1 - confidence) / max(len(learners) - 1, 1)
+    lower = np.nanquantile(replicates - replicates[:, [default]], level, axis=0)
     better = np.flatnonzero(lower > 0)
     return int(better[np.argmax(point[better])]) if better.size else default
 

@@ -378,19 +378,28 @@ def test_the_ensemble_scores_the_mean_effect_of_the_three_learners(candidates) -
 
 def test_selection_keeps_the_ensemble_unless_a_learner_beats_it_with_confidence() -> None:
     """Values of five learners (the ensemble fourth) with bootstrap replicates whose pairs
-    share a common noise: the largest value that does not beat the ensemble with confidence
-    leaves the ensemble chosen; those that do win, the largest of them; without the ensemble
-    among the candidates, the largest value."""
+    share a common noise: a value that does not beat the ensemble with confidence leaves the
+    ensemble chosen; those that do win, the largest of them; the four challengers' bounds are
+    Bonferroni-corrected (at 90%, each at 97.5%), so a lead that one test at 90% would pass
+    does not; with one challenger the bound is at 90%; without the ensemble among the
+    candidates, the largest value."""
     learners = ["t", "x", "dr", "ensemble", "risk"]
     rng = np.random.default_rng(0)
-    common = rng.normal(0, 1.0, (2000, 1))  # the rows every policy shares
-    own = rng.normal(0, 0.1, (2000, 5))  # where the policies differ
-    point = np.array([1.00, 1.05, 0.98, 1.00, 0.90])  # x ahead by half a bootstrap sd
-    replicates = point + common + own
-    assert default_or_better(point, replicates, learners, 0.9) == 3
-    assert default_or_better(point, replicates, learners, 0.2) == 1  # at 20% x's bound is > 0
+    common = rng.normal(0, 1.0, (4000, 1))  # the rows every policy shares
+    own = rng.normal(0, 0.1, (4000, 5))  # where the policies differ: sd of a difference 0.141
+    point = np.array([1.00, 1.05, 0.98, 1.00, 0.90])  # x ahead by a third of that sd
+    assert default_or_better(point, point + common + own, learners, 0.9) == 3
 
-    point = np.array([1.00, 1.30, 0.98, 1.00, 1.50])  # x and risk beat it; risk the largest
+    point = np.array([1.00, 1.25, 0.98, 1.00, 0.90])  # x ahead by 1.77 sd
+    replicates = point + common + own
+    lower = np.quantile(replicates[:, 1] - replicates[:, 3], [0.1, 0.025])
+    assert lower[0] > 0 > lower[1]  # above 0 at 90% alone, not at 97.5%
+    assert default_or_better(point, replicates, learners, 0.9) == 3
+    assert default_or_better(point, replicates, learners, 0.6) == 1  # each at 90%
+    pair = [1, 3]
+    assert default_or_better(point[pair], replicates[:, pair], ["x", "ensemble"], 0.9) == 0
+
+    point = np.array([1.00, 1.40, 0.98, 1.00, 1.50])  # x and risk beat it; risk the largest
     assert default_or_better(point, point + common + own, learners, 0.9) == 4
     assert default_or_better(point[:3], (point + common + own)[:, :3], learners[:3], 0.9) == 1
 
@@ -409,14 +418,15 @@ def test_the_chosen_learner_and_why_are_shown(candidates) -> None:
     if chosen["learner"] == "ensemble":
         assert line == (
             "chosen: ensemble, the default: no learner's value beats it with a paired one-sided"
-            " lower bound above 0 at 90%"
+            " lower bound above 0 at 90% over the 4 others together (97.5% each, Bonferroni)"
         )
     else:
         assert line is not None and line.startswith(f"chosen: {chosen['learner']}, whose value")
     flipped = table.assign(chosen=table["learner"] == "x")
     assert choice_line(flipped, 0.8) == (
         "chosen: x, whose value beats the ensemble's with a paired one-sided lower bound above 0"
-        " at 80% (the largest value of those that do)"
+        " at 80% over the 4 others together (95.0% each, Bonferroni) (the largest value of those"
+        " that do)"
     )
     assert choice_line(table.assign(value=np.nan), 0.9) == (
         f"chosen: {chosen['learner']}, the largest mean Qini (no allocation.weights to value a"
