@@ -142,6 +142,13 @@ DEFAULT_LEARNER = "ensemble"
 """The candidate chosen unless another beats it with confidence (:func:`default_or_better`)."""
 
 
+def each_test_confidence(confidence: float, candidates: int) -> float:
+    """The one-sided confidence of each challenger's test against the default among
+    ``candidates`` learners: 1 − (1 − ``confidence``)/(m − 1), Bonferroni over the m − 1
+    challengers (:func:`default_or_better`)."""
+    return 1 - (1 - confidence) / max(candidates - 1, 1)
+
+
 def default_or_better(
     point: np.ndarray, replicates: np.ndarray, learners: Sequence[str], confidence: float
 ) -> int:
@@ -163,7 +170,7 @@ def default_or_better(
     if DEFAULT_LEARNER not in learners:
         return int(np.nanargmax(point))
     default = list(learners).index(DEFAULT_LEARNER)
-    level = (1 - confidence) / max(len(learners) - 1, 1)
+    level = 1 - each_test_confidence(confidence, len(learners))
     lower = np.nanquantile(replicates - replicates[:, [default]], level, axis=0)
     better = np.flatnonzero(lower > 0)
     return int(better[np.argmax(point[better])]) if better.size else default

@@ -127,14 +127,14 @@ def choice_line(comparison: pd.DataFrame, confidence: float) -> str | None:
     """Why the learner comparison chose its learner (:func:`~causal_targeting.selection.
     default_or_better`): the default, or a candidate that beats it with ``confidence`` over
     the other candidates together; None for a single candidate (a forced ``train.learner``)."""
-    from causal_targeting.selection import DEFAULT_LEARNER
+    from causal_targeting.selection import DEFAULT_LEARNER, each_test_confidence
 
     if len(comparison) < 2:
         return None
     chosen = str(comparison.loc[comparison["chosen"], "learner"].iloc[0])
     if comparison["value"].isna().all():
         return f"chosen: {chosen}, the largest mean Qini (no allocation.weights to value a policy)"
-    each = 1 - (1 - confidence) / (len(comparison) - 1)
+    each = each_test_confidence(confidence, len(comparison))
     level = (
         f"a paired one-sided lower bound above 0 at {confidence:.0%} over the "
         f"{len(comparison) - 1} others together ({each:.1%} each, Bonferroni)"
