@@ -34,6 +34,8 @@ so no policy is judged with its own model), with the paired Poisson bootstrap
 other policy, with CI and two-sided p-value.
 
 Run: ``.venv/bin/python benchmarks/decision_quality.py`` (needs the ``bench`` extra: causalml).
+``--set key.path=value`` (repeatable) fits ours with that setting over the defaults, e.g.
+``--set train.folds=3``, and prints only: what a setting a user may lower for speed costs.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +53,7 @@ import pandas as pd
 
 from _causalml import LGBM, causalml_scores
 from _results import publish
-from causal_targeting.config import Config, load_raw, validate
+from causal_targeting.config import Config, apply_overrides, load_raw, validate
 from causal_targeting.data.io import read_output
 from causal_targeting.evaluation.paired import policy_differences
 from causal_targeting.evaluation.policy_value import policy_values
@@ -97,8 +100,9 @@ def hillstrom_halves(seed: int, folder: Path) -> tuple[Path, Path]:
     return paths
 
 
-def case_config(case: Case, out: Path, seed: int) -> Config:
-    """The scenario's config with default settings, the case's files, value model and outcome."""
+def case_config(case: Case, out: Path, seed: int, settings: Sequence[str] = ()) -> Config:
+    """The scenario's config with default settings, the case's files, value model and outcome;
+    then the ``key.path=value`` ``settings`` over it (``--set``)."""
     raw = load_raw(case.config)
     data = raw["data"]
     data["experiment"] = {"path": str(case.train), "format": "csv"}
@@ -115,7 +119,7 @@ def case_config(case: Case, out: Path, seed: int) -> Config:
     }
     raw["seed"] = seed
     raw["name"] = case.name
-    return validate(raw)
+    return validate(apply_overrides(raw, list(settings)))
 
 
 def allocated(cfg: Config, judged: pd.DataFrame, spark: Any) -> tuple[np.ndarray, str]:
@@ -198,10 +202,13 @@ def judged_frame(cfg: Config, case: Case, judged: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def run_case(case: Case, folder: Path, seed: int, reps: int, spark: Any) -> str:
-    """Markdown table of one case: value per customer and ours minus each other policy."""
+def run_case(
+    case: Case, folder: Path, seed: int, reps: int, spark: Any, settings: Sequence[str] = ()
+) -> str:
+    """Markdown table of one case: value per customer and ours minus each other policy (ours
+    with ``settings`` over the defaults)."""
     out = folder / case.name
-    cfg = case_config(case, out, seed)
+    cfg = case_config(case, out, seed, settings)
     fit, judged = pd.read_csv(case.train), pd.read_csv(case.judge)
     policies, line = our_policies(cfg, judged, spark)
     contacts = int((policies[OURS] != cfg.data.control).sum())
@@ -257,6 +264,13 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=1000)
     parser.add_argument("--no-write", action="store_true", help="print only, keep RESULTS.md")
     parser.add_argument("--cases", nargs="+", help="run only these cases (implies --no-write)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of ours over the defaults, e.g. train.folds=3 (repeatable; no write)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="decision-quality-") as tmp:
         folder = Path(tmp)
@@ -264,7 +278,9 @@ def main() -> None:
         if not all_cases:
             parser.error(f"no case named {args.cases}")
         spark = get_spark(case_config(all_cases[0], folder, args.seed).spark)
-        tables = [run_case(case, folder, args.seed, args.reps, spark) for case in all_cases]
+        tables = [
+            run_case(case, folder, args.seed, args.reps, spark, args.set) for case in all_cases
+        ]
     version = importlib.metadata.version("causalml")
     text = "\n".join(
         [
@@ -279,7 +295,7 @@ def main() -> None:
             *[t + "\n" for t in tables],
         ]
     )
-    publish(SECTION, text, write=not (args.no_write or args.cases))
+    publish(SECTION, text, write=not (args.no_write or args.cases or args.set))
 
 
 if __name__ == "__main__":

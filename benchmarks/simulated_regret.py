@@ -43,6 +43,9 @@ gain, let alone a learned one's.
 ``--noise-levels N`` replaces the population's ``region`` (4 levels, on which no response
 depends) by a pure-noise categorical of N levels in both tables: the truth is the same, and
 the regret says what a many-level categorical that carries nothing costs the learners.
+``--set key.path=value`` (repeatable) fits with that setting over the defaults, e.g.
+``--set train.folds=3``: what a setting a user may lower for speed costs in regret. Both print
+only: RESULTS.md holds the defaults' figures.
 
     .venv/bin/python benchmarks/simulated_regret.py
 """
@@ -52,6 +55,7 @@ from __future__ import annotations
 import argparse
 import importlib.metadata
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +65,7 @@ from scipy import stats
 
 from _causalml import causalml_scores
 from _results import publish
-from causal_targeting.config import Config, load_raw, validate
+from causal_targeting.config import Config, apply_overrides, load_raw, validate
 from causal_targeting.data.simulate import (
     CUSTOMER_ID_OFFSET,
     customer_block,
@@ -117,16 +121,17 @@ class RegretRun:
         return (self.values["oracle"] - value) / gain
 
 
-def scenario_config(name: str, seed: int) -> Config:
+def scenario_config(name: str, seed: int, settings: Sequence[str] = ()) -> Config:
     """The scenario's config (conf/scenarios/{name}.yaml) with the default train settings (a
     scenario's own ``train`` section, such as spend_threshold's, replaced by conf/base.yaml's),
-    the seed, and no guardrails or do-no-harm rule (the unconstrained net-value policy)."""
+    the seed, and no guardrails or do-no-harm rule (the unconstrained net-value policy); then
+    the ``key.path=value`` ``settings`` over it (``--set``: what a non-default setting costs)."""
     raw = load_raw(ROOT / "conf" / "scenarios" / f"{name}.yaml")
     raw["train"] = load_raw(ROOT / "conf" / "base.yaml")["train"]
     raw["allocation"]["guardrails"] = []
     raw["allocation"]["do_no_harm"] = None
     raw["seed"] = seed
-    return validate(raw)
+    return validate(apply_overrides(raw, list(settings)))
 
 
 def simulated_tables(
@@ -253,13 +258,14 @@ def regret_run(
     *,
     causalml: bool = True,
     noise_levels: int = 0,
+    settings: Sequence[str] = (),
 ) -> RegretRun:
-    """Simulate, fit with the defaults, and value every policy by the truth (module doc);
-    ``causalml``: also fit causalml's learners on the same rows and value their policies;
-    ``noise_levels`` > 0: ``region`` replaced by a noise categorical of that many levels
-    (:func:`with_noise_region`)."""
+    """Simulate, fit with the defaults (``settings`` over them), and value every policy by the
+    truth (module doc); ``causalml``: also fit causalml's learners on the same rows and value
+    their policies; ``noise_levels`` > 0: ``region`` replaced by a noise categorical of that
+    many levels (:func:`with_noise_region`)."""
     started = time.perf_counter()
-    cfg = scenario_config(name, seed)
+    cfg = scenario_config(name, seed, settings)
     spec = scenario(name)
     control = spec.control
     experiment, customers = simulated_tables(spec, train_rows, customer_rows, seed)
@@ -436,20 +442,39 @@ def main() -> None:
         default=0,
         help="replace region by a pure-noise categorical of this many levels (implies --no-write)",
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting over the defaults, e.g. train.folds=3 (repeatable; implies --no-write)",
+    )
     args = parser.parse_args()
     regret_runs = []
     for item in args.scenarios:
         name, rows = item.split("=")
         regret_runs.append(
             regret_run(
-                name, args.seed, int(rows), args.customer_rows, noise_levels=args.noise_levels
+                name,
+                args.seed,
+                int(rows),
+                args.customer_rows,
+                noise_levels=args.noise_levels,
+                settings=args.set,
             )
         )
         print(runs_table(regret_runs[-1:]), learners_table(regret_runs[-1:]), sep="\n", flush=True)
     no_signal = []
     for seed in range(1, args.no_signal_seeds + 1):
         no_signal.append(
-            regret_run("no_signal", seed, args.no_signal_rows, args.customer_rows, causalml=False)
+            regret_run(
+                "no_signal",
+                seed,
+                args.no_signal_rows,
+                args.customer_rows,
+                causalml=False,
+                settings=args.set,
+            )
         )
         print(runs_table(no_signal[-1:]), flush=True)
     minutes = sum(r.seconds for r in [*regret_runs, *no_signal]) / 60
@@ -490,7 +515,7 @@ def main() -> None:
             targets(regret_runs, no_signal),
         ]
     )
-    publish(SECTION, text, write=not (args.no_write or args.noise_levels))
+    publish(SECTION, text, write=not (args.no_write or args.noise_levels or args.set))
 
 
 if __name__ == "__main__":

@@ -6,9 +6,13 @@ says what that costs. One simulated experiment (Parquet) is written once; then, 
 a fresh Python process with that version's ``lib/`` first on the path ingests it and runs the
 train stage in Spark ``local[2]`` with the version's own ``conf/scenarios/{scenario}.yaml``, and
 reports the stage's wall time (ingest and the JVM start are not counted). The reference is a
-checkout of an earlier commit (``git worktree add --detach /tmp/before <commit>``).
+checkout of an earlier commit (``git worktree add --detach /tmp/before <commit>``). Each
+``--variant "key.path=value ..."`` adds a row of ours with those settings over the defaults, on
+the same data in the same run: what a setting a user can lower for speed buys (printed only,
+never written to RESULTS.md).
 
     .venv/bin/python benchmarks/train_stage.py --rows 1000000 --reference /tmp/before
+    .venv/bin/python benchmarks/train_stage.py --reference /tmp/before --variant "train.folds=3"
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from _results import publish
@@ -35,9 +40,9 @@ try:
     from causal_targeting.stages.train import train
 except ImportError:  # versions before the stages/ package
     from causal_targeting.pipeline import ingest, train
-conf, work, data = sys.argv[1:4]
+conf, work, data, *settings = sys.argv[1:]
 cfg = load_config(conf, [
-    f"outputs.root={work}/out", f"data.experiment.path={data}/experiment",
+    *settings, f"outputs.root={work}/out", f"data.experiment.path={data}/experiment",
     f"data.customers.path={data}/customers", f"tracking.uri=sqlite:///{work}/mlflow.db",
     f"tracking.artifact_location={work}/mlruns", "spark.master=local[2]",
     "spark.driver_memory=6g",
@@ -61,13 +66,14 @@ def simulate(scenario: str, rows: int, seed: int, where: str) -> None:
     spark.stop()
 
 
-def train_seconds(repo: Path, scenario: str, data: str) -> float:
-    """Seconds of the train stage of the code in ``repo`` (its lib/ and conf/) on ``data``."""
+def train_seconds(repo: Path, scenario: str, data: str, settings: Sequence[str] = ()) -> float:
+    """Seconds of the train stage of the code in ``repo`` (its lib/ and conf/, with the
+    ``key.path=value`` ``settings`` over them) on ``data``."""
     work = tempfile.mkdtemp(prefix="train-stage-")
     conf = repo / "conf" / "scenarios" / f"{scenario}.yaml"
     env = {**os.environ, "PYTHONPATH": str(repo / "lib")}
     done = subprocess.run(
-        [sys.executable, "-c", RUN_ONE, str(conf), work, data],
+        [sys.executable, "-c", RUN_ONE, str(conf), work, data, *settings],
         env=env, check=True, capture_output=True, text=True,
     )
     return float(json.loads(done.stdout.strip().splitlines()[-1])["seconds"])
@@ -80,6 +86,13 @@ def main() -> None:
     parser.add_argument("--reference", type=Path, required=True, help="checkout of the reference")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-write", action="store_true", help="print only, leave RESULTS.md")
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="'KEY=VALUE ...'",
+        help="a row of ours with these settings, e.g. 'train.folds=3' (repeatable; no write)",
+    )
     args = parser.parse_args()
     commit = subprocess.run(
         ["git", "-C", str(args.reference), "rev-parse", "--short", "HEAD"],
@@ -109,7 +122,14 @@ def main() -> None:
         ours = train_seconds(ROOT, args.scenario, data)
         lines.append(f"| {rows:,} | {reference:.1f} | {ours:.1f} | {ours / reference:.2f}x |")
         print(lines[-1], flush=True)
-    publish(SECTION, "\n".join(lines) + "\n", write=not args.no_write)
+        for variant in args.variant:
+            seconds = train_seconds(ROOT, args.scenario, data, variant.split())
+            print(
+                f"| {rows:,} | {reference:.1f} | {seconds:.1f} | {seconds / reference:.2f}x "
+                f"| {variant} ({seconds / ours:.2f}x the defaults) |",
+                flush=True,
+            )
+    publish(SECTION, "\n".join(lines) + "\n", write=not (args.no_write or args.variant))
 
 
 if __name__ == "__main__":
