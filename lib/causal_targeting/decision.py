@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 from causal_targeting.data.contract import CUSTOMERS
 from causal_targeting.data.io import read_json, read_output
 from causal_targeting.errors import ConfigError, DataContractError
-from causal_targeting.layout import coarsen_paths, ingest_paths, score_paths, segment_paths
+from causal_targeting.layout import (
+    coarsen_paths,
+    ingest_paths,
+    score_paths,
+    segment_paths,
+    train_paths,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -53,6 +59,15 @@ def allocation_problem(cfg: Config) -> tuple[ValueModel, list[Guardrail], DoNoHa
         return value_model, guardrails, None
     sign = cfg.data.sign(rule.outcome) if rule.outcome else 1.0
     return value_model, guardrails, DoNoHarm(**rule.model_dump(), sign=sign)
+
+
+def scored_experiment_rows(spark: SparkSession, cfg: Config) -> pd.DataFrame:
+    """The train stage's scored experiment rows (out of fold, or the holdout) in ``customer_id``
+    order. The safeguard's and the evaluation's bootstraps reweight rows by position, and Spark
+    writes rows in the order its tasks hand them over, which can change from run to run: in a
+    fixed order the same rows get the same draws, so the same inputs give the same verdict."""
+    rows = read_output(spark, train_paths(cfg)["holdout"], "holdout").toPandas()
+    return rows.sort_values("customer_id", ignore_index=True, kind="stable")
 
 
 def solver_options(cfg: Config) -> SolverOptions:

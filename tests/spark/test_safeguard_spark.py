@@ -96,3 +96,20 @@ def test_a_static_offer_under_a_contacts_cap_says_whom_it_reaches(
     line = json.loads(Path(allocate_paths(cfg)["report"]).read_text())["safeguard"]["line"]
     assert "as many as the guardrails allow" in line and "every eligible" not in line
     assert f"'a' to {result.safeguard.static_reach:.0%} of the customers" in line
+
+
+def test_the_verdict_does_not_depend_on_the_order_the_scored_rows_were_written(
+    spark: Any, tmp_path: Path
+) -> None:
+    """The train stage writes its scored rows in whatever order Spark's tasks hand them over;
+    the safeguard's bootstrap reweights rows by position, so the same rows written in another
+    order must give the same verdict, to the digit."""
+    rows = scored_rows(600, 1)
+    first = allocate_on(spark, config(tmp_path / "first", []), rows).safeguard
+    reordered = rows.iloc[::-1].reset_index(drop=True)
+    second = allocate_on(spark, config(tmp_path / "second", []), reordered).safeguard
+
+    assert first is not None and second is not None
+    assert (second.ci_low, second.ci_high, second.p_value) == (
+        first.ci_low, first.ci_high, first.p_value
+    )

@@ -7,20 +7,21 @@ from typing import TYPE_CHECKING
 
 from causal_targeting import tracking
 from causal_targeting.data import manifest
-from causal_targeting.data.io import read_output, write_json, write_table
+from causal_targeting.data.io import write_json, write_table
 from causal_targeting.decision import (
     allocation_input,
     allocation_problem,
     chosen_offers,
     intent_segments,
     safeguard_decision,
+    scored_experiment_rows,
     solver_options,
     static_problem_gains,
     static_value_model,
     uses_segments,
 )
 from causal_targeting.errors import InfeasibleError
-from causal_targeting.layout import allocate_paths, train_paths
+from causal_targeting.layout import allocate_paths
 from causal_targeting.spark import get_spark
 
 if TYPE_CHECKING:
@@ -62,7 +63,7 @@ def guarded_problem(
     to anyone: no offer is an option)."""
     from pyspark.sql import functions as F
 
-    rows = read_output(spark, train_paths(cfg)["holdout"], "holdout").toPandas()
+    rows = scored_experiment_rows(spark, cfg)
     decision = safeguard_decision(cfg, rows, offers, scores.count())
     if decision.kind == "targeted":
         return scores, value_model, decision

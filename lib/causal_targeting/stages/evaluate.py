@@ -17,6 +17,7 @@ from causal_targeting.decision import (
     allocation_problem,
     chosen_offers,
     sample_policy,
+    scored_experiment_rows,
     static_policy,
 )
 from causal_targeting.layout import (
@@ -152,7 +153,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     every_offer = list(cfg.data.arms)
     arms = [cfg.data.control, *every_offer]
     value_model, _, _ = allocation_problem(cfg)
-    holdout = read_output(spark, train_paths(cfg)["holdout"], "holdout").toPandas()
+    holdout = scored_experiment_rows(spark, cfg)
     base_rows = read_output(spark, score_paths(cfg)["scores"], "scores").count()
     frame = with_net_value(holdout, value_model, every_offer, cfg.data.control)
     solved = read_json(allocate_paths(cfg)["report"])
