@@ -26,6 +26,24 @@ def number(value: float | None, spec: str = ",.4g", missing: str = "n/a") -> str
     return text
 
 
+def signed_spec(value: float | None) -> str:
+    """The format of a signed difference or bound per customer: 4 decimals (``+0.0523``), or 3
+    significant digits when it is smaller than 0.01 in size (``+0.00102``, ``+2.13e-05``), so a
+    bound just above zero never reads ``+0.0000``."""
+    small = value is not None and 0 < abs(value) < 0.01
+    return "+.3g" if small else "+,.4f"
+
+
+def signed(value: float | None) -> str:
+    """A signed difference or bound per customer in :func:`signed_spec`'s format."""
+    return number(value, signed_spec(value))
+
+
+def signed_interval(low: float | None, high: float | None) -> str:
+    """``[low, high]`` of a signed difference, each bound by :func:`signed`."""
+    return f"[{signed(low)}, {signed(high)}]"
+
+
 def quantity(value: float) -> str:
     """A count or an amount: whole numbers (to 1e-9 relative, solver round-off) without decimals
     (``22,400``), others to 2 (``2,240.50``)."""

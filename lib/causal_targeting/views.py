@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
-from causal_targeting.formats import amount, number, p_value, unit_label
+from causal_targeting.formats import amount, number, p_value, signed, signed_interval, unit_label
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -365,8 +365,8 @@ def differences_table(differences: pd.DataFrame, estimator: str, alpha: float) -
     for row in differences[differences["estimator"] == estimator].itertuples(index=False):
         table.add_row(
             str(row.baseline),
-            f"{row.difference:+.4f}",
-            f"[{row.ci_low:+.4f}, {row.ci_high:+.4f}]",
+            signed(row.difference),
+            signed_interval(row.ci_low, row.ci_high),
             f"{row.p_value:.3f}",
             f"{row.same_decisions:.1%}",
         )

@@ -13,7 +13,8 @@ from rich.console import Console
 from causal_targeting import views
 from causal_targeting.allocation.dual import PassLog
 from causal_targeting.config import load_config
-from causal_targeting.formats import amount, number, p_value
+from causal_targeting.evaluation.safeguard import SafeguardDecision
+from causal_targeting.formats import amount, number, p_value, signed
 
 
 def rendered(renderable: object) -> str:
@@ -29,6 +30,22 @@ def rendered(renderable: object) -> str:
 )
 def test_number_never_prints_minus_zero_or_nan(value: float, spec: str, text: str) -> None:
     assert number(value, spec) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0.0523, "+0.0523"), (-0.0712, "-0.0712"), (0.001023, "+0.00102"), (2.134e-05, "+2.13e-05"),
+     (-4e-06, "-4e-06"), (0.0, "+0.0000"), (-12.968, "-12.9680"), (None, "n/a")],
+)
+def test_signed_keeps_the_sign_and_size_of_a_small_difference(value: float, text: str) -> None:
+    assert signed(value) == text
+
+
+def test_the_safeguard_never_keeps_targeting_on_a_bound_that_reads_zero() -> None:
+    kept = SafeguardDecision("targeted", "1", 0.00104, 2.1e-05, 0.002, 0.098, 0.9, {}, {})
+    line = kept.line("0")
+    assert "+0.00104 per customer, 90% lower bound +2.1e-05, one-sided p 0.098" in line
+    assert "+0.0000" not in line
 
 
 def test_p_values_below_the_floor_say_so() -> None:

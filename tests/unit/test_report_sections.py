@@ -64,7 +64,16 @@ def test_decision_says_who_gets_what_the_value_and_the_binding_guardrails() -> N
 
 def test_decision_uses_the_paired_difference_when_there_is_one() -> None:
     text = decision_text(differences=differences())
-    assert "paired 95% CI [0.0100, 0.0900] (p = 0.002)" in text
+    assert "paired 95% CI [+0.0100, +0.0900] (p = 0.002)" in text
+
+
+def test_a_paired_bound_just_above_zero_keeps_its_sign_and_size() -> None:
+    tiny = differences().assign(ci_low=[2.1e-05])
+    text = decision_text(differences=tiny)
+    assert "paired 95% CI [+2.1e-05, +0.0900]" in text
+    line = verdict.verdict_line(tiny, "dr", 0.05)
+    assert "Targeting beats the best baseline ('propensity')" in line
+    assert "CI [+2.1e-05, +0.0900]" in line
 
 
 def test_decision_says_when_the_best_baseline_is_the_same_policy() -> None:

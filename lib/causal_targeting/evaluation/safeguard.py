@@ -36,6 +36,7 @@ from causal_targeting.evaluation.policy_value import (
     estimator_inputs,
     paired_estimates,
 )
+from causal_targeting.formats import signed
 from causal_targeting.value import ValueModel, values_frame
 
 DR = 2  # column of the DR estimator in paired_estimates' output
@@ -82,8 +83,9 @@ class SafeguardDecision:
         """The one line the allocate stage and the report print."""
         static = self.static_policy(control)
         evidence = (
-            f"targeted minus best static ({static}): {self.difference:+.4f} per customer, "
-            f"{self.confidence:.0%} lower bound {self.ci_low:+.4f}, one-sided p {self.p_value:.3f}"
+            f"targeted minus best static ({static}): {signed(self.difference)} per customer, "
+            f"{self.confidence:.0%} lower bound {signed(self.ci_low)}, "
+            f"one-sided p {self.p_value:.3f}"
         )
         if not self.static_feasible:
             return f"Safeguard: targeting kept, no static policy meets the guardrails; {evidence}"

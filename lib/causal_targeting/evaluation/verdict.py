@@ -23,7 +23,15 @@ from causal_targeting.evaluation.sections import (
     lift_over_baselines,
     whole,
 )
-from causal_targeting.formats import amount, number, p_value, quantity
+from causal_targeting.formats import (
+    amount,
+    number,
+    p_value,
+    quantity,
+    signed,
+    signed_interval,
+    signed_spec,
+)
 
 
 def paired_row(
@@ -56,11 +64,12 @@ def versus_best_text(
         )
     head = (
         f"Against the best baseline with the same contacts and budget ('{rival}'), targeting is "
-        f"worth {amount(ours - best, currency, '+,.4f')} per customer ({estimator.upper()})"
+        f"worth {amount(ours - best, currency, signed_spec(ours - best))} per customer "
+        f"({estimator.upper()})"
     )
     if paired is not None:
         return (
-            f"{head}, paired {level}% CI {interval(paired['ci_low'], paired['ci_high'])} "
+            f"{head}, paired {level}% CI {signed_interval(paired['ci_low'], paired['ci_high'])} "
             f"(p = {p_value(paired['p_value'])})."
         )
     return (
@@ -177,8 +186,8 @@ def quoted(names: pd.Series) -> str:
 def difference_text(row: pd.Series, estimator: str, alpha: float) -> str:
     """"+0.0123 per customer (DR), 95% paired CI [+0.0010, +0.0236], p = 0.031"."""
     return (
-        f"{row['difference']:+.4f} per customer ({estimator.upper()}), {1 - alpha:.0%} paired "
-        f"CI [{row['ci_low']:+.4f}, {row['ci_high']:+.4f}], p = {row['p_value']:.3f}"
+        f"{signed(row['difference'])} per customer ({estimator.upper()}), {1 - alpha:.0%} paired "
+        f"CI {signed_interval(row['ci_low'], row['ci_high'])}, p = {row['p_value']:.3f}"
     )
 
 
@@ -232,11 +241,10 @@ def difference_section(
     rows = differences[differences["estimator"] == estimator]
     level = f"{1 - alpha:.0%}"
     shown = display_table(
-        rows.assign(ci=[interval(lo, hi, "+.4f") for lo, hi in zip(rows["ci_low"], rows["ci_high"],
-                                                                    strict=True)]),
+        rows.assign(ci=[signed_interval(lo, hi) for lo, hi in rows[["ci_low", "ci_high"]].values]),
         {
             "baseline": ("Baseline", str),
-            "difference": ("Targeting minus baseline, per customer", "+.4f"),
+            "difference": ("Targeting minus baseline, per customer", signed),
             "ci": (f"{level} paired CI", str),
             "p_value": ("p-value", p_value),
             "same_decisions": ("Customers with the same decision", ".1%"),
