@@ -294,10 +294,11 @@ def safeguard_decision(
 ) -> SafeguardDecision:
     """The safeguard on the train stage's scored rows, every policy under the guardrails.
 
-    The targeted policy and each single-arm static policy (:func:`static_value_model`) are
-    solved on the rows with the guardrails
-    scaled to their share of the ``base_rows`` customers; no offer to anyone is the other
-    static policy. See :func:`causal_targeting.evaluation.safeguard.decide`.
+    The targeted policy and each single-arm static policy (:func:`static_value_model`) over
+    ``offers`` (the configured arms, or the coarsened menu) are solved on the rows with the
+    guardrails scaled to their share of the ``base_rows`` customers; no offer to anyone is the
+    other static policy. The rows keep every arm of the experiment, as the evaluate stage judges
+    them. See :func:`causal_targeting.evaluation.safeguard.decide`.
     """
     from dataclasses import replace as replaced
 
@@ -322,6 +323,7 @@ def safeguard_decision(
         reps=cfg.evaluate.bootstrap_reps,
         targeted=sample_policy(rows, cfg, offers, base_rows),
         statics=statics or None,
+        every_offer=list(cfg.data.arms),
     )
     if statics:
         return decision

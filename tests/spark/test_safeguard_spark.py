@@ -11,7 +11,13 @@ import pandas as pd
 import pytest
 
 from causal_targeting.config import validate
-from causal_targeting.layout import allocate_paths, ingest_paths, score_paths, train_paths
+from causal_targeting.layout import (
+    allocate_paths,
+    coarsen_paths,
+    ingest_paths,
+    score_paths,
+    train_paths,
+)
 from causal_targeting.stages.allocate import allocate
 
 
@@ -113,3 +119,31 @@ def test_the_verdict_does_not_depend_on_the_order_the_scored_rows_were_written(
     assert (second.ci_low, second.ci_high, second.p_value) == (
         first.ci_low, first.ci_high, first.p_value
     )
+
+
+def test_a_coarsened_menu_allocates_on_rows_of_every_arm(spark: Any, tmp_path: Path) -> None:
+    """The coarsen stage kept 'a' of the experiment's offers 'a' and 'b'; the scored rows hold
+    both arms. The safeguard judges the menu's policies on all of them (it refused the rows of
+    'b' before) and the allocation gives only 'a'."""
+    rows = scored_rows(600, 2)
+    to_b = np.random.default_rng(3).random(len(rows)) < 0.3
+    rows = rows.assign(
+        treatment=np.where(to_b, "b", rows["treatment"]), mu__y__b=0.0, tau__y__b=-1.0
+    )
+    raw = config(tmp_path, []).model_dump(mode="json")
+    raw["data"]["arms"] = ["a", "b"]
+    raw["coarsen"]["enabled"] = True
+    cfg = validate(raw)
+    menu = Path(coarsen_paths(cfg)["menu"])
+    menu.parent.mkdir(parents=True)
+    menu.write_text(json.dumps({"offers": ["a"]}))
+    scores = rows[["customer_id", "mu__y__ctl", "mu__y__a", "tau__y__a", "mu__y__b", "tau__y__b"]]
+    spark.createDataFrame(rows).write.parquet(train_paths(cfg)["holdout"])
+    spark.createDataFrame(scores).write.parquet(score_paths(cfg)["scores"])
+    spark.createDataFrame(rows[["customer_id"]]).write.parquet(ingest_paths(cfg)["customers"])
+    result = allocate(cfg, spark)
+
+    assert result.safeguard is not None
+    assert set(result.safeguard.static_values) == {"ctl", "a"}
+    offers = spark.read.parquet(allocate_paths(cfg)["allocation"]).toPandas()["offer"]
+    assert set(offers.dropna()) <= {"a"}

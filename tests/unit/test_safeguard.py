@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
+from causal_targeting.errors import DataContractError
 from causal_targeting.evaluation.safeguard import decide
 from causal_targeting.value import ValueModel
 
@@ -107,3 +109,25 @@ def test_the_best_static_policy_is_the_one_of_largest_lower_bound() -> None:
     assert values["b"] > values["a"] > 0  # the point estimates would choose 'b'
     assert bounds["a"] > bounds["b"]
     assert decision.static_arm == "a"
+
+
+def test_a_coarsened_menu_is_judged_on_the_rows_of_every_arm() -> None:
+    """The coarsen stage keeps a few of the experiment's offers; the scored rows still hold
+    every arm. The safeguard's policies choose from the menu and are valued on all the rows:
+    'a' to everyone is worth the same whether 'b' is on the menu or not."""
+    rows = _rows(2000, 1.0, 4, False)
+    rng = np.random.default_rng(5)
+    to_b = rng.random(len(rows)) < 0.3
+    rows = rows.assign(
+        treatment=np.where(to_b, "b", rows["treatment"]), mu__y__b=rows["mu__y__ctl"], tau__y__b=0.0
+    )
+    both = decide(rows, MODEL, ["a", "b"], "ctl", confidence=0.9, seed=1, reps=200)
+    menu = decide(
+        rows, MODEL, ["a"], "ctl", confidence=0.9, seed=1, reps=200, every_offer=["a", "b"]
+    )
+
+    assert set(menu.static_values) == {"ctl", "a"}
+    assert menu.static_values["a"] == pytest.approx(both.static_values["a"])
+    assert menu.static_values["ctl"] == pytest.approx(both.static_values["ctl"])
+    with pytest.raises(DataContractError, match="treatment"):
+        decide(rows, MODEL, ["a"], "ctl", confidence=0.9, seed=1, reps=200)

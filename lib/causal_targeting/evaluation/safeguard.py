@@ -151,6 +151,7 @@ def decide(
     reps: int = 1000,
     targeted: np.ndarray | None = None,
     statics: Mapping[str, np.ndarray] | None = None,
+    every_offer: Sequence[str] | None = None,
 ) -> SafeguardDecision:
     """Compare the targeted policy with the best static one on the scored rows (module doc).
 
@@ -158,12 +159,15 @@ def decide(
         frame: scored experiment rows: ``treatment``, the outcomes, optional ``propensity``,
             ``mu__{outcome}__{arm}`` and ``tau__{outcome}__{arm}`` for every arm.
         value_model: the allocator's value model.
-        offers: the non-control arms; control: the no-offer arm.
+        offers: the offers the policies may give (the non-control arms, or a coarsened menu of
+            them); control: the no-offer arm.
         confidence: one-sided confidence of the lower bound, in (0, 1).
         seed, reps: bootstrap seed and replicates.
         targeted: the targeted policy per row (arm names); default :func:`net_value_policy`.
         statics: static arm -> its policy per row (e.g. solved under the guardrails); default
             :func:`static_policies`.
+        every_offer: every non-control arm of the rows' ``treatment`` (the experiment's arms,
+            of which a coarsened menu ``offers`` keeps a few); default ``offers``.
 
     Returns:
         The decision; ``kind`` is "targeted" exactly when ``ci_low > 0``.
@@ -171,8 +175,9 @@ def decide(
     if targeted is None:
         targeted = net_value_policy(frame, value_model, offers, control)
     statics = dict(statics if statics is not None else static_policies(frame, offers, control))
-    valued = with_net_value(frame, value_model, offers, control)
-    arms = [control, *offers]
+    every_offer = list(every_offer if every_offer is not None else offers)
+    valued = with_net_value(frame, value_model, every_offer, control)
+    arms = [control, *every_offer]
     inputs = estimator_inputs(valued, outcome=VALUE, arms=arms, costs={})
     policies = {TARGETED: targeted, **{f"static:{a}": p for a, p in statics.items()}}
     codes = {k: arm_codes(v, arms, f"policy '{k}'") for k, v in policies.items()}
