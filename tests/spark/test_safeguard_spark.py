@@ -60,8 +60,8 @@ def config(tmp_path: Path, guardrails: list[dict[str, Any]]) -> Any:
 
 def allocate_on(spark: Any, cfg: Any, rows: pd.DataFrame) -> Any:
     """The allocate stage's result on ``rows`` as the train stage's scored rows, their scores
-    and the customers."""
-    scores = rows[["customer_id", "mu__y__ctl", "mu__y__a", "tau__y__a"]]
+    (every ``mu__``/``tau__`` column) and the customers."""
+    scores = rows[["customer_id", *[c for c in rows if c.startswith(("mu__", "tau__"))]]]
     spark.createDataFrame(rows).write.parquet(train_paths(cfg)["holdout"])
     spark.createDataFrame(scores).write.parquet(score_paths(cfg)["scores"])
     spark.createDataFrame(rows[["customer_id"]]).write.parquet(ingest_paths(cfg)["customers"])
@@ -137,11 +137,7 @@ def test_a_coarsened_menu_allocates_on_rows_of_every_arm(spark: Any, tmp_path: P
     menu = Path(coarsen_paths(cfg)["menu"])
     menu.parent.mkdir(parents=True)
     menu.write_text(json.dumps({"offers": ["a"]}))
-    scores = rows[["customer_id", "mu__y__ctl", "mu__y__a", "tau__y__a", "mu__y__b", "tau__y__b"]]
-    spark.createDataFrame(rows).write.parquet(train_paths(cfg)["holdout"])
-    spark.createDataFrame(scores).write.parquet(score_paths(cfg)["scores"])
-    spark.createDataFrame(rows[["customer_id"]]).write.parquet(ingest_paths(cfg)["customers"])
-    result = allocate(cfg, spark)
+    result = allocate_on(spark, cfg, rows)
 
     assert result.safeguard is not None
     assert set(result.safeguard.static_values) == {"ctl", "a"}
