@@ -26,8 +26,8 @@ from causal_targeting.learners.design import (
 )
 from causal_targeting.learners.features import FeatureSpec
 from causal_targeting.learners.model import UpliftModel
-from causal_targeting.learners.spark_fit import prefilter_fraction
 from causal_targeting.learners.uplift import TLearner, XLearner
+from causal_targeting.sampling import prefilter_fraction
 
 FEATURES = {"x1": "numeric", "x2": "numeric", "segment": "categorical"}
 ARMS = ("email", "sms")

@@ -1,15 +1,15 @@
 """The Spark edge of training: per-arm sample, train/holdout split, base models on executors.
 
-Sampling and splitting hash the customer id with the seed (xxhash64), so a row's fate depends
-on its id and the seed only, never on partitioning. :func:`fit_on_spark` runs the learner's
-stages (:meth:`UpliftLearner.stages`) as ``groupBy(task).applyInPandas``: each group holds one
-task's rows, ordered by id, and :func:`~causal_targeting.learners.tasks.fit_task` returns its
-model string. The result equals ``learner.fit(pdf, ..., id_column=...)`` on the same rows.
+Sampling and splitting hash the customer id with the seed (:mod:`causal_targeting.sampling`),
+so a row's fate depends on its id and the seed only, never on partitioning. :func:`fit_on_spark`
+runs the learner's stages (:meth:`UpliftLearner.stages`) as ``groupBy(task).applyInPandas``:
+each group holds one task's rows, ordered by id, and
+:func:`~causal_targeting.learners.tasks.fit_task` returns its model string. The result equals
+``learner.fit(pdf, ..., id_column=...)`` on the same rows.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -50,34 +50,17 @@ from causal_targeting.learners.uplift import (
     merged_stages,
     out_of_fold_scores,
 )
+from causal_targeting.sampling import hash_uniform, prefilter_fraction
 
 if TYPE_CHECKING:
-    from pyspark.sql import Column, DataFrame, SparkSession
+    from pyspark.sql import DataFrame, SparkSession
 
-HASH_RESOLUTION = 2**53
 SLOT = "__slot"
 FOLD = "fold"
 """The cross-fitting fold column (:func:`assign_folds`)."""
 OOF_BLOCK_ROWS = 100_000
 """Rows scored at a time by the out-of-fold pass (:func:`out_of_fold_scores_spark`): Arrow
 batches (``spark.arrow_batch_rows``, 10,000 by default) gathered into blocks of this size."""
-
-
-def hash_uniform(id_column: str, seed: int, salt: str) -> Column:
-    """A number in [0, 1) per row from xxhash64(id as string, salt, seed): uniform over ids."""
-    from pyspark.sql import functions as F
-
-    hashed = F.xxhash64(F.col(id_column).cast("string"), F.lit(salt), F.lit(seed))
-    return F.pmod(hashed, F.lit(HASH_RESOLUTION)).cast("double") / float(HASH_RESOLUTION)
-
-
-def prefilter_fraction(rows: int, cap: int) -> float:
-    """Share of an arm's rows to keep before the exact cut to ``cap``: cap/rows plus a margin of
-    6 binomial standard deviations (and 20 rows), so that with overwhelming probability at
-    least ``cap`` rows pass; 1 when the arm has no more than ``cap`` rows."""
-    if rows <= cap:
-        return 1.0
-    return min(1.0, (cap + 6.0 * math.sqrt(cap) + 20.0) / rows)
 
 
 def arm_rows(
