@@ -94,6 +94,28 @@ def test_reduction_does_not_need_the_full_table(table) -> None:
         assert -1e-6 <= gap <= clustered.loss_bound + 1e-6
 
 
+def test_the_sample_depends_on_the_ids_and_seed_not_the_row_order(table) -> None:
+    from pyspark.sql import functions as F
+
+    from causal_targeting.sampling import hash_uniform
+
+    P, df = table
+    reversed_rows = df.orderBy(F.col("customer_id").desc()).coalesce(1)
+    first, w, _ = reduce_profit_table(df, COLUMNS, size=300, seed=1)
+    again, _, _ = reduce_profit_table(reversed_rows, COLUMNS, size=300, seed=1)
+    assert np.array_equal(first, again)
+    assert w == pytest.approx(np.full(300, N / 300))
+    smallest = (
+        df.withColumn("u", hash_uniform("customer_id", 1, "coarsen"))
+        .orderBy("u", "customer_id")
+        .limit(300)
+        .toPandas()["customer_id"]
+    )
+    assert np.array_equal(first, P[smallest.to_numpy()])  # the 300 of smallest draw, in order
+    other, _, _ = reduce_profit_table(df, COLUMNS, size=300, seed=2)
+    assert not np.array_equal(first, other)
+
+
 def test_coarsen_stage_picks_k_by_the_target_and_checks_sizes(table) -> None:
     P, df = table
     result = coarsen_offers(

@@ -5,9 +5,10 @@ incremental profit under each offer of the fine menu (for example the scores' ``
 The full table is never collected:
 
 1. :func:`reduce_profit_table` aggregates the exact personalized profit, then either samples
-   rows (``DataFrame.sample`` + a seeded exact subsample on the driver) or micro-clusters each
-   partition in ``mapInPandas`` (weighted centroids + the partition's loss bound) and merges the
-   centroids on the driver (:func:`~causal_targeting.coarsening.reduction.merge_microclusters`).
+   the customers of smallest seeded hash of their id (the same sample however the table is
+   partitioned or ordered) or micro-clusters each partition in ``mapInPandas`` (weighted
+   centroids + the partition's loss bound) and merges the centroids on the driver
+   (:func:`~causal_targeting.coarsening.reduction.merge_microclusters`).
 2. The driver runs the numpy core (:func:`~causal_targeting.coarsening.report.recovery_curve`,
    :func:`~causal_targeting.coarsening.choose.choose_offers`) on the reduced set.
 3. :func:`assign_offers` ships the K offers and their prices to the executors, which apply
@@ -44,11 +45,11 @@ from causal_targeting.coarsening.reduction import (
     cluster_profits,
     loss_bound,
     merge_microclusters,
-    sample_rows,
 )
 from causal_targeting.coarsening.report import choose_k, recovery_curve
 from causal_targeting.coarsening.transport import size_violations
 from causal_targeting.errors import ConfigError, DataContractError
+from causal_targeting.sampling import smallest_draws
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
@@ -103,13 +104,13 @@ def profit_totals(
 
 
 def _sampled(
-    df: DataFrame, columns: Sequence[str], rows: int, size: int, seed: int
+    df: DataFrame, columns: Sequence[str], rows: int, size: int, seed: int, id_column: str
 ) -> tuple[np.ndarray, np.ndarray]:
-    """About 1.1 x size rows by ``DataFrame.sample``, cut to ``size`` on the driver (seeded)."""
-    fraction = min(1.0, 1.1 * size / rows + 1e-9)
-    picked = df.select(*columns).sample(fraction=fraction, seed=seed).toPandas()
+    """The ``size`` customers of smallest seeded hash of their id
+    (:func:`~causal_targeting.sampling.smallest_draws`), each weighing rows / size."""
+    picked = smallest_draws(df, columns, size, rows, seed, "coarsen", id_column)
     P = _block_profits(picked, columns)
-    return sample_rows(P, np.full(len(P), rows / max(len(P), 1)), size, seed)
+    return P, np.full(len(P), rows / max(len(P), 1))
 
 
 def _microclustered(
@@ -149,6 +150,7 @@ def reduce_profit_table(
     size: int = 20_000,
     seed: int = 0,
     allow_no_offer: bool = True,
+    id_column: str = "customer_id",
 ) -> tuple[np.ndarray, np.ndarray, ReductionReport]:
     """The Spark counterpart of :func:`~causal_targeting.coarsening.reduction.reduce_customers`.
 
@@ -162,7 +164,7 @@ def reduce_profit_table(
         raise DataContractError(TABLE, "no customers to coarsen", "score the customer table")
     bound = None
     if method == "sample":
-        P, w = _sampled(df, columns, rows, size, seed)
+        P, w = _sampled(df, columns, rows, size, seed, id_column)
     else:
         P, w, bound = _microclustered(df, columns, size, seed)
     report = ReductionReport(
@@ -306,8 +308,9 @@ def coarsen_offers(
     columns = check_profit_columns(df, profit_columns)
     names = list(offer_names) if offer_names is not None else columns
     P, w, report = reduce_profit_table(
-        df, columns, method=reduction, size=reduction_size, seed=seed, allow_no_offer=allow_no_offer
-    )
+        df, columns, method=reduction, size=reduction_size, seed=seed,
+        allow_no_offer=allow_no_offer, id_column=id_column,
+    )  # fmt: skip
     lo, hi = _tightened(min_share, max_share, size_margin)
     options = {
         "restarts": restarts, "seed": seed, "min_share": lo, "max_share": hi,
