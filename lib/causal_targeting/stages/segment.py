@@ -3,6 +3,7 @@ model-free uplift strata, and judged against the truth when the data carry one."
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -247,6 +248,26 @@ def segment(cfg: Config, spark: SparkSession | None = None) -> SegmentResult:
     return SegmentResult(model_uri, version, rows, model.exposure_share, mix, recovery, paths)
 
 
+def recovery_rows(
+    table: DataFrame,
+    customers: DataFrame,
+    features: Iterable[str],
+    rows: int,
+    size: int,
+    seed: int,
+) -> pd.DataFrame:
+    """The scored customers the recovery is judged on, joined to their true type and
+    ``features``: those of the ``rows`` whose id hashes below size / rows (about ``size``; the
+    same customers however the tables are partitioned or ordered), in customer_id order."""
+    from causal_targeting.sampling import hash_uniform
+
+    fraction = min(1.0, size / max(rows, 1))
+    truth = customers.select("customer_id", TRUE_TYPE, *features)
+    drawn = hash_uniform("customer_id", seed, "segment_recovery") < fraction
+    sample = table.join(truth, on="customer_id").where(drawn).toPandas()
+    return sample.sort_values("customer_id", ignore_index=True)
+
+
 def judged(
     table: DataFrame,
     customers: DataFrame,
@@ -255,15 +276,15 @@ def judged(
     cfg: Config,
     paths: dict[str, str],
 ) -> pd.DataFrame:
-    """Recovery of the true types on a seeded sample of at most ``train.cap_per_arm`` customers;
+    """Recovery of the true types on about ``train.cap_per_arm`` customers (:func:`recovery_rows`);
     writes the recovery table, the reliability curves and their plot; returns the table."""
     from causal_targeting.evaluation.figures import reliability_figure
     from causal_targeting.plots import save_png
 
-    fraction = min(1.0, cfg.train.cap_per_arm / max(rows, 1))
-    truth = customers.select("customer_id", TRUE_TYPE, *cfg.data.features)
-    sample = table.join(truth, on="customer_id").sample(fraction=fraction, seed=cfg.seed)
-    recovery, curves = recovery_frames(sample.toPandas(), fit_rows, cfg)
+    sample = recovery_rows(
+        table, customers, cfg.data.features, rows, cfg.train.cap_per_arm, cfg.seed
+    )
+    recovery, curves = recovery_frames(sample, fit_rows, cfg)
     write_text(recovery.to_csv(index=False), paths["recovery"])
     write_text(curves.to_csv(index=False), paths["reliability"])
     save_png(reliability_figure(curves), paths["plot"])
