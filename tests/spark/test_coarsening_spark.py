@@ -116,6 +116,20 @@ def test_the_sample_depends_on_the_ids_and_seed_not_the_row_order(table) -> None
     assert not np.array_equal(first, other)
 
 
+def test_microclusters_do_not_depend_on_the_row_order_within_a_partition(table) -> None:
+    from pyspark.sql import functions as F
+
+    _, df = table
+    ascending = df.sortWithinPartitions("customer_id")
+    descending = df.sortWithinPartitions(F.col("customer_id").desc())
+    P, w, report = reduce_profit_table(ascending, COLUMNS, method="microclusters", size=40)
+    P_again, w_again, again = reduce_profit_table(
+        descending, COLUMNS, method="microclusters", size=40
+    )
+    assert np.array_equal(P, P_again) and np.array_equal(w, w_again)
+    assert report.loss_bound == again.loss_bound
+
+
 def test_coarsen_stage_picks_k_by_the_target_and_checks_sizes(table) -> None:
     P, df = table
     result = coarsen_offers(

@@ -114,16 +114,18 @@ def _sampled(
 
 
 def _microclustered(
-    df: DataFrame, columns: Sequence[str], size: int, seed: int
+    df: DataFrame, columns: Sequence[str], size: int, seed: int, id_column: str
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Micro-cluster each partition (mapInPandas), merge on the driver; (P, w, bound)."""
+    """Micro-cluster each partition (mapInPandas) with its rows in id order (k-means' seeded
+    start draws rows by position, and Spark may read a partition's rows in another order on
+    another run), merge on the driver; (P, w, bound)."""
     schema = ", ".join(f"`{c}` double" for c in columns) + f", {_WEIGHT} double, {_BOUND} double"
 
     def per_partition(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         block = pd.concat(list(batches), ignore_index=True)
         if block.empty:
             return
-        P = _block_profits(block, columns)
+        P = _block_profits(block.sort_values(id_column, kind="mergesort"), columns)
         w = np.ones(len(P))
         centroids, mass, labels = cluster_profits(P, w, size, seed)
         out = pd.DataFrame(centroids, columns=list(columns))
@@ -132,7 +134,7 @@ def _microclustered(
         out.loc[0, _BOUND] = loss_bound(P, w, centroids, labels)
         yield out
 
-    centres = df.select(*columns).mapInPandas(per_partition, schema).toPandas()
+    centres = df.select(id_column, *columns).mapInPandas(per_partition, schema).toPandas()
     return merge_microclusters(
         centres[list(columns)].to_numpy(float),
         centres[_WEIGHT].to_numpy(float),
@@ -166,7 +168,7 @@ def reduce_profit_table(
     if method == "sample":
         P, w = _sampled(df, columns, rows, size, seed, id_column)
     else:
-        P, w, bound = _microclustered(df, columns, size, seed)
+        P, w, bound = _microclustered(df, columns, size, seed, id_column)
     report = ReductionReport(
         method=method,
         rows=rows,
