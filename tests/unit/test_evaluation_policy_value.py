@@ -254,3 +254,23 @@ def test_true_value_refuses_missing_truth_columns() -> None:
         true_policy_value(
             ["a"] * 4, _tiny().drop(columns="true_mu__spend__a"), COSTS, outcome="spend", arms=ARMS
         )
+
+
+def test_a_stochastic_policy_is_valued_as_its_mixture_of_deterministic_ones() -> None:
+    rng = np.random.default_rng(5)
+    n, k = 80, 3
+    treatment, a, b = rng.integers(0, k, n), rng.integers(0, k, n), rng.integers(0, k, n)
+    y, prop, mu = rng.normal(size=n), np.full(n, 1 / k), rng.normal(size=(n, k))
+    cost = np.array([0.0, 0.2, 0.5])
+    one_hot = np.eye(k)
+    q = rng.random(n)[:, None]
+    mixed = q * one_hot[a] + (1 - q) * one_hot[b]
+    terms = estimator_terms(mixed, treatment, y, prop, mu, cost)
+    expected = q * estimator_terms(a, treatment, y, prop, mu, cost) + (1 - q) * estimator_terms(
+        b, treatment, y, prop, mu, cost
+    )
+    np.testing.assert_allclose(terms, expected)
+    np.testing.assert_allclose(
+        estimator_terms(one_hot[a], treatment, y, prop, mu, cost),
+        estimator_terms(a, treatment, y, prop, mu, cost),
+    )

@@ -65,8 +65,15 @@ def estimator_terms(
 ) -> np.ndarray:
     """Per-row terms whose means give the estimators (module docstring).
 
+    A stochastic policy gives row i arm k with probability ``pi_ik``; every term is linear in
+    the policy's indicator, so its terms are the probability-weighted sums of the deterministic
+    ones: ``w_i = pi_{i,T_i} / p_i`` and the DR term ``sum_k pi_ik (mu_k(x_i) - c_k) +
+    w_i (Y_i - mu_{T_i}(x_i))``.
+
     Args:
-        policy, treatment: shape (n,), arm codes (columns of ``mu``).
+        policy: shape (n,), arm codes (columns of ``mu``); or shape (n, k), each row's
+            probability of each arm (rows summing to 1).
+        treatment: shape (n,), arm codes.
         y, propensity: shape (n,).
         mu: shape (n, k), predicted outcome under each arm.
         cost: shape (k,), cost per customer of each arm.
@@ -75,9 +82,13 @@ def estimator_terms(
         Shape (n, 3): ``w (Y - c_T)``, ``w`` and the DR term, per row.
     """
     rows = np.arange(len(y))
-    w = (policy == treatment) / propensity
     net = y - cost[treatment]
-    dr = mu[rows, policy] - cost[policy] + w * (y - mu[rows, treatment])
+    if policy.ndim == 2:
+        w = policy[rows, treatment] / propensity
+        dr = (policy * (mu - cost)).sum(axis=1) + w * (y - mu[rows, treatment])
+    else:
+        w = (policy == treatment) / propensity
+        dr = mu[rows, policy] - cost[policy] + w * (y - mu[rows, treatment])
     return np.column_stack([w * net, w, dr])
 
 
