@@ -270,12 +270,11 @@ def customer_spread(customer_id: pd.Series) -> np.ndarray:
     return (hashed % 1_000_000) / 1_000_000
 
 
-def static_policy(
-    rows: pd.DataFrame, cfg: Config, offers: list[str], base_rows: int, arm: str
-) -> np.ndarray:
-    """The static policy "``arm`` to every eligible customer the guardrails allow" (no offer to
-    anyone for the control arm) solved on a sample of scored rows like :func:`sample_policy`.
-    Raises :class:`~causal_targeting.errors.InfeasibleError` when it cannot meet them."""
+def static_problem(
+    rows: pd.DataFrame, cfg: Config, offers: list[str], arm: str
+) -> tuple[pd.DataFrame, ValueModel]:
+    """The rows with the gain columns of the static policy "``arm`` to every eligible customer"
+    (:func:`static_problem_gains`, tie-broken by :func:`customer_spread`), and its value model."""
     value_model, _, _ = allocation_problem(cfg)
     gains = static_problem_gains(
         value_model,
@@ -285,8 +284,51 @@ def static_policy(
         lambda columns: rows[columns].abs().max().to_dict(),
         customer_spread(rows["customer_id"]),
     )
-    constant = rows.assign(**gains)
-    return sample_policy(constant, cfg, offers, base_rows, static_value_model(value_model))
+    return rows.assign(**gains), static_value_model(value_model)
+
+
+def static_policy(
+    rows: pd.DataFrame, cfg: Config, offers: list[str], base_rows: int, arm: str
+) -> np.ndarray:
+    """The static policy "``arm`` to every eligible customer the guardrails allow" (no offer to
+    anyone for the control arm) solved on a sample of scored rows like :func:`sample_policy`.
+    Raises :class:`~causal_targeting.errors.InfeasibleError` when it cannot meet them."""
+    constant, value_model = static_problem(rows, cfg, offers, arm)
+    return sample_policy(constant, cfg, offers, base_rows, value_model)
+
+
+def static_shares(
+    rows: pd.DataFrame,
+    cfg: Config,
+    offers: list[str],
+    base_rows: int,
+    arm: str,
+    policy: np.ndarray,
+) -> np.ndarray:
+    """Each row's probability of getting ``arm`` from the static policy ``policy`` (solved by
+    :func:`static_policy` on ``rows``) over the draw of its tie-break.
+
+    Two rows tie when ``arm`` is an option for both and uses the same amount of every guardrail
+    (scaled as in :func:`sample_policy`): the solver then orders them by the hash of their ids
+    alone (:data:`TIE_BREAK`), so which rows of a tie class get the arm is a uniform draw of as
+    many as ``policy`` gives it, and each row's probability is that share of its class. With a
+    fixed cost and a cap on contacts every eligible row has the reach / eligible share; with
+    costs that differ by customer most classes are single rows, of probability 0 or 1.
+    """
+    import numpy as np
+
+    from causal_targeting.allocation.problem import option_block
+
+    constant, value_model = static_problem(rows, cfg, offers, arm)
+    _, guardrails, do_no_harm = allocation_problem(cfg)
+    scaled = scaled_guardrails(guardrails, len(rows) / base_rows)
+    block = option_block(constant, value_model, scaled, offers, do_no_harm)
+    k = offers.index(arm)
+    keys = np.column_stack([block.available[:, k], block.usage[:, :, k].T])
+    _, tie_class = np.unique(keys, axis=0, return_inverse=True)
+    tie_class = tie_class.reshape(-1)
+    given = (np.asarray(policy, dtype=object) == arm).astype(float)
+    return (np.bincount(tie_class, weights=given) / np.bincount(tie_class))[tie_class]
 
 
 def safeguard_decision(
@@ -307,12 +349,14 @@ def safeguard_decision(
 
     value_model, _, _ = allocation_problem(cfg)
     control = cfg.data.control
-    statics = {}
+    statics, shares = {}, {}
     for arm in [control, *offers]:
         try:
             statics[arm] = static_policy(rows, cfg, offers, base_rows, arm)
         except InfeasibleError:
             continue  # the static policy cannot meet the guardrails: not a candidate
+        if arm != control:
+            shares[arm] = static_shares(rows, cfg, offers, base_rows, arm, statics[arm])
     decision = decide(
         rows,
         value_model,
@@ -323,6 +367,7 @@ def safeguard_decision(
         reps=cfg.evaluate.bootstrap_reps,
         targeted=sample_policy(rows, cfg, offers, base_rows),
         statics=statics or None,
+        static_shares=shares,
         every_offer=list(cfg.data.arms),
     )
     if statics:

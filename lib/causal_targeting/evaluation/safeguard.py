@@ -18,6 +18,14 @@ policy is kept only when its one-sided lower confidence bound is above zero:
 
 otherwise the best static policy is used. Choosing ``s*`` on the same rows favours the static
 side slightly, which errs towards the policy that needs no model.
+
+When a guardrail stops a static policy short of every eligible row (a cap on contacts, a
+budget), which rows get its arm is a draw (a hash of the id breaks the tie); the policy is then
+valued by its expectation over that draw, row i getting the arm with probability q_i (its share
+of the rows it ties with). With G_i a row's DR gain of the arm over no offer and T the targeted
+rows, the realized draw S gives D = mean_i G_i (1[i in T] - 1[i in S]) and the expectation
+D = mean_i G_i (1[i in T] - q_i): the same value in expectation, without the variance of the
+rows the draw took (about half of D's when T and S are unrelated and q the same for all).
 """
 
 from __future__ import annotations
@@ -140,6 +148,16 @@ def static_policies(
     return policies
 
 
+def static_mixture(share: np.ndarray, arm: int, control: int, arms: int) -> np.ndarray:
+    """The stochastic policy (rows x ``arms`` probabilities) that gives arm column ``arm`` with
+    probability ``share`` per row and the ``control`` column otherwise."""
+    share = np.asarray(share, dtype=float)
+    mixture = np.zeros((len(share), arms))
+    mixture[:, control] = 1.0 - share
+    mixture[:, arm] += share
+    return mixture
+
+
 def decide(
     frame: pd.DataFrame,
     value_model: ValueModel,
@@ -151,6 +169,7 @@ def decide(
     reps: int = 1000,
     targeted: np.ndarray | None = None,
     statics: Mapping[str, np.ndarray] | None = None,
+    static_shares: Mapping[str, np.ndarray] | None = None,
     every_offer: Sequence[str] | None = None,
 ) -> SafeguardDecision:
     """Compare the targeted policy with the best static one on the scored rows (module doc).
@@ -166,6 +185,12 @@ def decide(
         targeted: the targeted policy per row (arm names); default :func:`net_value_policy`.
         statics: static arm -> its policy per row (e.g. solved under the guardrails); default
             :func:`static_policies`.
+        static_shares: static arm -> each row's probability of getting the arm from that
+            policy over the draw of its tie-break (e.g. a cap on contacts gives a random share
+            of the eligible rows the arm; :func:`~causal_targeting.decision.static_shares`).
+            The policy is then valued by that expectation (:func:`static_mixture`): the same
+            policy's value, without the bootstrap noise of which rows the draw took. Default:
+            the drawn policy as it is.
         every_offer: every non-control arm of the rows' ``treatment`` (the experiment's arms,
             of which a coarsened menu ``offers`` keeps a few); default ``offers``.
 
@@ -181,7 +206,12 @@ def decide(
     inputs = estimator_inputs(valued, outcome=VALUE, arms=arms, costs={})
     policies = {TARGETED: targeted, **{f"static:{a}": p for a, p in statics.items()}}
     codes = {k: arm_codes(v, arms, f"policy '{k}'") for k, v in policies.items()}
-    point, boot = paired_estimates(codes, *inputs, reps=reps, seed=seed)
+    valued_policies: dict[str, np.ndarray] = dict(codes)
+    for arm, share in (static_shares or {}).items():
+        if arm in statics:
+            mixture = static_mixture(share, arms.index(arm), arms.index(control), len(arms))
+            valued_policies[f"static:{arm}"] = mixture
+    point, boot = paired_estimates(valued_policies, *inputs, reps=reps, seed=seed)
     static_values = {arm: float(point[j + 1, DR]) for j, arm in enumerate(statics)}
     bounds = np.nanquantile(boot[:, 1:, DR], 1 - confidence, axis=0)
     static_bounds = dict(zip(statics, bounds.astype(float).tolist(), strict=True))
