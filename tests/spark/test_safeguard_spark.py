@@ -19,6 +19,7 @@ from causal_targeting.layout import (
     train_paths,
 )
 from causal_targeting.stages.allocate import allocate
+from safeguard_support import ONE_ARM_DATA
 
 
 def scored_rows(n: int, seed: int) -> pd.DataFrame:
@@ -45,13 +46,7 @@ def config(tmp_path: Path, guardrails: list[dict[str, Any]]) -> Any:
             "outputs": {"root": str(tmp_path / "work")},
             "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db",
                          "artifact_location": str(tmp_path / "mlruns")},
-            "data": {
-                "experiment": {"path": "unused"},
-                "control": "ctl",
-                "arms": ["a"],
-                "features": {"f": "numeric"},
-                "outcomes": {"y": "continuous"},
-            },
+            "data": ONE_ARM_DATA,
             "allocation": {"weights": {"y": 1.0}, "fixed_cost": 0.2, "guardrails": guardrails},
             "evaluate": {"bootstrap_reps": 200},
         }

@@ -8,16 +8,11 @@ import pandas as pd
 
 from causal_targeting.config import validate
 from causal_targeting.stages.evaluate import allocated_policy
+from safeguard_support import ONE_ARM_DATA
 
 CFG = validate(
     {
-        "data": {
-            "experiment": {"path": "unused"},
-            "control": "ctl",
-            "arms": ["a"],
-            "features": {"f": "numeric"},
-            "outcomes": {"y": "continuous"},
-        },
+        "data": ONE_ARM_DATA,
         "allocation": {"weights": {"y": 1.0}, "fixed_cost": 0.2},
     }
 )

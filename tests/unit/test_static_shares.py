@@ -10,18 +10,13 @@ from causal_targeting.config import validate
 from causal_targeting.decision import static_policy, static_shares
 from causal_targeting.evaluation.safeguard import decide
 from causal_targeting.value import ValueModel
+from safeguard_support import ONE_ARM_DATA
 
 
 def config(allocation: dict) -> object:
     return validate(
         {
-            "data": {
-                "experiment": {"path": "unused"},
-                "control": "ctl",
-                "arms": ["a"],
-                "features": {"f": "numeric"},
-                "outcomes": {"y": "continuous"},
-            },
+            "data": ONE_ARM_DATA,
             "allocation": {"weights": {"y": 1.0}, **allocation},
         }
     )
