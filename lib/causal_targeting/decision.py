@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import pandas as pd
     from pyspark.sql import DataFrame, SparkSession
 
-    from causal_targeting.allocation.problem import DoNoHarm, Guardrail
+    from causal_targeting.allocation.problem import DoNoHarm, Guardrail, OptionBlock
     from causal_targeting.allocation.solver import SolverOptions
     from causal_targeting.config import Config
     from causal_targeting.evaluation.safeguard import SafeguardDecision
@@ -182,23 +182,40 @@ def allocation_input(cfg: Config, spark: SparkSession, offers: list[str]) -> Dat
     return without_excluded(scores, offers, excluded) if excluded else scores
 
 
+def sample_problem(
+    rows: pd.DataFrame, cfg: Config, offers: list[str], base_rows: int,
+    value_model: ValueModel | None = None,
+) -> tuple[OptionBlock, list[Guardrail]]:
+    """The allocation problem on a sample of scored rows: its option block and the config's
+    guardrails with amounts scaled to the sample's share of the ``base_rows``. ``value_model``
+    replaces the config's (e.g. :func:`static_value_model`)."""
+    from causal_targeting.allocation.problem import option_block
+
+    configured, guardrails, do_no_harm = allocation_problem(cfg)
+    scaled = scaled_guardrails(guardrails, len(rows) / base_rows)
+    return option_block(rows, value_model or configured, scaled, offers, do_no_harm), scaled
+
+
+def solved_policy(
+    problem: tuple[OptionBlock, list[Guardrail]], cfg: Config, offers: list[str]
+) -> np.ndarray:
+    """The solution of a :func:`sample_problem` as an arm name per row (the control for none);
+    raises :class:`~causal_targeting.errors.InfeasibleError` when no allocation meets it."""
+    import numpy as np
+
+    from causal_targeting.allocation.solver import solve_block
+
+    choice, _ = solve_block(*problem, solver_options(cfg))
+    return np.array([*offers, cfg.data.control], dtype=object)[choice]
+
+
 def sample_policy(
     rows: pd.DataFrame, cfg: Config, offers: list[str], base_rows: int,
     value_model: ValueModel | None = None,
 ) -> np.ndarray:
-    """The allocation solved on a sample of scored rows (arm name per row, the control for none):
-    the config's guardrails with amounts scaled to the sample's share of the ``base_rows``.
-    ``value_model`` replaces the config's (e.g. :func:`static_value_model`)."""
-    import numpy as np
-
-    from causal_targeting.allocation.problem import option_block
-    from causal_targeting.allocation.solver import solve_block
-
-    configured, guardrails, do_no_harm = allocation_problem(cfg)
-    scaled = scaled_guardrails(guardrails, len(rows) / base_rows)
-    block = option_block(rows, value_model or configured, scaled, offers, do_no_harm)
-    choice, _ = solve_block(block, scaled, solver_options(cfg))
-    return np.array([*offers, cfg.data.control], dtype=object)[choice]
+    """The allocation solved on a sample of scored rows (:func:`sample_problem`), an arm name
+    per row (the control for none)."""
+    return solved_policy(sample_problem(rows, cfg, offers, base_rows, value_model), cfg, offers)
 
 
 def static_value_model(value_model: ValueModel) -> ValueModel:
@@ -271,10 +288,11 @@ def customer_spread(customer_id: pd.Series) -> np.ndarray:
 
 
 def static_problem(
-    rows: pd.DataFrame, cfg: Config, offers: list[str], arm: str
-) -> tuple[pd.DataFrame, ValueModel]:
-    """The rows with the gain columns of the static policy "``arm`` to every eligible customer"
-    (:func:`static_problem_gains`, tie-broken by :func:`customer_spread`), and its value model."""
+    rows: pd.DataFrame, cfg: Config, offers: list[str], base_rows: int, arm: str
+) -> tuple[OptionBlock, list[Guardrail]]:
+    """The :func:`sample_problem` of the static policy "``arm`` to every eligible customer the
+    guardrails allow" (no offer to anyone for the control arm): every customer's gain the
+    constant of :func:`static_problem_gains`, tie-broken by :func:`customer_spread`."""
     value_model, _, _ = allocation_problem(cfg)
     gains = static_problem_gains(
         value_model,
@@ -284,51 +302,38 @@ def static_problem(
         lambda columns: rows[columns].abs().max().to_dict(),
         customer_spread(rows["customer_id"]),
     )
-    return rows.assign(**gains), static_value_model(value_model)
+    constant = rows.assign(**gains)
+    return sample_problem(constant, cfg, offers, base_rows, static_value_model(value_model))
 
 
 def static_policy(
     rows: pd.DataFrame, cfg: Config, offers: list[str], base_rows: int, arm: str
 ) -> np.ndarray:
-    """The static policy "``arm`` to every eligible customer the guardrails allow" (no offer to
-    anyone for the control arm) solved on a sample of scored rows like :func:`sample_policy`.
-    Raises :class:`~causal_targeting.errors.InfeasibleError` when it cannot meet them."""
-    constant, value_model = static_problem(rows, cfg, offers, arm)
-    return sample_policy(constant, cfg, offers, base_rows, value_model)
+    """The static policy of :func:`static_problem` solved on a sample of scored rows like
+    :func:`sample_policy`. Raises :class:`~causal_targeting.errors.InfeasibleError` when it
+    cannot meet the guardrails."""
+    return solved_policy(static_problem(rows, cfg, offers, base_rows, arm), cfg, offers)
 
 
-def static_shares(
-    rows: pd.DataFrame,
-    cfg: Config,
-    offers: list[str],
-    base_rows: int,
-    arm: str,
-    policy: np.ndarray,
-) -> np.ndarray:
-    """Each row's probability of getting ``arm`` from the static policy ``policy`` (solved by
-    :func:`static_policy` on ``rows``) over the draw of its tie-break.
+def tie_shares(block: OptionBlock, option: int, given: np.ndarray) -> np.ndarray:
+    """Each row's probability of getting ``option`` (a column of the static problem's
+    ``block``) over the draw of the static policy's tie-break; ``given``: the rows the solved
+    policy gives it.
 
-    Two rows tie when ``arm`` is an option for both and uses the same amount of every guardrail
-    (scaled as in :func:`sample_policy`): the solver then orders them by the hash of their ids
-    alone (:data:`TIE_BREAK`), so which rows of a tie class get the arm is a uniform draw of as
-    many as ``policy`` gives it, and each row's probability is that share of its class. With a
-    fixed cost and a cap on contacts every eligible row has the reach / eligible share; with
-    costs that differ by customer most classes are single rows, of probability 0 or 1.
+    Two rows tie when the option is available to both and uses the same amount of every
+    guardrail: the solver then orders them by the hash of their ids alone (:data:`TIE_BREAK`),
+    so which rows of a tie class get the option is a uniform draw of as many as ``given`` has
+    there, and each row's probability is that share of its class. With a fixed cost and a cap
+    on contacts every eligible row has the reach / eligible share; with costs that differ by
+    customer most classes are single rows, of probability 0 or 1.
     """
     import numpy as np
 
-    from causal_targeting.allocation.problem import option_block
-
-    constant, value_model = static_problem(rows, cfg, offers, arm)
-    _, guardrails, do_no_harm = allocation_problem(cfg)
-    scaled = scaled_guardrails(guardrails, len(rows) / base_rows)
-    block = option_block(constant, value_model, scaled, offers, do_no_harm)
-    k = offers.index(arm)
-    keys = np.column_stack([block.available[:, k], block.usage[:, :, k].T])
+    keys = np.column_stack([block.available[:, option], block.usage[:, :, option].T])
     _, tie_class = np.unique(keys, axis=0, return_inverse=True)
     tie_class = tie_class.reshape(-1)
-    given = (np.asarray(policy, dtype=object) == arm).astype(float)
-    return (np.bincount(tie_class, weights=given) / np.bincount(tie_class))[tie_class]
+    counts = np.bincount(tie_class, weights=np.asarray(given, dtype=float))
+    return (counts / np.bincount(tie_class))[tie_class]
 
 
 def safeguard_decision(
@@ -351,12 +356,13 @@ def safeguard_decision(
     control = cfg.data.control
     statics, shares = {}, {}
     for arm in [control, *offers]:
+        problem = static_problem(rows, cfg, offers, base_rows, arm)
         try:
-            statics[arm] = static_policy(rows, cfg, offers, base_rows, arm)
+            statics[arm] = solved_policy(problem, cfg, offers)
         except InfeasibleError:
             continue  # the static policy cannot meet the guardrails: not a candidate
         if arm != control:
-            shares[arm] = static_shares(rows, cfg, offers, base_rows, arm, statics[arm])
+            shares[arm] = tie_shares(problem[0], offers.index(arm), statics[arm] == arm)
     decision = decide(
         rows,
         value_model,

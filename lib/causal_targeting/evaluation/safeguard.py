@@ -187,7 +187,7 @@ def decide(
             :func:`static_policies`.
         static_shares: static arm -> each row's probability of getting the arm from that
             policy over the draw of its tie-break (e.g. a cap on contacts gives a random share
-            of the eligible rows the arm; :func:`~causal_targeting.decision.static_shares`).
+            of the eligible rows the arm; :func:`~causal_targeting.decision.tie_shares`).
             The policy is then valued by that expectation (:func:`static_mixture`): the same
             policy's value, without the bootstrap noise of which rows the draw took. Default:
             the drawn policy as it is.
