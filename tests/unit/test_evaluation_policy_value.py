@@ -234,9 +234,14 @@ def test_estimate_policy_values_table_shape() -> None:
         (lambda f: f, ["ctl", "zz", "a", "a"], "not arms"),
         (lambda f: f, ["ctl"] * 3, "one arm per row"),
         (lambda f: f.assign(spend=[1.0, np.nan, 0.0, 0.0]), ["ctl"] * 4, "null"),
+        (lambda f: f, pd.DataFrame({"a": [0.5] * 4, "zz": [0.5] * 4}), "columns that are not"),
+        (lambda f: f, pd.DataFrame({"a": [0.5] * 4, "ctl": [0.6] * 4}), "do not sum to 1"),
+        (lambda f: f, pd.DataFrame({"a": [1.5] * 4, "ctl": [-0.5] * 4}), r"not in \[0, 1\]"),
+        (lambda f: f, pd.DataFrame({"a": [0.5, np.nan, 0.5, 0.5], "ctl": [0.5] * 4}), "sum to"),
+        (lambda f: f, pd.DataFrame({"a": [1.0] * 3}), "one arm per row"),
     ],
 )
-def test_refuses_bad_holdout(change, policy: list[str], match: str) -> None:
+def test_refuses_bad_holdout(change, policy: list[str] | pd.DataFrame, match: str) -> None:
     with pytest.raises(DataContractError, match=match):
         policy_values(
             change(_tiny()),
@@ -274,3 +279,32 @@ def test_a_stochastic_policy_is_valued_as_its_mixture_of_deterministic_ones() ->
         estimator_terms(one_hot[a], treatment, y, prop, mu, cost),
         estimator_terms(a, treatment, y, prop, mu, cost),
     )
+
+
+def test_a_stochastic_policy_frame_is_valued_as_its_mixture() -> None:
+    """A frame of arm probabilities: each row's
+    IPS and DR terms, true value and cost are those of 'a' and of no offer weighted by the row's
+    share; contacts are the expected 0.25 + 0.5 + 1 rounded."""
+    share = np.array([0.25, 0.5, 1.0, 0.0])
+    common = {"outcome": "spend", "arms": ARMS, "control": "ctl", "costs": COSTS, "reps": 20}
+    policy = pd.DataFrame({"ctl": 1 - share, "a": share})
+    mixed = policy_values(_tiny(), {"mixed": policy}, **common)
+    rows = _tiny()
+    y, t, prop = rows["spend"], rows["treatment"], rows["propensity"]
+    mu_a, mu_c = rows["mu__spend__a"], rows["mu__spend__ctl"]
+    dr_all = mu_a - 1.0 + (t == "a") / prop * (y - np.where(t == "a", mu_a, mu_c))
+    dr_none = mu_c + (t == "ctl") / prop * (y - np.where(t == "a", mu_a, mu_c))
+    values = mixed.set_index("estimator")
+    assert values.loc["dr", "value"] == pytest.approx(
+        np.mean(share * dr_all + (1 - share) * dr_none)
+    )
+    ips_all = (t == "a") / prop * (y - 1.0)
+    ips_none = (t == "ctl") / prop * y
+    assert values.loc["ips", "value"] == pytest.approx(
+        np.mean(share * ips_all + (1 - share) * ips_none)
+    )
+    truth = np.mean(
+        share * (rows["true_mu__spend__a"] - 1.0) + (1 - share) * rows["true_mu__spend__ctl"]
+    )
+    assert values.loc["dr", "true_value"] == pytest.approx(truth)
+    assert values.loc["dr", "contacts"] == 2 and values.loc["dr", "cost"] == pytest.approx(1.75)

@@ -61,3 +61,6 @@ def test_policy_cost_sums_each_row_cost_of_its_arm() -> None:
     costs = pd.DataFrame({"cost__a": [1.0, 2.0, 3.0], "cost__b": [10.0, 20.0, 30.0]})
     policy = np.array(["a", "none", "b"], dtype=object)
     assert policy_cost(costs, policy) == pytest.approx(1.0 + 30.0)
+    # a stochastic policy: each row's costs weighted by its probabilities (no offer is free)
+    shares = pd.DataFrame({"none": [0.5, 1.0, 0.0], "a": [0.5, 0.0, 0.25], "b": [0.0, 0.0, 0.75]})
+    assert policy_cost(costs, shares) == pytest.approx(0.5 + 0.25 * 3.0 + 0.75 * 30.0)

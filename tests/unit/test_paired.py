@@ -71,6 +71,17 @@ def test_a_baseline_with_the_same_decisions_differs_by_exactly_zero() -> None:
     assert (table.loc[table["baseline"] == "all", "same_decisions"] == 0.6).all()
 
 
+def test_same_decisions_of_a_stochastic_baseline_is_its_expected_agreement() -> None:
+    """'a' to each row with probability 0.4 agrees with ours ('a' on rows 0, 1, 4) with
+    probability 0.4 there and 0.6 on the other two rows: (3 * 0.4 + 2 * 0.6) / 5 = 0.48."""
+    ours = np.array(["a", "a", "ctl", "ctl", "a"], dtype=object)
+    table = policy_differences(
+        _tiny(), {"ours": ours, "share": pd.DataFrame({"a": [0.4] * 5, "ctl": [0.6] * 5})},
+        against="ours", outcome="spend", arms=ARMS, control="ctl", costs={"a": 1.0}, reps=50,
+    )
+    assert table["same_decisions"].to_numpy() == pytest.approx([0.48] * 3)
+
+
 def test_p_value_is_two_sided_and_never_zero() -> None:
     draws = np.r_[np.ones(98), -np.ones(2)]
     assert bootstrap_p_value(draws) == pytest.approx(2 * 3 / 101)

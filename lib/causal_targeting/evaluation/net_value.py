@@ -87,17 +87,23 @@ def with_net_value(
     return combined
 
 
-def policy_cost(costs: pd.DataFrame, policy: np.ndarray) -> float:
-    """Total expected offer cost of ``policy`` on the rows: sum_i c_pi(i)(x_i), no offer free.
+def policy_cost(costs: pd.DataFrame, policy: Sequence[str] | np.ndarray | pd.DataFrame) -> float:
+    """Total expected offer cost of ``policy`` on the rows: sum_i c_pi(i)(x_i), no offer free
+    (sum_i sum_k pi_ik c_k(x_i) for a stochastic policy).
 
     Args:
         costs: ``cost__{arm}`` per row for the offers (as :func:`causal_targeting.value.
             cost_frame` returns them); an arm without a column (the control) costs 0.
-        policy: shape (n,), one arm name per row.
+        policy: shape (n,), one arm name per row; or a frame of each row's probability of
+            each arm, one column per arm.
     """
+    if isinstance(policy, pd.DataFrame):
+        shares = policy.reindex(columns=[c.removeprefix("cost__") for c in costs], fill_value=0.0)
+        return float((shares.to_numpy(dtype=float) * costs.to_numpy(dtype=float)).sum())
+    given = np.asarray(policy, dtype=object)
     picked = [
-        costs[f"cost__{arm}"].to_numpy()[policy == arm]
-        for arm in dict.fromkeys(policy)
+        costs[f"cost__{arm}"].to_numpy()[given == arm]
+        for arm in dict.fromkeys(given)
         if f"cost__{arm}" in costs
     ]
     return float(sum(part.sum() for part in picked))

@@ -14,7 +14,8 @@ rows, so the difference is far more precise than two independent intervals sugge
 estimated from B draws is never 0, and one that none of 1,000 draws contradicts reads about
 0.002, not "< 1e-300": Phipson & Smyth, "Permutation p-values should never be zero", 2010),
 and beside them the share of rows on which A and B choose the same arm (1: the same policy on
-these rows, so D_b = 0 in every replicate and the comparison says nothing about targeting).
+these rows, so D_b = 0 in every replicate and the comparison says nothing about targeting); for
+stochastic policies its expectation, ``mean_i sum_k pi^A_ik pi^B_ik``.
 """
 
 from __future__ import annotations
@@ -26,9 +27,11 @@ import pandas as pd
 
 from causal_targeting.evaluation.policy_value import (
     ESTIMATORS,
-    arm_codes,
+    Policy,
+    arm_probabilities,
     estimator_inputs,
     paired_estimates,
+    policy_array,
 )
 
 DIFFERENCE_COLUMNS = [
@@ -63,9 +66,19 @@ def difference_draws(
     return point[a] - point[b], boot[:, a, :] - boot[:, b, :]
 
 
+def agreement(a: np.ndarray, b: np.ndarray, arms: int) -> float:
+    """Share of rows on which policies ``a`` and ``b`` (arm codes or probabilities,
+    :func:`~causal_targeting.evaluation.policy_value.policy_array`) choose the same arm, in
+    expectation over the draws of stochastic ones: ``mean_i sum_k a_ik b_ik``."""
+    if a.ndim == 1 and b.ndim == 1:
+        return float(np.mean(a == b))
+    shares = arm_probabilities(a, arms) * arm_probabilities(b, arms)
+    return float(shares.sum(axis=1).mean())
+
+
 def policy_differences(
     holdout: pd.DataFrame,
-    policies: Mapping[str, Sequence[str] | np.ndarray],
+    policies: Mapping[str, Policy],
     *,
     against: str,
     outcome: str,
@@ -81,7 +94,9 @@ def policy_differences(
     Args:
         holdout, outcome, arms, control, costs: as in
             :func:`~causal_targeting.evaluation.policy_value.policy_values`.
-        policies: policy name -> arm name per holdout row; must contain ``against``.
+        policies: policy name -> arm name per holdout row, or a stochastic policy's arm
+            probabilities (:data:`~causal_targeting.evaluation.policy_value.Policy`); must
+            contain ``against``.
         against: the policy compared with each of the others (e.g. ``"targeting"``).
         reps, alpha, seed: bootstrap replicates, CI level ``1 - alpha``, RNG seed (the draws
             are those of :func:`policy_values` with the same seed).
@@ -90,20 +105,20 @@ def policy_differences(
         One row per (baseline, estimator): ``policy`` (= ``against``), ``baseline``,
         ``difference`` = value(against) - value(baseline), ``ci_low``, ``ci_high``, the
         two-sided bootstrap ``p_value`` and ``same_decisions``, the share of rows on which the
-        two policies choose the same arm.
+        two policies choose the same arm (its expectation for stochastic policies).
     """
     arms = [control, *[a for a in arms if a != control]]
     inputs = estimator_inputs(holdout, outcome=outcome, arms=arms, costs=costs)
     names = list(policies)
-    codes = {k: arm_codes(v, arms, f"policy '{k}'") for k, v in policies.items()}
-    point, boot = paired_estimates(codes, *inputs, reps=reps, seed=seed)
+    given = {k: policy_array(v, arms, f"policy '{k}'") for k, v in policies.items()}
+    point, boot = paired_estimates(given, *inputs, reps=reps, seed=seed)
     ours = names.index(against)
     rows = []
     for j, name in enumerate(names):
         if j == ours:
             continue
         diff, draws = difference_draws(point, boot, ours, j)
-        same = float(np.mean(codes[against] == codes[name]))
+        same = agreement(given[against], given[name], len(arms))
         low, high = np.nanquantile(draws, [alpha / 2, 1 - alpha / 2], axis=0)
         for e, estimator in enumerate(ESTIMATORS):
             rows.append(

@@ -1,6 +1,8 @@
 """Off-policy value of targeting policies on randomized holdout rows: IPS, SNIPS, DR.
 
-A policy gives every holdout row an arm (the control arm means "no offer"). Row ``i`` received
+A policy gives every holdout row an arm (the control arm means "no offer"), or, stochastic,
+each row a probability of each arm (a policy drawn at random, valued by its expectation over
+the draw: :data:`Policy`). Row ``i`` received
 arm ``T_i`` with design probability ``p_i = P(T_i | x_i)``, has outcome ``Y_i`` and model
 predictions ``mu_k(x_i)`` of ``E[Y(k) | x_i]`` for every arm ``k``; arm ``k`` costs ``c_k`` per
 customer (0 for control). With ``w_i = 1[T_i = pi_i] / p_i``, the net value per customer,
@@ -35,6 +37,11 @@ POISSON1_CDF = stats.poisson.cdf(np.arange(32), 1.0)  # P(X > 31) < 1e-35
 POISSON_LEAD = 4  # CDF values compared with every uniform (poisson_weights)
 
 
+Policy = Sequence[str] | np.ndarray | pd.DataFrame
+"""One arm name per row; or a stochastic policy, a frame with one column per arm (an arm without
+a column has probability 0) holding each row's probability of that arm."""
+
+
 def arm_codes(labels: Sequence[str] | np.ndarray, arms: Sequence[str], what: str) -> np.ndarray:
     """Integer position of every label in ``arms``; refuses labels that are not arms."""
     codes = pd.Categorical(np.asarray(labels, dtype=object), categories=list(arms)).codes
@@ -47,6 +54,47 @@ def arm_codes(labels: Sequence[str] | np.ndarray, arms: Sequence[str], what: str
             column=what,
         )
     return codes.astype(np.int64)
+
+
+def policy_array(policy: Policy, arms: Sequence[str], what: str) -> np.ndarray:
+    """Arm codes, shape (n,), of a policy of arm names; the probabilities, shape (n, k) with
+    the columns in the order of ``arms``, of a stochastic one. Refuses columns that are not arms
+    and rows whose probabilities are not in [0, 1] or do not sum to 1."""
+    if not isinstance(policy, pd.DataFrame):
+        return arm_codes(policy, arms, what)
+    unknown = sorted({str(c) for c in policy.columns} - {str(a) for a in arms})[:5]
+    if unknown:
+        raise DataContractError(
+            HOLDOUT_TABLE,
+            f"{what} has columns that are not arms: {unknown}",
+            f"name the columns after arms from {list(arms)}",
+            column=what,
+        )
+    shares = policy.reindex(columns=list(arms), fill_value=0.0).to_numpy(dtype=float)
+    valid = np.isfinite(shares).all() and (shares >= 0).all() and (shares <= 1).all()
+    if not (valid and np.allclose(shares.sum(axis=1), 1.0, rtol=0.0, atol=1e-9)):
+        raise DataContractError(
+            HOLDOUT_TABLE,
+            f"{what} has rows whose arm probabilities are not in [0, 1] or do not sum to 1",
+            "give every row a probability of each arm, summing to 1",
+            column=what,
+        )
+    return shares
+
+
+def arm_probabilities(policy: np.ndarray, arms: int) -> np.ndarray:
+    """Shape (n, ``arms``): each row's probability of each arm, one-hot for arm codes
+    (:func:`policy_array`'s two forms in one)."""
+    if policy.ndim == 2:
+        return policy
+    return np.eye(arms)[policy]
+
+
+def expected_contacts(policy: np.ndarray) -> int:
+    """Rows given an offer (an arm other than code 0, the control), in expectation for a
+    stochastic policy, rounded."""
+    control = policy[:, 0] if policy.ndim == 2 else policy == 0
+    return int(np.rint(len(policy) - control.sum()))
 
 
 def design_propensity(treatment: Sequence[str] | np.ndarray) -> np.ndarray:
@@ -179,7 +227,8 @@ def estimate_policy_values(
     """IPS, SNIPS and DR net value per customer of each policy, with bootstrap CIs.
 
     Args:
-        policies: policy name -> shape (n,) arm codes (columns of ``mu``).
+        policies: policy name -> shape (n,) arm codes (columns of ``mu``), or shape (n, k)
+            probabilities of each arm (:func:`policy_array`).
         treatment: shape (n,), arm code each row received.
         y: shape (n,), outcome in value units.
         propensity: shape (n,), design probability of the received arm, in (0, 1].
@@ -190,7 +239,8 @@ def estimate_policy_values(
     Returns:
         One row per (policy, estimator) with ``value``, ``ci_low``, ``ci_high`` (percentile
         bootstrap), ``contacts`` (rows whose arm is not the control, code 0) and ``cost``
-        (total offer cost of the policy on the rows).
+        (total offer cost of the policy on the rows), both in expectation for a stochastic
+        policy (contacts rounded).
     """
     names = list(policies)
     point, boot = paired_estimates(
@@ -204,8 +254,8 @@ def estimate_policy_values(
             "value": point[i, j],
             "ci_low": low[i, j],
             "ci_high": high[i, j],
-            "contacts": int((policies[name] != 0).sum()),
-            "cost": float(cost[policies[name]].sum()),
+            "contacts": expected_contacts(policies[name]),
+            "cost": float((arm_probabilities(policies[name], len(cost)) @ cost).sum()),
         }
         for i, name in enumerate(names)
         for j, est in enumerate(ESTIMATORS)
@@ -215,7 +265,7 @@ def estimate_policy_values(
 
 def policy_values(
     holdout: pd.DataFrame,
-    policies: Mapping[str, Sequence[str] | np.ndarray],
+    policies: Mapping[str, Policy],
     *,
     outcome: str,
     arms: Sequence[str],
@@ -233,7 +283,9 @@ def policy_values(
         holdout: randomized holdout rows with ``treatment_col``, ``outcome``, the model's
             ``mu__{outcome}__{arm}`` for every arm and, optionally, ``propensity_col`` (else each
             arm's share of the rows is used, as in a completely randomized test).
-        policies: policy name -> arm name per holdout row (``control`` for no offer).
+        policies: policy name -> arm name per holdout row (``control`` for no offer), or a
+            stochastic policy's frame of arm probabilities (:data:`Policy`), valued by its
+            expectation.
         outcome: the outcome column valued (net of ``costs``).
         arms: every arm, including ``control``.
         costs: arm -> cost per customer given the arm; missing arms cost 0.
@@ -255,7 +307,7 @@ def policy_values(
     )
     _check_lengths(policies, len(holdout))
     table = estimate_policy_values(
-        {k: arm_codes(v, arms, f"policy '{k}'") for k, v in policies.items()},
+        {k: policy_array(v, arms, f"policy '{k}'") for k, v in policies.items()},
         *inputs,
         reps=reps,
         alpha=alpha,
@@ -315,30 +367,30 @@ def estimator_inputs(
 
 
 def true_policy_value(
-    policy: Sequence[str] | np.ndarray,
+    policy: Policy,
     truth: pd.DataFrame,
     costs: Mapping[str, float],
     *,
     outcome: str,
     arms: Sequence[str],
 ) -> float:
-    """True net value per customer, ``mean_i true_mu__{outcome}__{pi_i}(x_i) - c_{pi_i}``.
+    """True net value per customer, ``mean_i true_mu__{outcome}__{pi_i}(x_i) - c_{pi_i}``
+    (``mean_i sum_k pi_ik (true_mu__{outcome}__k(x_i) - c_k)`` for a stochastic policy).
 
     ``truth`` is simulator data with a ``true_mu__{outcome}__{arm}`` column for every arm.
     """
     cols = [f"true_mu__{outcome}__{a}" for a in arms]
     refuse_missing_columns(truth.columns, cols, "simulator truth", SCORED_FIX)
     _check_lengths({"policy": policy}, len(truth))
-    codes = arm_codes(policy, arms, "policy")
-    true_mu = truth[cols].to_numpy(dtype=float)[np.arange(len(truth)), codes]
+    shares = arm_probabilities(policy_array(policy, arms, "policy"), len(arms))
     cost = np.array([float(costs.get(a, 0.0)) for a in arms])
-    return float(np.mean(true_mu - cost[codes]))
+    return float(np.mean((shares * (truth[cols].to_numpy(dtype=float) - cost)).sum(axis=1)))
 
 
 SCORED_FIX = "score the rows with the model (mu__ columns) and keep treatment and outcomes"
 
 
-def _check_lengths(policies: Mapping[str, Sequence[str] | np.ndarray], n: int) -> None:
+def _check_lengths(policies: Mapping[str, Policy], n: int) -> None:
     """Refuse a policy that does not give exactly one arm per row."""
     bad = [k for k, v in policies.items() if len(v) != n]
     if bad:
