@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,6 +15,7 @@ from causal_targeting.evaluation.baselines import (
     best_average_arm,
     fill_in_order,
 )
+from causal_targeting.evaluation.policy_value import policy_values
 
 ARMS = ["none", "email", "sms"]
 COSTS = {"email": 1.0, "sms": 2.0}
@@ -52,35 +55,52 @@ def test_baselines_match_contacts_and_budget_of_our_policy() -> None:
     ours = np.array(
         ["sms", "none", "email", "none", "none", "none"], dtype=object
     )  # 2 contacts, 3.0
-    out = baseline_policies(
-        _holdout(), ours, outcome="y", arms=ARMS, control="none", costs=COSTS, seed=1
-    )
+    out = baseline_policies(_holdout(), ours, outcome="y", arms=ARMS, control="none", costs=COSTS)
     assert tuple(out) == BASELINES
     # propensity: email (best) to the two rows with the highest mu under control (rows 0 and 3)
     assert list(out["propensity"]) == ["email", "none", "none", "email", "none", "none"]
+    # static_best: email to 2 of the 6 rows at random, i.e. to each row with probability 1/3
     static = out["static_best"]
-    assert (static != "none").sum() == 2 and set(static[static != "none"]) == {"email"}
-    rand = out["random"]
-    assert sorted(rand) == sorted(ours)  # our offers, shuffled: same contacts, same budget
-    assert not np.array_equal(rand, ours)
+    assert static.shape == (6, 2) and np.allclose(static["email"], 1 / 3)
+    assert np.allclose(static["none"], 2 / 3)
+    # random: our offers shuffled, each row gets sms, email or none as often as ours do
+    shares = out["random"]
+    assert np.allclose(shares[["sms", "email", "none"]], [[1 / 6, 1 / 6, 4 / 6]] * 6)
     assert (out["treat_all"] == "email").all() and (out["treat_none"] == "none").all()
-    again = baseline_policies(
-        _holdout(), ours, outcome="y", arms=ARMS, control="none", costs=COSTS, seed=1
+
+
+@pytest.mark.filterwarnings("ignore:All-NaN slice:RuntimeWarning")  # SNIPS of a draw
+def test_random_baselines_are_worth_the_mean_of_their_draws() -> None:
+    """The stochastic static_best and random are valued at the mean of the policies they draw
+    (every estimator but SNIPS is linear in the policy): static_best, 'email' to 2 of 6 rows,
+    at the mean of the 15 ways to choose the 2 rows; random at the mean of the 30 distinct
+    shuffles of our offers (each as likely as the others)."""
+    rng = np.random.default_rng(3)
+    frame = _holdout().assign(
+        treatment=["none", "email", "sms", "none", "email", "sms"],
+        y=rng.normal(3.0, 1.0, 6),
     )
-    assert all(np.array_equal(out[k], again[k]) for k in BASELINES)
-
-
-def test_budget_binds_before_contacts_for_a_costlier_best_offer() -> None:
-    # costs email 0.6, sms 1.0: net mean gains 0.9 and 1.0 -> sms is best (its cost is in the
-    # net values once: taken off again, email would win, 0.3 against 0.0); our 3 emails cost
-    # 1.8, which pays for one sms
-    costs = {"email": 0.6, "sms": 1.0}
-    ours = np.array(["email"] * 3 + ["none"] * 3, dtype=object)
-    frame = _holdout(costs)
-    out = baseline_policies(frame, ours, outcome="y", arms=ARMS, control="none", costs=costs)
-    assert (out["treat_all"] == "sms").all()
-    assert list(out["propensity"]) == ["sms"] + ["none"] * 5
-    assert (out["static_best"] == "sms").sum() == 1
+    ours = np.array(["sms", "none", "email", "none", "none", "none"], dtype=object)
+    out = baseline_policies(frame, ours, outcome="y", arms=ARMS, control="none", costs=COSTS)
+    draws = {
+        "static_best": [
+            np.where(np.isin(np.arange(6), rows), "email", "none").astype(object)
+            for rows in itertools.combinations(range(6), 2)
+        ],
+        "random": [
+            np.array(order, dtype=object) for order in sorted(set(itertools.permutations(ours)))
+        ],
+    }
+    common = {"outcome": "y", "arms": ARMS, "control": "none", "costs": {}, "reps": 20}
+    for name, policies in draws.items():
+        named = {name: out[name]} | {f"draw {i}": p for i, p in enumerate(policies)}
+        values = policy_values(frame, named, **common).set_index(["policy", "estimator"])
+        for estimator in ("ips", "dr"):
+            expected = np.mean([values.loc[(f"draw {i}", estimator), "value"]
+                                for i in range(len(policies))])
+            assert values.loc[(name, estimator), "value"] == pytest.approx(expected, abs=1e-12)
+        assert values.loc[(name, "dr"), "contacts"] == 2
+        assert len(policies) == {"static_best": 15, "random": 30}[name]
 
 
 def test_response_column_overrides_ranking() -> None:

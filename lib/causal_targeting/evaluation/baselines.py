@@ -1,15 +1,20 @@
 """Baseline policies to compare our targeting policy against, at its contact count and budget.
 
-A policy is an array with one arm name per holdout row (the control arm = no offer). The
-budgeted baselines contact customers in a baseline-specific order and stop at the first customer
-who would exceed either the contact count or the offer budget of our policy:
+A policy is an array with one arm name per holdout row (the control arm = no offer), or, for
+the two baselines that choose customers at random, a frame of each row's probability of each
+arm (:data:`~causal_targeting.evaluation.policy_value.Policy`): they are valued by their
+expectation over the random choice, which is the same policy's value without the noise of one
+draw of rows (the paired intervals against them narrow accordingly). The budgeted baselines
+contact customers in a baseline-specific order and stop at the first customer who would exceed
+either the contact count or the offer budget of our policy:
 
 - ``propensity``: the best-on-average offer to the customers with the highest predicted outcome
   regardless of treatment (by default ``mu__{outcome}__{control}``), the usual practice;
-- ``static_best``: the best-on-average offer to randomly chosen customers;
+- ``static_best``: the best-on-average offer to ``m`` randomly chosen customers of ``n``, the
+  most the contacts and budget allow: each row gets it with probability ``m / n``;
 - ``random``: our policy's own offers, shuffled among the customers (the same offers, hence
   exactly the same contacts and, with per-arm costs, the same budget: what targeting adds over
-  chance);
+  chance): each row gets arm ``k`` with probability ``n_k / n``, ``n_k`` our rows given ``k``;
 - ``treat_all``: the best-on-average offer to everyone (no contact or budget limit);
 - ``treat_none``: nobody is contacted.
 
@@ -38,6 +43,14 @@ def best_average_arm(net: pd.DataFrame, *, control: str) -> str:
     return str(net.drop(columns=control).sub(net[control], axis=0).mean().idxmax())
 
 
+def prefix_length(
+    offers: np.ndarray, *, max_contacts: int, budget: float, costs: Mapping[str, float]
+) -> int:
+    """The largest ``m <= max_contacts`` with ``sum_{j < m} c(offers[j]) <= budget``."""
+    spend = np.cumsum([float(costs.get(a, 0.0)) for a in offers])
+    return min(max_contacts, int(np.searchsorted(spend, budget * (1 + 1e-12), side="right")))
+
+
 def fill_in_order(
     order: np.ndarray,
     offers: np.ndarray,
@@ -50,11 +63,9 @@ def fill_in_order(
 ) -> np.ndarray:
     """Policy that gives ``offers[j]`` to row ``order[j]`` for the longest prefix within limits.
 
-    The prefix is the largest ``m <= max_contacts`` with ``sum_{j < m} c(offers[j]) <= budget``;
-    every other row gets ``control``.
+    The prefix is :func:`prefix_length`'s; every other row gets ``control``.
     """
-    spend = np.cumsum([float(costs.get(a, 0.0)) for a in offers])
-    m = min(max_contacts, int(np.searchsorted(spend, budget * (1 + 1e-12), side="right")))
+    m = prefix_length(offers, max_contacts=max_contacts, budget=budget, costs=costs)
     policy = np.full(n_rows, control, dtype=object)
     policy[order[:m]] = offers[:m]
     return policy
@@ -69,8 +80,7 @@ def baseline_policies(
     control: str,
     costs: Mapping[str, float],
     response_col: str | None = None,
-    seed: int = 0,
-) -> dict[str, np.ndarray]:
+) -> dict[str, np.ndarray | pd.DataFrame]:
     """The baselines of the module docstring at ``policy``'s contact count and offer budget.
 
     Args:
@@ -83,10 +93,10 @@ def baseline_policies(
             ``policy`` that the budgeted baselines may spend.
         response_col: column ranking customers for ``propensity``; default
             ``mu__{outcome}__{control}``.
-        seed: seed of the random order of ``static_best`` and the shuffle of ``random``.
 
     Returns:
-        Baseline name -> arm name per row, for the names in ``BASELINES``.
+        Baseline name -> arm name per row, or for ``static_best`` and ``random`` the frame of
+        each row's arm probabilities, for the names in ``BASELINES``.
     """
     mu_cols = {a: f"mu__{outcome}__{a}" for a in arms}
     response_col = response_col or mu_cols[control]
@@ -113,12 +123,21 @@ def baseline_policies(
         "budget": float(sum(float(costs.get(a, 0.0)) for a in given)),
         "costs": costs,
     }
-    rng = np.random.default_rng(seed)
     ranked = np.argsort(-holdout[response_col].to_numpy(dtype=float), kind="stable")
+    everyone = np.full(n, best, dtype=object)
+    reached = prefix_length(
+        everyone, max_contacts=limits["max_contacts"], budget=limits["budget"], costs=costs
+    )
     return {
-        "propensity": fill_in_order(ranked, np.full(n, best, dtype=object), **limits),
-        "static_best": fill_in_order(rng.permutation(n), np.full(n, best, dtype=object), **limits),
-        "random": given[rng.permutation(n)],
+        "propensity": fill_in_order(ranked, everyone, **limits),
+        "static_best": shares_frame({best: reached / n, control: 1 - reached / n}, n),
+        "random": shares_frame(pd.Series(given).value_counts(normalize=True).to_dict(), n),
         "treat_all": np.full(n, best, dtype=object),
         "treat_none": np.full(n, control, dtype=object),
     }
+
+
+def shares_frame(shares: Mapping[str, float], rows: int) -> pd.DataFrame:
+    """The stochastic policy that gives each of ``rows`` rows arm ``a`` with probability
+    ``shares[a]``: one column per arm."""
+    return pd.DataFrame({arm: np.full(rows, float(p)) for arm, p in shares.items()})

@@ -173,8 +173,10 @@ def policy_section(
         f"costs, in {currency}. Our targeting: {amount(ours, currency, '.4f')} "
         f"({estimator.upper()}), against {amount(best, currency, '.4f')} for the best baseline "
         f"with the same contacts and budget ('{rival}'). The random baseline gives our own offers "
-        "to randomly chosen customers. Treating everyone or no one is shown for scale; it does "
-        "not respect the guardrails."
+        "to randomly chosen customers, the best single offer ('static_best') goes to as many "
+        "randomly chosen ones as the contacts and budget allow; both are valued by their "
+        "expectation over the random choice, not by one draw of customers. Treating everyone or "
+        "no one is shown for scale; it does not respect the guardrails."
     )
     return Section(
         "Policy value against baselines",

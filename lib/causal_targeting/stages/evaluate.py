@@ -169,7 +169,6 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
         control=cfg.data.control,
         costs=costs.to_dict(),
         response_col=response_column(cfg),
-        seed=cfg.seed,
     )
     if cfg.segment.enabled:
         policies["targeting without organic"] = without_organic(policy, holdout, cfg)
@@ -184,7 +183,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     }
     values = policy_values(frame, policies, **valued)
     values["cost"] = values["policy"].map(  # values are net of cost; this is what they spent
-        {name: policy_cost(cost_table, np.asarray(p, dtype=object)) for name, p in policies.items()}
+        {name: policy_cost(cost_table, p) for name, p in policies.items()}
     )
     differences = policy_differences(frame, policies, against="targeting", **valued)
     paths = evaluate_paths(cfg)
