@@ -97,6 +97,12 @@ def expected_contacts(policy: np.ndarray) -> int:
     return int(np.rint(len(policy) - control.sum()))
 
 
+def expected_cost(policy: np.ndarray, cost: np.ndarray) -> float:
+    """Total offer cost of a policy (arm codes or probabilities) at ``cost`` per customer of
+    each arm, in expectation for a stochastic policy."""
+    return float((policy @ cost).sum() if policy.ndim == 2 else cost[policy].sum())
+
+
 def design_propensity(treatment: Sequence[str] | np.ndarray) -> np.ndarray:
     """Each row's arm share in the table: the design probability of a completely randomized test."""
     labels = pd.Series(np.asarray(treatment, dtype=object))
@@ -255,7 +261,7 @@ def estimate_policy_values(
             "ci_low": low[i, j],
             "ci_high": high[i, j],
             "contacts": expected_contacts(policies[name]),
-            "cost": float((arm_probabilities(policies[name], len(cost)) @ cost).sum()),
+            "cost": expected_cost(policies[name], cost),
         }
         for i, name in enumerate(names)
         for j, est in enumerate(ESTIMATORS)
