@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from causal_targeting.errors import DataContractError, refuse_missing_columns
-from causal_targeting.evaluation.policy_value import HOLDOUT_TABLE, arm_codes
+from causal_targeting.evaluation.policy_value import HOLDOUT_TABLE, arm_codes, stochastic_policy
 
 BASELINES = ("propensity", "static_best", "random", "treat_all", "treat_none")
 
@@ -130,14 +130,8 @@ def baseline_policies(
     )
     return {
         "propensity": fill_in_order(ranked, everyone, **limits),
-        "static_best": shares_frame({best: reached / n, control: 1 - reached / n}, n),
-        "random": shares_frame(pd.Series(given).value_counts(normalize=True).to_dict(), n),
+        "static_best": stochastic_policy({best: reached / n, control: 1 - reached / n}, n),
+        "random": stochastic_policy(pd.Series(given).value_counts(normalize=True).to_dict(), n),
         "treat_all": np.full(n, best, dtype=object),
         "treat_none": np.full(n, control, dtype=object),
     }
-
-
-def shares_frame(shares: Mapping[str, float], rows: int) -> pd.DataFrame:
-    """The stochastic policy that gives each of ``rows`` rows arm ``a`` with probability
-    ``shares[a]``: one column per arm."""
-    return pd.DataFrame({arm: np.full(rows, float(p)) for arm, p in shares.items()})

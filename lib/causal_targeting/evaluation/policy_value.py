@@ -56,6 +56,13 @@ def arm_codes(labels: Sequence[str] | np.ndarray, arms: Sequence[str], what: str
     return codes.astype(np.int64)
 
 
+def stochastic_policy(shares: Mapping[str, float | np.ndarray], rows: int) -> pd.DataFrame:
+    """The stochastic :data:`Policy` that gives each of ``rows`` rows arm ``a`` with probability
+    ``shares[a]`` (one number for every row, or one per row): one column per arm."""
+    columns = {arm: np.zeros(rows) + np.asarray(p, dtype=float) for arm, p in shares.items()}
+    return pd.DataFrame(columns)
+
+
 def policy_array(policy: Policy, arms: Sequence[str], what: str) -> np.ndarray:
     """Arm codes, shape (n,), of a policy of arm names; the probabilities, shape (n, k) with
     the columns in the order of ``arms``, of a stochastic one. Refuses columns that are not arms

@@ -43,6 +43,8 @@ from causal_targeting.evaluation.policy_value import (
     arm_codes,
     estimator_inputs,
     paired_estimates,
+    policy_array,
+    stochastic_policy,
 )
 from causal_targeting.formats import signed
 from causal_targeting.value import ValueModel, values_frame
@@ -148,16 +150,6 @@ def static_policies(
     return policies
 
 
-def static_mixture(share: np.ndarray, arm: int, control: int, arms: int) -> np.ndarray:
-    """The stochastic policy (rows x ``arms`` probabilities) that gives arm column ``arm`` with
-    probability ``share`` per row and the ``control`` column otherwise."""
-    share = np.asarray(share, dtype=float)
-    mixture = np.zeros((len(share), arms))
-    mixture[:, control] = 1.0 - share
-    mixture[:, arm] += share
-    return mixture
-
-
 def decide(
     frame: pd.DataFrame,
     value_model: ValueModel,
@@ -188,7 +180,7 @@ def decide(
         static_shares: static arm -> each row's probability of getting the arm from that
             policy over the draw of its tie-break (e.g. a cap on contacts gives a random share
             of the eligible rows the arm; :func:`~causal_targeting.decision.tie_shares`).
-            The policy is then valued by that expectation (:func:`static_mixture`): the same
+            The policy is then valued by that expectation (a stochastic policy): the same
             policy's value, without the bootstrap noise of which rows the draw took. Default:
             the drawn policy as it is.
         every_offer: every non-control arm of the rows' ``treatment`` (the experiment's arms,
@@ -209,8 +201,8 @@ def decide(
     valued_policies: dict[str, np.ndarray] = dict(codes)
     for arm, share in (static_shares or {}).items():
         if arm in statics:
-            mixture = static_mixture(share, arms.index(arm), arms.index(control), len(arms))
-            valued_policies[f"static:{arm}"] = mixture
+            mixture = stochastic_policy({control: 1.0 - share, arm: share}, len(share))
+            valued_policies[f"static:{arm}"] = policy_array(mixture, arms, f"policy 'static:{arm}'")
     point, boot = paired_estimates(valued_policies, *inputs, reps=reps, seed=seed)
     static_values = {arm: float(point[j + 1, DR]) for j, arm in enumerate(statics)}
     bounds = np.nanquantile(boot[:, 1:, DR], 1 - confidence, axis=0)
