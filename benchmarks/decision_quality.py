@@ -22,10 +22,11 @@ between models, on the same value model. Beside it:
   fit on the same training rows; their policy gives each customer the arm of highest
   ``w * tau_hat - cost`` when positive, else no offer;
 - static policies: no offer, each single arm to everyone; ``random``: a uniformly random arm
-  (no offer included) per customer; ``response``: the best-on-average arm (by the training
-  rows' net value) to the customers a LightGBM response model (same settings, all training
-  rows; a classifier of a binary outcome, a regressor of a continuous one) ranks highest, as
-  many as ours contacts.
+  (no offer included) per customer, valued by its expectation over the draw (a stochastic
+  policy, :func:`~causal_targeting.evaluation.policy_value.stochastic_policy`); ``response``:
+  the best-on-average arm (by the training rows' net value) to the customers a LightGBM
+  response model (same settings, all training rows; a classifier of a binary outcome, a
+  regressor of a continuous one) ranks highest, as many as ours contacts.
 
 Judged on the held-out file only: the net value ``w Y - c_T`` per customer of each policy by
 the doubly robust estimator with the arm means of the judged file as its regression (model-free,
@@ -56,7 +57,7 @@ from _results import publish
 from causal_targeting.config import Config, apply_overrides, load_raw, validate
 from causal_targeting.data.io import read_output
 from causal_targeting.evaluation.paired import policy_differences
-from causal_targeting.evaluation.policy_value import policy_values
+from causal_targeting.evaluation.policy_value import Policy, policy_values, stochastic_policy
 from causal_targeting.layout import allocate_paths
 from causal_targeting.learners.features import FeatureSpec
 from causal_targeting.selection import net_value_policy
@@ -161,15 +162,15 @@ def causalml_policies(
 
 def simple_policies(
     cfg: Config, case: Case, fit: pd.DataFrame, judged: pd.DataFrame, contacts: int, seed: int
-) -> dict[str, np.ndarray]:
+) -> dict[str, Policy]:
     """No offer, each arm to all, random arms, and the response model's top ``contacts``."""
     from lightgbm import LGBMClassifier, LGBMRegressor
 
     control, arms, n = cfg.data.control, list(cfg.data.arms), len(judged)
     policies = {"no offer": np.full(n, control, dtype=object)}
     policies |= {f"all '{a}'": np.full(n, a, dtype=object) for a in arms}
-    rng = np.random.default_rng(seed)
-    policies["random"] = rng.choice(np.array([control, *arms], dtype=object), size=n)
+    everyone = [control, *arms]
+    policies["random"] = stochastic_policy({arm: 1 / len(everyone) for arm in everyone}, n)
     treatment = fit[cfg.data.treatment].astype(str).str.strip()
     value = case.weight * fit[case.outcome] - case.cost * (treatment != control)
     best = value.groupby(treatment).mean().drop(control).idxmax()
