@@ -220,9 +220,11 @@ def register(
     """Log ``model`` in the active run, register it as a new version of ``name``, alias it.
 
     The run gets ``metrics`` and ``metric_key = holdout_qini`` (the figure :func:`promote`
-    compares); the new version gets the alias ``challenger``. Returns the version number.
+    compares; logged even when NaN, as when no evaluated row of a rare binary outcome is
+    positive); the new version gets the alias ``challenger``. Returns the version number.
     """
-    log_metrics({**metrics, metric_key: holdout_qini})
+    log_metrics(metrics)
+    mlflow.log_metric(mlflow_name(metric_key), float(holdout_qini))
     info = log_uplift_model(model, name=MODEL_ARTIFACT, registered_model_name=name)
     version = str(info.registered_model_version)
     MlflowClient().set_registered_model_alias(name, CHALLENGER, version)
@@ -246,7 +248,8 @@ def promote(name: str, version: str, metric_key: str = HOLDOUT_QINI) -> Promotio
 
     The figure is the run metric ``metric_key`` of each version's training run. ``champion``
     moves when there is no champion yet, when it is this version already, or when the
-    challenger's figure is >= the champion's; a NaN figure never wins.
+    challenger's figure is >= the champion's, or is a number where the champion's is NaN: a
+    NaN figure never wins against a number.
     """
     client = MlflowClient()
     challenger_score = _version_metric(client, name, version, metric_key)
@@ -255,7 +258,10 @@ def promote(name: str, version: str, metric_key: str = HOLDOUT_QINI) -> Promotio
         client.set_registered_model_alias(name, CHAMPION, version)
         return Promotion(True, version, None, challenger_score, None, "no champion yet")
     champion_score = _version_metric(client, name, champion, metric_key)
-    if champion == version or challenger_score >= champion_score:
+    beats = challenger_score >= champion_score or (
+        math.isnan(champion_score) and not math.isnan(challenger_score)
+    )
+    if champion == version or beats:
         client.set_registered_model_alias(name, CHAMPION, version)
         reason = f"{metric_key} {challenger_score:.6g} >= champion's {champion_score:.6g}"
         return Promotion(True, version, champion, challenger_score, champion_score, reason)

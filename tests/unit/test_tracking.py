@@ -78,6 +78,22 @@ def test_aliases_move_as_specified(store: Path, model: UpliftModel) -> None:
     assert tracking.load_model("models:/aliases@champion")[1] == f"aliases/{second}"
 
 
+def test_a_nan_qini_is_logged_and_never_wins_against_a_number(
+    store: Path, model: UpliftModel
+) -> None:
+    """A holdout whose rare outcome has no positive row gives a NaN Qini: the version is still
+    registered with its figure, loses to a numbered champion, and a number beats it."""
+    first, run_id = _register(model, "nan_qini", float("nan"))
+    assert np.isnan(MlflowClient().get_run(run_id).data.metrics[tracking.HOLDOUT_QINI])
+    assert tracking.promote("nan_qini", first).promoted  # no champion yet
+    second, _ = _register(model, "nan_qini", 0.02)
+    assert tracking.promote("nan_qini", second).promoted  # a number beats a NaN champion
+    third, _ = _register(model, "nan_qini", float("nan"))
+    promotion = tracking.promote("nan_qini", third)
+    assert not promotion.promoted and promotion.champion_score == 0.02
+    assert _aliases("nan_qini") == {"challenger": third, "champion": second}
+
+
 def test_model_round_trips_through_mlflow(store: Path, model: UpliftModel) -> None:
     version, run_id = _register(model, "roundtrip", 0.2)
     customers = customer_frame(300, seed=2, unseen_level="Mars")
