@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -11,9 +12,10 @@ import pytest
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from causal_targeting.config import load_config
 from causal_targeting.errors import ConfigError, DataContractError
 from causal_targeting.learners.base import TUNE_DRAW, tuning_rows
-from causal_targeting.learners.design import kept_shares
+from causal_targeting.learners.design import check_holdout, kept_shares
 from causal_targeting.learners.model import UpliftModel
 from causal_targeting.learners.spark_fit import (
     FOLD,
@@ -40,6 +42,8 @@ from causal_targeting.learners.uplift import (
     XLearner,
     fit_candidates,
 )
+from causal_targeting.stages.ingest import ingest
+from causal_targeting.stages.train import train
 from scoring_support import ARMS, CONTROL, FEATURES, OUTCOMES, customer_frame, experiment_frame
 
 DESIGN = {
@@ -216,6 +220,42 @@ def test_train_holdout_split_is_deterministic_and_disjoint(spark, arms_table) ->
     assert 0.2 < len(holdout_ids) / 4_000 < 0.3  # binomial sd of the share: 0.007
     _, again = train_holdout_split(arms_table.repartition(5), 0.25, seed=3)
     assert {r["customer_id"] for r in again.collect()} == holdout_ids
+
+
+def test_check_holdout_refuses_a_holdout_without_an_arm() -> None:
+    check_holdout({"a": 3, "b": 1}, ["a", "b"], 0.01)
+    check_holdout({}, ["a", "b"], 0.0)  # no holdout: judged out of fold
+    with pytest.raises(ConfigError, match=r"holdout_fraction = 0\.01 holds out 3 rows, none of "
+                       r"arm 'b'.*Fix: raise train\.holdout_fraction.*or set it to 0"):
+        check_holdout({"a": 3}, ["a", "b"], 0.01)
+    with pytest.raises(ConfigError, match=r"holds out 0 rows, none of arms 'a', 'b'"):
+        check_holdout({"a": 0}, ["a", "b"], 0.01)
+
+
+def test_the_train_stage_refuses_a_holdout_without_an_arm_and_writes_nothing(
+    spark, root: Path, tmp_path: Path
+) -> None:
+    """A holdout of a tiny share of a small experiment lacks an arm: one line, before any fit,
+    no MLflow store, no train outputs."""
+    sample = tmp_path / "hillstrom.csv"
+    pd.read_csv(root / "data" / "hillstrom_email_2008.csv", nrows=600).to_csv(sample, index=False)
+    cfg = load_config(
+        root / "conf" / "local.yaml",
+        [
+            f"data.experiment.path={sample}",
+            f"outputs.root={tmp_path / 'work'}",
+            f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+            f"tracking.artifact_location={tmp_path / 'mlruns'}",
+            "train.holdout_fraction=0.001",
+        ],
+    )
+    ingest(cfg, spark)
+    written = sorted(p.name for p in (tmp_path / "work").iterdir())
+    with pytest.raises(ConfigError, match=r"train\.holdout_fraction = 0\.001 holds out \d rows, "
+                       r"none of arms? .*Fix: raise train\.holdout_fraction"):
+        train(cfg, spark)
+    assert sorted(p.name for p in (tmp_path / "work").iterdir()) == written
+    assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
 
 
 def test_spark_cross_fit_equals_the_in_process_fit(spark, experiment: pd.DataFrame) -> None:

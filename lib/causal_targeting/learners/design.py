@@ -169,6 +169,22 @@ def check_folds(summary: pd.DataFrame, design: Design, n_folds: int | None) -> N
             )
 
 
+def check_holdout(rows: Mapping[str, int], arms: Sequence[str], fraction: float) -> None:
+    """Refuse a holdout (``train.holdout_fraction`` = ``fraction`` > 0) without rows of one of
+    ``arms``: the rows the model is judged on must hold every arm, or no policy that gives the
+    missing arm (nor the Qini of it against control) can be valued. ``rows``: holdout rows by
+    arm (an arm absent from it has none)."""
+    missing = [arm for arm in arms if int(rows.get(arm, 0)) == 0]
+    if fraction > 0 and missing:
+        raise ConfigError(
+            f"train.holdout_fraction = {fraction:g} holds out {sum(rows.values())} rows, none of "
+            f"arm{'s' if len(missing) > 1 else ''} {', '.join(repr(a) for a in missing)}: the "
+            "holdout cannot judge the model. Fix: raise train.holdout_fraction (it holds out "
+            "about that share of each arm's rows), or set it to 0 to judge the model on the "
+            "out-of-fold rows"
+        )
+
+
 def stratified_folds(treatment: Sequence[Any] | np.ndarray, n_folds: int, seed: int) -> np.ndarray:
     """A fold in 0..n_folds−1 per row, stratified by arm: each arm's rows in a random order
     (numpy generator of ``seed``) take folds 0, 1, .., K−1, 0, 1, ... in turn, so every fold

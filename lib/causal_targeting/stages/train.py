@@ -15,7 +15,7 @@ from causal_targeting.data import manifest
 from causal_targeting.data.contract import EXPERIMENT
 from causal_targeting.data.io import read_output, write_json, write_table, write_text
 from causal_targeting.layout import ingest_paths, train_paths
-from causal_targeting.learners.design import kept_shares, sampled_design
+from causal_targeting.learners.design import check_holdout, kept_shares, sampled_design
 from causal_targeting.spark import get_spark
 
 if TYPE_CHECKING:
@@ -228,6 +228,9 @@ def train(
     if data.propensity:
         sample = with_sampled_propensity(sample, ranges, sampled["share"].to_dict())
     fit_rows, holdout = train_holdout_split(sample, cfg.train.holdout_fraction, cfg.seed)
+    evaluated = cfg.train.holdout_fraction > 0
+    held_out = arm_rows(holdout, "treatment", arms)["rows"].to_dict() if evaluated else {}
+    check_holdout(held_out, arms, cfg.train.holdout_fraction)
     rows = assign_folds(fit_rows, "treatment", cfg.train.folds, cfg.seed).cache()
     fits, tuning = fit_candidates_on_spark(rows, candidates(cfg), **fit_arguments(cfg, sampled))
     columns = [column for column in rows.columns if column != FOLD]
@@ -248,7 +251,6 @@ def train(
     )
     learner = chosen_learner(comparison)
     model = fits[learner][0]
-    evaluated = cfg.train.holdout_fraction > 0
     scored = (
         holdout_with_scores(holdout, model, cfg).cache()
         if evaluated
@@ -288,7 +290,7 @@ def train(
             "run_id": run.info.run_id,
             "learner": learner,
             "evidence": "holdout" if evaluated else "out_of_fold",
-            "rows": {"fit": rows.count(), "holdout": holdout.count()},
+            "rows": {"fit": rows.count(), "holdout": sum(held_out.values())},
             "sample": sampled.reset_index().to_dict(orient="records"),
             "metrics": metrics.to_dict(orient="records"),
             "comparison": comparison.to_dict(orient="records"),
