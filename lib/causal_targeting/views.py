@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from rich.table import Table
 from rich.text import Text
 
+from causal_targeting.evaluation.uplift import NORMALIZED_UNDEFINED
 from causal_targeting.formats import amount, number, p_value, signed, signed_interval, unit_label
 
 if TYPE_CHECKING:
@@ -75,9 +76,6 @@ def ingest_view(result: IngestResult, cfg: Config) -> list[RenderableType]:
     return lines
 
 
-BINARY_ONLY = "n/a (binary outcomes only)"
-
-
 def metrics_table(metrics: pd.DataFrame) -> Table:
     """Uplift metrics per arm and outcome on the evaluated rows (out of fold, or the holdout)."""
     table = Table(title="Uplift metrics, out of fold or holdout (normalized: binary outcomes)")
@@ -89,8 +87,8 @@ def metrics_table(metrics: pd.DataFrame) -> Table:
             str(row.outcome),
             f"{int(row.n_t):,}",
             f"{int(row.n_c):,}",
-            number(row.qini, ".4f", missing=BINARY_ONLY),
-            number(row.auuc, ".4f", missing=BINARY_ONLY),
+            number(row.qini, ".4f", missing=NORMALIZED_UNDEFINED),
+            number(row.auuc, ".4f", missing=NORMALIZED_UNDEFINED),
             number(row.qini_unnormalized, ".4g"),
         )
     return table

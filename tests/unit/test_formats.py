@@ -14,6 +14,7 @@ from causal_targeting import views
 from causal_targeting.allocation.dual import PassLog
 from causal_targeting.config import load_config
 from causal_targeting.evaluation.safeguard import SafeguardDecision
+from causal_targeting.evaluation.uplift import NORMALIZED_UNDEFINED
 from causal_targeting.formats import amount, number, p_value, signed
 
 
@@ -62,7 +63,7 @@ def test_qini_of_a_continuous_outcome_is_not_nan() -> None:
     metrics = pd.DataFrame({"arm": ["a"], "outcome": ["spend"], "n_t": [10], "n_c": [10],
                             "qini": [np.nan], "auuc": [np.nan], "qini_unnormalized": [-0.0]})
     text = rendered(views.metrics_table(metrics))
-    assert "n/a (binary outcomes only)" in text
+    assert NORMALIZED_UNDEFINED in text
     assert "nan" not in text and "-0" not in text
 
 

@@ -21,11 +21,11 @@ from causal_targeting.evaluation.figures import (
     reliability_figure,
 )
 from causal_targeting.evaluation.report import Section, display_table
+from causal_targeting.evaluation.uplift import NORMALIZED_UNDEFINED
 from causal_targeting.formats import amount, number, p_value, unit_label
 
 NO_OFFER = "no offer"
 """How the allocation's customers without an offer are counted."""
-BINARY_ONLY = "n/a (binary outcomes only)"
 MIN_STANDARDIZED_LIFT = 0.02
 """Lift the A/B test is sized for when the evaluated rows show none: 0.02 standard deviations of the
 per-customer value. Per-customer effects of marketing offers are small against the spread of
@@ -97,7 +97,7 @@ def model_section(
 ) -> Section:
     """Qini/AUUC per arm and outcome on the evaluated ``rows`` (:data:`OUT_OF_FOLD` or
     :data:`HOLDOUT`), with the Qini and uplift curves."""
-    normalized = {"spec": ".4f", "missing": BINARY_ONLY}
+    normalized = {"spec": ".4f", "missing": NORMALIZED_UNDEFINED}
     shown = display_table(
         metrics,
         {

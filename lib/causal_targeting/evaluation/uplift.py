@@ -36,6 +36,9 @@ from causal_targeting.errors import DataContractError
 BUCKET_COLUMNS = ["n_t", "n_c", "sum_y_t", "sum_y_c"]
 CURVES = ("uplift", "qini")
 HOLDOUT_TABLE = "holdout"
+NORMALIZED_UNDEFINED = "n/a (binary outcomes only; needs responders)"
+"""How a table shows a normalized score that is NaN: the outcome is continuous, or the perfect
+curve does not rise above random (as on rows where no one responded)."""
 
 
 def bucket_stats(
