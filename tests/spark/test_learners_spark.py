@@ -222,20 +222,21 @@ def test_train_holdout_split_is_deterministic_and_disjoint(spark, arms_table) ->
     assert {r["customer_id"] for r in again.collect()} == holdout_ids
 
 
-def test_check_holdout_refuses_a_holdout_without_an_arm() -> None:
-    check_holdout({"a": 3, "b": 1}, ["a", "b"], 0.01)
+def test_check_holdout_refuses_a_holdout_short_of_an_arm() -> None:
+    check_holdout({"a": 30, "b": 31}, ["a", "b"], 0.01)
     check_holdout({}, ["a", "b"], 0.0)  # no holdout: judged out of fold
-    with pytest.raises(ConfigError, match=r"holdout_fraction = 0\.01 holds out 3 rows, none of "
-                       r"arm 'b'.*Fix: raise train\.holdout_fraction.*or set it to 0"):
+    with pytest.raises(ConfigError, match=r"holdout_fraction = 0\.01 holds out 59 rows, 29 of "
+                       r"'b': fewer than the 30 rows.*Fix: raise train\.holdout_fraction.*or set "
+                       r"it to 0"):
+        check_holdout({"a": 30, "b": 29}, ["a", "b"], 0.01)
+    with pytest.raises(ConfigError, match=r"holds out 3 rows, 3 of 'a', 0 of 'b': fewer"):
         check_holdout({"a": 3}, ["a", "b"], 0.01)
-    with pytest.raises(ConfigError, match=r"holds out 0 rows, none of arms 'a', 'b'"):
-        check_holdout({"a": 0}, ["a", "b"], 0.01)
 
 
-def test_the_train_stage_refuses_a_holdout_without_an_arm_and_writes_nothing(
+def test_the_train_stage_refuses_a_holdout_short_of_an_arm_and_writes_nothing(
     spark, root: Path, tmp_path: Path
 ) -> None:
-    """A holdout of a tiny share of a small experiment lacks an arm: one line, before any fit,
+    """A holdout of 1% of a small experiment is short of every arm: one line, before any fit,
     no MLflow store, no train outputs."""
     sample = tmp_path / "hillstrom.csv"
     pd.read_csv(root / "data" / "hillstrom_email_2008.csv", nrows=600).to_csv(sample, index=False)
@@ -246,13 +247,13 @@ def test_the_train_stage_refuses_a_holdout_without_an_arm_and_writes_nothing(
             f"outputs.root={tmp_path / 'work'}",
             f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
             f"tracking.artifact_location={tmp_path / 'mlruns'}",
-            "train.holdout_fraction=0.001",
+            "train.holdout_fraction=0.01",
         ],
     )
     ingest(cfg, spark)
     written = sorted(p.name for p in (tmp_path / "work").iterdir())
-    with pytest.raises(ConfigError, match=r"train\.holdout_fraction = 0\.001 holds out \d rows, "
-                       r"none of arms? .*Fix: raise train\.holdout_fraction"):
+    with pytest.raises(ConfigError, match=r"train\.holdout_fraction = 0\.01 holds out \d+ rows, "
+                       r"\d+ of 'No E-Mail', .*fewer than the 30.*Fix: raise train\.holdout"):
         train(cfg, spark)
     assert sorted(p.name for p in (tmp_path / "work").iterdir()) == written
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
