@@ -55,7 +55,7 @@ from causal_targeting.selection import (
     learner_comparison,
     net_value_policy,
 )
-from causal_targeting.stages.train import fit_arguments, sample_summary
+from causal_targeting.stages.train import fit_arguments, promotion_score, sample_summary
 from causal_targeting.value import ValueModel
 from causal_targeting.views import choice_line, sample_line
 
@@ -779,3 +779,16 @@ def test_a_bag_holds_only_unbagged_models_of_the_same_learner() -> None:
         t.fold_models_[0].bagged(x.fold_models_)
     with pytest.raises(ModelError, match="unbagged"):
         t.fold_models_[0].bagged([t.model_])
+
+
+def test_the_promotion_score_is_the_mean_qini_and_nan_without_a_figure(
+    root: Path, recwarn: pytest.WarningsRecorder
+) -> None:
+    """A holdout where no one responded has NaN Qinis: the score is NaN (never wins, see
+    tracking.promote), without a numpy warning on the terminal."""
+    cfg = load_config(root / "conf" / "local.yaml")
+    metrics = pd.DataFrame({"outcome": ["visit", "visit", "spend"], "qini": [0.1, np.nan, 9.0],
+                            "qini_unnormalized": [0.0, 0.0, 9.0]})
+    assert promotion_score(metrics, cfg) == pytest.approx(0.1)
+    assert np.isnan(promotion_score(metrics.assign(qini=np.nan), cfg))
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
