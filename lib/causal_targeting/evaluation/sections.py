@@ -118,7 +118,8 @@ def model_section(
             "effect; "
             "the curves show the incremental outcome gained by targeting the top share, against "
             "random targeting (dotted). Normalized Qini and AUUC are defined for binary "
-            "outcomes; the areas in outcome units are given for every outcome.",
+            "outcomes with responders among the rows (n/a otherwise); the areas in outcome "
+            "units are given for every outcome.",
         ],
         tables=[(f"Uplift metrics on the {rows} rows", shown)],
         figures=[

@@ -36,9 +36,10 @@ from causal_targeting.errors import DataContractError
 BUCKET_COLUMNS = ["n_t", "n_c", "sum_y_t", "sum_y_c"]
 CURVES = ("uplift", "qini")
 HOLDOUT_TABLE = "holdout"
-NORMALIZED_UNDEFINED = "n/a (binary outcomes only; needs responders)"
+NORMALIZED_UNDEFINED = "n/a"
 """How a table shows a normalized score that is NaN: the outcome is continuous, or the perfect
-curve does not rise above random (as on rows where no one responded)."""
+curve does not rise above random (as on rows where no one responded); the tables' titles and
+text say that these scores are for binary outcomes."""
 
 
 def bucket_stats(
