@@ -181,11 +181,12 @@ def check_holdout(rows: Mapping[str, int], arms: Sequence[str], fraction: float)
     the few rows drawn, not of the experiment (on 3 rows, one of each arm, a 90% lower bound
     above 0 is easy). 30 is the usual size at which a mean's sampling distribution is taken as
     normal. ``rows``: holdout rows by arm (an arm absent from it has none)."""
-    short = {arm: int(rows.get(arm, 0)) for arm in arms if int(rows.get(arm, 0)) < MIN_HOLDOUT_ROWS}
+    held = {arm: int(rows.get(arm, 0)) for arm in arms}
+    short = {arm: n for arm, n in held.items() if n < MIN_HOLDOUT_ROWS}
     if fraction > 0 and short:
-        held = ", ".join(f"{n} of '{arm}'" for arm, n in short.items())
+        counts = ", ".join(f"{n} of '{arm}'" for arm, n in short.items())
         raise ConfigError(
-            f"train.holdout_fraction = {fraction:g} holds out {sum(rows.values())} rows, {held}: "
+            f"train.holdout_fraction = {fraction:g} holds out {sum(held.values())} rows, {counts}: "
             f"fewer than the {MIN_HOLDOUT_ROWS} rows of every arm the holdout needs to judge the "
             "model. Fix: raise train.holdout_fraction (it holds out about that share of each "
             "arm's rows), or set it to 0 to judge the model on the out-of-fold rows (every row, "

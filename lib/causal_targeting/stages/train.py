@@ -109,7 +109,7 @@ def promotion_score(metrics: pd.DataFrame, cfg: Config) -> float:
     evaluated rows (out of fold, or the holdout)."""
     outcome = cfg.train.promotion_outcome or next(iter(cfg.data.outcomes))
     column = "qini" if cfg.data.outcomes[outcome] == "binary" else "qini_unnormalized"
-    return float(metrics.loc[metrics["outcome"] == outcome, column].mean())  # NaN if all are
+    return float(metrics.loc[metrics["outcome"] == outcome, column].mean())  # NaN when every one is
 
 
 def comparison_rows(
