@@ -306,13 +306,36 @@ def static_problem(
     return sample_problem(constant, cfg, offers, base_rows, static_value_model(value_model))
 
 
-def static_policy(
+def static_draw(
     rows: pd.DataFrame, cfg: Config, offers: list[str], base_rows: int, arm: str
-) -> np.ndarray:
-    """The static policy of :func:`static_problem` solved on a sample of scored rows like
-    :func:`sample_policy`. Raises :class:`~causal_targeting.errors.InfeasibleError` when it
-    cannot meet the guardrails."""
-    return solved_policy(static_problem(rows, cfg, offers, base_rows, arm), cfg, offers)
+) -> tuple[np.ndarray, np.ndarray]:
+    """(policy, share): the static policy of :func:`static_problem` solved on a sample of scored
+    rows like :func:`sample_policy` (arm names per row: the tie-break's draw of the rows it
+    reaches), and each row's probability of ``arm`` over that draw (:func:`tie_shares`; 0 for
+    the control arm). Raises :class:`~causal_targeting.errors.InfeasibleError` when it cannot
+    meet the guardrails."""
+    import numpy as np
+
+    problem = static_problem(rows, cfg, offers, base_rows, arm)
+    policy = solved_policy(problem, cfg, offers)
+    if arm == cfg.data.control:
+        return policy, np.zeros(len(rows))
+    return policy, tie_shares(problem[0], offers.index(arm), policy == arm)
+
+
+def expected_static_policy(
+    rows: pd.DataFrame, cfg: Config, offers: list[str], base_rows: int, arm: str
+) -> pd.DataFrame:
+    """The static policy of :func:`static_draw` as the stochastic policy it is: each row's
+    probability of ``arm`` and of no offer over the tie-break's draw (a
+    :func:`~causal_targeting.evaluation.policy_value.stochastic_policy`)."""
+    from causal_targeting.evaluation.policy_value import stochastic_policy
+
+    _, share = static_draw(rows, cfg, offers, base_rows, arm)
+    shares = {cfg.data.control: 1.0 - share}
+    if arm != cfg.data.control:
+        shares[arm] = share
+    return stochastic_policy(shares, len(rows))
 
 
 def tie_shares(block: OptionBlock, option: int, given: np.ndarray) -> np.ndarray:
@@ -356,13 +379,12 @@ def safeguard_decision(
     control = cfg.data.control
     statics, shares = {}, {}
     for arm in [control, *offers]:
-        problem = static_problem(rows, cfg, offers, base_rows, arm)
         try:
-            statics[arm] = solved_policy(problem, cfg, offers)
+            statics[arm], share = static_draw(rows, cfg, offers, base_rows, arm)
         except InfeasibleError:
             continue  # the static policy cannot meet the guardrails: not a candidate
         if arm != control:
-            shares[arm] = tie_shares(problem[0], offers.index(arm), statics[arm] == arm)
+            shares[arm] = share
     decision = decide(
         rows,
         value_model,

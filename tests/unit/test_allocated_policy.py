@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from causal_targeting.config import validate
+from causal_targeting.evaluation.baselines import baseline_policies
 from causal_targeting.stages.evaluate import allocated_policy
 from safeguard_support import ONE_ARM_DATA
 
@@ -29,7 +30,35 @@ def test_the_static_policy_is_valued_when_the_safeguard_chose_it() -> None:
     rows = noise_scores(400)
     static = allocated_policy(rows, CFG, ["a"], 400, {"kind": "static", "static_arm": "a"})
     targeted = allocated_policy(rows, CFG, ["a"], 400, {"kind": "targeted", "static_arm": "a"})
-    assert (static == "a").all()
+    assert isinstance(static, pd.DataFrame) and (static["a"] == 1.0).all()
     assert 0 < (targeted == "a").sum() < len(rows)  # the noise scores target only some
     none = allocated_policy(rows, CFG, ["a"], 400, {"kind": "static", "static_arm": "ctl"})
-    assert (none == "ctl").all()
+    assert set(none.columns) == {"ctl"} and (none["ctl"] == 1.0).all()
+
+
+def test_a_capped_static_policy_is_valued_by_its_expectation_like_the_static_baseline() -> None:
+    """Under a cap of 30% of the customers the static policy reaches a random 30% (its
+    tie-break's draw): it is valued as 'a' with probability 0.3 on every row, the static_best
+    baseline's own policy, so the two are the same policy (a difference of exactly 0)."""
+    cfg = validate(
+        {
+            "data": ONE_ARM_DATA,
+            "allocation": {
+                "weights": {"y": 1.0},
+                "fixed_cost": 0.2,
+                "guardrails": [{"name": "c", "kind": "contacts", "share": 0.3}],
+            },
+        }
+    )
+    rows = noise_scores(400)
+    static = allocated_policy(rows, cfg, ["a"], 400, {"kind": "static", "static_arm": "a"})
+    np.testing.assert_allclose(static["a"], 0.3)
+    np.testing.assert_allclose(static["ctl"], 0.7)
+    net = rows.assign(**{"mu__value__ctl": 0.0, "mu__value__a": rows["tau__y__a"] - 0.2})
+    baselines = baseline_policies(
+        net, static, outcome="value", arms=["ctl", "a"], control="ctl", costs={"a": 0.2}
+    )
+    for name in ("static_best", "random"):
+        same = baselines[name].reindex(columns=static.columns, fill_value=0.0)
+        np.testing.assert_allclose(same.to_numpy(), static.to_numpy(), rtol=0, atol=1e-12)
+    assert baselines["propensity"].tolist().count("a") == 120  # the same contacts

@@ -16,8 +16,10 @@ from causal_targeting.evaluation.policy_value import (
     estimator_terms,
     poisson_bootstrap,
     poisson_weights,
+    policy_array,
     policy_values,
     true_policy_value,
+    with_no_offer,
 )
 
 ARMS = ["ctl", "a"]
@@ -310,3 +312,16 @@ def test_a_stochastic_policy_frame_is_valued_as_its_mixture() -> None:
     )
     assert values.loc["dr", "true_value"] == pytest.approx(truth)
     assert values.loc["dr", "contacts"] == 2 and values.loc["dr", "cost"] == pytest.approx(1.75)
+
+
+def test_with_no_offer_sets_the_masked_rows_to_control() -> None:
+    """The organic customers given no offer: arm names replaced, a stochastic policy's rows put
+    on control with probability 1 (a control column added when it had none)."""
+    rows = np.array([True, False, True])
+    names = with_no_offer(np.array(["a", "b", "a"], dtype=object), rows, "ctl")
+    assert names.tolist() == ["ctl", "b", "ctl"]
+    frame = with_no_offer(pd.DataFrame({"a": [0.3, 0.3, 1.0]}), rows, "ctl")
+    assert frame.to_dict("list") == {"a": [0.0, 0.3, 0.0], "ctl": [1.0, 0.0, 1.0]}
+    assert policy_array(frame.assign(ctl=frame["ctl"] + [0, 0.7, 0]), ["ctl", "a"], "p").shape == (
+        3, 2
+    )

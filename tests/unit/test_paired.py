@@ -82,6 +82,27 @@ def test_same_decisions_of_a_stochastic_baseline_is_its_expected_agreement() -> 
     assert table["same_decisions"].to_numpy() == pytest.approx([0.48] * 3)
 
 
+def test_two_equal_stochastic_policies_are_the_same_policy() -> None:
+    """The safeguard's static policy stopped by a cap and the static_best baseline: 'a' with
+    probability 0.4 on every row, both. Independent draws would agree on 0.4^2 + 0.6^2 = 52%
+    of the rows, but they are one policy: same_decisions 1, a difference of exactly 0; a
+    different share is compared by its expected agreement."""
+    share = pd.DataFrame({"a": [0.4] * 5, "ctl": [0.6] * 5})
+    rounded = share + np.array([1, -1, 1, -1, 0])[:, None] * np.array([1e-16, -1e-16])
+    other = pd.DataFrame({"a": [0.5] * 5, "ctl": [0.5] * 5})
+    table = policy_differences(
+        _tiny(), {"ours": share, "copy": share.copy(), "rounded": rounded, "other": other},
+        against="ours", outcome="spend", arms=ARMS, control="ctl", costs={"a": 1.0}, reps=50,
+    )
+    copies = table[table["baseline"].isin(["copy", "rounded"])]  # shares computed another way
+    assert (copies["same_decisions"] == 1.0).all()
+    assert (copies[["difference", "ci_low", "ci_high"]].to_numpy() == 0.0).all()
+    expected = 0.4 * 0.5 + 0.6 * 0.5
+    assert table.loc[table["baseline"] == "other", "same_decisions"].to_numpy() == pytest.approx(
+        [expected] * 3
+    )
+
+
 def test_p_value_is_two_sided_and_never_zero() -> None:
     draws = np.r_[np.ones(98), -np.ones(2)]
     assert bootstrap_p_value(draws) == pytest.approx(2 * 3 / 101)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from causal_targeting.config import validate
-from causal_targeting.decision import static_policy, static_problem, tie_shares
+from causal_targeting.decision import expected_static_policy, static_draw
 from causal_targeting.evaluation.safeguard import decide
 from causal_targeting.value import ValueModel
 from safeguard_support import ONE_ARM_DATA
@@ -47,12 +47,13 @@ def test_a_cap_on_contacts_gives_every_row_the_same_share() -> None:
     rows = scored(1000, 0)
     cap = {"name": "c", "kind": "contacts", "share": 0.3}
     cfg = config({"fixed_cost": 0.1, "guardrails": [cap]})
-    policy = static_policy(rows, cfg, ["a"], len(rows), "a")
+    policy, shares = static_draw(rows, cfg, ["a"], len(rows), "a")
     reach = float(np.mean(policy == "a"))
     assert reach == pytest.approx(0.3, abs=0.002)
-    block, _ = static_problem(rows, cfg, ["a"], len(rows), "a")
-    shares = tie_shares(block, 0, policy == "a")
     np.testing.assert_allclose(shares, reach)
+    expected = expected_static_policy(rows, cfg, ["a"], len(rows), "a")
+    np.testing.assert_allclose(expected["a"], reach)
+    np.testing.assert_allclose(expected["ctl"], 1 - reach)
 
 
 def test_costs_that_differ_by_customer_leave_the_drawn_policy() -> None:
@@ -63,10 +64,8 @@ def test_costs_that_differ_by_customer_leave_the_drawn_policy() -> None:
             "guardrails": [{"name": "b", "kind": "budget", "share": 0.3}],
         }
     )
-    policy = static_policy(rows, cfg, ["a"], len(rows), "a")
+    policy, shares = static_draw(rows, cfg, ["a"], len(rows), "a")
     assert 0 < np.mean(policy == "a") < 1  # the budget binds: the cheaper customers first
-    block, _ = static_problem(rows, cfg, ["a"], len(rows), "a")
-    shares = tie_shares(block, 0, policy == "a")
     np.testing.assert_array_equal(shares, (policy == "a").astype(float))
 
 

@@ -32,7 +32,14 @@ import numpy as np
 import pandas as pd
 
 from causal_targeting.errors import DataContractError, refuse_missing_columns
-from causal_targeting.evaluation.policy_value import HOLDOUT_TABLE, arm_codes, stochastic_policy
+from causal_targeting.evaluation.policy_value import (
+    HOLDOUT_TABLE,
+    Policy,
+    expected_contacts,
+    expected_cost,
+    policy_array,
+    stochastic_policy,
+)
 
 BASELINES = ("propensity", "static_best", "random", "treat_all", "treat_none")
 
@@ -73,7 +80,7 @@ def fill_in_order(
 
 def baseline_policies(
     holdout: pd.DataFrame,
-    policy: Sequence[str] | np.ndarray,
+    policy: Policy,
     *,
     outcome: str,
     arms: Sequence[str],
@@ -86,7 +93,8 @@ def baseline_policies(
     Args:
         holdout: holdout rows with ``mu__{outcome}__{arm}``, the predicted net value of each
             arm (cost taken off), for every arm (and ``response_col``).
-        policy: our policy, one arm name per row.
+        policy: our policy, one arm name per row, or each row's arm probabilities (a
+            stochastic policy: its contacts, budget and offer shares are expectations).
         outcome: outcome whose predictions rank customers and pick the best offer.
         arms: every arm, including ``control``.
         costs: arm -> cost per customer given the arm (missing arms cost 0): the budget of
@@ -106,23 +114,25 @@ def baseline_policies(
         HOLDOUT_TABLE,
         "score the holdout rows with the model",
     )
-    codes = arm_codes(policy, arms, "policy")
+    ordered = [control, *[a for a in arms if a != control]]
+    given = policy_array(policy, ordered, "policy")
     n = len(holdout)
-    if len(codes) != n:
+    if len(given) != n:
         raise DataContractError(
-            HOLDOUT_TABLE, f"policy has {len(codes)} arms for {n} rows", "give one arm per row"
+            HOLDOUT_TABLE, f"policy has {len(given)} arms for {n} rows", "give one arm per row"
         )
     best = best_average_arm(
         holdout[list(mu_cols.values())].set_axis(list(mu_cols), axis=1), control=control
     )
-    given = np.asarray(policy, dtype=object)
     limits = {
         "n_rows": n,
         "control": control,
-        "max_contacts": int((given != control).sum()),
-        "budget": float(sum(float(costs.get(a, 0.0)) for a in given)),
+        "max_contacts": expected_contacts(given),
+        "budget": expected_cost(given, np.array([float(costs.get(a, 0.0)) for a in ordered])),
         "costs": costs,
     }
+    counts = given.sum(axis=0) if given.ndim == 2 else np.bincount(given, minlength=len(ordered))
+    shares = counts / n
     ranked = np.argsort(-holdout[response_col].to_numpy(dtype=float), kind="stable")
     everyone = np.full(n, best, dtype=object)
     reached = prefix_length(
@@ -131,7 +141,9 @@ def baseline_policies(
     return {
         "propensity": fill_in_order(ranked, everyone, **limits),
         "static_best": stochastic_policy({best: reached / n, control: 1 - reached / n}, n),
-        "random": stochastic_policy(pd.Series(given).value_counts(normalize=True).to_dict(), n),
+        "random": stochastic_policy(
+            {arm: share for arm, share in zip(ordered, shares, strict=True) if share > 0}, n
+        ),
         "treat_all": np.full(n, best, dtype=object),
         "treat_none": np.full(n, control, dtype=object),
     }

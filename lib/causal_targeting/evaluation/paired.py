@@ -15,7 +15,9 @@ estimated from B draws is never 0, and one that none of 1,000 draws contradicts 
 0.002, not "< 1e-300": Phipson & Smyth, "Permutation p-values should never be zero", 2010),
 and beside them the share of rows on which A and B choose the same arm (1: the same policy on
 these rows, so D_b = 0 in every replicate and the comparison says nothing about targeting); for
-stochastic policies its expectation, ``mean_i sum_k pi^A_ik pi^B_ik``.
+stochastic policies its expectation, ``mean_i sum_k pi^A_ik pi^B_ik``, or 1 when their
+probabilities are equal on every row (the same policy, as when the safeguard allocates a static
+policy the guardrails stop short and the ``static_best`` baseline is that policy).
 """
 
 from __future__ import annotations
@@ -66,14 +68,24 @@ def difference_draws(
     return point[a] - point[b], boot[:, a, :] - boot[:, b, :]
 
 
+def same_policy(a: np.ndarray, b: np.ndarray, arms: int) -> bool:
+    """Whether policies ``a`` and ``b`` (arm codes or probabilities,
+    :func:`~causal_targeting.evaluation.policy_value.policy_array`) give every row the same arm,
+    or the same probabilities of each arm (to 1e-12: shares computed two ways)."""
+    if a.ndim == 1 and b.ndim == 1:
+        return bool(np.array_equal(a, b))
+    return np.allclose(arm_probabilities(a, arms), arm_probabilities(b, arms), rtol=0, atol=1e-12)
+
+
 def agreement(a: np.ndarray, b: np.ndarray, arms: int) -> float:
-    """Share of rows on which policies ``a`` and ``b`` (arm codes or probabilities,
-    :func:`~causal_targeting.evaluation.policy_value.policy_array`) choose the same arm, in
-    expectation over the draws of stochastic ones: ``mean_i sum_k a_ik b_ik``."""
+    """Share of rows on which policies ``a`` and ``b`` (as in :func:`same_policy`) choose the
+    same arm, in expectation over the draws of stochastic ones: ``mean_i sum_k a_ik b_ik``;
+    1 when they are the same policy (one draw would serve both)."""
     if a.ndim == 1 and b.ndim == 1:
         return float(np.mean(a == b))
-    shares = arm_probabilities(a, arms) * arm_probabilities(b, arms)
-    return float(shares.sum(axis=1).mean())
+    if same_policy(a, b, arms):
+        return 1.0
+    return float((arm_probabilities(a, arms) * arm_probabilities(b, arms)).sum(axis=1).mean())
 
 
 def policy_differences(
@@ -111,6 +123,10 @@ def policy_differences(
     inputs = estimator_inputs(holdout, outcome=outcome, arms=arms, costs=costs)
     names = list(policies)
     given = {k: policy_array(v, arms, f"policy '{k}'") for k, v in policies.items()}
+    ours_given = given[against]
+    given = {  # the same policy is valued once: its difference is 0, not rounding
+        k: ours_given if same_policy(v, ours_given, len(arms)) else v for k, v in given.items()
+    }
     point, boot = paired_estimates(given, *inputs, reps=reps, seed=seed)
     ours = names.index(against)
     rows = []

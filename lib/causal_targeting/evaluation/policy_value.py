@@ -63,6 +63,16 @@ def stochastic_policy(shares: Mapping[str, float | np.ndarray], rows: int) -> pd
     return pd.DataFrame(columns)
 
 
+def with_no_offer(policy: Policy, rows: np.ndarray, control: str) -> Policy:
+    """``policy`` with the rows where ``rows`` (a boolean mask) is true given the ``control``
+    arm (no offer): for a stochastic policy, with probability 1."""
+    rows = np.asarray(rows, dtype=bool)
+    if isinstance(policy, pd.DataFrame):
+        kept = policy.mul(~rows, axis=0)
+        return kept.assign(**{control: kept.get(control, 0.0) + rows})
+    return np.where(rows, control, np.asarray(policy, dtype=object))
+
+
 def policy_array(policy: Policy, arms: Sequence[str], what: str) -> np.ndarray:
     """Arm codes, shape (n,), of a policy of arm names; the probabilities, shape (n, k) with
     the columns in the order of ``arms``, of a stochastic one. Refuses columns that are not arms

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pandas as pd
 
 from causal_targeting import tracking
@@ -16,9 +15,9 @@ from causal_targeting.data.io import read_json, read_output, write_text
 from causal_targeting.decision import (
     allocation_problem,
     chosen_offers,
+    expected_static_policy,
     sample_policy,
     scored_experiment_rows,
-    static_policy,
 )
 from causal_targeting.layout import (
     allocate_paths,
@@ -36,6 +35,7 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
     from causal_targeting.config import Config
+    from causal_targeting.evaluation.policy_value import Policy
     from causal_targeting.evaluation.report import Section
 
 
@@ -71,14 +71,16 @@ def offer_counts(cfg: Config, spark: SparkSession) -> pd.DataFrame:
     return frame.sort_values([*segments, "offer"], ignore_index=True)
 
 
-def without_organic(policy: np.ndarray, holdout: pd.DataFrame, cfg: Config) -> np.ndarray:
+def without_organic(policy: Policy, holdout: pd.DataFrame, cfg: Config) -> Policy:
     """Our policy with the customers the segment model calls organic given no offer (the
-    segment stage's registered model predicts the holdout rows)."""
+    segment stage's registered model predicts the holdout rows); a stochastic policy gives
+    them no offer with probability 1."""
+    from causal_targeting.evaluation.policy_value import with_no_offer
     from causal_targeting.segments.pyfunc import load_intent_model
 
     model = load_intent_model(read_json(segment_paths(cfg)["report"])["model_uri"])
     organic = model.predict(holdout)["segment"].to_numpy() == "organic"
-    return np.where(organic, cfg.data.control, policy)
+    return with_no_offer(policy, organic, cfg.data.control)
 
 
 def segment_part(cfg: Config) -> Section:
@@ -116,12 +118,15 @@ def allocated_policy(
     offers: list[str],
     base_rows: int,
     safeguard: Mapping[str, Any] | None,
-) -> np.ndarray:
-    """The allocate stage's policy on the holdout rows: the model's targeting, or the best
-    static policy when the safeguard allocated it instead."""
+) -> Policy:
+    """The allocate stage's policy on the holdout rows: the model's targeting (an arm per row),
+    or, when the safeguard allocated the best static policy instead, that policy by its
+    expectation over the customers its tie-break draws (each row's probability of the arm:
+    the customers a cap leaves out are a random draw, see
+    :func:`~causal_targeting.decision.expected_static_policy`)."""
     arm = allocated_static_arm(safeguard)
     if arm is not None:
-        return static_policy(holdout, cfg, offers, base_rows, arm)
+        return expected_static_policy(holdout, cfg, offers, base_rows, arm)
     return sample_policy(holdout, cfg, offers, base_rows)
 
 
