@@ -1,7 +1,8 @@
 """Baseline policies to compare our targeting policy against, at its contact count and budget.
 
 A policy is an array with one arm name per holdout row (the control arm = no offer), or, for
-the two baselines that choose customers at random, a frame of each row's probability of each
+a policy that chooses customers at random (the two baselines below; ours when the safeguard
+allocated a static policy the guardrails stop short), a frame of each row's probability of each
 arm (:data:`~causal_targeting.evaluation.policy_value.Policy`): they are valued by their
 expectation over the random choice, which is the same policy's value without the noise of one
 draw of rows (the paired intervals against them narrow accordingly). The budgeted baselines
