@@ -32,6 +32,23 @@ def test_overrides_are_typed_and_nested(root: Path) -> None:
     assert cfg.ingest.alpha == pytest.approx(0.1)
 
 
+def test_a_mapping_override_replaces_the_mapping_and_a_dotted_one_sets_one_key(
+    root: Path,
+) -> None:
+    """Hillstrom values conversion at $35: `--set allocation.weights={spend: 0.3}` values
+    spend instead (merged, it valued both: an order counted twice); a dotted key adds one."""
+    conf = root / "conf" / "local.yaml"
+    assert load_config(conf, ["allocation.weights={spend: 0.3}"]).allocation.weights == {
+        "spend": 0.3
+    }
+    assert load_config(conf, ["allocation.weights.spend=0.3"]).allocation.weights == {
+        "conversion": 35.0,
+        "spend": 0.3,
+    }
+    features = load_config(conf, ["data.features={recency: numeric}"]).data.features
+    assert features == {"recency": "numeric"}
+
+
 def test_the_evaluated_rows_follow_the_holdout_fraction(root: Path) -> None:
     default = load_config(root / "conf" / "local.yaml")
     held_out = load_config(root / "conf" / "local.yaml", ["train.holdout_fraction=0.2"])

@@ -118,15 +118,25 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 
 
 def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Return ``raw`` with each ``key.path=value`` override set."""
+    """Return ``raw`` with each ``key.path=value`` override set: the value replaces the key's,
+    a mapping too (``allocation.weights={spend: 0.3}`` leaves no other weight, where
+    ``allocation.weights.spend=0.3`` sets one beside the others). Unlike an inherited file's
+    mappings, which are merged (:func:`merge`), an override says the whole value."""
     result = dict(raw)
     for text in overrides:
         keys, value = parse_override(text)
-        nested: dict[str, Any] = value
-        for key in reversed(keys[1:]):
-            nested = {key: nested}
-        result = merge(result, {keys[0]: nested})
+        result = with_value(result, keys, value)
     return result
+
+
+def with_value(raw: dict[str, Any], keys: list[str], value: Any) -> dict[str, Any]:
+    """``raw`` with ``value`` at the key path ``keys``, the mappings along it copied (created
+    where missing or not mappings)."""
+    head, *rest = keys
+    if not rest:
+        return {**raw, head: value}
+    inner = raw.get(head)
+    return {**raw, head: with_value(inner if isinstance(inner, dict) else {}, rest, value)}
 
 
 def field_paths(model: type[BaseModel] | None = None, prefix: str = "") -> list[str]:
