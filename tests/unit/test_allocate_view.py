@@ -76,7 +76,7 @@ def test_evaluate_ends_with_the_decision_and_the_verdict_before_the_report_path(
          "ci_low": [-0.0348], "ci_high": [0.0501], "p_value": [0.772], "same_decisions": [0.4]}
     )
     headline = [
-        "Send [mens] E-Mail to 22,400 customers. This is the best static policy, not the "
+        "Send '[mens] E-Mail' to 22,400 customers. This is the best static policy, not the "
         "model's targeting.",
         "Targeting does not significantly beat the best baseline ('static_best'): +0.0065.",
     ]

@@ -54,7 +54,7 @@ def decision_text(**kwargs: object) -> str:
 
 def test_decision_says_who_gets_what_the_value_and_the_binding_guardrails() -> None:
     text = decision_text()
-    assert text.startswith("Send mail to 300 customers, sms to 100 customers (400 of 1,000")
+    assert text.startswith("Send 'mail' to 300 customers, 'sms' to 100 customers (400 of 1,000")
     assert "600 get no offer" in text
     assert "('propensity'), targeting is worth +$0.0500 per customer" in text
     assert "not of their difference" in text

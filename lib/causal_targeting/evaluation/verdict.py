@@ -81,10 +81,12 @@ def versus_best_text(
 
 
 def counts_text(counts: pd.DataFrame) -> str:
-    """'Mens E-Mail to 18,616 customers, Womens E-Mail to 3,784; 41,600 get no offer.'"""
+    """"Send 'Mens E-Mail' to 18,616 customers, 'Womens E-Mail' to 3,784 customers (22,400 of
+    64,000 customers); 41,600 get no offer." Offers are quoted, as everywhere in the report: an
+    arm may be named '2' or 'no'."""
     by_offer = counts.groupby("offer", sort=False)["customers"].sum()
     given = by_offer.drop(NO_OFFER, errors="ignore").sort_values(ascending=False)
-    sent = ", ".join(f"{offer} to {n:,} customers" for offer, n in given.items())
+    sent = ", ".join(f"'{offer}' to {n:,} customers" for offer, n in given.items())
     total = int(by_offer.sum())
     rest = int(by_offer.get(NO_OFFER, 0))
     return (
