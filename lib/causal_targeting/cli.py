@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from causal_targeting import views
 from causal_targeting.config import Config, SparkConfig, check_local_inputs, load_config
@@ -47,8 +48,11 @@ app = typer.Typer(
     help="Decide which offer each customer gets, from causal evidence, on Spark.",
 )
 WIDE = None if sys.stdout.isatty() else 160  # rich would wrap tables at 80 columns in a pipe
-console = Console(width=WIDE)
-errors = Console(stderr=True, width=WIDE)
+# No console markup: what is printed holds the user's names and paths, which may hold brackets
+# (an arm 'Offer [new]' would print as 'Offer '); styles are given as Text styles.
+console = Console(width=WIDE, markup=False)
+errors = Console(stderr=True, width=WIDE, markup=False)
+ERROR_STYLE = "bold red"
 
 ConfOption = Annotated[
     Path, typer.Option("--conf", "-c", help="Config file (YAML); may `inherit` another.")
@@ -68,7 +72,9 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except UserError as exc:
-        errors.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        errors.print(
+            Text.assemble(("error:", ERROR_STYLE), f" {exc}"), highlight=False, soft_wrap=True
+        )
         raise typer.Exit(exc.exit_code) from None
     except typer.Exit:
         raise
@@ -76,8 +82,10 @@ def user_errors() -> Iterator[None]:
         log = traceback_log(exc)
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         errors.print(
-            f"[bold red]unexpected error:[/] {type(exc).__name__}: {first} "
-            f"(full traceback in {log}; please report it)",
+            Text.assemble(
+                ("unexpected error:", ERROR_STYLE),
+                f" {type(exc).__name__}: {first} (full traceback in {log}; please report it)",
+            ),
             highlight=False,
             soft_wrap=True,
         )

@@ -1,4 +1,4 @@
-"""How numbers print, on the terminal and in the report: one helper per kind of number.
+"""How numbers and names print, on the terminal and in the report: one helper per kind.
 
 A value that rounds to zero prints without a minus sign (never ``-0.00``), a missing value
 (None, NaN) prints as a stated word instead of ``nan``, p-values below the smallest double
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterable
 
 P_FLOOR = 1e-300
 """p-values below this print as ``<1e-300``: a normal tail this far out underflows to 0."""
@@ -66,6 +67,12 @@ def amount(value: float | None, currency: str, spec: str = ",.2f") -> str:
         return f"{text} {currency}"
     sign = text[0] if text[0] in "+-" else ""
     return f"{sign}{currency}{text[len(sign):]}"
+
+
+def quoted(names: Iterable[object]) -> str:
+    """"'a', 'b' and 'c'": names in quotes, listed."""
+    items = [f"'{name}'" for name in names]
+    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def unit_label(currency: str) -> str:

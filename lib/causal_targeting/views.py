@@ -14,7 +14,15 @@ from rich.table import Table
 from rich.text import Text
 
 from causal_targeting.evaluation.uplift import NORMALIZED_UNDEFINED
-from causal_targeting.formats import amount, number, p_value, signed, signed_interval, unit_label
+from causal_targeting.formats import (
+    amount,
+    number,
+    p_value,
+    quoted,
+    signed,
+    signed_interval,
+    unit_label,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -249,7 +257,7 @@ def allocate_view(result: AllocateResult, cfg: Config) -> list[RenderableType]:
     lines: list[RenderableType] = [solve_table(result, cfg.allocation.currency)]
     if result.segment_mix is not None:
         lines.append(frame_table("Customers per offer and intent segment", result.segment_mix))
-    lines.append(f"allocation of offers {result.offers}: {result.paths['allocation']}")
+    lines.append(f"allocation of offers {quoted(result.offers)}: {result.paths['allocation']}")
     if result.safeguard is not None:
         lines.append(result.safeguard.line(cfg.data.control))
     return lines

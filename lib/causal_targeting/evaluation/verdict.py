@@ -28,6 +28,7 @@ from causal_targeting.formats import (
     number,
     p_value,
     quantity,
+    quoted,
     signed,
     signed_interval,
     signed_spec,
@@ -177,12 +178,6 @@ def decision_section(
 
 COMPARABLE = (*SAME_CONTACTS, "treat_none")
 """The baselines that respect the guardrails: the verdict compares targeting with these."""
-
-
-def quoted(names: pd.Series) -> str:
-    """"'a', 'b' and 'c'": names in quotes, listed."""
-    items = [f"'{name}'" for name in names]
-    return items[0] if len(items) == 1 else f"{', '.join(items[:-1])} and {items[-1]}"
 
 
 def difference_text(row: pd.Series, estimator: str, alpha: float) -> str:
