@@ -52,3 +52,24 @@ def test_policy_value_figure_draws_bars_whiskers_and_truth(tmp_path: Path) -> No
     assert [t.get_text() for t in ax.get_xticklabels()] == ["ours", "random"]
     assert len(ax.collections) == 2  # the CI whiskers and the truth markers
     assert save_png(policy_value_figure(table), tmp_path / "v.png").stat().st_size > 1000
+
+
+def test_names_with_dollar_signs_are_drawn_as_written(tmp_path: Path) -> None:
+    """Text between two '$' is mathtext to matplotlib: a policy named '$5 or $10 off' would be
+    drawn as italic '5or10 off'. Every text of a written figure, the tick labels the drawing
+    made included, is drawn as written, in a file and in the report's PNG bytes."""
+    from matplotlib.text import Text
+
+    from causal_targeting.evaluation.report import png_bytes
+
+    table = pd.DataFrame(
+        {"policy": ["$5 or $10 off", "none"], "estimator": "dr", "value": [0.2, 0.0],
+         "ci_low": [0.1, -0.1], "ci_high": [0.3, 0.1], "contacts": [10, 0]}
+    )
+    for write in (lambda fig: save_png(fig, tmp_path / "d.png"), png_bytes):
+        fig = policy_value_figure(table)
+        fig.get_axes()[0].set_title("value ($) of '$5 or $10 off'")
+        write(fig)
+        texts = [t for t in fig.findobj(Text) if "$" in t.get_text()]
+        assert {t.get_text() for t in texts} >= {"$5 or $10 off", "value ($) of '$5 or $10 off'"}
+        assert not any(t.get_parse_math() for t in fig.findobj(Text))

@@ -22,6 +22,7 @@ import pandas as pd
 
 from causal_targeting.data.io import write_text
 from causal_targeting.formats import number
+from causal_targeting.plots import write_png
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -67,7 +68,7 @@ class Section:
 def png_bytes(figure: Figure) -> bytes:
     """The figure rendered as PNG bytes (100 dpi)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    write_png(figure, buffer, dpi=100, bbox_inches="tight")
     return buffer.getvalue()
 
 
