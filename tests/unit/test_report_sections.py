@@ -52,6 +52,12 @@ def decision_text(**kwargs: object) -> str:
     return section.paragraphs[0]
 
 
+def test_the_guardrail_section_names_the_offers_quoted() -> None:
+    """As everywhere in the report: offers named '10% off, new' read as one offer."""
+    text = sections.guardrail_section(SOLVED, "$").paragraphs[0]
+    assert text.startswith("Allocated 1,000 customers over offers 'mail' and 'sms': total value")
+
+
 def test_decision_says_who_gets_what_the_value_and_the_binding_guardrails() -> None:
     text = decision_text()
     assert text.startswith("Send 'mail' to 300 customers, 'sms' to 100 customers (400 of 1,000")

@@ -22,7 +22,7 @@ from causal_targeting.evaluation.figures import (
 )
 from causal_targeting.evaluation.report import Section, display_table
 from causal_targeting.evaluation.uplift import NORMALIZED_UNDEFINED
-from causal_targeting.formats import amount, number, p_value, unit_label
+from causal_targeting.formats import amount, number, p_value, quoted, unit_label
 
 NO_OFFER = "no offer"
 """How the allocation's customers without an offer are counted."""
@@ -247,7 +247,7 @@ def guardrail_section(solve_report: Mapping[str, Any], currency: str) -> Section
     """Usage against limit and shadow price of each guardrail, and the certified gap."""
     text = (
         f"Allocated {solve_report['customers']:,} customers over offers "
-        f"{', '.join(solve_report['offers'])}: total value "
+        f"{quoted(solve_report['offers'])}: total value "
         f"{amount(solve_report['primal'], currency)}, dual bound "
         f"{amount(solve_report['dual_bound'], currency)}, certified relative gap "
         f"{number(solve_report['gap'], '.2e')} after {solve_report['passes']} passes. A shadow "
