@@ -79,12 +79,11 @@ def same_policy(a: np.ndarray, b: np.ndarray, arms: int) -> bool:
 
 def agreement(a: np.ndarray, b: np.ndarray, arms: int) -> float:
     """Share of rows on which policies ``a`` and ``b`` (as in :func:`same_policy`) choose the
-    same arm, in expectation over the draws of stochastic ones: ``mean_i sum_k a_ik b_ik``;
-    1 when they are the same policy (one draw would serve both)."""
+    same arm, in expectation over independent draws of stochastic ones:
+    ``mean_i sum_k a_ik b_ik`` (the same policy counts 1 in :func:`policy_differences`: one draw
+    would serve both)."""
     if a.ndim == 1 and b.ndim == 1:
         return float(np.mean(a == b))
-    if same_policy(a, b, arms):
-        return 1.0
     return float((arm_probabilities(a, arms) * arm_probabilities(b, arms)).sum(axis=1).mean())
 
 
@@ -135,7 +134,7 @@ def policy_differences(
             # the same policy differs by exactly 0 (a bootstrap's matrix product may round two
             # equal columns apart: 4e-16 on an AMD EPYC)
             diff, draws = np.zeros_like(diff), np.zeros_like(draws)
-        same = agreement(given[against], given[name], len(arms))
+        same = 1.0 if name in alike else agreement(given[against], given[name], len(arms))
         low, high = np.nanquantile(draws, [alpha / 2, 1 - alpha / 2], axis=0)
         for e, estimator in enumerate(ESTIMATORS):
             rows.append(
