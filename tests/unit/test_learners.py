@@ -15,6 +15,7 @@ from causal_targeting.errors import ConfigError, DataContractError, ModelError
 from causal_targeting.learners.base import (
     cv_loss,
     fit_base_model,
+    lightgbm_names,
     lightgbm_params,
     validation_mask,
 )
@@ -25,6 +26,7 @@ from causal_targeting.learners.design import (
     nonnegative_outcomes,
 )
 from causal_targeting.learners.features import FeatureSpec
+from causal_targeting.learners.importance import feature_importance
 from causal_targeting.learners.model import UpliftModel
 from causal_targeting.learners.uplift import TLearner, XLearner
 from causal_targeting.sampling import prefilter_fraction
@@ -344,6 +346,36 @@ def test_base_model_is_deterministic_and_stops_early() -> None:
     assert lgb.Booster(model_str=full).num_trees() == 30
     assert validation_mask(1_000, 0.2, seed=4).sum() == 200
     assert not validation_mask(2, 0.5, seed=4).any()
+
+
+def test_feature_names_lightgbm_refuses_are_written_as_it_accepts_them() -> None:
+    assert lightgbm_names(["x1", "days since order", "spend:12m", 'seg[1]{"a"}, b']) == [
+        "x1", "days_since_order", "spend_12m", "seg_1___a____b",
+    ]  # fmt: skip
+    assert lightgbm_names(["a:b", "a,b", "c"]) == ["f0_a_b", "f1_a_b", "f2_c"]
+
+
+def test_a_learner_fits_features_named_with_json_characters_and_spaces() -> None:
+    """Columns a user may well have ('days since order', 'spend:12m', 'seg[1]') fit as the
+    same models as plain names (LightGBM refused ':' and brackets; it rewrote spaces, and the
+    importance of such a feature read 0), and the importance table names them as the table
+    does."""
+    names = {"x1": "days since order", "x2": "spend:12m", "segment": "seg[1]"}
+    frame = synthetic(1_200, 3)
+    plain = fit(TLearner(**SMALL, seed=3), frame)
+    renamed = fit(
+        TLearner(**SMALL, seed=3),
+        frame.rename(columns=names),
+        features={names[name]: kind for name, kind in FEATURES.items()},
+    )
+    customers = frame.head(200)
+    pd.testing.assert_frame_equal(
+        renamed.predict(customers.rename(columns=names)), plain.predict(customers)
+    )
+    importance = feature_importance(renamed).set_index("feature")["total"]
+    expected = feature_importance(plain).set_index("feature")["total"].rename(index=names)
+    pd.testing.assert_series_equal(importance, expected)
+    assert (importance > 0).all()
 
 
 def test_user_parameters_win_over_defaults_under_any_alias() -> None:

@@ -7,7 +7,8 @@ another on the driver or side by side on Spark executors and give the same model
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,6 +129,31 @@ def lightgbm_params(kind: str, params: Mapping[str, Any] | None, seed: int) -> d
     }
 
 
+NAME_REFUSED = re.compile(r'[\s",:\[\]{}]')
+"""What LightGBM will not keep in a feature name: the JSON delimiters it refuses (a fit stops
+with "Do not support special JSON characters in feature name") and whitespace (it writes '_'
+for it itself, with a warning)."""
+
+
+def lightgbm_names(names: Sequence[str]) -> list[str]:
+    """Feature names LightGBM accepts for the columns ``names``: each refused character
+    (:data:`NAME_REFUSED`) written '_', and, where that makes two names equal ('a:b' and 'a,b'),
+    every name prefixed ``f{position}_``. A name LightGBM accepts is kept as it is.
+
+    Only the model string carries these names: a model matrix is read by column position
+    (:meth:`FeatureSpec.array`), and the feature spec keeps the table's own names.
+    """
+    written = [NAME_REFUSED.sub("_", str(name)) for name in names]
+    if len(set(written)) < len(written):
+        return [f"f{position}_{name}" for position, name in enumerate(written)]
+    return written
+
+
+def lightgbm_frame(X: pd.DataFrame) -> pd.DataFrame:
+    """``X`` with its columns named as LightGBM accepts them (:func:`lightgbm_names`)."""
+    return X.set_axis(lightgbm_names(list(X.columns)), axis=1)
+
+
 def fitted_target(
     kind: str, y: np.ndarray, weight: np.ndarray | None, training: list[np.ndarray]
 ) -> tuple[str, np.ndarray | None]:
@@ -201,6 +227,7 @@ def fit_base_model(
     )
     kind, weight = fitted_target(kind, y, weight, [np.flatnonzero(~mask)])
     full_params = lightgbm_params(kind, params, seed)
+    X = lightgbm_frame(X)
     train = lgb.Dataset(X[~mask], label=y[~mask], weight=None if weight is None else weight[~mask])
     valid_sets, callbacks = [], []
     if mask.any():
@@ -340,7 +367,7 @@ def cv_loss(
     full = {**lightgbm_params(kind, {}, seed), **params}
     history = lgb.cv(
         full,
-        lgb.Dataset(X, label=y, weight=weight),
+        lgb.Dataset(lightgbm_frame(X), label=y, weight=weight),
         num_boost_round=n_estimators,
         folds=splits,
         callbacks=[stop_once_confirmed(len(y))],
