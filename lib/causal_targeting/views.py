@@ -188,10 +188,18 @@ def train_view(result: TrainResult, cfg: Config) -> list[RenderableType]:
     return lines
 
 
+ENGINE_NAMES = {
+    "compiled": "trees compiled with lleaves",
+    "lightgbm": "LightGBM's predictions",
+}
+"""How the score line names each prediction engine."""
+
+
 def score_view(result: ScoreResult, cfg: Config) -> list[RenderableType]:
     """How many customers were scored, by which model, and unseen category levels."""
     lines: list[RenderableType] = [
-        f"scored {result.rows:,} customers with {result.version}: {result.paths['scores']}"
+        f"scored {result.rows:,} customers with {result.version} "
+        f"({ENGINE_NAMES[result.engine]}): {result.paths['scores']}"
     ]
     unseen = {name: n for name, n in result.unseen_levels.items() if n}
     if unseen:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -84,6 +85,9 @@ def test_ingest_and_score_run_under_the_limit(spark: Any, tmp_path: Path) -> Non
     assert ingested.rows_read == {"experiment": ROWS, "customers": ROWS}
     assert scored.rows == ROWS == spark.read.parquet(scored.paths["scores"]).count()
     assert scored.unseen_levels == {"region": int((frame["region"] == "Atlantis").sum())}
+    # score.engine auto: 60,000 customers on the session's slots are too few to pay a compile
+    assert scored.engine == "lightgbm"
+    assert json.loads(Path(scored.paths["report"]).read_text())["engine"] == "lightgbm"
 
 
 def test_the_allocation_solves_under_the_limit(spark: Any, tmp_path: Path) -> None:

@@ -58,3 +58,13 @@ def test_compiled_engine_scores_an_x_learner_like_lightgbm(tmp_path: Path) -> No
     expected = model.predict(customers)
     assert any(key.startswith("propensity__") for key in model.boosters)
     pd.testing.assert_frame_equal(compiled, expected, check_exact=False, rtol=0, atol=1e-9)
+
+
+def test_auto_compiles_only_for_enough_customers_a_task_slot() -> None:
+    per_slot = scoring.COMPILE_ROWS_PER_SLOT
+    assert scoring.chosen_engine("auto", 64_000, slots=2) == "lightgbm"
+    assert scoring.chosen_engine("auto", 2 * per_slot, slots=2) == "compiled"
+    assert scoring.chosen_engine("auto", 2 * per_slot - 1, slots=2) == "lightgbm"
+    assert scoring.chosen_engine("auto", 2 * per_slot, slots=64) == "lightgbm"  # a cluster
+    assert scoring.chosen_engine("compiled", 10, slots=2) == "compiled"  # a set engine stays
+    assert scoring.chosen_engine("lightgbm", 10**9, slots=1) == "lightgbm"

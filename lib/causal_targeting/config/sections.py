@@ -73,7 +73,7 @@ class ScoreConfig(Section):
     """Scoring: which model (default: the champion of tracking.model_name) and how."""
 
     model_uri: str | None = None
-    engine: Literal["compiled", "lightgbm"] = "compiled"
+    engine: Literal["auto", "compiled", "lightgbm"] = "auto"
     threads: int | None = Field(None, ge=1)
     cache_dir: str | None = None
 

@@ -29,6 +29,7 @@ class ScoreResult:
     model_uri: str
     version: str
     rows: int
+    engine: str
     unseen_levels: dict[str, int]
     paths: dict[str, str]
 
@@ -45,7 +46,12 @@ def score(
     from pyspark.sql import Observation
     from pyspark.sql import functions as F
 
-    from causal_targeting.scoring import check_customer_features, unseen_level_counts, unseen_levels
+    from causal_targeting.scoring import (
+        check_customer_features,
+        table_engine,
+        unseen_level_counts,
+        unseen_levels,
+    )
     from causal_targeting.scoring import score as score_table
 
     spark = spark or get_spark(cfg.spark)
@@ -55,6 +61,7 @@ def score(
     model, version = tracking.load_model(uri)
     customers = read_output(spark, ingest_paths(cfg)["customers"], CUSTOMERS)
     check_customer_features(customers.schema, model)  # before the observed columns are named
+    engine = table_engine(cfg.score.engine, customers)
     counted = Observation("score")
     observed = customers.observe(
         counted, F.count(F.lit(1)).alias(ROWS), *unseen_level_counts(model)
@@ -63,7 +70,7 @@ def score(
         observed,
         model,
         version,
-        engine=cfg.score.engine,
+        engine=engine,
         threads=cfg.score.threads,
         cache_dir=cfg.score.cache_dir,
     )
@@ -72,8 +79,14 @@ def score(
     metrics = counted.get
     rows, unseen = int(metrics[ROWS]), unseen_levels(metrics, model)
     write_json(
-        {"model_uri": uri, "version": version, "rows": rows, "unseen_levels": unseen},
+        {
+            "model_uri": uri,
+            "version": version,
+            "rows": rows,
+            "engine": engine,
+            "unseen_levels": unseen,
+        },
         paths["report"],
     )
     manifest.finish(cfg, started, model_version=version)
-    return ScoreResult(uri, version, rows, unseen, paths)
+    return ScoreResult(uri, version, rows, engine, unseen, paths)

@@ -194,7 +194,7 @@ def segment(cfg: Config, spark: SparkSession | None = None) -> SegmentResult:
     table) runs before anything is registered or written.
     """
     from causal_targeting.learners.spark_fit import stratified_sample
-    from causal_targeting.scoring import check_customer_features
+    from causal_targeting.scoring import check_customer_features, table_engine
     from causal_targeting.scoring import score as score_table
     from causal_targeting.segments.pyfunc import log_intent_model
 
@@ -219,7 +219,7 @@ def segment(cfg: Config, spark: SparkSession | None = None) -> SegmentResult:
             customers,
             model,
             version,
-            engine=cfg.score.engine,
+            engine=table_engine(cfg.score.engine, customers),
             threads=cfg.score.threads,
             cache_dir=cfg.score.cache_dir,
         )
