@@ -142,15 +142,13 @@ def task_threads(threads: int | None) -> int:
 COMPILE_ROWS_PER_SLOT = 250_000
 """Customers per task slot from which ``engine="auto"`` compiles the boosters (lleaves).
 
-Compiling is paid once, on the driver; its saving is paid back per row, on every task slot.
-On the 2-core machine, for the Hillstrom demo's bagged ensemble (174 boosters), compiling took
-27 s and saved about 60 µs a customer against LightGBM's own predictions in the score stage:
-even at about 450,000 customers, 225,000 a slot (64,000 customers: 48.3 s compiled against
-26.5 s, the whole stage from a cold cache; 640,000: 45.8 s against 57.3 s). For the
-bagged T-learner of ``benchmarks/scoring.py`` the kernel's figures put it higher (compiling
-41.3 s, saving 37 µs a customer: about 550,000 a slot). A cluster with more slots scores
-more customers a second with either engine, so the rows at which compiling pays grow with
-the slots."""
+Compiling is paid once, on the driver; its saving is paid back per customer, on every task
+slot, so the customers at which it pays grow with the slots. From an empty compiled cache on the
+2-core machine (benchmarks/RESULTS.md, "score engine"): the bagged T-learner of
+``benchmarks/scoring.py`` (36 boosters) broke even at about 640,000 customers, 320,000 a slot
+(64,000: 64.5 s compiled against 9.9 s; 2,000,000: 107.5 s against 139.5 s); the Hillstrom
+demo's bagged ensemble (174 boosters) at about 450,000, 225,000 a slot (64,000: 48.3 s against
+26.5 s; 640,000: 45.8 s against 57.3 s)."""
 
 
 def chosen_engine(engine: str, rows: int, slots: int) -> str:
