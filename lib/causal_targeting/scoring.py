@@ -160,11 +160,17 @@ def chosen_engine(engine: str, rows: int, slots: int) -> str:
     return "compiled" if rows >= COMPILE_ROWS_PER_SLOT * max(slots, 1) else "lightgbm"
 
 
-def table_engine(engine: str, df: DataFrame) -> str:
-    """:func:`chosen_engine` for scoring ``df`` on its session's task slots
-    (:func:`~causal_targeting.spark.task_slots`); the rows are counted only for ``"auto"``."""
+def table_engine(
+    engine: str, df: DataFrame, model: ModelArtifact, cache_dir: str | Path | None = None
+) -> str:
+    """The engine to score ``df`` with ``model``: for ``"auto"``, ``"compiled"`` when every
+    booster is compiled in this machine's cache already (nothing left to pay for: the same
+    model scored again), else :func:`chosen_engine` on the session's task slots
+    (:func:`~causal_targeting.spark.task_slots`); the rows are counted only then."""
     if engine != "auto":
         return engine
+    if not CompiledEngine(cache_dir=cache_dir).uncompiled(model.model_strings()):
+        return "compiled"
     return chosen_engine(engine, df.count(), task_slots(df.sparkSession))
 
 

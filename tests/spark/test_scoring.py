@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 from causal_targeting.errors import DataContractError
+from causal_targeting.learners.compiled import CompiledEngine
 from causal_targeting.learners.model import UpliftModel
-from causal_targeting.scoring import score, unseen_levels_report
+from causal_targeting.scoring import score, table_engine, unseen_levels_report
 from scoring_support import customer_frame, fit_small_model
 
 
@@ -38,6 +39,16 @@ def test_spark_scores_equal_in_process_predict(
     np.testing.assert_array_equal(scored["customer_id"], customers["customer_id"])
     for column in columns:
         np.testing.assert_allclose(scored[column], expected[column], rtol=0, atol=1e-9)
+
+
+def test_auto_compiles_a_model_already_compiled_here_and_by_size_otherwise(
+    spark, model: UpliftModel, customers: pd.DataFrame, tmp_path: Path
+) -> None:
+    df = spark.createDataFrame(customers)
+    assert table_engine("auto", df, model, cache_dir=tmp_path) == "lightgbm"  # 2,000 customers
+    CompiledEngine(cache_dir=tmp_path).compiled_objects(model.model_strings())
+    assert table_engine("auto", df, model, cache_dir=tmp_path) == "compiled"  # nothing to pay
+    assert table_engine("lightgbm", df, model, cache_dir=tmp_path) == "lightgbm"
 
 
 def _refusal_without_jobs(spark, df, model: UpliftModel) -> DataContractError:

@@ -62,6 +62,7 @@ def test_ingest_and_score_run_under_the_limit(spark: Any, tmp_path: Path) -> Non
     cfg = validate(
         {
             "outputs": {"root": str(tmp_path / "work")},
+            "score": {"cache_dir": str(tmp_path / "compiled")},  # nothing compiled yet
             "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db",
                          "artifact_location": str(tmp_path / "mlruns")},
             "data": {
@@ -85,7 +86,7 @@ def test_ingest_and_score_run_under_the_limit(spark: Any, tmp_path: Path) -> Non
     assert ingested.rows_read == {"experiment": ROWS, "customers": ROWS}
     assert scored.rows == ROWS == spark.read.parquet(scored.paths["scores"]).count()
     assert scored.unseen_levels == {"region": int((frame["region"] == "Atlantis").sum())}
-    # score.engine auto: 60,000 customers on the session's slots are too few to pay a compile
+    # score.engine auto, an empty cache: 60,000 customers are too few to pay for a compile
     assert scored.engine == "lightgbm"
     assert json.loads(Path(scored.paths["report"]).read_text())["engine"] == "lightgbm"
 

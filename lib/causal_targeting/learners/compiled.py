@@ -203,12 +203,7 @@ class CompiledEngine:
         to compile or one process, nothing here (:meth:`compiled` compiles in process). A
         booster a worker did not compile is left to :meth:`compiled`, which compiles it or
         logs why not and falls back to LightGBM."""
-        missing = [
-            text
-            for text in model_strings
-            if unsupported_reason(text) is None
-            and not (self.cache_dir / self._object_name(text)).exists()
-        ]
+        missing = self.uncompiled(model_strings)
         workers = min(self.processes, len(missing))
         if workers <= 1:
             return
@@ -221,6 +216,16 @@ class CompiledEngine:
         for process in running:
             if process.wait() != 0:
                 log.warning("a compile worker exited with code %d", process.returncode)
+
+    def uncompiled(self, model_strings: Iterable[str]) -> list[str]:
+        """The boosters of ``model_strings`` that lleaves can compile and that have no object
+        file in this machine's cache yet."""
+        return [
+            text
+            for text in model_strings
+            if unsupported_reason(text) is None
+            and not (self.cache_dir / self._object_name(text)).exists()
+        ]
 
     def install_objects(self, objects: Mapping[str, bytes]) -> None:
         """Write shipped object files into this machine's cache unless already present.

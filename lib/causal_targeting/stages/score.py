@@ -61,7 +61,7 @@ def score(
     model, version = tracking.load_model(uri)
     customers = read_output(spark, ingest_paths(cfg)["customers"], CUSTOMERS)
     check_customer_features(customers.schema, model)  # before the observed columns are named
-    engine = table_engine(cfg.score.engine, customers)
+    engine = table_engine(cfg.score.engine, customers, model, cfg.score.cache_dir)
     counted = Observation("score")
     observed = customers.observe(
         counted, F.count(F.lit(1)).alias(ROWS), *unseen_level_counts(model)

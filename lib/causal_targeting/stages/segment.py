@@ -219,7 +219,7 @@ def segment(cfg: Config, spark: SparkSession | None = None) -> SegmentResult:
             customers,
             model,
             version,
-            engine=table_engine(cfg.score.engine, customers),
+            engine=table_engine(cfg.score.engine, customers, model, cfg.score.cache_dir),
             threads=cfg.score.threads,
             cache_dir=cfg.score.cache_dir,
         )
