@@ -20,10 +20,9 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import statistics
 import sys
 import tempfile
-import time
+from functools import partial
 from pathlib import Path
 
 from pyspark.sql import DataFrame
@@ -33,19 +32,17 @@ from causal_targeting.config import SparkConfig
 from causal_targeting.learners.model import UpliftModel
 from causal_targeting.scoring import COMPILE_ROWS_PER_SLOT, chosen_engine, score
 from causal_targeting.spark import get_spark, task_slots
-from scoring import customers, fit_model
+from scoring import customers, fit_model, interleaved_medians
 
 SECTION = "## score engine"
 
 
-def timed_stage(df: DataFrame, model: UpliftModel, engine: str, cache: Path) -> float:
-    """Seconds of one score of ``df`` to the noop sink, the compiled cache emptied first."""
+def cold_stage(df: DataFrame, model: UpliftModel, engine: str, cache: Path) -> None:
+    """One score of ``df`` to the noop sink, the compiled cache emptied first."""
     shutil.rmtree(cache, ignore_errors=True)
-    start = time.perf_counter()
     score(df, model, "bench", engine=engine, cache_dir=cache).write.format("noop").mode(
         "overwrite"
     ).save()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -81,12 +78,14 @@ def main() -> None:
             score(df, model, "warm-up", engine="lightgbm").write.format("noop").mode(
                 "overwrite"
             ).save()  # Python workers started before any timing
-            times: dict[str, list[float]] = {"lightgbm": [], "compiled": []}
-            for _ in range(args.repeats):
-                for engine in times:
-                    cache = Path(workdir) / "compiled"
-                    times[engine].append(timed_stage(df, model, engine, cache))
-            median = {engine: statistics.median(values) for engine, values in times.items()}
+            cache = Path(workdir) / "compiled"
+            median = interleaved_medians(
+                {
+                    engine: partial(cold_stage, df, model, engine, cache)
+                    for engine in ("lightgbm", "compiled")
+                },
+                args.repeats,
+            )
             ratio = median["compiled"] / median["lightgbm"]
             faster = "compiled" if ratio < 1 else "lightgbm"
             auto = chosen_engine("auto", n, slots)
