@@ -428,7 +428,12 @@ def main() -> None:
     parser.add_argument(
         "--scenarios",
         nargs="*",
-        default=["rare_binary=200000", "retention=50000", "rewards=50000"],
+        default=[
+            "rare_binary=200000",
+            "costly_promotion=85000",
+            "retention=50000",
+            "rewards=50000",
+        ],
         help="NAME=TRAINING_ROWS for each scenario judged by regret",
     )
     parser.add_argument("--customer-rows", type=int, default=50_000)

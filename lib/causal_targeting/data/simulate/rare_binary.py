@@ -63,11 +63,11 @@ class RareBinaryResponse(BinaryResponse):
     With r, f the recency and frequency scores, d the discount share and o the e-mail open rate
     (0.15 when null):
 
-    - purchase without the promotion: p₀(x) = expit(η), η = −4.7 + 0.6·f − 1.2·r + 0.3·1[gold]
-      (about 1% on average)
-    - with it: p₁(x) = expit(η + κ·g), g = 1.5·d + 0.6·1[app] + 0.8·o − 0.3, κ = 0.15: on a
-      rare outcome p₁ − p₀ ≈ p₀·(e^{κg} − 1), about a tenth of p₀ on average, negative for the
-      few full-price, non-reading web or store customers (g < 0)
+    - purchase without the promotion: p₀(x) = expit(η), η = β + 0.6·f − 1.2·r + 0.3·1[gold],
+      β = ``intercept`` (−4.7 here: about 1% on average)
+    - with it: p₁(x) = expit(η + κ·g), g = 1.5·d + 0.6·1[app] + 0.8·o − 0.3, κ = ``strength``
+      (0.15 here): on a rare outcome p₁ − p₀ ≈ p₀·(e^{κg} − 1), about a tenth of p₀ on average
+      at κ = 0.15, negative for the few full-price, non-reading web or store customers (g < 0)
     - purchased(a) = 1[U < p_a]; noise_1 .. noise_5 enter nothing.
     """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from causal_targeting.data.simulate import (
+    costly_promotion,
     intent,
     no_signal,
     rare_binary,
@@ -23,6 +24,7 @@ RECIPES: Mapping[str, ScenarioRecipe] = frozen(
         "rare_binary": rare_binary.RECIPE,
         "no_signal": no_signal.RECIPE,
         "intent": intent.RECIPE,
+        "costly_promotion": costly_promotion.RECIPE,
     }
 )
 
