@@ -431,6 +431,7 @@ def main() -> None:
         default=[
             "rare_binary=200000",
             "costly_promotion=85000",
+            "every_arm_pays=344000",
             "retention=50000",
             "rewards=50000",
         ],

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from causal_targeting.data.simulate import (
     costly_promotion,
+    every_arm_pays,
     intent,
     no_signal,
     rare_binary,
@@ -25,6 +26,7 @@ RECIPES: Mapping[str, ScenarioRecipe] = frozen(
         "no_signal": no_signal.RECIPE,
         "intent": intent.RECIPE,
         "costly_promotion": costly_promotion.RECIPE,
+        "every_arm_pays": every_arm_pays.RECIPE,
     }
 )
 
