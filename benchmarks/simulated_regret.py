@@ -116,9 +116,15 @@ class RegretRun:
 
     def regret_of(self, value: float) -> float:
         """(V(oracle) − value) / (V(oracle) − V(no offer)): the regret of a policy worth
-        ``value`` per customer."""
+        ``value`` per customer; NaN when the oracle gains nothing over no offer (no offer is
+        the oracle: every policy's loss is then its value, read as it is)."""
         gain = self.values["oracle"] - self.values["no offer"]
-        return (self.values["oracle"] - value) / gain
+        return (self.values["oracle"] - value) / gain if gain > 0 else float("nan")
+
+
+def percent(share: float) -> str:
+    """``share`` as a percentage with one decimal, "n/a" for NaN."""
+    return "n/a" if np.isnan(share) else f"{share:.1%}"
 
 
 def scenario_config(name: str, seed: int, settings: Sequence[str] = ()) -> Config:
@@ -332,7 +338,7 @@ def runs_table(runs: list[RegretRun]) -> str:
         cells = " | ".join(f"{run.values[p]:.4f}" for p in POLICIES)
         lines.append(
             f"| {run.scenario} | {run.seed} | {run.train_rows:,} | {run.learner} | "
-            f"{verdict(run)} | {cells} | {run.best_static} | {run.regret:.1%} | "
+            f"{verdict(run)} | {cells} | {run.best_static} | {percent(run.regret)} | "
             f"{run.oracle_check.ci_low:+.4f} |"
         )
     return "\n".join(lines)
@@ -356,7 +362,7 @@ def learners_table(runs: list[RegretRun]) -> str:
             )
             lines.append(
                 f"| {run.scenario} | {run.seed} | {row['learner']} | {oof} | "
-                f"{row['true_value']:.4f} | {run.regret_of(row['true_value']):.1%} | "
+                f"{row['true_value']:.4f} | {percent(run.regret_of(row['true_value']))} | "
                 f"{'yes' if row['chosen'] else ''} |"
             )
     return "\n".join(lines)
@@ -395,6 +401,14 @@ def targets(regret_runs: list[RegretRun], no_signal: list[RegretRun]) -> str:
     """The issue's targets, met or missed, with the figures."""
     lines = []
     for run in regret_runs:
+        if np.isnan(run.regret):
+            ours = run.values["ours"] - run.values["no offer"]
+            met = "met" if ours >= 0 else "MISSED"
+            lines.append(
+                f"- {run.scenario} (seed {run.seed}): no policy gains over no offer; ours "
+                f"{ours:+.4f} a customer against it (target: 0, no offer): {met}"
+            )
+            continue
         met = "met" if run.regret <= REGRET_TARGET else "MISSED"
         lines.append(
             f"- {run.scenario} (seed {run.seed}): regret {run.regret:.1%} "
@@ -432,6 +446,7 @@ def main() -> None:
             "rare_binary=200000",
             "costly_promotion=85000",
             "every_arm_pays=344000",
+            "costly_retention=100000",
             "retention=50000",
             "rewards=50000",
         ],

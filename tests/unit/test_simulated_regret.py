@@ -47,6 +47,20 @@ def test_regret_run_values_every_policy_by_the_truth(bench: ModuleType) -> None:
     assert run.regret == pytest.approx((values["oracle"] - values["ours"]) / values["oracle"])
 
 
+def test_where_no_offer_is_the_oracle_the_loss_is_read_instead_of_a_regret(
+    bench: ModuleType,
+) -> None:
+    run = bench.regret_run(
+        "costly_retention", seed=3, train_rows=2100, customer_rows=500, causalml=False
+    )
+    assert run.values["oracle"] == run.values["no offer"] == 0.0
+    assert np.isnan(run.regret)
+    assert "| n/a |" in bench.runs_table([run]) and "| n/a |" in bench.learners_table([run])
+    line = bench.targets([run], [])
+    assert "no policy gains over no offer" in line
+    assert line.endswith(": met") == (run.values["ours"] >= 0)
+
+
 def test_a_noise_region_leaves_the_truth_and_has_the_levels_asked(bench: ModuleType) -> None:
     spec = bench.scenario("rewards")
     experiment, customers = bench.simulated_tables(spec, 20_000, 5_000, 2)

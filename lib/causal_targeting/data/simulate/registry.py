@@ -6,6 +6,7 @@ from collections.abc import Mapping
 
 from causal_targeting.data.simulate import (
     costly_promotion,
+    costly_retention,
     every_arm_pays,
     intent,
     no_signal,
@@ -27,6 +28,7 @@ RECIPES: Mapping[str, ScenarioRecipe] = frozen(
         "intent": intent.RECIPE,
         "costly_promotion": costly_promotion.RECIPE,
         "every_arm_pays": every_arm_pays.RECIPE,
+        "costly_retention": costly_retention.RECIPE,
     }
 )
 

@@ -91,7 +91,8 @@ class Scenario:
 
     ``assignment_probs`` is the default design (every arm, control included; unequal allowed).
     ``costs`` has every arm. ``margin`` is the value of one unit of ``value_outcome`` (the gross
-    margin on revenue or spend, or the value of a purchase), so the expected incremental profit
+    margin on revenue or spend, the value of a purchase, or minus the cost of a churn where less
+    of the outcome is better), so the expected incremental profit
     of arm a is margin·true_tau__{value_outcome}__a − reward_a·true_mu__{reward_outcome}__a
     − contact_cost_a (:func:`~causal_targeting.data.simulate.generator.true_values`).
     ``response`` gives the true means and the realized outcomes.
