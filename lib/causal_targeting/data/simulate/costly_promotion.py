@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from causal_targeting.data.simulate.population import FEATURES
 from causal_targeting.data.simulate.rare_binary import RareBinaryResponse
-from causal_targeting.data.simulate.spec import ArmCost, Scenario, ScenarioRecipe, frozen
+from causal_targeting.data.simulate.spec import Scenario, ScenarioRecipe, contact_costs, frozen
 
 MARGIN = 10.0
 """Value of one purchase."""
@@ -32,7 +32,7 @@ def build() -> Scenario:
         arms=(promotion,),
         features=FEATURES,
         outcomes=frozen({"purchased": "binary"}),
-        costs=frozen({control: ArmCost(), promotion: ArmCost(contact_cost=PROMOTION_COST)}),
+        costs=contact_costs(control, {promotion: PROMOTION_COST}),
         assignment_probs=frozen({control: 0.5, promotion: 0.5}),
         margin=MARGIN,
         value_outcome="purchased",

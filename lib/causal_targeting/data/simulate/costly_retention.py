@@ -16,10 +16,10 @@ from scipy.special import expit
 
 from causal_targeting.data.simulate.population import FEATURES, frequency_score, recency_score
 from causal_targeting.data.simulate.spec import (
-    ArmCost,
     BinaryResponse,
     Scenario,
     ScenarioRecipe,
+    contact_costs,
     frozen,
 )
 
@@ -72,9 +72,7 @@ def build() -> Scenario:
         arms=tuple(EFFECTS),
         features=FEATURES,
         outcomes=frozen({"churned": "binary"}),
-        costs=frozen(
-            {control: ArmCost(), **{a: ArmCost(contact_cost=c) for a, c in CONTACT_COSTS.items()}}
-        ),
+        costs=contact_costs(control, CONTACT_COSTS),
         assignment_probs=frozen({arm: 1 / 7 for arm in (control, *EFFECTS)}),
         margin=-CHURN_COST,
         value_outcome="churned",

@@ -20,10 +20,10 @@ from causal_targeting.data.simulate.population import (
     recency_score,
 )
 from causal_targeting.data.simulate.spec import (
-    ArmCost,
     BinaryResponse,
     Scenario,
     ScenarioRecipe,
+    contact_costs,
     frozen,
 )
 
@@ -79,9 +79,7 @@ def build() -> Scenario:
         arms=tuple(CONTACT_COSTS),
         features=FEATURES,
         outcomes=frozen({"purchased": "binary"}),
-        costs=frozen(
-            {control: ArmCost(), **{a: ArmCost(contact_cost=c) for a, c in CONTACT_COSTS.items()}}
-        ),
+        costs=contact_costs(control, CONTACT_COSTS),
         assignment_probs=frozen({arm: 0.2 for arm in (control, *CONTACT_COSTS)}),
         margin=MARGIN,
         value_outcome="purchased",

@@ -85,6 +85,11 @@ class ArmCost:
     threshold: float | None = None
 
 
+def contact_costs(control: str, costs: Mapping[str, float]) -> Mapping[str, ArmCost]:
+    """Every arm's cost: ``costs[a]`` per contact for each offer ``a``, nothing for ``control``."""
+    return frozen({control: ArmCost(), **{a: ArmCost(contact_cost=c) for a, c in costs.items()}})
+
+
 @dataclass(frozen=True)
 class Scenario:
     """A simulated decision: arms, features, outcomes, costs, design and response model.
