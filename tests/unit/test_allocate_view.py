@@ -40,6 +40,7 @@ def test_a_static_policy_shows_its_predicted_value_and_no_prices() -> None:
     report = static_report(REPORT, 321.0)
     text = rendered(AllocateResult(report, ["mail"], "r", {}, decision("static")))
     assert "best static policy: predicted net value $321.00" in text
+    assert "(the model's scores, not evidence" in " ".join(text.split())  # see the line
     assert "certified gap" not in text
     assert "n/a" in text  # the shadow price of the constant-gain problem is not shown
     assert report.guardrails[0].usage == 400.0 and report.guardrails[0].binding

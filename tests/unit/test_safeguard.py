@@ -131,3 +131,38 @@ def test_a_coarsened_menu_is_judged_on_the_rows_of_every_arm() -> None:
     assert menu.static_values["ctl"] == pytest.approx(both.static_values["ctl"])
     with pytest.raises(DataContractError, match="treatment"):
         decide(rows, MODEL, ["a"], "ctl", confidence=0.9, seed=1, reps=200)
+
+
+def test_a_static_offer_carries_its_own_evidence_against_no_offer() -> None:
+    """Six offers whose lift of y pays exactly their cost: the best static policy is the offer
+    that measures best, and its line says it is not shown better than no offer. An offer that
+    lifts y by 3 is shown better, and its line says so without the warning."""
+    rng = np.random.default_rng(12)
+    n = 7000
+    offers = [f"o{k}" for k in range(6)]
+    arm = rng.choice(["ctl", *offers], n)
+    zero = np.zeros(n)
+    columns = {f"mu__y__{a}": zero for a in ["ctl", *offers]}
+    columns |= {f"tau__y__{a}": zero for a in offers}
+    y = rng.normal(size=n) + 0.1 * (arm != "ctl")  # net of the cost 0.1: nothing
+    rows = pd.DataFrame({"treatment": arm, "y": y, "propensity": 1 / 7, **columns})
+    even = decide(rows, MODEL, offers, "ctl", confidence=0.9, seed=1, reps=300)
+    assert even.kind == "static" and even.static_arm != "ctl"
+    values = even.static_values
+    assert even.static_gain == pytest.approx(values[even.static_arm] - values["ctl"])
+    assert even.static_gain_low is not None and even.static_gain_low <= 0 < even.static_gain
+    assert even.line("ctl").endswith("(not shown better than no offer)")
+    lifted = rows.assign(y=rows["y"] + 3.0 * (rows["treatment"] == "o2"))
+    shown = decide(lifted, MODEL, offers, "ctl", confidence=0.9, seed=1, reps=300)
+    assert shown.kind == "static" and shown.static_arm == "o2"
+    assert shown.static_gain is not None and 2.7 < shown.static_gain < 3.2
+    assert shown.static_gain_low is not None and shown.static_gain_low > 0
+    line = shown.line("ctl")
+    assert f"it minus no offer to anyone: {shown.static_gain:+.4f} per customer" in line
+    assert "not shown better" not in line
+    only_none = {"ctl": np.full(n, "ctl", dtype=object)}
+    nothing = decide(
+        rows, MODEL, offers, "ctl", confidence=0.9, seed=1, reps=300, statics=only_none
+    )
+    assert nothing.static_arm == "ctl" and nothing.static_gain is None
+    assert "minus no offer" not in nothing.line("ctl")

@@ -17,7 +17,11 @@ policy is kept only when its one-sided lower confidence bound is above zero:
     lower = q_{1 - confidence}(D_b) > 0,      p = (1 + #{D_b <= 0}) / (B + 1)  (one-sided)
 
 otherwise the best static policy is used. Choosing ``s*`` on the same rows favours the static
-side slightly, which errs towards the policy that needs no model.
+side slightly, which errs towards the policy that needs no model. When ``s*`` gives an offer, the
+decision also carries its own evidence against no offer to anyone, the paired draws of
+``V(static s*) - V(no offer)`` and their lower bound at the same confidence: the static policy
+is the best measured of several, not shown better than no offer unless that bound is above 0
+(with many offers near each other, the best measured one is partly the luckiest).
 
 When a guardrail stops a static policy short of every eligible row (a cap on contacts, a
 budget), which rows get its arm is a draw (a hash of the id breaks the tie); the policy is then
@@ -74,6 +78,9 @@ class SafeguardDecision:
     static_reach: the share of the scored rows the best static policy gives its arm when the
         guardrails stop it short of every eligible row (e.g. a binding cap on contacts), else
         None.
+    static_gain, static_gain_low: DR value per customer of the best static policy minus no
+        offer to anyone, and its one-sided lower bound at ``confidence``; None when the best
+        static policy is no offer, or no offer is not a candidate (it breaks a guardrail).
     """
 
     kind: Literal["targeted", "static"]
@@ -88,6 +95,8 @@ class SafeguardDecision:
     static_feasible: bool = True
     same_policy: bool = False
     static_reach: float | None = None
+    static_gain: float | None = None
+    static_gain_low: float | None = None
 
     def line(self, control: str) -> str:
         """The one line the allocate stage and the report print."""
@@ -106,7 +115,21 @@ class SafeguardDecision:
             )
         if self.kind == "targeted":
             return f"Safeguard: targeting kept; {evidence}"
-        return f"Safeguard: targeting NOT better than the best static policy, using it; {evidence}"
+        return (
+            f"Safeguard: targeting NOT better than the best static policy, using it; {evidence}"
+            f"{self.gain_over_nothing()}"
+        )
+
+    def gain_over_nothing(self) -> str:
+        """The clause on the best static policy's own evidence against no offer to anyone
+        (empty when it is no offer)."""
+        if self.static_gain is None or self.static_gain_low is None:
+            return ""
+        shown = "" if self.static_gain_low > 0 else " (not shown better than no offer)"
+        return (
+            f"; it minus no offer to anyone: {signed(self.static_gain)} per customer, "
+            f"{self.confidence:.0%} lower bound {signed(self.static_gain_low)}{shown}"
+        )
 
     def static_policy(self, control: str) -> str:
         """The best static policy in words: whom it gives its arm."""
@@ -208,9 +231,15 @@ def decide(
     bounds = np.nanquantile(boot[:, 1:, DR], 1 - confidence, axis=0)
     static_bounds = dict(zip(statics, bounds.astype(float).tolist(), strict=True))
     best = max(static_bounds, key=static_bounds.__getitem__)
-    diff, draws = difference_draws(point, boot, 0, list(statics).index(best) + 1)
+    column = {arm: j + 1 for j, arm in enumerate(statics)}
+    diff, draws = difference_draws(point, boot, 0, column[best])
     d = draws[:, DR][~np.isnan(draws[:, DR])]
     low, high = np.quantile(d, [1 - confidence, confidence])
+    gain = gain_low = None
+    if best != control and control in statics:
+        gains, gain_draws = difference_draws(point, boot, column[best], column[control])
+        gain = float(gains[DR])
+        gain_low = float(np.nanquantile(gain_draws[:, DR], 1 - confidence))
     reach = float(np.mean(statics[best] == best))
     eligible = float(np.mean(static_policies(frame, offers, control)[best] == best))
     return SafeguardDecision(
@@ -225,4 +254,6 @@ def decide(
         static_values=static_values,
         static_lower_bounds=static_bounds,
         static_reach=reach if best != control and reach < eligible else None,
+        static_gain=gain,
+        static_gain_low=gain_low,
     )
