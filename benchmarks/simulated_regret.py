@@ -323,7 +323,9 @@ def verdict(run: RegretRun) -> str:
     """The safeguard's verdict in a few words."""
     if run.safeguard.kind == "targeted":
         return f"targeted (lower bound {run.safeguard.ci_low:+.4f})"
-    return f"static '{run.safeguard.static_arm}' (lower bound {run.safeguard.ci_low:+.4f})"
+    declined = run.safeguard.declined
+    instead = f", '{declined}' declined" if declined else ""
+    return f"static '{run.safeguard.static_arm}' (lower bound {run.safeguard.ci_low:+.4f}{instead})"
 
 
 def runs_table(runs: list[RegretRun]) -> str:

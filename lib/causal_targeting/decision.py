@@ -397,6 +397,7 @@ def safeguard_decision(
         statics=statics or None,
         static_shares=shares,
         every_offer=list(cfg.data.arms),
+        gain_confidence=cfg.allocation.static_gain_confidence,
     )
     if statics:
         return decision

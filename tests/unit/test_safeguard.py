@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from causal_targeting.errors import DataContractError
+from causal_targeting.config import validate
+from causal_targeting.decision import safeguard_decision
+from causal_targeting.errors import ConfigError, DataContractError
 from causal_targeting.evaluation.safeguard import decide
 from causal_targeting.value import ValueModel
 
@@ -88,6 +90,8 @@ def test_a_static_policy_the_guardrails_cap_says_how_many_it_reaches() -> None:
     everyone = decide(rows, MODEL, ["a"], "ctl", confidence=0.9, seed=1, reps=200)
     assert everyone.static_arm == "a" and everyone.static_reach is None
     assert "('a' to every eligible customer)" in everyone.line("ctl")
+    assert "it minus no offer to anyone" in everyone.line("ctl")  # one offer: no "together"
+    assert "together" not in everyone.line("ctl") and everyone.offers_measured == 1
 
 
 def test_the_best_static_policy_is_the_one_of_largest_lower_bound() -> None:
@@ -166,3 +170,72 @@ def test_a_static_offer_carries_its_own_evidence_against_no_offer() -> None:
     )
     assert nothing.static_arm == "ctl" and nothing.static_gain is None
     assert "minus no offer" not in nothing.line("ctl")
+
+
+def six_even_offers(seed: int) -> tuple[pd.DataFrame, list[str]]:
+    """Rows of no offer and six offers whose lift of y pays exactly their cost 0.1, scored by a
+    model that knows every effect is 0."""
+    rng = np.random.default_rng(seed)
+    n = 7000
+    offers = [f"o{k}" for k in range(6)]
+    arm = rng.choice(["ctl", *offers], n)
+    zero = np.zeros(n)
+    columns = {f"mu__y__{a}": zero for a in ["ctl", *offers]}
+    columns |= {f"tau__y__{a}": zero for a in offers}
+    y = rng.normal(size=n) + 0.1 * (arm != "ctl")
+    frame = pd.DataFrame({"treatment": arm, "y": y, "propensity": 1 / 7, **columns})
+    return frame.assign(customer_id=np.arange(n)), offers
+
+
+def test_a_preference_for_no_offer_declines_an_offer_not_shown_better() -> None:
+    """With ``gain_confidence`` the offer measured best is declined for no offer unless its
+    gain over no offer is shown at that confidence: the even offers' best is declined, an offer
+    that lifts y by 3 is kept; without it the best measured even offer is used."""
+    rows, offers = six_even_offers(12)
+    as_measured = decide(rows, MODEL, offers, "ctl", confidence=0.9, seed=1, reps=300)
+    declined = decide(
+        rows, MODEL, offers, "ctl", confidence=0.9, seed=1, reps=300, gain_confidence=0.9
+    )
+    assert as_measured.static_arm != "ctl" and as_measured.declined is None
+    assert declined.static_arm == "ctl" and declined.declined == as_measured.static_arm
+    assert declined.static_gain == as_measured.static_gain  # the same offer's evidence
+    assert declined.static_gain_low is not None and declined.static_gain_low <= 0
+    assert declined.kind == "static" and "so no offer" in declined.line("ctl")
+    assert declined.same_policy  # the model (every effect 0) offers nothing: no offer
+    assert "over the 6 offers together" in declined.line("ctl")
+    lifted = rows.assign(y=rows["y"] + 3.0 * (rows["treatment"] == "o2"))
+    kept = decide(
+        lifted, MODEL, offers, "ctl", confidence=0.9, seed=1, reps=300, gain_confidence=0.99
+    )
+    assert kept.static_arm == "o2" and kept.declined is None
+    assert "99% lower bound" in kept.line("ctl") and "so no offer" not in kept.line("ctl")
+
+
+def test_the_allocation_setting_reaches_the_safeguard() -> None:
+    rows, offers = six_even_offers(12)
+    data = {
+        "experiment": {"path": "unused"}, "control": "ctl", "arms": offers,
+        "features": {"f": "numeric"}, "outcomes": {"y": "continuous"},
+    }
+    allocation = {"weights": {"y": 1.0}, "fixed_cost": 0.1}
+    settings = {"data": data, "evaluate": {"bootstrap_reps": 300}}
+    default = safeguard_decision(
+        validate({**settings, "allocation": allocation}), rows, offers, len(rows)
+    )
+    preferring = safeguard_decision(
+        validate({**settings, "allocation": {**allocation, "static_gain_confidence": 0.9}}),
+        rows, offers, len(rows),
+    )
+    assert default.static_arm != "ctl" and default.gain_confidence is None
+    assert preferring.static_arm == "ctl" and preferring.declined == default.static_arm
+    assert preferring.gain_confidence == 0.9
+
+
+@pytest.mark.parametrize("value", [0, 1, 1.5, -0.1])
+def test_a_static_gain_confidence_outside_0_1_is_refused(value: float) -> None:
+    with pytest.raises(ConfigError, match="static_gain_confidence"):
+        validate(
+            {"data": {"experiment": {"path": "unused"}, "control": "ctl", "arms": ["a"],
+                      "features": {"f": "numeric"}, "outcomes": {"y": "continuous"}},
+             "allocation": {"static_gain_confidence": value}}
+        )

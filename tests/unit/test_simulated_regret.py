@@ -47,12 +47,18 @@ def test_regret_run_values_every_policy_by_the_truth(bench: ModuleType) -> None:
     assert run.regret == pytest.approx((values["oracle"] - values["ours"]) / values["oracle"])
 
 
-def test_where_no_offer_is_the_oracle_the_loss_is_read_instead_of_a_regret(
-    bench: ModuleType,
-) -> None:
-    run = bench.regret_run(
+@pytest.fixture(scope="module")
+def costly_run(bench: ModuleType) -> object:
+    """A tiny run of costly_retention, where no offer is the oracle."""
+    return bench.regret_run(
         "costly_retention", seed=3, train_rows=2100, customer_rows=500, causalml=False
     )
+
+
+def test_where_no_offer_is_the_oracle_the_loss_is_read_instead_of_a_regret(
+    bench: ModuleType, costly_run: object
+) -> None:
+    run = costly_run
     assert run.values["oracle"] == run.values["no offer"] == 0.0
     assert np.isnan(run.regret)
     assert "| n/a |" in bench.runs_table([run]) and "| n/a |" in bench.learners_table([run])
@@ -143,3 +149,16 @@ def test_static_choice_ceiling_is_the_efficient_estimators_chance(bench: ModuleT
     ceiling = bench.static_choice_ceiling("no_signal", rows)
     assert abs(ceiling - two_arms) < 0.005  # sms and coupon almost never rank first here
     assert bench.static_choice_ceiling("no_signal", 20_000) < 0.8 < ceiling
+
+
+def test_the_verdict_names_an_offer_the_preference_for_no_offer_declined(
+    bench: ModuleType, costly_run: object
+) -> None:
+    from dataclasses import replace
+
+    run = costly_run
+    static = replace(run.safeguard, kind="static", static_arm="none")
+    assert bench.verdict(replace(run, safeguard=static)).startswith("static 'none' (lower bound")
+    assert "declined" not in bench.verdict(replace(run, safeguard=static))
+    declined = replace(static, declined="letter")
+    assert bench.verdict(replace(run, safeguard=declined)).endswith(", 'letter' declined)")

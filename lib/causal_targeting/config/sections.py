@@ -160,6 +160,7 @@ class AllocationConfig(Section):
     exclude_segments: list[str] = Field(default_factory=list)
     safeguard: bool = True
     min_gain_confidence: float = Field(0.9, gt=0.0, lt=1.0)
+    static_gain_confidence: float | None = Field(None, gt=0.0, lt=1.0)
 
     @field_validator("fixed_cost")
     @classmethod

@@ -19,9 +19,27 @@ policy is kept only when its one-sided lower confidence bound is above zero:
 otherwise the best static policy is used. Choosing ``s*`` on the same rows favours the static
 side slightly, which errs towards the policy that needs no model. When ``s*`` gives an offer, the
 decision also carries its own evidence against no offer to anyone, the paired draws of
-``V(static s*) - V(no offer)`` and their lower bound at the same confidence: the static policy
-is the best measured of several, not shown better than no offer unless that bound is above 0
-(with many offers near each other, the best measured one is partly the luckiest).
+``G_b = V_b(static s*) - V_b(no offer)`` and their lower bound over the m offers to everyone
+together (Bonferroni, as the learner selection's),
+
+    gain_low = q_{(1 - confidence) / m}(G_b),
+
+since ``s*`` is the best measured of m: with many offers near each other the best measured one
+is partly the luckiest, and a bound at ``confidence`` for one offer would be passed by luck by
+one of m even offers far more often than 1 - confidence. The static policy is not shown better
+than no offer unless ``gain_low`` is above 0.
+
+Choosing the static policy of largest estimate (here, of largest lower bound: the same one when
+the policies are measured with equal noise) is the empirical success rule, which minimizes the
+worst-case regret of a choice among treatments measured with normal noise (Manski, "Statistical
+treatment rules for heterogeneous populations", 2004; Hirano & Porter, "Asymptotics for
+statistical treatment rules", 2009): it gives up a real gain as readily as it risks a loss. A
+user who would rather keep no offer unless an offer to everyone is shown better (an asymmetric
+loss: Tetenov, "Statistical treatment choice based on asymmetric minimax regret criteria",
+2012) sets a ``gain_confidence`` c: the offer of ``s*`` is then declined, and no offer to anyone
+used instead, unless ``gain_low`` at c, q_{(1 - c) / m}(G_b), is above 0. It
+trades the two errors by amounts that depend on the menu (``benchmarks/RESULTS.md``,
+"costly_retention"), so it is not the default.
 
 When a guardrail stops a static policy short of every eligible row (a cap on contacts, a
 budget), which rows get its arm is a draw (a hash of the id breaks the tie); the policy is then
@@ -78,9 +96,17 @@ class SafeguardDecision:
     static_reach: the share of the scored rows the best static policy gives its arm when the
         guardrails stop it short of every eligible row (e.g. a binding cap on contacts), else
         None.
-    static_gain, static_gain_low: DR value per customer of the best static policy minus no
-        offer to anyone, and its one-sided lower bound at ``confidence``; None when the best
-        static policy is no offer, or no offer is not a candidate (it breaks a guardrail).
+    static_gain, static_gain_low: DR value per customer of the offer the static policies
+        measure best (that of ``static_arm``, or of ``declined``) minus no offer to anyone, and
+        its one-sided lower bound at ``gain_confidence`` (else ``confidence``) over the
+        ``offers_measured`` offers to everyone together (module doc); None when no offer is
+        the best measured, or is not a candidate (it breaks a guardrail).
+    offers_measured: the number of offers to everyone (static policies other than no offer)
+        the best one was chosen among.
+    gain_confidence: the confidence an offer to everyone needs over no offer, or None (module
+        doc).
+    declined: the offer measured best, declined for no offer as its gain's lower bound is not
+        above 0 at ``gain_confidence``; else None.
     """
 
     kind: Literal["targeted", "static"]
@@ -97,6 +123,9 @@ class SafeguardDecision:
     static_reach: float | None = None
     static_gain: float | None = None
     static_gain_low: float | None = None
+    gain_confidence: float | None = None
+    declined: str | None = None
+    offers_measured: int = 1
 
     def line(self, control: str) -> str:
         """The one line the allocate stage and the report print."""
@@ -111,7 +140,7 @@ class SafeguardDecision:
         if self.same_policy:
             return (
                 f"Safeguard: the targeted policy is the best static policy ({static}) on every "
-                "scored row: nothing to compare, using it"
+                f"scored row: nothing to compare, using it{self.gain_over_nothing()}"
             )
         if self.kind == "targeted":
             return f"Safeguard: targeting kept; {evidence}"
@@ -125,11 +154,22 @@ class SafeguardDecision:
         (empty when it is no offer)."""
         if self.static_gain is None or self.static_gain_low is None:
             return ""
-        shown = "" if self.static_gain_low > 0 else " (not shown better than no offer)"
-        return (
-            f"; it minus no offer to anyone: {signed(self.static_gain)} per customer, "
-            f"{self.confidence:.0%} lower bound {signed(self.static_gain_low)}{shown}"
+        confidence = self.gain_confidence or self.confidence
+        together = (
+            f" over the {self.offers_measured} offers together" if self.offers_measured > 1 else ""
         )
+        evidence = (
+            f"{signed(self.static_gain)} per customer, {confidence:.0%} lower bound "
+            f"{signed(self.static_gain_low)}{together}"
+        )
+        if self.declined is not None:
+            return (
+                f"; the offer measured best, '{self.declined}' to every customer the guardrails "
+                f"allow, is not shown better than no offer ({evidence}; "
+                "allocation.static_gain_confidence), so no offer"
+            )
+        shown = "" if self.static_gain_low > 0 else " (not shown better than no offer)"
+        return f"; it minus no offer to anyone: {evidence}{shown}"
 
     def static_policy(self, control: str) -> str:
         """The best static policy in words: whom it gives its arm."""
@@ -186,6 +226,7 @@ def decide(
     statics: Mapping[str, np.ndarray] | None = None,
     static_shares: Mapping[str, np.ndarray] | None = None,
     every_offer: Sequence[str] | None = None,
+    gain_confidence: float | None = None,
 ) -> SafeguardDecision:
     """Compare the targeted policy with the best static one on the scored rows (module doc).
 
@@ -208,6 +249,8 @@ def decide(
             the drawn policy as it is.
         every_offer: every non-control arm of the rows' ``treatment`` (the experiment's arms,
             of which a coarsened menu ``offers`` keeps a few); default ``offers``.
+        gain_confidence: None, or the one-sided confidence at which an offer to everyone must
+            beat no offer to anyone, else no offer is used (module doc).
 
     Returns:
         The decision; ``kind`` is "targeted" exactly when ``ci_low > 0``.
@@ -232,14 +275,18 @@ def decide(
     static_bounds = dict(zip(statics, bounds.astype(float).tolist(), strict=True))
     best = max(static_bounds, key=static_bounds.__getitem__)
     column = {arm: j + 1 for j, arm in enumerate(statics)}
-    diff, draws = difference_draws(point, boot, 0, column[best])
-    d = draws[:, DR][~np.isnan(draws[:, DR])]
-    low, high = np.quantile(d, [1 - confidence, confidence])
-    gain = gain_low = None
+    gain = gain_low = declined = None
+    measured = len(statics) - (control in statics)
     if best != control and control in statics:
         gains, gain_draws = difference_draws(point, boot, column[best], column[control])
         gain = float(gains[DR])
-        gain_low = float(np.nanquantile(gain_draws[:, DR], 1 - confidence))
+        tail = (1 - (gain_confidence or confidence)) / measured
+        gain_low = float(np.nanquantile(gain_draws[:, DR], tail))
+        if gain_confidence is not None and gain_low <= 0:
+            declined, best = best, control
+    diff, draws = difference_draws(point, boot, 0, column[best])
+    d = draws[:, DR][~np.isnan(draws[:, DR])]
+    low, high = np.quantile(d, [1 - confidence, confidence])
     reach = float(np.mean(statics[best] == best))
     eligible = float(np.mean(static_policies(frame, offers, control)[best] == best))
     return SafeguardDecision(
@@ -256,4 +303,7 @@ def decide(
         static_reach=reach if best != control and reach < eligible else None,
         static_gain=gain,
         static_gain_low=gain_low,
+        gain_confidence=gain_confidence,
+        declined=declined,
+        offers_measured=max(measured, 1),
     )
