@@ -137,19 +137,26 @@ def test_a_coarsened_menu_is_judged_on_the_rows_of_every_arm() -> None:
         decide(rows, MODEL, ["a"], "ctl", confidence=0.9, seed=1, reps=200)
 
 
-def test_a_static_offer_carries_its_own_evidence_against_no_offer() -> None:
-    """Six offers whose lift of y pays exactly their cost: the best static policy is the offer
-    that measures best, and its line says it is not shown better than no offer. An offer that
-    lifts y by 3 is shown better, and its line says so without the warning."""
-    rng = np.random.default_rng(12)
+def six_even_offers(seed: int) -> tuple[pd.DataFrame, list[str]]:
+    """Rows of no offer and six offers whose lift of y pays exactly their cost 0.1, scored by a
+    model that knows every effect is 0."""
+    rng = np.random.default_rng(seed)
     n = 7000
     offers = [f"o{k}" for k in range(6)]
     arm = rng.choice(["ctl", *offers], n)
     zero = np.zeros(n)
     columns = {f"mu__y__{a}": zero for a in ["ctl", *offers]}
     columns |= {f"tau__y__{a}": zero for a in offers}
-    y = rng.normal(size=n) + 0.1 * (arm != "ctl")  # net of the cost 0.1: nothing
-    rows = pd.DataFrame({"treatment": arm, "y": y, "propensity": 1 / 7, **columns})
+    y = rng.normal(size=n) + 0.1 * (arm != "ctl")
+    frame = pd.DataFrame({"treatment": arm, "y": y, "propensity": 1 / 7, **columns})
+    return frame.assign(customer_id=np.arange(n)), offers
+
+
+def test_a_static_offer_carries_its_own_evidence_against_no_offer() -> None:
+    """Six offers whose lift of y pays exactly their cost: the best static policy is the offer
+    that measures best, and its line says it is not shown better than no offer. An offer that
+    lifts y by 3 is shown better, and its line says so without the warning."""
+    rows, offers = six_even_offers(12)
     even = decide(rows, MODEL, offers, "ctl", confidence=0.9, seed=1, reps=300)
     assert even.kind == "static" and even.static_arm != "ctl"
     values = even.static_values
@@ -164,27 +171,12 @@ def test_a_static_offer_carries_its_own_evidence_against_no_offer() -> None:
     line = shown.line("ctl")
     assert f"it minus no offer to anyone: {shown.static_gain:+.4f} per customer" in line
     assert "not shown better" not in line
-    only_none = {"ctl": np.full(n, "ctl", dtype=object)}
+    only_none = {"ctl": np.full(len(rows), "ctl", dtype=object)}
     nothing = decide(
         rows, MODEL, offers, "ctl", confidence=0.9, seed=1, reps=300, statics=only_none
     )
     assert nothing.static_arm == "ctl" and nothing.static_gain is None
     assert "minus no offer" not in nothing.line("ctl")
-
-
-def six_even_offers(seed: int) -> tuple[pd.DataFrame, list[str]]:
-    """Rows of no offer and six offers whose lift of y pays exactly their cost 0.1, scored by a
-    model that knows every effect is 0."""
-    rng = np.random.default_rng(seed)
-    n = 7000
-    offers = [f"o{k}" for k in range(6)]
-    arm = rng.choice(["ctl", *offers], n)
-    zero = np.zeros(n)
-    columns = {f"mu__y__{a}": zero for a in ["ctl", *offers]}
-    columns |= {f"tau__y__{a}": zero for a in offers}
-    y = rng.normal(size=n) + 0.1 * (arm != "ctl")
-    frame = pd.DataFrame({"treatment": arm, "y": y, "propensity": 1 / 7, **columns})
-    return frame.assign(customer_id=np.arange(n)), offers
 
 
 def test_a_preference_for_no_offer_declines_an_offer_not_shown_better() -> None:
