@@ -238,3 +238,23 @@ def test_decision_says_when_the_targeting_is_the_static_policy_itself() -> None:
     ).paragraphs[0]
     assert f"The model's targeting is the best static policy here ({line})." in text
     assert "did not show targeting to be better" not in text
+
+
+def test_no_offer_to_anyone_names_no_guardrail_of_limit_0_as_binding() -> None:
+    """The safeguard allocated no offer to anyone under a budget that is a share of the static
+    policy's cost (0): '0 of 0 used' binds nothing it chose and is not named; a static offer's
+    binding budget still is."""
+    nothing = {
+        **SOLVED,
+        "guardrails": [{"name": "budget", "kind": "budget", "usage": 0.0, "limit": 0.0,
+                        "shadow_price": None, "binding": True}],
+    }
+    assert verdict.guardrails_text(nothing, "$") == (
+        "No guardrail binds: loosening any of them would not add value."
+    )
+    capped = {
+        **SOLVED,
+        "guardrails": [{"name": "budget", "kind": "budget", "usage": 150.0, "limit": 150.0,
+                        "shadow_price": None, "binding": True}],
+    }
+    assert verdict.guardrails_text(capped, "$") == "Binding guardrails: budget (150 of 150 used)."

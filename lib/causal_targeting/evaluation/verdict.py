@@ -97,11 +97,16 @@ def counts_text(counts: pd.DataFrame) -> str:
 
 
 def guardrails_text(solve_report: Mapping[str, Any], currency: str) -> str:
-    """The binding guardrails and the value of one more unit of each."""
+    """The binding guardrails and the value of one more unit of each. A static policy has no
+    prices; a guardrail of limit 0 that it leaves unused (a share of the cost of no offer to
+    anyone, which is 0) binds nothing it chose, and is not named."""
     binding = [g for g in solve_report["guardrails"] if g["binding"]]
+    static = any(g["shadow_price"] is None for g in binding)
+    if static:
+        binding = [g for g in binding if not (g["usage"] == 0 and g["limit"] == 0)]
     if not binding:
         return "No guardrail binds: loosening any of them would not add value."
-    if any(g["shadow_price"] is None for g in binding):  # a static policy has no prices
+    if static:
         names = ", ".join(f"{g['name']} ({quantity(g['usage'])} of {quantity(g['limit'])} used)"
                           for g in binding)
         return f"Binding guardrails: {names}."
