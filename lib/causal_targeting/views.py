@@ -227,7 +227,7 @@ def solve_title(result: AllocateResult, currency: str) -> str:
         return (
             f"Allocation of the best static policy: predicted net value "
             f"{amount(report.primal, currency)} (the model's scores, not evidence: the "
-            f"safeguard line below has its out-of-fold value); no shadow prices, as "
+            "safeguard line below has its out-of-fold value); no shadow prices, as "
             f"targeting was not used ({passes}, {report.seconds:.1f} s)"
         )
     return (

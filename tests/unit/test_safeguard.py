@@ -11,6 +11,7 @@ from causal_targeting.decision import safeguard_decision
 from causal_targeting.errors import ConfigError, DataContractError
 from causal_targeting.evaluation.safeguard import decide
 from causal_targeting.value import ValueModel
+from safeguard_support import ONE_ARM_DATA
 
 MODEL = ValueModel(weights={"y": 1.0}, fixed_cost=0.1)
 
@@ -205,10 +206,7 @@ def test_a_preference_for_no_offer_declines_an_offer_not_shown_better() -> None:
 
 def test_the_allocation_setting_reaches_the_safeguard() -> None:
     rows, offers = six_even_offers(12)
-    data = {
-        "experiment": {"path": "unused"}, "control": "ctl", "arms": offers,
-        "features": {"f": "numeric"}, "outcomes": {"y": "continuous"},
-    }
+    data = {**ONE_ARM_DATA, "arms": offers}
     allocation = {"weights": {"y": 1.0}, "fixed_cost": 0.1}
     settings = {"data": data, "evaluate": {"bootstrap_reps": 300}}
     default = safeguard_decision(
@@ -226,8 +224,4 @@ def test_the_allocation_setting_reaches_the_safeguard() -> None:
 @pytest.mark.parametrize("value", [0, 1, 1.5, -0.1])
 def test_a_static_gain_confidence_outside_0_1_is_refused(value: float) -> None:
     with pytest.raises(ConfigError, match="static_gain_confidence"):
-        validate(
-            {"data": {"experiment": {"path": "unused"}, "control": "ctl", "arms": ["a"],
-                      "features": {"f": "numeric"}, "outcomes": {"y": "continuous"}},
-             "allocation": {"static_gain_confidence": value}}
-        )
+        validate({"data": ONE_ARM_DATA, "allocation": {"static_gain_confidence": value}})

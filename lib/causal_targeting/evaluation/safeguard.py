@@ -305,5 +305,5 @@ def decide(
         static_gain_low=gain_low,
         gain_confidence=gain_confidence,
         declined=declined,
-        offers_measured=max(measured, 1),
+        offers_measured=measured,
     )
