@@ -6,22 +6,11 @@ which the models find no reliable heterogeneity and any policy that acts loses).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
-from typing import ClassVar
 
-import numpy as np
-import pandas as pd
-from scipy.special import expit
-
-from causal_targeting.data.simulate.population import FEATURES, frequency_score, recency_score
-from causal_targeting.data.simulate.spec import (
-    BinaryResponse,
-    Scenario,
-    ScenarioRecipe,
-    contact_costs,
-    frozen,
-)
+from causal_targeting.data.simulate.no_signal import ConstantEffectResponse
+from causal_targeting.data.simulate.population import FEATURES
+from causal_targeting.data.simulate.spec import Scenario, ScenarioRecipe, contact_costs, frozen
 
 EFFECTS: Mapping[str, float] = MappingProxyType(
     {
@@ -42,28 +31,12 @@ CHURN_COST = 50.0
 −0.25 (discount_10), −0.50 (discount_20), −0.10 (gift) and −0.02 (email)."""
 
 
-@dataclass(frozen=True)
-class ChurnResponse(BinaryResponse):
-    """A churn whose level varies with x but whose offers' effects do not.
-
-    - p₀(x) = 0.05 + 0.4·expit(−1 − 0.5·f + 1.2·r), f and r the frequency and recency scores
-    - p_a(x) = p₀(x) + τ_a with τ_a ≤ 0 a constant (:data:`EFFECTS`)
-    - churned(a) = 1[U < p_a]
-    """
-
-    outcome: ClassVar[str] = "churned"
-    control: str
-    effects: Mapping[str, float]
-
-    def probabilities(self, x: pd.DataFrame) -> dict[str, np.ndarray]:
-        base = 0.05 + 0.4 * expit(-1.0 - 0.5 * frequency_score(x) + 1.2 * recency_score(x))
-        return {self.control: base, **{arm: base + t for arm, t in self.effects.items()}}
-
-
 def build() -> Scenario:
     """The scenario (it has no parameters): seven arms of a seventh of the rows each; the value
     model is −$50 a churned customer less the offer's contact cost (``margin`` −50: the value
-    outcome is one where less is better), so every offer loses for every customer."""
+    outcome is one where less is better), so every offer loses for every customer. The churn is
+    :class:`~causal_targeting.data.simulate.no_signal.ConstantEffectResponse` at the level
+    p₀(x) = 0.05 + 0.4·expit(−1 − 0.5·f + 1.2·r), each offer's τ_a ≤ 0 (:data:`EFFECTS`)."""
     control = "none"
     return Scenario(
         name="costly_retention",
@@ -76,7 +49,14 @@ def build() -> Scenario:
         assignment_probs=frozen({arm: 1 / 7 for arm in (control, *EFFECTS)}),
         margin=-CHURN_COST,
         value_outcome="churned",
-        response=ChurnResponse(control=control, effects=EFFECTS),
+        response=ConstantEffectResponse(
+            control=control,
+            effects=EFFECTS,
+            outcome="churned",
+            scale=0.4,
+            frequency=-0.5,
+            recency=1.2,
+        ),
     )
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import ClassVar
 
 import numpy as np
 import pandas as pd
@@ -29,21 +28,30 @@ MARGIN = 20.0
 
 
 @dataclass(frozen=True)
-class NoSignalResponse(BinaryResponse):
-    """A purchase whose level varies with x but whose effects do not.
+class ConstantEffectResponse(BinaryResponse):
+    """A binary outcome whose level varies with x but whose arms' effects do not.
 
-    - p₀(x) = 0.05 + 0.5·expit(−1 + 0.5·f − 1.4·r) ∈ (0.05, 0.55), f and r the frequency and
-      recency scores
-    - p_a(x) = p₀(x) + τ_a with τ_a a constant (:data:`EFFECTS`), so true_tau is τ_a on every row
-    - purchased(a) = 1[U < p_a]
+    - p₀(x) = floor + scale·expit(intercept + frequency·f + recency·r), f and r the frequency
+      and recency scores
+    - p_a(x) = p₀(x) + τ_a with τ_a a constant (``effects``), so true_tau is τ_a on every row
+    - Y(a) = 1[U < p_a], the outcome named ``outcome``
+
+    Here a purchase, p₀ ∈ (0.05, 0.55) (the defaults); costly_retention's churn is another level.
     """
 
-    outcome: ClassVar[str] = "purchased"
     control: str
     effects: Mapping[str, float]
+    outcome: str = "purchased"
+    floor: float = 0.05
+    scale: float = 0.5
+    intercept: float = -1.0
+    frequency: float = 0.5
+    recency: float = -1.4
 
     def probabilities(self, x: pd.DataFrame) -> dict[str, np.ndarray]:
-        base = 0.05 + 0.5 * expit(-1.0 + 0.5 * frequency_score(x) - 1.4 * recency_score(x))
+        base = self.floor + self.scale * expit(
+            self.intercept + self.frequency * frequency_score(x) + self.recency * recency_score(x)
+        )
         return {self.control: base, **{arm: base + t for arm, t in self.effects.items()}}
 
 
@@ -62,7 +70,7 @@ def build() -> Scenario:
         assignment_probs=frozen({arm: 0.25 for arm in (control, *EFFECTS)}),
         margin=MARGIN,
         value_outcome="purchased",
-        response=NoSignalResponse(control=control, effects=EFFECTS),
+        response=ConstantEffectResponse(control=control, effects=EFFECTS),
     )
 
 
