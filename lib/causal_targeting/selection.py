@@ -33,6 +33,7 @@ import pandas as pd
 from causal_targeting.evaluation.net_value import VALUE, with_net_value
 from causal_targeting.evaluation.policy_value import (
     arm_codes,
+    bootstrap_clusters,
     estimates_from_sums,
     estimator_inputs,
     estimator_terms,
@@ -83,13 +84,15 @@ def policy_value_replicates(
     of the m frames' net-value policies, and its replicates from one Poisson bootstrap shared by
     every frame (the same rows, in the same order, scored by m learners: replicate b reweights
     them once for all, as :func:`~causal_targeting.evaluation.policy_value.paired_estimates`
-    does for policies, so differences between frames are paired)."""
+    does for policies, so differences between frames are paired; by cluster when the rows have
+    the cluster column, :func:`~causal_targeting.evaluation.policy_value.bootstrap_clusters`)."""
     terms = np.column_stack(
         [policy_value_terms(frame, value_model, arms, control) for frame in frames.values()]
     )
     n = np.asarray(float(terms.shape[0]))
     point = estimates_from_sums(terms.sum(axis=0), n)[:, 2]
-    return point, poisson_bootstrap(terms, reps=reps, seed=seed)[:, :, 2]
+    clusters = bootstrap_clusters(next(iter(frames.values())))
+    return point, poisson_bootstrap(terms, reps=reps, seed=seed, clusters=clusters)[:, :, 2]
 
 
 def percentile_interval(point: np.ndarray, replicates: np.ndarray, alpha: float) -> np.ndarray:

@@ -597,3 +597,28 @@ def test_refuses_an_experiment_without_offer_rows(spark: Any, tmp_path: Path) ->
     frame = experiment_frame()
     path = write_parquet(frame[frame.group == "ctl"], tmp_path / "e.parquet")
     refused(spark, config_for(tmp_path, path), r"no rows of any offer arm.*set data\.arms")
+
+
+def test_a_cluster_column_is_carried_as_text_and_a_row_without_one_is_quarantined(
+    spark: Any, tmp_path: Path
+) -> None:
+    frame = experiment_frame().assign(household=lambda f: (f["id"] // 2).astype(float))
+    frame.loc[3, "household"] = np.nan
+    cfg = config_for(tmp_path, write_parquet(frame, tmp_path / "e.parquet"), cluster="household")
+    result = ingest(cfg, spark)
+    quarantine = spark.read.parquet(result.paths["quarantine"]).select("customer_id", "reason")
+    assert [tuple(row) for row in quarantine.collect()] == [("3", "null cluster")]
+    experiment = spark.read.parquet(result.paths["experiment"]).toPandas()
+    assert "household" not in experiment.columns
+    assert experiment.set_index("customer_id")["cluster_id"].loc[[0, 1, 4]].tolist() == [
+        "0.0", "0.0", "2.0",
+    ]  # fmt: skip
+
+
+def test_refuses_a_missing_cluster_column(spark: Any, tmp_path: Path) -> None:
+    path = write_parquet(experiment_frame(), tmp_path / "e.parquet")
+    refused(
+        spark,
+        config_for(tmp_path, path, cluster="household"),
+        r"table 'experiment', column 'household': configured column is missing.*data\.cluster",
+    )

@@ -259,6 +259,69 @@ def test_the_train_stage_refuses_a_holdout_short_of_an_arm_and_writes_nothing(
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "mlruns").exists()
 
 
+def households_table(spark) -> DataFrame:
+    """1,200 households of 1 to 3 rows, every row of a household in its arm (none, a or b)."""
+    rng = np.random.default_rng(8)
+    sizes = rng.integers(1, 4, 1_200)
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.arange(sizes.sum(), dtype=np.int64),
+            "treatment": np.repeat(rng.choice(["none", "a", "b"], 1_200), sizes),
+            "cluster_id": np.repeat(np.arange(1_200), sizes).astype(str),
+        }
+    )
+    return spark.createDataFrame(frame).repartition(4)
+
+
+def test_folds_and_the_holdout_keep_each_cluster_whole(spark) -> None:
+    table = households_table(spark)
+    folds = assign_folds(table, "treatment", 5, seed=2, cluster="cluster_id").toPandas()
+    assert len(folds) == table.count() and folds["customer_id"].is_unique
+    assert (folds.groupby("cluster_id")[FOLD].nunique() == 1).all()
+    clusters = folds.drop_duplicates("cluster_id")
+    per_arm = pd.crosstab(clusters["treatment"], clusters[FOLD])
+    assert per_arm.shape == (3, 5) and (per_arm.max(axis=1) - per_arm.min(axis=1) <= 1).all()
+    again = assign_folds(table.repartition(7), "treatment", 5, seed=2, cluster="cluster_id")
+    pd.testing.assert_series_equal(
+        folds.set_index("customer_id")[FOLD].sort_index(),
+        again.toPandas().set_index("customer_id")[FOLD].sort_index(),
+    )
+    train_rows, holdout = train_holdout_split(table, 0.3, seed=2, id_column="cluster_id")
+    held = set(holdout.toPandas()["cluster_id"])
+    assert 0.25 < len(held) / 1_200 < 0.35 and not held & set(train_rows.toPandas()["cluster_id"])
+
+
+def test_the_train_stage_scores_households_with_their_cluster(
+    spark, root: Path, tmp_path: Path
+) -> None:
+    """Hillstrom's first 3,000 rows as 1,500 households of two, each in its first member's arm:
+    the scored rows the comparison, the safeguard and the evaluation resample carry the
+    household of every row."""
+    frame = pd.read_csv(root / "data" / "hillstrom_email_2008.csv", nrows=3_000)
+    frame["household"] = np.arange(3_000) // 2
+    frame["segment"] = frame.groupby("household")["segment"].transform("first")
+    sample = tmp_path / "households.csv"
+    frame.to_csv(sample, index=False)
+    cfg = load_config(
+        root / "conf" / "local.yaml",
+        [
+            f"data.experiment.path={sample}",
+            "data.cluster=household",
+            f"outputs.root={tmp_path / 'work'}",
+            f"tracking.uri=sqlite:///{tmp_path / 'mlflow.db'}",
+            f"tracking.artifact_location={tmp_path / 'mlruns'}",
+            "train.n_estimators=10",
+        ],
+    )
+    ingest(cfg, spark)
+    trained = train(cfg, spark)
+    scored = spark.read.parquet(trained.paths["holdout"]).toPandas()
+    assert len(scored) == 3_000
+    household = scored["customer_id"].astype(int) // 2
+    assert (scored["cluster_id"] == household.astype(str)).all()
+    assert trained.comparison[["ci_low", "ci_high"]].notna().all().all()
+
+
 def test_spark_cross_fit_equals_the_in_process_fit(spark, experiment: pd.DataFrame) -> None:
     """Tuned (on 300 of each task's rows), cross-fitted X- and DR-learners sharing base models:
     the same tunings, the same models on all rows and outside each fold, and the same

@@ -229,6 +229,10 @@ def test_a_dot_in_a_configured_name_is_refused_with_a_name_without_it(
             "data.outcomes={treatment: binary}",
             r"data\.outcomes names 'treatment', a name the pipeline gives a column of its own",
         ),
+        (
+            "data.cluster=recency",
+            r"column 'recency' is named by both data\.features and data\.cluster",
+        ),
     ],
 )
 def test_a_column_in_two_roles_or_named_like_the_pipelines_own_is_refused(
@@ -236,6 +240,16 @@ def test_a_column_in_two_roles_or_named_like_the_pipelines_own_is_refused(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(root / "conf" / "local.yaml", [override])
+
+
+def test_cluster_id_is_the_pipelines_own_name_only_when_a_cluster_column_is_set(
+    root: Path,
+) -> None:
+    features = "data.features={recency: numeric, cluster_id: categorical}"
+    assert "cluster_id" in load_config(root / "conf" / "local.yaml", [features]).data.features
+    with pytest.raises(ConfigError, match=r"data\.features names 'cluster_id', a name the "
+                       r"pipeline gives a column of its own"):
+        load_config(root / "conf" / "local.yaml", [features, "data.cluster=household"])
 
 
 def test_unknown_key_suggests_the_nearest_known_key(root: Path) -> None:

@@ -43,6 +43,9 @@ PIPELINE_COLUMNS = frozenset(
 arm, propensity and weight, the quarantine reason, the cross-fitting fold, the segment stage's
 exposure, the static policy's gain): no feature or outcome can be called so."""
 
+CLUSTER_COLUMN = "cluster_id"
+"""The pipeline's name for the column ``data.cluster`` names (reserved only when it is set)."""
+
 
 class DataConfig(Section):
     """The data contract's column mapping: the table's own names, so any table can be used.
@@ -50,6 +53,9 @@ class DataConfig(Section):
     ``outcomes`` takes ``name: kind`` or the long form ``name: {kind, positive, direction}``;
     the long form is split on loading into ``outcomes`` (kinds), ``positive_labels`` (the
     label read as 1, every other label 0) and ``directions`` (``lower`` where less is better).
+    ``cluster`` names the unit of randomization when whole groups of rows were assigned an arm
+    together (a household, a store): the cross-fitting folds and the holdout then keep each
+    cluster whole, and every bootstrap interval resamples clusters, not rows.
     """
 
     experiment: TableSource
@@ -64,6 +70,7 @@ class DataConfig(Section):
     directions: dict[str, Direction] = Field(default_factory=dict)
     propensity: str | None = None
     weight: str | None = None
+    cluster: str | None = None
     keep_columns: list[str] = Field(default_factory=list)
     design_propensity: float | dict[str, float] | None = None
 
@@ -73,6 +80,7 @@ class DataConfig(Section):
             "data.customer_id": [self.customer_id], "data.treatment": [self.treatment],
             "data.features": list(self.features), "data.outcomes": list(self.outcomes),
             "data.propensity": [self.propensity], "data.weight": [self.weight],
+            "data.cluster": [self.cluster],
         }
 
     @model_validator(mode="after")
@@ -97,6 +105,7 @@ class DataConfig(Section):
     @model_validator(mode="after")
     def _columns_have_one_role(self) -> DataConfig:
         seen: dict[str, str] = {}
+        reserved = PIPELINE_COLUMNS | ({CLUSTER_COLUMN} if self.cluster else set())
         for key, names in self.columns_by_key().items():
             for name in names:
                 if name is None:
@@ -107,7 +116,7 @@ class DataConfig(Section):
                         f"one role: remove it from one of them"
                     )
                 seen[name] = key
-                if key in ("data.features", "data.outcomes") and name in PIPELINE_COLUMNS:
+                if key in ("data.features", "data.outcomes") and name in reserved:
                     raise ValueError(
                         f"{key} names '{name}', a name the pipeline gives a column of its own; "
                         f"rename the table's column (e.g. in a view) and {key} with it"

@@ -24,6 +24,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from causal_targeting.config.data import CLUSTER_COLUMN
 from causal_targeting.data.io import MALFORMED_LINE
 from causal_targeting.errors import DataContractError
 
@@ -237,6 +238,9 @@ def experiment_reason_columns(data: DataConfig) -> list[Column]:
         ),
         F.when(F.col("__dup") > 1, F.lit("duplicate customer_id")),
     ]
+    if data.cluster:
+        cluster = F.col(CLUSTER_COLUMN)
+        reasons.append(F.when(cluster.isNull() | missing_text(cluster), F.lit("null cluster")))
     for outcome in data.outcomes:
         raw, num = F.col(f"__raw_{outcome}"), F.col(_q(outcome))
         written_missing = num.isNull() & missing_text(raw)
@@ -329,6 +333,8 @@ def canonical_experiment(raw: DataFrame, data: DataConfig) -> DataFrame:
         wanted[data.propensity] = "data.propensity"
     if data.weight:
         wanted[data.weight] = "data.weight"
+    if data.cluster:
+        wanted[data.cluster] = "data.cluster"
     require_columns(raw, table, wanted)
     require_rows(raw, table)
     if data.customer_id is None:
@@ -363,6 +369,8 @@ def canonical_experiment(raw: DataFrame, data: DataConfig) -> DataFrame:
             "point data.weight at a column of row weights, or unset it",
         )
         columns.append(F.expr(f"try_cast({_q(data.weight)} AS double)").alias("weight"))
+    if data.cluster:
+        columns.append(F.trim(F.col(_q(data.cluster)).cast("string")).alias(CLUSTER_COLUMN))
     used = {id_column, MALFORMED_LINE, *wanted}
     return raw.select(*columns, *malformed_line(raw), *kept_columns(raw, data, used))
 

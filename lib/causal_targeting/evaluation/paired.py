@@ -31,6 +31,7 @@ from causal_targeting.evaluation.policy_value import (
     ESTIMATORS,
     Policy,
     arm_probabilities,
+    bootstrap_clusters,
     estimator_inputs,
     paired_estimates,
     policy_array,
@@ -110,7 +111,8 @@ def policy_differences(
             contain ``against``.
         against: the policy compared with each of the others (e.g. ``"targeting"``).
         reps, alpha, seed: bootstrap replicates, CI level ``1 - alpha``, RNG seed (the draws
-            are those of :func:`policy_values` with the same seed).
+            are those of :func:`policy_values` with the same seed, by cluster when ``holdout``
+            has the cluster column).
 
     Returns:
         One row per (baseline, estimator): ``policy`` (= ``against``), ``baseline``,
@@ -123,7 +125,8 @@ def policy_differences(
     names = list(policies)
     given = {k: policy_array(v, arms, f"policy '{k}'") for k, v in policies.items()}
     alike = {k for k, v in given.items() if same_policy(v, given[against], len(arms))}
-    point, boot = paired_estimates(given, *inputs, reps=reps, seed=seed)
+    clusters = bootstrap_clusters(holdout)
+    point, boot = paired_estimates(given, *inputs, reps=reps, seed=seed, clusters=clusters)
     ours = names.index(against)
     rows = []
     for j, name in enumerate(names):

@@ -15,7 +15,12 @@ customer (0 for control). With ``w_i = 1[T_i = pi_i] / p_i``, the net value per 
 Confidence intervals are percentile intervals of the Poisson bootstrap (each row gets an
 independent Poisson(1) weight per replicate; Chamandy et al., 2012), computed with one matrix
 product per chunk of replicates and shared by every policy and estimator, so the replicates are
-paired across policies.
+paired across policies. When the experiment was randomized in clusters (households, stores:
+``data.cluster``, the rows' ``cluster_id`` column) the unit resampled is the cluster: every row
+of cluster ``g`` gets the cluster's weight ``W_bg``, so the replicate of a sum is
+``sum_g W_bg S_g`` over the clusters' sums ``S_g`` and the interval carries the correlation of
+rows within a cluster (the cluster bootstrap; Cameron, Gelbach & Miller, 2008); the estimates
+themselves are unchanged.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from causal_targeting.config.data import CLUSTER_COLUMN
 from causal_targeting.errors import DataContractError, refuse_missing_columns
 
 ESTIMATORS = ("ips", "snips", "dr")
@@ -195,20 +201,46 @@ def poisson_weights(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndar
     return draws
 
 
-def poisson_bootstrap(terms: np.ndarray, *, reps: int, seed: int) -> np.ndarray:
-    """Estimates on ``reps`` Poisson-bootstrap replicates of the rows of ``terms`` (n, 3 m).
+def cluster_sums(terms: np.ndarray, clusters: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sums, rows): the column sums of ``terms`` (n, p) within each cluster, shape (G, p), and
+    each cluster's row count, shape (G,), the clusters in sorted order of their labels."""
+    _, codes, rows = np.unique(clusters, return_inverse=True, return_counts=True)
+    sums = np.column_stack(
+        [np.bincount(codes, weights=column, minlength=len(rows)) for column in terms.T]
+    )
+    return sums, rows.astype(float)
+
+
+def poisson_bootstrap(
+    terms: np.ndarray, *, reps: int, seed: int, clusters: np.ndarray | None = None
+) -> np.ndarray:
+    """Estimates on ``reps`` Poisson-bootstrap replicates of the rows of ``terms`` (n, 3 m), or
+    of their ``clusters`` (shape (n,), a label per row): one weight per cluster, applied to
+    the cluster's sums (:func:`cluster_sums`) and to its row count (module doc).
 
     Returns shape (reps, m, 3). Chunks of replicates keep the weight matrix near
-    ``BOOTSTRAP_CELLS`` cells.
+    ``BOOTSTRAP_CELLS`` cells. Each row its own cluster, in row order, gives the draws of the
+    row bootstrap.
     """
+    if clusters is None:
+        units, rows = terms, np.ones(terms.shape[0])
+    else:
+        units, rows = cluster_sums(terms, np.asarray(clusters))
     rng = np.random.default_rng(seed)
-    n = terms.shape[0]
+    n = units.shape[0]
     chunk = max(1, BOOTSTRAP_CELLS // n)
     out = []
     for start in range(0, reps, chunk):
         weights = poisson_weights(rng, (min(chunk, reps - start), n))
-        out.append(estimates_from_sums(weights @ terms, weights.sum(axis=1)))
+        out.append(estimates_from_sums(weights @ units, weights @ rows))
     return np.concatenate(out)
+
+
+def bootstrap_clusters(frame: pd.DataFrame) -> np.ndarray | None:
+    """The rows' randomization clusters (their ``cluster_id``), the units
+    :func:`poisson_bootstrap` resamples, or None (each row its own unit) when ``frame`` has no
+    such column."""
+    return frame[CLUSTER_COLUMN].to_numpy() if CLUSTER_COLUMN in frame.columns else None
 
 
 def paired_estimates(
@@ -221,18 +253,20 @@ def paired_estimates(
     *,
     reps: int,
     seed: int,
+    clusters: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Point estimates, shape (m, 3), and bootstrap replicates, shape (reps, m, 3), of m policies.
 
-    Every replicate reweights the rows once for all policies (one Poisson weight per row), so
-    replicate ``b`` of two policies is computed on the same resample: their difference per
-    replicate is a paired bootstrap draw. Arguments as in :func:`estimate_policy_values`.
+    Every replicate reweights the rows once for all policies (one Poisson weight per row, or
+    per cluster of ``clusters``), so replicate ``b`` of two policies is computed on the same
+    resample: their difference per replicate is a paired bootstrap draw. Arguments as in
+    :func:`estimate_policy_values`.
     """
     terms = np.column_stack(
         [estimator_terms(policies[k], treatment, y, propensity, mu, cost) for k in policies]
     )
     point = estimates_from_sums(terms.sum(axis=0), np.asarray(float(len(y))))
-    return point, poisson_bootstrap(terms, reps=reps, seed=seed)
+    return point, poisson_bootstrap(terms, reps=reps, seed=seed, clusters=clusters)
 
 
 def estimate_policy_values(
@@ -246,6 +280,7 @@ def estimate_policy_values(
     reps: int = 1000,
     alpha: float = 0.05,
     seed: int = 0,
+    clusters: np.ndarray | None = None,
 ) -> pd.DataFrame:
     """IPS, SNIPS and DR net value per customer of each policy, with bootstrap CIs.
 
@@ -258,6 +293,8 @@ def estimate_policy_values(
         mu: shape (n, k), predicted outcome under each arm; column 0 is the control arm.
         cost: shape (k,), cost per customer of each arm (0 for control).
         reps: bootstrap replicates; alpha: CIs have confidence ``1 - alpha``; seed: RNG seed.
+        clusters: shape (n,), each row's randomization cluster, the unit the bootstrap
+            resamples (:func:`poisson_bootstrap`); None: the rows.
 
     Returns:
         One row per (policy, estimator) with ``value``, ``ci_low``, ``ci_high`` (percentile
@@ -267,7 +304,7 @@ def estimate_policy_values(
     """
     names = list(policies)
     point, boot = paired_estimates(
-        policies, treatment, y, propensity, mu, cost, reps=reps, seed=seed
+        policies, treatment, y, propensity, mu, cost, reps=reps, seed=seed, clusters=clusters
     )
     low, high = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
     rows = [
@@ -305,7 +342,8 @@ def policy_values(
     Args:
         holdout: randomized holdout rows with ``treatment_col``, ``outcome``, the model's
             ``mu__{outcome}__{arm}`` for every arm and, optionally, ``propensity_col`` (else each
-            arm's share of the rows is used, as in a completely randomized test).
+            arm's share of the rows is used, as in a completely randomized test) and
+            ``cluster_id`` (the bootstrap then resamples clusters, :func:`bootstrap_clusters`).
         policies: policy name -> arm name per holdout row (``control`` for no offer), or a
             stochastic policy's frame of arm probabilities (:data:`Policy`), valued by its
             expectation.
@@ -335,6 +373,7 @@ def policy_values(
         reps=reps,
         alpha=alpha,
         seed=seed,
+        clusters=bootstrap_clusters(holdout),
     )
     if all(f"true_mu__{outcome}__{a}" in holdout.columns for a in arms):
         truth = {

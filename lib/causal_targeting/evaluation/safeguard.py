@@ -63,6 +63,7 @@ from causal_targeting.evaluation.net_value import VALUE, with_net_value
 from causal_targeting.evaluation.paired import difference_draws, tail_share
 from causal_targeting.evaluation.policy_value import (
     arm_codes,
+    bootstrap_clusters,
     estimator_inputs,
     paired_estimates,
     policy_array,
@@ -269,7 +270,9 @@ def decide(
         if arm in statics:
             mixture = stochastic_policy({control: 1.0 - share, arm: share}, len(share))
             valued_policies[f"static:{arm}"] = policy_array(mixture, arms, f"policy 'static:{arm}'")
-    point, boot = paired_estimates(valued_policies, *inputs, reps=reps, seed=seed)
+    point, boot = paired_estimates(
+        valued_policies, *inputs, reps=reps, seed=seed, clusters=bootstrap_clusters(frame)
+    )
     static_values = {arm: float(point[j + 1, DR]) for j, arm in enumerate(statics)}
     bounds = np.nanquantile(boot[:, 1:, DR], 1 - confidence, axis=0)
     static_bounds = dict(zip(statics, bounds.astype(float).tolist(), strict=True))

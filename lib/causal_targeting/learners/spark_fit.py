@@ -173,7 +173,7 @@ def train_holdout_split(
     """(train, holdout): a row is held out when ``hash_uniform(id, seed) < holdout_fraction``.
 
     Disjoint, together all rows, and the same for the same ids and seed however the table is
-    partitioned.
+    partitioned. With ``id_column`` a cluster column, every row of a cluster goes the same way.
     """
 
     if not 0 <= holdout_fraction < 1:
@@ -183,14 +183,27 @@ def train_holdout_split(
 
 
 def assign_folds(
-    df: DataFrame, treatment: str, n_folds: int, seed: int, id_column: str = "customer_id"
+    df: DataFrame,
+    treatment: str,
+    n_folds: int,
+    seed: int,
+    id_column: str = "customer_id",
+    cluster: str | None = None,
 ) -> DataFrame:
     """``df`` with a column ``fold`` in 0..n_folds−1, stratified by arm: each arm's rows ranked
     by ``hash_uniform(id, seed)`` take folds 0, 1, .., K−1, 0, ... in turn (every fold holds
-    within one row of 1/K of every arm; the same for the same ids and seed)."""
+    within one row of 1/K of every arm; the same for the same ids and seed).
+
+    With ``cluster`` (the column of each row's randomization cluster) the clusters take the
+    folds in the same way, each under the first arm (by name) of its rows, and every row gets
+    its cluster's fold: no model is fitted on rows of the cluster it scores."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
+    if cluster is not None:
+        units = df.groupBy(cluster).agg(F.min(treatment).alias(treatment))
+        folds = assign_folds(units, treatment, n_folds, seed, id_column=cluster)
+        return df.join(folds.select(cluster, FOLD), on=cluster)
     order = Window.partitionBy(treatment).orderBy(hash_uniform(id_column, seed, "fold"), id_column)
     return df.withColumn(FOLD, ((F.row_number().over(order) - 1) % n_folds).cast("int"))
 

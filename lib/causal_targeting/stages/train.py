@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from causal_targeting import tracking
+from causal_targeting.config.data import CLUSTER_COLUMN
 from causal_targeting.data import manifest
 from causal_targeting.data.contract import EXPERIMENT
 from causal_targeting.data.io import read_output, write_json, write_table, write_text
@@ -190,7 +191,8 @@ def train(
     The canonical experiment table (the ingest stage's output) is sampled per arm (at most
     ``train.cap_per_arm`` rows each); with ``train.holdout_fraction`` > 0 an untouched holdout
     is split off by a hash of ``customer_id`` and the seed. The other rows get ``train.folds``
-    folds stratified by arm; every candidate (:func:`candidates`) is tuned and fitted on all of
+    folds stratified by arm (with ``data.cluster``, the holdout and the folds take whole
+    clusters: :func:`~causal_targeting.learners.spark_fit.assign_folds`); every candidate (:func:`candidates`) is tuned and fitted on all of
     them and outside each fold on the executors, its base models shared, and scores every row
     out of fold. The candidates are compared on those rows (:func:`~causal_targeting.selection.
     learner_comparison`) and the chosen one's model on all rows (with ``train.bag``, scoring the
@@ -227,11 +229,14 @@ def train(
     sample = stratified_sample(experiment, "treatment", arms, cap, cfg.seed, rows=counts)
     if data.propensity:
         sample = with_sampled_propensity(sample, ranges, sampled["share"].to_dict())
-    fit_rows, holdout = train_holdout_split(sample, cfg.train.holdout_fraction, cfg.seed)
+    cluster = CLUSTER_COLUMN if data.cluster else None
+    fit_rows, holdout = train_holdout_split(
+        sample, cfg.train.holdout_fraction, cfg.seed, cluster or "customer_id"
+    )
     evaluated = cfg.train.holdout_fraction > 0
     held_out = arm_rows(holdout, "treatment", arms)["rows"].to_dict() if evaluated else {}
     check_holdout(held_out, arms, cfg.train.holdout_fraction)
-    rows = assign_folds(fit_rows, "treatment", cfg.train.folds, cfg.seed).cache()
+    rows = assign_folds(fit_rows, "treatment", cfg.train.folds, cfg.seed, cluster=cluster).cache()
     fits, tuning = fit_candidates_on_spark(rows, candidates(cfg), **fit_arguments(cfg, sampled))
     columns = [column for column in rows.columns if column != FOLD]
     score_columns = {kind: model.score_columns() for kind, (model, _) in fits.items()}
