@@ -192,8 +192,9 @@ def train(
     ``train.cap_per_arm`` rows each); with ``train.holdout_fraction`` > 0 an untouched holdout
     is split off by a hash of ``customer_id`` and the seed. The other rows get ``train.folds``
     folds stratified by arm (with ``data.cluster``, the holdout and the folds take whole
-    clusters: :func:`~causal_targeting.learners.spark_fit.assign_folds`); every candidate (:func:`candidates`) is tuned and fitted on all of
-    them and outside each fold on the executors, its base models shared, and scores every row
+    clusters: :func:`~causal_targeting.learners.spark_fit.assign_folds`); every candidate
+    (:func:`candidates`) is tuned and fitted on all of them and outside each fold on the
+    executors, its base models shared, and scores every row
     out of fold. The candidates are compared on those rows (:func:`~causal_targeting.selection.
     learner_comparison`) and the chosen one's model on all rows (with ``train.bag``, scoring the
     mean of it and its models outside each fold) is registered as a new version
