@@ -361,12 +361,17 @@ def abtest_readout(
     outcome: Annotated[list[str], typer.Option(help="outcome column (repeat for several)")],
     kind: Annotated[list[str], typer.Option(help="binary or continuous, one per --outcome")],
     arm_column: Annotated[str, typer.Option(help="the column of arm names")] = "arm",
+    cluster_column: Annotated[
+        str | None,
+        typer.Option(help="the column of the unit randomized (e.g. household), if not the row"),
+    ] = None,
     alpha: Annotated[float, typer.Option(help="1 - confidence level")] = 0.05,
     conf: ConfOption = DEFAULT_CONF,
     set_: SetOption = None,
 ) -> None:
     """Lift, CI and p-value of each arm against control, computed in Spark."""
     from causal_targeting.config import TableSource
+    from causal_targeting.config.data import CLUSTER_COLUMN
     from causal_targeting.errors import ConfigError
 
     with user_errors():
@@ -376,17 +381,26 @@ def abtest_readout(
         from causal_targeting.data.contract import canonical_test_table
         from causal_targeting.data.io import read_table
         from causal_targeting.evaluation.abtest import effects_vs_control
-        from causal_targeting.evaluation.distributed import arm_stats_spark
+        from causal_targeting.evaluation.distributed import (
+            arm_stats_spark,
+            cluster_variances_spark,
+        )
 
         spark = session(settings)
         source = TableSource(path=table, format="csv" if table.endswith(".csv") else "parquet")
-        df = canonical_test_table(read_table(spark, source, "abtest"), arm_column, outcome)
+        raw = read_table(spark, source, "abtest")
+        df = canonical_test_table(raw, arm_column, outcome, cluster_column)
         stats = arm_stats_spark(df, outcomes=outcome, treatment_col="arm")
+        if cluster_column is not None:
+            robust = cluster_variances_spark(
+                df, outcomes=outcome, cluster_col=CLUSTER_COLUMN, treatment_col="arm"
+            )
+            stats = stats.merge(robust, on=["arm", "outcome"])
         kinds = dict(zip(outcome, kind, strict=True))
         effects = effects_vs_control(
             stats, control=control.strip(), outcome_kinds=kinds, alpha=alpha
         )
-        console.print(views.effects_table(effects, alpha))
+        console.print(views.effects_table(effects, alpha, cluster_column))
 
 
 def main() -> None:

@@ -40,10 +40,12 @@ if TYPE_CHECKING:
     from causal_targeting.stages.train import TrainResult
 
 
-def effects_table(summary: pd.DataFrame, alpha: float) -> Table:
-    """The per-arm effect table: arm, outcome, n, means, effect with its CI, p-value."""
+def effects_table(summary: pd.DataFrame, alpha: float, cluster: str | None = None) -> Table:
+    """The per-arm effect table: arm, outcome, n, means, effect with its CI, p-value; the title
+    names the ``cluster`` column when the intervals are by cluster."""
     level = round(100 * (1 - alpha))
-    table = Table(title=f"Effect of each arm against control ({level}% CI)")
+    unit = f", clusters of '{cluster}'" if cluster else ""
+    table = Table(title=f"Effect of each arm against control ({level}% CI{unit})")
     for name in (
         "arm",
         "outcome",
@@ -79,7 +81,7 @@ def ingest_view(result: IngestResult, cfg: Config) -> list[RenderableType]:
         lines.append(f"{table}: {result.rows_read[table]:,} rows read, {total:,} quarantined")
         for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]):
             lines.append(f"  {n:,} × {reason}")
-    lines.append(effects_table(result.summary, cfg.ingest.alpha))
+    lines.append(effects_table(result.summary, cfg.ingest.alpha, cfg.data.cluster))
     lines.append(f"ingest outputs: {Path(result.paths['report']).parent}")
     return lines
 

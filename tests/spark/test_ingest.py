@@ -622,3 +622,58 @@ def test_refuses_a_missing_cluster_column(spark: Any, tmp_path: Path) -> None:
         config_for(tmp_path, path, cluster="household"),
         r"table 'experiment', column 'household': configured column is missing.*data\.cluster",
     )
+
+
+def test_the_effects_of_rows_that_come_in_copies_are_read_by_their_cluster(
+    spark: Any, tmp_path: Path
+) -> None:
+    """Every customer twice (a household of two identical rows): read as independent rows the
+    intervals shrink by about 1/sqrt(2); read by household, they are the original rows' width
+    (a normal interval with the cluster-robust variances instead of Welch's and Newcombe's)."""
+    frame = experiment_frame()
+    copies = pd.concat([frame, frame.assign(id=frame["id"] + 10_000)], ignore_index=True)
+    copies["household"] = copies["id"] % 10_000
+    path = write_parquet(copies, tmp_path / "copies.parquet")
+    widths = {}
+    for name, data in (
+        ("original", {"experiment": write_parquet(frame, tmp_path / "e.parquet")}),
+        ("rows", {"experiment": path}),
+        ("households", {"experiment": path, "cluster": "household"}),
+    ):
+        experiment = data.pop("experiment")
+        cfg = config_for(tmp_path / name, experiment, **data)
+        summary = ingest(cfg, spark).summary.set_index(["arm", "outcome"])
+        widths[name] = summary["ci_high"] - summary["ci_low"]
+    ratio = widths["rows"] / widths["original"]
+    assert ratio.between(0.69, 0.73).all(), ratio
+    assert (widths["households"] / widths["original"]).between(0.95, 1.03).all()
+
+
+def test_the_abtest_readout_reads_a_test_randomized_by_household(
+    spark: Any, tmp_path: Path
+) -> None:
+    """`abtest readout --cluster-column`: the rows of a household read as one unit (a row
+    without a household left out, as a row without an arm is), the title says so, and a
+    missing column is one line naming the option."""
+    from typer.testing import CliRunner
+
+    from causal_targeting.cli import app
+
+    frame = experiment_frame()
+    copies = pd.concat([frame, frame.assign(id=frame["id"] + 10_000)], ignore_index=True)
+    copies["household"] = (copies["id"] % 10_000).astype(float)
+    copies.loc[0, "household"] = np.nan
+    path = tmp_path / "test.csv"
+    copies.to_csv(path, index=False)
+    table = canonical_test_table(
+        spark.read.csv(str(path), header=True, inferSchema=True), "group", ["spend"], "household"
+    )
+    assert table.count() == len(copies) - 1 and "cluster_id" in table.columns
+    args = ["abtest", "readout", str(path), "--arm-column", "group", "--control", "ctl",
+            "--outcome", "spend", "--kind", "continuous"]  # fmt: skip
+    read = CliRunner().invoke(app, [*args, "--cluster-column", "household"])
+    assert read.exit_code == 0, read.output
+    assert "95% CI, clusters of 'household'" in " ".join(read.output.split())
+    missing = CliRunner().invoke(app, [*args, "--cluster-column", "hh"])
+    assert missing.exit_code == 2
+    assert "column 'hh'" in missing.output and "--cluster-column" in missing.output

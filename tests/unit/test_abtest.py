@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy import stats as sps
+from statsmodels.regression.linear_model import OLS
 from statsmodels.stats.power import NormalIndPower
 from statsmodels.stats.proportion import (
     confint_proportions_2indep,
@@ -16,6 +17,7 @@ from statsmodels.stats.proportion import (
 from causal_targeting.errors import DataContractError
 from causal_targeting.evaluation.abtest import (
     EFFECT_COLUMNS,
+    cluster_mean_variance,
     effects_vs_control,
     newcombe_difference,
     pooled_z_p_value,
@@ -240,3 +242,42 @@ def test_readout_of_a_finished_test_table_matches_scipy(samples: dict) -> None:
             kind="continuous",
             control="control",
         )
+
+
+def _moments(y: np.ndarray, cluster: np.ndarray) -> pd.DataFrame:
+    """:data:`CLUSTER_MOMENTS` of one arm and outcome, summed with pandas."""
+    by = pd.DataFrame({"y": y, "c": cluster}).groupby("c")["y"].agg(["sum", "size"])
+    return pd.DataFrame(
+        {
+            "arm": ["a"], "outcome": ["y"], "clusters": [len(by)], "rows": [len(y)],
+            "sum": [by["sum"].sum()], "sum_sq": [(by["sum"] ** 2).sum()],
+            "sum_by_rows": [(by["sum"] * by["size"]).sum()], "rows_sq": [(by["size"] ** 2).sum()],
+        }
+    )  # fmt: skip
+
+
+def test_the_cluster_robust_variance_of_a_mean_is_statsmodels_and_the_row_one_for_singletons():
+    rng = np.random.default_rng(3)
+    cluster = np.repeat(np.arange(300), rng.integers(1, 5, 300))
+    y = rng.normal(0, 2, 300)[cluster] + rng.normal(5, 1, cluster.size)
+    fit = OLS(y, np.ones_like(y)).fit(cov_type="cluster", cov_kwds={"groups": cluster})
+    assert cluster_mean_variance(_moments(y, cluster)).iloc[0] == pytest.approx(fit.bse[0] ** 2)
+    singletons = cluster_mean_variance(_moments(y, np.arange(y.size))).iloc[0]
+    assert singletons == pytest.approx(y.var(ddof=1) / y.size)
+
+
+def test_effects_read_with_the_means_cluster_variances_take_a_normal_interval() -> None:
+    stats = pd.DataFrame(
+        {
+            "arm": ["ctl", "a"], "outcome": ["y", "y"], "n": [400.0, 400.0],
+            "mean": [1.0, 1.5], "var": [1.0, 1.0], "mean_var": [0.01, 0.0125],
+        }
+    )  # fmt: skip
+    row = effects_vs_control(stats, control="ctl", outcome_kinds={"y": "continuous"}).iloc[0]
+    half = sps.norm.ppf(0.975) * np.sqrt(0.0225)
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((0.5 - half, 0.5 + half))
+    assert row["p_value"] == pytest.approx(2 * sps.norm.sf(0.5 / np.sqrt(0.0225)))
+    rows = effects_vs_control(
+        stats.drop(columns="mean_var"), control="ctl", outcome_kinds={"y": "continuous"}
+    ).iloc[0]
+    assert rows["ci_high"] - rows["ci_low"] < row["ci_high"] - row["ci_low"]

@@ -266,22 +266,29 @@ def arm_labels(df: DataFrame, name: str) -> Column:
     return F.trim(column.cast("string"))
 
 
-def canonical_test_table(df: DataFrame, arm_column: str, outcomes: Sequence[str]) -> DataFrame:
+def canonical_test_table(
+    df: DataFrame, arm_column: str, outcomes: Sequence[str], cluster: str | None = None
+) -> DataFrame:
     """A finished A/B test's table for its readout: ``arm`` (:func:`arm_labels`; rows without
-    one left out) and each outcome as double (a boolean as 0/1); a missing column or an outcome
-    that is not a number is refused."""
+    one left out), each outcome as double (a boolean as 0/1) and, with ``cluster`` (the column
+    of the unit randomized), the cluster as text in ``cluster_id`` (rows without one left out);
+    a missing column or an outcome that is not a number is refused."""
     table = "abtest"
-    require_columns(
-        df, table, {arm_column: "--arm-column", **{name: "--outcome" for name in outcomes}}
-    )
+    wanted = {arm_column: "--arm-column", **{name: "--outcome" for name in outcomes}}
+    if cluster is not None:
+        wanted[cluster] = "--cluster-column"
+    require_columns(df, table, wanted)
     for name in outcomes:
         refuse_non_number(
             df, table, name, "outcome", "give --outcome a numeric or boolean column of the table"
         )
-    return df.select(
+    clusters = [] if cluster is None else [F.trim(F.col(_q(cluster)).cast("string"))]
+    rows = df.select(
         arm_labels(df, arm_column).alias("arm"),
         *[F.expr(f"try_cast({_q(name)} AS double)").alias(name) for name in outcomes],
+        *[column.alias(CLUSTER_COLUMN) for column in clusters],
     ).where(F.col("arm").isNotNull())
+    return rows if cluster is None else rows.where(F.col(CLUSTER_COLUMN).isNotNull())
 
 
 def outcome_column(outcome: str, positive: str | None) -> Column:

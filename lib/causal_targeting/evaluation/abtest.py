@@ -3,7 +3,9 @@
 The readout works on sufficient statistics (one row per arm and outcome: ``n``, ``mean``, ``var``)
 so that the caller can compute them in one Spark ``groupBy`` and only a handful of numbers reach
 the driver. The design uses the normal approximation of the same tests: Welch's t for a
-continuous outcome, the pooled two-proportion z-test for a binary one.
+continuous outcome, the pooled two-proportion z-test for a binary one. When the rows were
+randomized in clusters (``data.cluster``), the readout takes each mean's cluster-robust variance
+instead (:func:`cluster_mean_variance`, a ``mean_var`` column) and a normal interval.
 """
 
 from __future__ import annotations
@@ -130,6 +132,48 @@ def pooled_z_p_value(n1: np.ndarray, p1: np.ndarray, n0: np.ndarray, p0: np.ndar
     return np.where(se > 0, p_value, 1.0)
 
 
+CLUSTER_MOMENTS = ("arm", "outcome", "clusters", "rows", "sum", "sum_sq", "sum_by_rows", "rows_sq")
+"""Per (arm, outcome), over the arm's G clusters c of n_c rows and outcome total Y_c: G, N =
+sum n_c, sum Y_c, sum Y_c^2, sum Y_c n_c, sum n_c^2 (:func:`cluster_mean_variance`)."""
+
+
+def cluster_mean_variance(moments: pd.DataFrame) -> pd.Series:
+    """The cluster-robust variance of each arm's mean outcome, from :data:`CLUSTER_MOMENTS`.
+
+    The mean is ``m = sum Y_c / N``; its variance, with the clusters independent and the rows of
+    a cluster not (Liang & Zeger 1986, with the small-sample factor G/(G - 1)):
+
+        V(m) = G / (G - 1) * sum_c (Y_c - m n_c)^2 / N^2
+             = G / (G - 1) * (sum Y_c^2 - 2 m sum Y_c n_c + m^2 sum n_c^2) / N^2.
+
+    One row per cluster gives the sample variance of the rows over N (the row readout's).
+    NaN with fewer than two clusters.
+    """
+    g, n = moments["clusters"].to_numpy(float), moments["rows"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        m = moments["sum"].to_numpy(float) / n
+        spread = (
+            moments["sum_sq"].to_numpy(float)
+            - 2 * m * moments["sum_by_rows"].to_numpy(float)
+            + m**2 * moments["rows_sq"].to_numpy(float)
+        )
+        variance = np.where(g > 1, g / (g - 1) * np.maximum(spread, 0.0) / n**2, np.nan)
+    return pd.Series(variance, index=moments.index, name="mean_var")
+
+
+def normal_difference(
+    mean1: np.ndarray, var1: np.ndarray, mean0: np.ndarray, var0: np.ndarray, alpha: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Normal interval ``d ± z_{1-alpha/2} s`` and two-sided p-value ``2 P(Z > |d| / s)`` of
+    ``d = mean1 - mean0``, with ``s^2 = var1 + var0`` the variances of the two means."""
+    d = np.asarray(mean1, dtype=float) - np.asarray(mean0, dtype=float)
+    s = np.sqrt(np.asarray(var1, dtype=float) + np.asarray(var0, dtype=float))
+    z = sps.norm.ppf(1 - alpha / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(s > 0, 2 * sps.norm.sf(np.abs(d) / s), np.nan)
+    return d - z * s, d + z * s, p
+
+
 def effects_vs_control(
     stats: pd.DataFrame,
     *,
@@ -141,7 +185,9 @@ def effects_vs_control(
 
     Args:
         stats: one row per (arm, outcome) with columns ``arm``, ``outcome``, ``n`` (rows),
-            ``mean`` and ``var`` (sample variance, ddof=1; ignored for binary outcomes).
+            ``mean`` and ``var`` (sample variance, ddof=1; ignored for binary outcomes), and
+            optionally ``mean_var``, the variance of the mean of rows randomized in clusters
+            (:func:`cluster_mean_variance`).
         control: name of the control arm; it must have a row for every outcome.
         outcome_kinds: outcome name -> ``"binary"`` (0/1) or ``"continuous"``.
         alpha: the intervals have confidence ``1 - alpha``.
@@ -154,8 +200,10 @@ def effects_vs_control(
         Continuous outcomes: Welch's t interval and p-value (:func:`welch_difference`).
         Binary outcomes: Newcombe's hybrid score interval (:func:`newcombe_difference`) and the
         pooled two-proportion z-test p-value (:func:`pooled_z_p_value`).
+        With ``mean_var``, every outcome: the normal interval and p-value with those variances
+        (:func:`normal_difference`).
         Quantities that are undefined (an arm with fewer than two rows for a continuous
-        outcome) are NaN.
+        outcome, or fewer than two clusters) are NaN.
 
     Raises:
         DataContractError: missing columns, duplicate (arm, outcome) rows, an outcome without a
@@ -181,6 +229,10 @@ def effects_vs_control(
     ci_low[c], ci_high[c], p_value[c] = welch_difference(
         n1[c], m1[c], rows["var"].to_numpy()[c], n0[c], m0[c], control_var[c], alpha
     )
+    if "mean_var" in stats.columns:
+        ci_low, ci_high, p_value = normal_difference(
+            m1, rows["mean_var"], m0, rows["outcome"].map(base["mean_var"]), alpha
+        )
     out["ci_low"], out["ci_high"], out["p_value"] = ci_low, ci_high, p_value
     with np.errstate(divide="ignore", invalid="ignore"):
         out["rel_lift"] = np.where(m0 != 0, (m1 - m0) / m0, np.nan)
@@ -196,7 +248,10 @@ def _checked_stats(
     refuse_missing_columns(
         stats.columns, STATS_COLUMNS, STATS_TABLE, f"provide columns {list(STATS_COLUMNS)}"
     )
-    stats = stats[list(STATS_COLUMNS)].astype({"n": float, "mean": float, "var": float})
+    robust = ["mean_var"] if "mean_var" in stats.columns else []
+    stats = stats[[*STATS_COLUMNS, *robust]].astype(
+        {"n": float, "mean": float, "var": float, **{name: float for name in robust}}
+    )
     if stats.duplicated(["arm", "outcome"]).any():
         raise DataContractError(
             STATS_TABLE, "duplicate (arm, outcome) rows", "aggregate to one row per arm and outcome"

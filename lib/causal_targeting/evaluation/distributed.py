@@ -21,7 +21,11 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from causal_targeting.errors import ConfigError, DataContractError, refuse_missing_columns
-from causal_targeting.evaluation.abtest import OUTCOME_KINDS
+from causal_targeting.evaluation.abtest import (
+    CLUSTER_MOMENTS,
+    OUTCOME_KINDS,
+    cluster_mean_variance,
+)
 from causal_targeting.evaluation.uplift import (
     BUCKET_COLUMNS,
     HOLDOUT_TABLE,
@@ -320,3 +324,49 @@ def arm_stats_spark(
         for i, o in enumerate(outcomes)
     ]
     return pd.concat(parts, ignore_index=True).sort_values(["outcome", "arm"], ignore_index=True)
+
+
+def cluster_variances_spark(
+    df: DataFrame,
+    *,
+    outcomes: Sequence[str],
+    cluster_col: str,
+    treatment_col: str = "treatment",
+) -> pd.DataFrame:
+    """``arm, outcome, mean_var``: the cluster-robust variance of every arm's mean outcome
+    (:func:`~causal_targeting.evaluation.abtest.cluster_mean_variance`) from its
+    :data:`~causal_targeting.evaluation.abtest.CLUSTER_MOMENTS`: the rows summed within each
+    (arm, cluster), then those sums' moments within each arm, two aggregations on the
+    executors; one row per arm reaches the driver."""
+    arm = F.col(treatment_col).alias("arm")
+    totals = df.groupBy(arm, F.col(cluster_col)).agg(
+        F.count(F.lit(1)).alias("n"),
+        *[F.sum(F.col(f"`{o}`")).alias(f"y__{i}") for i, o in enumerate(outcomes)],
+    )
+    moments = [F.count(F.lit(1)).alias("clusters"), F.sum("n").alias("rows")]
+    moments.append(F.sum(F.col("n") * F.col("n")).alias("rows_sq"))
+    for i in range(len(outcomes)):
+        y = F.col(f"y__{i}")
+        moments += [
+            F.sum(y).alias(f"sum__{i}"),
+            F.sum(y * y).alias(f"sum_sq__{i}"),
+            F.sum(y * F.col("n")).alias(f"sum_by_rows__{i}"),
+        ]
+    wide = totals.groupBy("arm").agg(*moments).toPandas()
+    parts = [
+        pd.DataFrame(
+            {
+                "arm": wide["arm"],
+                "outcome": o,
+                "clusters": wide["clusters"],
+                "rows": wide["rows"],
+                "sum": wide[f"sum__{i}"],
+                "sum_sq": wide[f"sum_sq__{i}"],
+                "sum_by_rows": wide[f"sum_by_rows__{i}"],
+                "rows_sq": wide["rows_sq"],
+            }
+        )
+        for i, o in enumerate(outcomes)
+    ]
+    table = pd.concat(parts, ignore_index=True)[list(CLUSTER_MOMENTS)]
+    return table[["arm", "outcome"]].assign(mean_var=cluster_mean_variance(table))

@@ -7,10 +7,12 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from causal_targeting.config.data import CLUSTER_COLUMN
 from causal_targeting.data import manifest
 from causal_targeting.data.contract import CUSTOMERS, EXPERIMENT, release, validate
 from causal_targeting.data.io import read_table, write_json, write_table, write_text
 from causal_targeting.evaluation.abtest import effects_vs_control
+from causal_targeting.evaluation.distributed import cluster_variances_spark
 from causal_targeting.layout import ingest_paths
 from causal_targeting.spark import get_spark
 
@@ -33,6 +35,10 @@ class IngestResult:
 def ingest(cfg: Config, spark: SparkSession | None = None) -> IngestResult:
     """Validate the experiment and customer tables, quarantine bad rows, summarize each arm.
 
+    The effect of each arm against control is read with the rows as independent, or, with
+    ``data.cluster``, with each arm's mean's cluster-robust variance
+    (:func:`~causal_targeting.evaluation.distributed.cluster_variances_spark`).
+
     A CSV table is parsed once (after the schema inference) and cached for the jobs that read
     it (the duplicate-id aggregation, the summary aggregation, the clean rows' write, the
     quarantine's write); a columnar one (Parquet, Delta, a catalog table) is read again by
@@ -50,8 +56,14 @@ def ingest(cfg: Config, spark: SparkSession | None = None) -> IngestResult:
     sources = {EXPERIMENT: data.experiment, CUSTOMERS: data.customers}
     cache = [name for name, source in sources.items() if source and source.format == "csv"]
     tables = validate(experiment_raw, customers_raw, data, cfg.ingest, cache)
+    stats = tables.arm_stats
+    if data.cluster:
+        robust = cluster_variances_spark(
+            tables.experiment, outcomes=list(data.outcomes), cluster_col=CLUSTER_COLUMN
+        )
+        stats = stats.merge(robust, on=["arm", "outcome"])
     summary = effects_vs_control(
-        tables.arm_stats, control=data.control, outcome_kinds=data.outcomes, alpha=cfg.ingest.alpha
+        stats, control=data.control, outcome_kinds=data.outcomes, alpha=cfg.ingest.alpha
     )
     paths = ingest_paths(cfg)
     try:
