@@ -93,6 +93,34 @@ def test_folds_are_stratified_by_arm_and_fixed_by_the_seed() -> None:
     assert not np.array_equal(folds, stratified_folds(treatment, 5, seed=4))
 
 
+def test_folds_of_clusters_keep_each_cluster_whole_and_ignore_the_row_order() -> None:
+    rng = np.random.default_rng(3)
+    sizes = rng.integers(1, 4, 600)
+    clusters = np.repeat([f"h{i}" for i in range(600)], sizes)
+    arms = np.repeat(rng.choice(["none", *ARMS], 600), sizes)
+    folds = stratified_folds(arms, 5, seed=2, clusters=clusters)
+    by_cluster = pd.DataFrame({"c": clusters, "t": arms, "fold": folds})
+    assert (by_cluster.groupby("c")["fold"].nunique() == 1).all()
+    first = by_cluster.drop_duplicates("c")
+    per_arm = pd.crosstab(first["t"], first["fold"])
+    assert per_arm.shape == (3, 5) and (per_arm.max(axis=1) - per_arm.min(axis=1) <= 1).all()
+    order = rng.permutation(len(arms))
+    np.testing.assert_array_equal(
+        stratified_folds(arms[order], 5, seed=2, clusters=clusters[order]), folds[order]
+    )
+
+
+def test_an_in_process_fit_of_a_clustered_experiment_scores_no_row_with_its_cluster() -> None:
+    frame = experiment(900, seed=4).assign(household=np.arange(900) // 3)
+    frame["treatment"] = frame.groupby("household")["treatment"].transform("first")
+    learner = TLearner(**CROSS).fit(frame, cluster_column="household", **DESIGN)
+    folds = stratified_folds(frame["treatment"], 3, seed=1, clusters=frame["household"])
+    assert (pd.Series(folds).groupby(frame["household"]).nunique() == 1).all()
+    for fold, model in enumerate(learner.fold_models_):
+        rows = frame.loc[folds == fold]
+        pd.testing.assert_frame_equal(learner.oof_.loc[rows.index], model.predict(rows), atol=1e-12)
+
+
 def test_out_of_fold_scores_never_come_from_a_model_that_saw_the_row() -> None:
     """A T-learner that memorizes row ids (the id is a feature, leaves of one row, many trees):
     in sample it reproduces pure-noise outcomes; out of fold it cannot."""

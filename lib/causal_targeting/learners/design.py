@@ -194,11 +194,25 @@ def check_holdout(rows: Mapping[str, int], arms: Sequence[str], fraction: float)
         )
 
 
-def stratified_folds(treatment: Sequence[Any] | np.ndarray, n_folds: int, seed: int) -> np.ndarray:
+def stratified_folds(
+    treatment: Sequence[Any] | np.ndarray,
+    n_folds: int,
+    seed: int,
+    clusters: Sequence[Any] | np.ndarray | None = None,
+) -> np.ndarray:
     """A fold in 0..n_folds−1 per row, stratified by arm: each arm's rows in a random order
     (numpy generator of ``seed``) take folds 0, 1, .., K−1, 0, 1, ... in turn, so every fold
-    holds within one row of 1/K of every arm. Depends on the row order; shape (n,), int64."""
+    holds within one row of 1/K of every arm. Depends on the row order; shape (n,), int64.
+
+    With ``clusters`` (each row's randomization cluster) the clusters, in sorted order of their
+    labels and each under the first arm (by name) of its rows, take the folds so, and every
+    row gets its cluster's fold (the in-process :func:`~causal_targeting.learners.spark_fit.
+    assign_folds`); then the folds do not depend on the row order."""
     labels = pd.Series(np.asarray(treatment, dtype=object)).astype(str).to_numpy()
+    if clusters is not None:
+        first = pd.Series(labels).groupby(np.asarray(clusters), sort=True).min()
+        folds = pd.Series(stratified_folds(first.to_numpy(), n_folds, seed), index=first.index)
+        return folds.loc[np.asarray(clusters)].to_numpy()
     u = np.random.default_rng(seed).random(len(labels))
     order = np.lexsort((u, labels))
     position = np.empty(len(labels), dtype=np.int64)

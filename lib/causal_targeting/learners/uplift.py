@@ -111,6 +111,7 @@ class UpliftLearner(BaseEstimator):
         *,
         id_column: str | None = None,
         fold_column: str | None = None,
+        cluster_column: str | None = None,
         **design: Any,
     ) -> UpliftLearner:
         """Fit every base model on the experiment rows ``pdf``; the artifact is ``model_``.
@@ -121,12 +122,20 @@ class UpliftLearner(BaseEstimator):
         columns and ``design_propensity``). With ``id_column``, rows are first ordered by it,
         so the model does not depend on the order of the rows (as in :func:`~causal_targeting.
         learners.spark_fit.fit_on_spark`). With ``n_folds``, the folds are ``fold_column``
-        (else :func:`stratified_folds` of the ordered rows), ``fold_models_`` the models
-        fit outside each fold, ``oof_`` the out-of-fold scores (index of ``pdf``) and
+        (else :func:`stratified_folds` of the ordered rows, of the clusters of
+        ``cluster_column`` when the experiment was randomized in clusters), ``fold_models_``
+        the models fit outside each fold, ``oof_`` the out-of-fold scores (index of ``pdf``) and
         ``tuning_`` the tunings by booster key. Bad input raises DataContractError (table,
         column, fix) or ConfigError.
         """
-        fits = fit_candidates([self], pdf, id_column=id_column, fold_column=fold_column, **design)
+        fits = fit_candidates(
+            [self],
+            pdf,
+            id_column=id_column,
+            fold_column=fold_column,
+            cluster_column=cluster_column,
+            **design,
+        )
         fit = fits[self.learner]
         self.model_, self.fold_models_, self.tuning_ = fit.model, fit.fold_models, fit.tuning
         self.oof_ = fit.oof
@@ -551,6 +560,7 @@ def fit_candidates(
     *,
     id_column: str | None = None,
     fold_column: str | None = None,
+    cluster_column: str | None = None,
     **design_args: Any,
 ) -> dict[str, LearnerFit]:
     """Fit the learners (of different kinds, same settings) in process, sharing base models.
@@ -573,7 +583,12 @@ def fit_candidates(
         folds = (
             pdf[fold_column].to_numpy(dtype=np.int64)
             if fold_column is not None
-            else stratified_folds(pdf[design.treatment], first.n_folds, first.seed)
+            else stratified_folds(
+                pdf[design.treatment],
+                first.n_folds,
+                first.seed,
+                None if cluster_column is None else pdf[cluster_column],
+            )
         )
     spec = FeatureSpec.from_frame(pdf, design.features)
     X = spec.matrix(pdf, table="experiment").reset_index(drop=True)
