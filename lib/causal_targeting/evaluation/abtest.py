@@ -174,6 +174,27 @@ def normal_difference(
     return d - z * s, d + z * s, p
 
 
+def row_differences(
+    rows: pd.DataFrame, base: pd.DataFrame, outcome_kinds: dict[str, str], alpha: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(ci_low, ci_high, p_value) of each arm's row in ``rows`` against the control's row of its
+    outcome in ``base`` (indexed by outcome), the rows independent: Newcombe's interval and the
+    pooled z-test for a binary outcome, Welch's for a continuous one."""
+    n1, m1 = rows["n"].to_numpy(dtype=float), rows["mean"].to_numpy(dtype=float)
+    n0 = rows["outcome"].map(base["n"]).to_numpy(dtype=float)
+    m0 = rows["outcome"].map(base["mean"]).to_numpy(dtype=float)
+    control_var = rows["outcome"].map(base["var"]).to_numpy()
+    b = rows["outcome"].map(outcome_kinds).eq("binary").to_numpy()
+    c = ~b
+    ci_low, ci_high, p_value = np.full((3, len(rows)), np.nan)
+    ci_low[b], ci_high[b] = newcombe_difference(n1[b], m1[b], n0[b], m0[b], alpha)
+    p_value[b] = pooled_z_p_value(n1[b], m1[b], n0[b], m0[b])
+    ci_low[c], ci_high[c], p_value[c] = welch_difference(
+        n1[c], m1[c], rows["var"].to_numpy()[c], n0[c], m0[c], control_var[c], alpha
+    )
+    return ci_low, ci_high, p_value
+
+
 def effects_vs_control(
     stats: pd.DataFrame,
     *,
@@ -217,22 +238,14 @@ def effects_vs_control(
     out["control_n"] = rows["outcome"].map(base["n"]).to_numpy()
     out["control_mean"] = rows["outcome"].map(base["mean"]).to_numpy()
     out["effect"] = out["mean"] - out["control_mean"]
-    binary = rows["outcome"].map(outcome_kinds).eq("binary").to_numpy()
-    control_var = rows["outcome"].map(base["var"]).to_numpy()
-    n1, m1, n0, m0 = (
-        out[col].to_numpy(dtype=float) for col in ("n", "mean", "control_n", "control_mean")
-    )
-    b, c = binary, ~binary
-    ci_low, ci_high, p_value = np.full((3, len(out)), np.nan)
-    ci_low[b], ci_high[b] = newcombe_difference(n1[b], m1[b], n0[b], m0[b], alpha)
-    p_value[b] = pooled_z_p_value(n1[b], m1[b], n0[b], m0[b])
-    ci_low[c], ci_high[c], p_value[c] = welch_difference(
-        n1[c], m1[c], rows["var"].to_numpy()[c], n0[c], m0[c], control_var[c], alpha
-    )
+    m1, m0 = out["mean"].to_numpy(dtype=float), out["control_mean"].to_numpy(dtype=float)
     if "mean_var" in stats.columns:
+        control_mean_var = rows["outcome"].map(base["mean_var"]).to_numpy()
         ci_low, ci_high, p_value = normal_difference(
-            m1, rows["mean_var"], m0, rows["outcome"].map(base["mean_var"]), alpha
+            m1, rows["mean_var"].to_numpy(), m0, control_mean_var, alpha
         )
+    else:
+        ci_low, ci_high, p_value = row_differences(rows, base, outcome_kinds, alpha)
     out["ci_low"], out["ci_high"], out["p_value"] = ci_low, ci_high, p_value
     with np.errstate(divide="ignore", invalid="ignore"):
         out["rel_lift"] = np.where(m0 != 0, (m1 - m0) / m0, np.nan)
