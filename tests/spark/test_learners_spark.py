@@ -286,6 +286,16 @@ def test_folds_and_the_holdout_keep_each_cluster_whole(spark) -> None:
         folds.set_index("customer_id")[FOLD].sort_index(),
         again.toPandas().set_index("customer_id")[FOLD].sort_index(),
     )
+    two = pd.DataFrame(
+        {
+            "customer_id": np.arange(40),
+            "treatment": ["a"] * 20 + ["b"] * 20,
+            "cluster_id": [str(i) for i in range(20)] + ["x"] * 10 + ["y"] * 10,
+        }
+    )
+    with pytest.raises(ConfigError, match=r"more than the 2 clusters \(data\.cluster\) of arm "
+                       r"'b'"):
+        assign_folds(spark.createDataFrame(two), "treatment", 5, seed=2, cluster="cluster_id")
     train_rows, holdout = train_holdout_split(table, 0.3, seed=2, id_column="cluster_id")
     held = set(holdout.toPandas()["cluster_id"])
     assert 0.25 < len(held) / 1_200 < 0.35 and not held & set(train_rows.toPandas()["cluster_id"])

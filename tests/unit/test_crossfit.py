@@ -110,6 +110,14 @@ def test_folds_of_clusters_keep_each_cluster_whole_and_ignore_the_row_order() ->
     )
 
 
+def test_more_folds_than_clusters_of_an_arm_is_refused() -> None:
+    arms = np.array(["none"] * 30 + ["a"] * 30)
+    clusters = np.r_[np.arange(30), np.repeat([100, 101], 15)]  # arm a: two households
+    with pytest.raises(ConfigError, match=r"train\.folds = 3 is more than the 2 clusters "
+                       r"\(data\.cluster\) of arm 'a'.*Fix: set train\.folds to at most 2"):
+        stratified_folds(arms, 3, seed=1, clusters=clusters)
+
+
 def test_an_in_process_fit_of_a_clustered_experiment_scores_no_row_with_its_cluster() -> None:
     frame = experiment(900, seed=4).assign(household=np.arange(900) // 3)
     frame["treatment"] = frame.groupby("household")["treatment"].transform("first")

@@ -169,6 +169,19 @@ def check_folds(summary: pd.DataFrame, design: Design, n_folds: int | None) -> N
             )
 
 
+def check_cluster_folds(clusters: Mapping[str, int], n_folds: int) -> None:
+    """Refuse cross-fitting folds of whole clusters (``data.cluster``) when an arm has fewer
+    clusters than folds (``clusters``: arm -> its clusters): a fold would hold none of its rows
+    and a model tuned by the folds would have none to learn from."""
+    for arm, count in clusters.items():
+        if count < n_folds:
+            raise ConfigError(
+                f"train.folds = {n_folds} is more than the {count} clusters (data.cluster) of arm "
+                f"'{arm}'; the folds take whole clusters. Fix: set train.folds to at most "
+                f"{count}, or unset data.cluster if the rows were randomized one by one"
+            )
+
+
 MIN_HOLDOUT_ROWS = 30
 """Fewest holdout rows of each arm (:func:`check_holdout`)."""
 
@@ -207,10 +220,12 @@ def stratified_folds(
     With ``clusters`` (each row's randomization cluster) the clusters, in sorted order of their
     labels and each under the first arm (by name) of its rows, take the folds so, and every
     row gets its cluster's fold (the in-process :func:`~causal_targeting.learners.spark_fit.
-    assign_folds`); then the folds do not depend on the row order."""
+    assign_folds`); then the folds do not depend on the row order, and an arm with fewer
+    clusters than folds is refused (:func:`check_cluster_folds`)."""
     labels = pd.Series(np.asarray(treatment, dtype=object)).astype(str).to_numpy()
     if clusters is not None:
         first = pd.Series(labels).groupby(np.asarray(clusters), sort=True).min()
+        check_cluster_folds(first.value_counts().to_dict(), n_folds)
         folds = pd.Series(stratified_folds(first.to_numpy(), n_folds, seed), index=first.index)
         return folds.loc[np.asarray(clusters)].to_numpy()
     u = np.random.default_rng(seed).random(len(labels))

@@ -25,6 +25,7 @@ from causal_targeting.learners.design import (
     Design,
     arm_fold_sums,
     arm_summary,
+    check_cluster_folds,
     check_folds,
     checked_design,
     merge_summaries,
@@ -196,12 +197,16 @@ def assign_folds(
 
     With ``cluster`` (the column of each row's randomization cluster) the clusters take the
     folds in the same way, each under the first arm (by name) of its rows, and every row gets
-    its cluster's fold: no model is fitted on rows of the cluster it scores."""
+    its cluster's fold: no model is fitted on rows of the cluster it scores. An arm with fewer
+    clusters than folds is refused (:func:`~causal_targeting.learners.design.
+    check_cluster_folds`)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     if cluster is not None:
         units = df.groupBy(cluster).agg(F.min(treatment).alias(treatment))
+        counts = units.groupBy(treatment).count().collect()
+        check_cluster_folds({str(row[0]): int(row[1]) for row in counts}, n_folds)
         folds = assign_folds(units, treatment, n_folds, seed, id_column=cluster)
         return df.join(folds.select(cluster, FOLD), on=cluster)
     order = Window.partitionBy(treatment).orderBy(hash_uniform(id_column, seed, "fold"), id_column)
