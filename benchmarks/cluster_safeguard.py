@@ -177,10 +177,10 @@ def report(table: pd.DataFrame, rows: int, command: str, seconds: float) -> str:
         "",
         f"Command: `{command}` ({seconds / 60:.0f} min on the 2-core machine). Scenario "
         f"`{SCENARIO}`, {rows:,} rows a draw in households of 1 to 4 (module doc), the oracle's "
-        "policy tested by the safeguard at its default confidence (0.9, one-sided) and "
-        "replicates; coverage: the share of draws whose lower bound of targeting minus the "
-        "static policy is at or below that difference's truth on the same rows (stated 0.9); "
-        "margin: the mean distance of the bound below the estimate.",
+        "policy against the true best static one by the safeguard's paired test at its "
+        "default confidence (0.9, one-sided) and replicates; coverage: the share of draws "
+        "whose lower bound of the difference is at or below its truth on the same rows "
+        "(stated 0.9); margin: the mean distance of the bound below the estimate.",
         "",
         "| latent correlation in a household | draws | true difference | estimate | coverage "
         "by row | coverage by cluster | margin by row | margin by cluster |",
