@@ -2,13 +2,14 @@
 
 Canonical experiment table: ``customer_id``, the features (numeric as double, categorical as
 string), ``treatment`` (arm name), the outcomes (double; binary ones 0.0/1.0), optional
-``propensity`` and ``weight``. Canonical customer table: ``customer_id`` and the same features.
+``propensity``, ``weight`` and ``cluster_id`` (the unit randomized, ``data.cluster``, as text).
+Canonical customer table: ``customer_id`` and the same features.
 
 Row-level problems never drop a row silently: the row goes to the quarantine table with every
 ``reason`` that applies (null or unknown arm; null, NaN, infinite or non-numeric outcome; an
 infinite numeric feature (NaN stays allowed: it is a missing value); a CSV line whose field
-count differs from the header's; duplicate ``customer_id``, all copies). Table-level problems
-raise :class:`DataContractError` before anything is written.
+count differs from the header's; duplicate ``customer_id``, all copies; a null cluster).
+Table-level problems raise :class:`DataContractError` before anything is written.
 """
 
 from __future__ import annotations
