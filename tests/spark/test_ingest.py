@@ -17,7 +17,8 @@ from scipy import stats
 from causal_targeting.config import Config, validate
 from causal_targeting.data.contract import canonical_test_table
 from causal_targeting.errors import DataContractError
-from causal_targeting.evaluation.distributed import arm_stats_spark
+from causal_targeting.evaluation.abtest import cluster_mean_variance, cluster_moments
+from causal_targeting.evaluation.distributed import arm_stats_spark, cluster_variances_spark
 from causal_targeting.stages.ingest import ingest
 
 ARMS = ["a", "b"]
@@ -677,3 +678,29 @@ def test_the_abtest_readout_reads_a_test_randomized_by_household(
     missing = CliRunner().invoke(app, [*args, "--cluster-column", "hh"])
     assert missing.exit_code == 2
     assert "column 'hh'" in missing.output and "--cluster-column" in missing.output
+
+
+def test_the_cluster_variances_on_spark_are_the_pandas_ones(spark: Any) -> None:
+    rng = np.random.default_rng(11)
+    households = np.repeat(np.arange(400), rng.integers(1, 4, 400))
+    frame = pd.DataFrame(
+        {
+            "arm": np.repeat(rng.choice(["ctl", "a", "b"], 400), np.bincount(households)),
+            "cluster_id": households.astype(str),
+            "buy": (rng.random(households.size) < 0.3).astype(float),
+            "spend": rng.gamma(2.0, 10.0, households.size),
+        }
+    )
+    on_spark = cluster_variances_spark(
+        spark.createDataFrame(frame).repartition(3),
+        outcomes=["buy", "spend"],
+        cluster_col="cluster_id",
+        treatment_col="arm",
+    ).set_index(["arm", "outcome"])["mean_var"]
+    for outcome in ("buy", "spend"):
+        moments = cluster_moments(
+            frame, arm_col="arm", outcome_col=outcome, cluster_col="cluster_id"
+        )
+        expected = cluster_mean_variance(moments).set_axis(moments["arm"])
+        mine = on_spark.xs(outcome, level="outcome").reindex(expected.index)
+        np.testing.assert_allclose(mine.to_numpy(), expected.to_numpy(), rtol=1e-12)

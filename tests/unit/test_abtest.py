@@ -18,6 +18,7 @@ from causal_targeting.errors import DataContractError
 from causal_targeting.evaluation.abtest import (
     EFFECT_COLUMNS,
     cluster_mean_variance,
+    cluster_moments,
     effects_vs_control,
     newcombe_difference,
     pooled_z_p_value,
@@ -245,15 +246,9 @@ def test_readout_of_a_finished_test_table_matches_scipy(samples: dict) -> None:
 
 
 def _moments(y: np.ndarray, cluster: np.ndarray) -> pd.DataFrame:
-    """:data:`CLUSTER_MOMENTS` of one arm and outcome, summed with pandas."""
-    by = pd.DataFrame({"y": y, "c": cluster}).groupby("c")["y"].agg(["sum", "size"])
-    return pd.DataFrame(
-        {
-            "arm": ["a"], "outcome": ["y"], "clusters": [len(by)], "rows": [len(y)],
-            "sum": [by["sum"].sum()], "sum_sq": [(by["sum"] ** 2).sum()],
-            "sum_by_rows": [(by["sum"] * by["size"]).sum()], "rows_sq": [(by["size"] ** 2).sum()],
-        }
-    )  # fmt: skip
+    """The cluster moments of one arm's outcome ``y`` (:func:`cluster_moments`)."""
+    rows = pd.DataFrame({"arm": "a", "y": y, "c": cluster})
+    return cluster_moments(rows, arm_col="arm", outcome_col="y", cluster_col="c")
 
 
 def test_the_cluster_robust_variance_of_a_mean_is_statsmodels_and_the_row_one_for_singletons():
@@ -281,3 +276,26 @@ def test_effects_read_with_the_means_cluster_variances_take_a_normal_interval() 
         stats.drop(columns="mean_var"), control="ctl", outcome_kinds={"y": "continuous"}
     ).iloc[0]
     assert rows["ci_high"] - rows["ci_low"] < row["ci_high"] - row["ci_low"]
+
+
+def test_a_readout_by_household_widens_the_interval_of_rows_that_come_in_copies() -> None:
+    """Every unit twice, as a household of two identical rows: the readout by household has the
+    width of the units' own (a normal interval against Welch's t), by row about 1/sqrt(2) of it."""
+    rng = np.random.default_rng(9)
+    units = pd.DataFrame(
+        {"arm": np.repeat(["control", "A"], 300), "spend": rng.gamma(2.0, 10.0, 600)}
+    ).assign(household=np.arange(600))
+    copies = pd.concat([units, units], ignore_index=True)
+    common = {"arm_col": "arm", "outcome_col": "spend", "kind": "continuous", "control": "control"}
+    widths = {
+        name: float((table["ci_high"] - table["ci_low"]).iloc[0])
+        for name, table in (
+            ("units", readout(units, **common)),
+            ("rows", readout(copies, **common)),
+            ("households", readout(copies, **common, cluster_col="household")),
+        )
+    }
+    assert widths["rows"] / widths["units"] == pytest.approx(2**-0.5, rel=0.01)
+    assert widths["households"] / widths["units"] == pytest.approx(1.0, rel=0.01)
+    with pytest.raises(DataContractError, match="null clusters"):
+        readout(copies.assign(household=np.nan), **common, cluster_col="household")

@@ -161,6 +161,26 @@ def cluster_mean_variance(moments: pd.DataFrame) -> pd.Series:
     return pd.Series(variance, index=moments.index, name="mean_var")
 
 
+def cluster_moments(
+    pdf: pd.DataFrame, *, arm_col: str, outcome_col: str, cluster_col: str
+) -> pd.DataFrame:
+    """:data:`CLUSTER_MOMENTS` of ``outcome_col`` in each arm of the rows ``pdf``, its clusters
+    those of ``cluster_col`` (pandas; the Spark edge's twin is :func:`~causal_targeting.
+    evaluation.distributed.cluster_variances_spark`)."""
+    totals = pdf.groupby([arm_col, cluster_col], sort=True)[outcome_col].agg(["sum", "size"])
+    totals = totals.assign(sum_sq=totals["sum"] ** 2, sum_by_rows=totals["sum"] * totals["size"])
+    totals = totals.assign(rows_sq=totals["size"] ** 2)
+    by_arm = totals.groupby(level=0).agg(
+        clusters=("size", "count"),
+        rows=("size", "sum"),
+        sum=("sum", "sum"),
+        sum_sq=("sum_sq", "sum"),
+        sum_by_rows=("sum_by_rows", "sum"),
+        rows_sq=("rows_sq", "sum"),
+    )
+    return by_arm.reset_index(names="arm").assign(outcome=outcome_col)[list(CLUSTER_MOMENTS)]
+
+
 def normal_difference(
     mean1: np.ndarray, var1: np.ndarray, mean0: np.ndarray, var0: np.ndarray, alpha: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -394,22 +414,33 @@ def readout(
     kind: str,
     control: str,
     alpha: float = 0.05,
+    cluster_col: str | None = None,
 ) -> pd.DataFrame:
     """Readout of a finished test table (one row per unit): :func:`effects_vs_control`.
 
     Computes ``n``, ``mean`` and ``var`` (ddof=1) of ``outcome_col`` per arm, then the lift, CI
-    and p-value of every arm against ``control``.
+    and p-value of every arm against ``control``; with ``cluster_col`` (the unit randomized,
+    e.g. a household), each mean's cluster-robust variance too (:func:`cluster_moments`,
+    :func:`cluster_mean_variance`), and the normal intervals it gives.
     """
-    for col in (arm_col, outcome_col):
+    columns = [arm_col, outcome_col, *([cluster_col] if cluster_col else [])]
+    for col in columns:
         if col not in pdf.columns:
             raise DataContractError("test table", "missing column", f"add '{col}'", column=col)
-    if pdf[outcome_col].isna().any():
-        raise DataContractError(
-            "test table", "null outcomes", "drop or fill rows without an outcome", outcome_col
-        )
+    nulls = {outcome_col: ("null outcomes", "drop or fill rows without an outcome")}
+    if cluster_col is not None:
+        nulls[cluster_col] = ("null clusters", "drop rows without a cluster, or give them one")
+    for col, (problem, fix) in nulls.items():
+        if pdf[col].isna().any():
+            raise DataContractError("test table", problem, fix, col)
     grouped = pdf.groupby(arm_col, sort=True)[outcome_col].agg(["count", "mean", "var"])
     stats = grouped.rename(columns={"count": "n"}).reset_index(names="arm")
     stats.insert(1, "outcome", outcome_col)
+    if cluster_col is not None:
+        moments = cluster_moments(
+            pdf, arm_col=arm_col, outcome_col=outcome_col, cluster_col=cluster_col
+        )
+        stats["mean_var"] = cluster_mean_variance(moments).to_numpy()
     return effects_vs_control(
         stats, control=control, outcome_kinds={outcome_col: kind}, alpha=alpha
     )
