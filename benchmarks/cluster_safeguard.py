@@ -49,6 +49,7 @@ from causal_targeting.config.data import CLUSTER_COLUMN
 from causal_targeting.data.simulate import mu_column, scenario, simulate_block, true_values
 from causal_targeting.evaluation.safeguard import decide
 from causal_targeting.stages.train import selection_value_model
+from simulated_regret import best_static_arm, oracle_policy, policy_true_value
 
 SECTION = "## cluster safeguard"
 SCENARIO = "every_arm_pays"
@@ -101,33 +102,14 @@ def household_experiment(rows: int, rho: float, seed: int) -> pd.DataFrame:
     return frame
 
 
-def oracle(values: pd.DataFrame, control: str) -> np.ndarray:
-    """Each row's arm of largest true net value when it is > 0, else ``control``."""
-    best = np.asarray(values.columns, dtype=object)[values.to_numpy().argmax(axis=1)]
-    return np.where(values.to_numpy().max(axis=1) > 0, best, control)
-
-
-def best_static(values: pd.DataFrame, control: str) -> str:
-    """The arm of largest mean true net value on the rows, or ``control`` when none is > 0."""
-    means = values.mean()
-    return str(means.idxmax()) if means.max() > 0 else control
-
-
-def true_difference(values: pd.DataFrame, policy: np.ndarray, static: str, control: str) -> float:
-    """Mean over rows of v_policy(x) − v_static(x), control worth 0."""
-    worth = {arm: values[arm].to_numpy() for arm in values.columns} | {control: 0.0}
-    chosen = np.select([policy == arm for arm in values.columns], list(worth.values())[:-1], 0.0)
-    return float(np.mean(chosen - np.broadcast_to(worth[static], len(policy))))
-
-
 def one_draw(cfg: Config, rows: int, rho: float, seed: int) -> Draw:
     """The safeguard's bounds on one household experiment, by row and by cluster, of the oracle
     policy minus the true best static policy, and the truth of that difference."""
     spec = scenario(SCENARIO)
     frame = household_experiment(rows, rho, seed)
     values = true_values(spec, frame)
-    static = best_static(values, spec.control)
-    targeted = oracle(values, spec.control)
+    static = best_static_arm(values, spec.control)
+    targeted = oracle_policy(values, spec.control)
     common = {
         "value_model": selection_value_model(cfg),
         "offers": list(cfg.data.arms),
@@ -142,7 +124,8 @@ def one_draw(cfg: Config, rows: int, rho: float, seed: int) -> Draw:
     by_row = decide(frame.drop(columns=CLUSTER_COLUMN), **common)
     return Draw(
         rho=rho,
-        truth=true_difference(values, targeted, static, spec.control),
+        truth=policy_true_value(values, targeted, spec.control)
+        - policy_true_value(values, np.full(rows, static, dtype=object), spec.control),
         estimate=by_cluster.difference,
         by_row=by_row.ci_low,
         by_cluster=by_cluster.ci_low,
