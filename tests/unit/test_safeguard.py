@@ -7,11 +7,17 @@ import pandas as pd
 import pytest
 
 from causal_targeting.config import validate
-from causal_targeting.decision import safeguard_decision
+from causal_targeting.decision import partial_sample_policy, safeguard_decision
 from causal_targeting.errors import ConfigError, DataContractError
-from causal_targeting.evaluation.safeguard import decide
+from causal_targeting.evaluation.safeguard import (
+    decide,
+    departure_gains,
+    departure_threshold,
+    partial_policy,
+    static_policies,
+)
 from causal_targeting.value import ValueModel
-from safeguard_support import ONE_ARM_DATA
+from safeguard_support import ONE_ARM_DATA, top_slice_rows
 
 MODEL = ValueModel(weights={"y": 1.0}, fixed_cost=0.1)
 
@@ -225,3 +231,63 @@ def test_the_allocation_setting_reaches_the_safeguard() -> None:
 def test_a_static_gain_confidence_outside_0_1_is_refused(value: float) -> None:
     with pytest.raises(ConfigError, match="static_gain_confidence"):
         validate({"data": ONE_ARM_DATA, "allocation": {"static_gain_confidence": value}})
+
+
+def test_the_departures_of_largest_predicted_gain_are_kept_when_the_whole_policy_is_not() -> None:
+    rows = top_slice_rows(4000, 0)
+    whole = decide(rows, MODEL, ["a"], "ctl", confidence=0.9, seed=1, reps=300)
+    decision = decide(
+        rows, MODEL, ["a"], "ctl", confidence=0.9, seed=1, reps=300, partial_shares=[0.25, 0.5]
+    )
+    assert whole.kind == "static" and whole.steps == () and whole.partial_confidence is None
+    assert decision.ci_low == whole.ci_low  # the whole policy is judged as without them
+    assert decision.static_arm == "ctl" and decision.kind == "partial" and decision.share == 0.5
+    assert decision.partial_confidence == pytest.approx(0.95)
+    assert [step.share for step in decision.steps] == [0.25, 0.5]
+    assert all(step.ci_low > 0 for step in decision.steps)
+    gains = departure_gains(rows, MODEL, ["a"], "ctl", "ctl")
+    assert decision.threshold == pytest.approx(np.quantile(gains[gains > 0], 0.5))
+    kept = partial_policy(rows, MODEL, ["a"], "ctl", "ctl", decision.threshold)
+    assert np.mean(kept == "a") == pytest.approx(decision.steps[1].departing)
+    assert (rows["tau__y__a"][kept == "a"] - 0.1 > decision.threshold).all()
+    assert "targeting kept for its 50% departures" in decision.line("ctl")
+    assert "95% lower bound" in decision.line("ctl")
+
+
+def test_a_whole_policy_shown_better_is_kept_without_a_second_chance() -> None:
+    rows = _rows(4000, 1.0, 0, False)
+    decision = decide(
+        rows, MODEL, ["a"], "ctl", confidence=0.9, seed=1, reps=300, partial_shares=[0.25, 0.5]
+    )
+    assert decision.kind == "targeted" and decision.share == 1.0 and decision.steps == ()
+
+
+def test_the_sequence_stops_at_the_first_partial_policy_not_shown_better() -> None:
+    rows = top_slice_rows(4000, 0)
+    timid = decide(
+        rows, MODEL, ["a"], "ctl", confidence=0.9, seed=1, reps=300, partial_shares=[0.25, 0.5],
+        partial=lambda arm, threshold: np.full(len(rows), arm, dtype=object),
+    )  # fmt: skip
+    assert timid.kind == "static" and len(timid.steps) == 1  # 0.5 never tested
+    assert timid.steps[0].difference == 0.0 and timid.steps[0].departing == 0.0
+    assert "alone, 95% lower bounds: 25% " in timid.line("ctl")
+
+
+def test_the_partial_policy_solved_by_the_allocator_is_the_numpy_one() -> None:
+    rows = top_slice_rows(3000, 4).assign(customer_id=np.arange(3000))
+    cfg = validate(
+        {"data": ONE_ARM_DATA, "allocation": {"weights": {"y": 1.0}, "fixed_cost": 0.1}}
+    )
+    for static in ("ctl", "a"):
+        gains = departure_gains(rows, MODEL, ["a"], "ctl", static)
+        threshold = departure_threshold(gains, 0.5)
+        solved = partial_sample_policy(rows, cfg, ["a"], len(rows), static, threshold)
+        expected = partial_policy(rows, MODEL, ["a"], "ctl", static, threshold)
+        assert (solved == expected).all()
+        assert 0 < np.mean(solved != static_policies(rows, ["a"], "ctl")[static]) < 0.5
+
+
+@pytest.mark.parametrize("shares", [[0.5, 0.25], [0.0, 0.5], [0.5, 1.0], [0.3, 0.3]])
+def test_partial_shares_outside_0_1_or_not_rising_are_refused(shares: list[float]) -> None:
+    with pytest.raises(ConfigError, match="partial_shares"):
+        validate({"data": ONE_ARM_DATA, "allocation": {"partial_shares": shares}})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Literal
 
@@ -161,6 +162,19 @@ class AllocationConfig(Section):
     safeguard: bool = True
     min_gain_confidence: float = Field(0.9, gt=0.0, lt=1.0)
     static_gain_confidence: float | None = Field(None, gt=0.0, lt=1.0)
+    partial_shares: list[float] = Field(default_factory=lambda: [0.25, 0.5])
+
+    @field_validator("partial_shares")
+    @classmethod
+    def _partial_shares_rise_in_the_unit_interval(cls, shares: list[float]) -> list[float]:
+        if any(not 0.0 < share < 1.0 for share in shares):
+            raise ValueError(
+                f"each share must be in (0, 1), got {shares}; e.g. [0.25, 0.5], or [] for the "
+                "whole targeted policy alone"
+            )
+        if any(b <= a for a, b in pairwise(shares)):
+            raise ValueError(f"the shares must rise, got {shares}; e.g. [0.25, 0.5]")
+        return shares
 
     @field_validator("fixed_cost")
     @classmethod

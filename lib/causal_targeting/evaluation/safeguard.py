@@ -17,10 +17,32 @@ policy is kept only when its one-sided lower confidence bound is above zero:
     lower = q_{1 - confidence}(D_b) > 0,      p = (1 + #{D_b <= 0}) / (B + 1)  (one-sided)
 
 otherwise the best static policy is used. Choosing ``s*`` on the same rows favours the static
-side slightly, which errs towards the policy that needs no model. When ``s*`` gives an offer, the
-decision also carries its own evidence against no offer to anyone, the paired draws of
-``G_b = V_b(static s*) - V_b(no offer)`` and their lower bound over the m offers to everyone
-together (Bonferroni, as the learner selection's),
+side slightly, which errs towards the policy that needs no model.
+
+Partial targeting, a second chance. The difference of two policies is measured on the rows where
+they differ: if the targeted policy departs from ``s*`` on a share f of the rows with a mean gain
+g there and noise sigma per row, ``D = f g`` with a standard error about ``sigma sqrt(f / n)``,
+so its t-statistic grows as ``sqrt(f) g(f)``. When the model ranks customers at all, its
+departures of largest predicted gain are worth most, and a policy that makes only those can be
+shown better than ``s*`` where the whole targeted policy cannot (its marginal departures, of
+small predicted gain, add noise and little value, or lose). With g_i the predicted gain of row
+i's best option over the option ``s*`` gives it (:func:`departure_gains`), and for a share r of
+the rows that depart (g_i > 0) the threshold c_r, their (1 − r) quantile of g_i, the partial
+policy pi_r departs from ``s*`` only where g_i > c_r (the allocator solves the same problem with
+c_r added to the value of staying with ``s*``). The whole targeted policy is judged first, as
+above, and kept when it passes. When it does not, the shares r_1 < r_2 < ... (``partial_shares``)
+are tested in that order against ``s*`` at the stricter level ``1 - (1 - confidence) / 2``,
+stopping at the first that fails, and the last that passed is kept (a fixed-sequence test:
+Maurer, Hothorn & Lehmacher, "Multiple comparisons in drug clinical trials and preclinical
+assays: a-priori ordered hypotheses", 1995). The chance that some policy no better than ``s*``
+is kept is then at most ``1.5 (1 - confidence)`` (the whole policy's 1 - confidence plus the
+sequence's half of it), against 1 - confidence for the whole policy alone; the whole policy is
+judged exactly as without the second chance. The thresholds are read from the model's
+predictions alone, never from the outcomes, so each policy is fixed before the rows judge it.
+
+When ``s*`` gives an offer, the decision also carries its own evidence against no offer to
+anyone, the paired draws of ``G_b = V_b(static s*) - V_b(no offer)`` and their lower bound
+over the m offers to everyone together (Bonferroni, as the learner selection's),
 
     gain_low = q_{(1 - confidence) / m}(G_b),
 
@@ -52,7 +74,7 @@ rows the draw took (about half of D's when T and S are unrelated and q the same 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -77,10 +99,31 @@ TARGETED = "targeted"
 
 
 @dataclass(frozen=True)
+class SafeguardStep:
+    """One partial policy of the second chance (module doc) against the best static policy.
+
+    share: the share of the targeted policy's departures from the static policy it makes.
+        threshold: the predicted gain over the static policy's option a row needs to depart.
+        departing: the share of the scored rows it departs on. difference, ci_low, p_value: its
+        DR value per customer minus the static policy's, the one-sided lower bound (at the
+        decision's ``partial_confidence``), the one-sided p-value.
+    """
+
+    share: float
+    threshold: float
+    departing: float
+    difference: float
+    ci_low: float
+    p_value: float
+
+
+@dataclass(frozen=True)
 class SafeguardDecision:
     """The safeguard's verdict on the scored rows.
 
-    kind: "targeted" (keep the model's policy) or "static" (use the best static policy).
+    kind: "targeted" (keep the model's policy), "partial" (keep its departures from the best
+        static policy of largest predicted gain, ``share`` of them: module doc) or "static"
+        (use the best static policy).
     static_arm: the best static policy's arm (the control arm: no offer to anyone).
     difference: DR value per customer of the targeted policy minus the best static one.
     ci_low, ci_high: one-sided bounds at ``confidence`` (q_{1-c} and q_c of the draws).
@@ -104,13 +147,21 @@ class SafeguardDecision:
         the best measured, or is not a candidate (it breaks a guardrail).
     offers_measured: the number of offers to everyone (static policies other than no offer)
         the best one was chosen among.
+    steps: the partial policies tested when the whole targeted policy did not pass, in order,
+        up to the first that failed (:class:`SafeguardStep`, their bounds at
+        ``partial_confidence``); empty otherwise.
+    partial_confidence: the one-sided confidence of the partial policies' bounds,
+        ``1 - (1 - confidence) / 2`` (module doc).
+    share, threshold: of the policy kept: the share of the targeted policy's departures it
+        makes and the predicted gain they need (1 and 0 for "targeted"; 0 and NaN for
+        "static").
     gain_confidence: the confidence an offer to everyone needs over no offer, or None (module
         doc).
     declined: the offer measured best, declined for no offer as its gain's lower bound is not
         above 0 at ``gain_confidence``; else None.
     """
 
-    kind: Literal["targeted", "static"]
+    kind: Literal["targeted", "partial", "static"]
     static_arm: str
     difference: float
     ci_low: float
@@ -127,6 +178,10 @@ class SafeguardDecision:
     gain_confidence: float | None = None
     declined: str | None = None
     offers_measured: int = 1
+    steps: tuple[SafeguardStep, ...] = ()
+    partial_confidence: float | None = None
+    share: float = 1.0
+    threshold: float = 0.0
 
     def line(self, control: str) -> str:
         """The one line the allocate stage and the report print."""
@@ -145,9 +200,34 @@ class SafeguardDecision:
             )
         if self.kind == "targeted":
             return f"Safeguard: targeting kept; {evidence}"
+        if self.kind == "partial":
+            return (
+                f"Safeguard: targeting kept for its {self.share:.0%} departures from the best "
+                f"static policy ({static}) of largest predicted gain (above "
+                f"{self.threshold:.4g} per customer): {self.kept_evidence()}; the whole "
+                f"targeted policy is not shown better: {evidence}"
+            )
         return (
             f"Safeguard: targeting NOT better than the best static policy, using it; {evidence}"
-            f"{self.gain_over_nothing()}"
+            f"{self.sequence()}{self.gain_over_nothing()}"
+        )
+
+    def kept_evidence(self) -> str:
+        """The kept partial policy minus the best static one, with its bound and p-value."""
+        step = next(step for step in self.steps if step.share == self.share)
+        return (
+            f"{signed(step.difference)} per customer, {self.partial_confidence:.0%} lower bound "
+            f"{signed(step.ci_low)}, one-sided p {step.p_value:.3f}"
+        )
+
+    def sequence(self) -> str:
+        """The clause on the partial policies tested after the whole one (empty without)."""
+        if not self.steps:
+            return ""
+        bounds = ", ".join(f"{step.share:.0%} {signed(step.ci_low)}" for step in self.steps)
+        return (
+            f"; its departures of largest predicted gain alone, {self.partial_confidence:.0%} "
+            f"lower bounds: {bounds}"
         )
 
     def gain_over_nothing(self) -> str:
@@ -197,6 +277,14 @@ def net_value_policy(
     return np.where(values[np.arange(len(frame)), best] > 0, chosen, control)
 
 
+def eligible_rows(frame: pd.DataFrame, arm: str) -> np.ndarray:
+    """The rows ``arm`` may be given: ``eligible__{arm}`` when present (null: not), else all."""
+    column = f"eligible__{arm}"
+    if column not in frame.columns:
+        return np.ones(len(frame), dtype=bool)
+    return frame[column].astype("boolean").fillna(False).to_numpy(dtype=bool)
+
+
 def static_policies(
     frame: pd.DataFrame, offers: Sequence[str], control: str
 ) -> dict[str, np.ndarray]:
@@ -204,14 +292,51 @@ def static_policies(
     the control arm -> no offer to anyone."""
     policies = {control: np.full(len(frame), control, dtype=object)}
     for arm in offers:
-        column = f"eligible__{arm}"
-        eligible = (
-            frame[column].astype("boolean").fillna(False).to_numpy(dtype=bool)
-            if column in frame.columns
-            else np.ones(len(frame), dtype=bool)
-        )
-        policies[arm] = np.where(eligible, arm, control).astype(object)
+        policies[arm] = np.where(eligible_rows(frame, arm), arm, control).astype(object)
     return policies
+
+
+def departure_gains(
+    frame: pd.DataFrame, value_model: ValueModel, offers: Sequence[str], control: str, arm: str
+) -> np.ndarray:
+    """Each row's predicted gain of departing from the static policy of ``arm``:
+    ``g_i = max(0, max_k v_ik) - v_i(arm)``, the maximum over the offers k eligible for the
+    row, ``v_i(arm)`` the predicted net value of the option the static policy gives the row
+    (0 for no offer: the control arm, or ``arm`` not eligible). Never negative; > 0 where the
+    row's best option is another."""
+    values = values_frame(frame, value_model, offers).to_numpy(dtype=float)
+    eligible = np.column_stack([eligible_rows(frame, k) for k in offers])
+    best = np.maximum(np.where(eligible, values, -np.inf).max(axis=1), 0.0)
+    if arm == control:
+        return best
+    column = list(offers).index(arm)
+    stay = np.where(eligible[:, column], values[:, column], 0.0)
+    return best - stay
+
+
+def departure_threshold(gains: np.ndarray, share: float) -> float:
+    """The threshold c_r of the partial policy that makes a ``share`` r of the departures (the
+    rows of ``gains`` > 0): their (1 - r) quantile, so that the rows with g_i > c_r are the
+    ``share`` of largest predicted gain (module doc); inf when no row departs."""
+    departing = gains[gains > 0]
+    return float(np.quantile(departing, 1.0 - share)) if len(departing) else float("inf")
+
+
+def partial_policy(
+    frame: pd.DataFrame,
+    value_model: ValueModel,
+    offers: Sequence[str],
+    control: str,
+    arm: str,
+    threshold: float,
+) -> np.ndarray:
+    """The unconstrained partial policy: the net-value policy (:func:`net_value_policy`) on the
+    rows whose departure gain (:func:`departure_gains`) is above ``threshold``, the static
+    policy of ``arm`` on the others."""
+    gains = departure_gains(frame, value_model, offers, control, arm)
+    targeted = net_value_policy(frame, value_model, offers, control)
+    static = static_policies(frame, offers, control)[arm]
+    return np.where(gains > threshold, targeted, static)
 
 
 def decide(
@@ -228,6 +353,8 @@ def decide(
     static_shares: Mapping[str, np.ndarray] | None = None,
     every_offer: Sequence[str] | None = None,
     gain_confidence: float | None = None,
+    partial_shares: Sequence[float] = (),
+    partial: Callable[[str, float], np.ndarray] | None = None,
 ) -> SafeguardDecision:
     """Compare the targeted policy with the best static one on the scored rows (module doc).
 
@@ -252,9 +379,15 @@ def decide(
             of which a coarsened menu ``offers`` keeps a few); default ``offers``.
         gain_confidence: None, or the one-sided confidence at which an offer to everyone must
             beat no offer to anyone, else no offer is used (module doc).
+        partial_shares: the shares r_1 < r_2 < ... < 1 of the targeted policy's departures
+            from the best static policy tested, in order, when the whole policy does not pass
+            (module doc); empty: the whole policy alone.
+        partial: ``(static arm, threshold) ->`` the partial policy per row (e.g. solved under
+            the guardrails); default :func:`partial_policy`.
 
     Returns:
-        The decision; ``kind`` is "targeted" exactly when ``ci_low > 0``.
+        The decision; ``kind`` is "targeted" exactly when ``ci_low > 0``, else "partial" when
+        the first partial policy passes at ``partial_confidence``, else "static".
     """
     if targeted is None:
         targeted = net_value_policy(frame, value_model, offers, control)
@@ -292,10 +425,34 @@ def decide(
     low, high = np.quantile(d, [1 - confidence, confidence])
     reach = float(np.mean(statics[best] == best))
     eligible = float(np.mean(static_policies(frame, offers, control)[best] == best))
+    same = bool(np.array_equal(codes[TARGETED], codes[f"static:{best}"]))
+    partial_confidence = 1 - (1 - confidence) / 2
+    steps: list[SafeguardStep] = []
+    if low <= 0 and partial_shares and not same:
+        build = partial or (
+            lambda arm, c: partial_policy(frame, value_model, offers, control, arm, c)
+        )
+        gains = departure_gains(frame, value_model, offers, control, best)
+        candidates = {}
+        for share in partial_shares:
+            threshold = departure_threshold(gains, share)
+            made = build(best, threshold) if np.isfinite(threshold) else statics[best]
+            candidates[share] = (threshold, arm_codes(made, arms, f"partial {share}"))
+        steps = tested_sequence(
+            partial_steps(
+                candidates, codes[f"static:{best}"], valued_policies[f"static:{best}"], inputs,
+                frame, confidence=partial_confidence, reps=reps, seed=seed,
+            )
+        )  # fmt: skip
+    passed = [step for step in steps if step.ci_low > 0]
+    kind: Literal["targeted", "partial", "static"] = "targeted" if low > 0 else "static"
+    share, threshold = (1.0, 0.0) if kind == "targeted" else (0.0, float("nan"))
+    if kind == "static" and passed:
+        kind, share, threshold = "partial", passed[-1].share, passed[-1].threshold
     return SafeguardDecision(
-        kind="targeted" if low > 0 else "static",
+        kind=kind,
         static_arm=best,
-        same_policy=bool(np.array_equal(codes[TARGETED], codes[f"static:{best}"])),
+        same_policy=same,
         difference=float(diff[DR]),
         ci_low=float(low),
         ci_high=float(high),
@@ -309,4 +466,56 @@ def decide(
         gain_confidence=gain_confidence,
         declined=declined,
         offers_measured=measured,
+        steps=tuple(steps),
+        partial_confidence=partial_confidence if partial_shares else None,
+        share=share,
+        threshold=threshold,
     )
+
+
+def partial_steps(
+    candidates: Mapping[float, tuple[float, np.ndarray]],
+    static: np.ndarray,
+    valued_static: np.ndarray,
+    inputs: tuple[np.ndarray, ...],
+    frame: pd.DataFrame,
+    *,
+    confidence: float,
+    reps: int,
+    seed: int,
+) -> list[SafeguardStep]:
+    """Each partial policy of ``candidates`` (share -> its threshold and arm codes) against the
+    static policy (arm codes ``static``; valued as ``valued_static``, its codes or its
+    stochastic array), on the bootstrap draws of :func:`decide` (the same seed and rows: the
+    same replicates)."""
+    policies = {"static": valued_static, **{str(share): codes for share, (_, codes) in
+                                            candidates.items()}}  # fmt: skip
+    point, boot = paired_estimates(
+        policies, *inputs, reps=reps, seed=seed, clusters=bootstrap_clusters(frame)
+    )
+    steps = []
+    for j, (share, (threshold, codes)) in enumerate(candidates.items(), start=1):
+        diff, draws = difference_draws(point, boot, j, 0)
+        d = draws[:, DR][~np.isnan(draws[:, DR])]
+        steps.append(
+            SafeguardStep(
+                share=float(share),
+                threshold=threshold,
+                departing=float(np.mean(codes != static)),
+                difference=float(diff[DR]),
+                ci_low=float(np.quantile(d, 1 - confidence)),
+                p_value=tail_share(int(np.sum(d <= 0)), len(d)),
+            )
+        )
+    return steps
+
+
+def tested_sequence(steps: Sequence[SafeguardStep]) -> list[SafeguardStep]:
+    """The steps a fixed-sequence test reaches: every one up to and including the first whose
+    lower bound is not above 0 (module doc)."""
+    reached = []
+    for step in steps:
+        reached.append(step)
+        if step.ci_low <= 0:
+            break
+    return reached
