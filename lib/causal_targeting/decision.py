@@ -36,6 +36,10 @@ if TYPE_CHECKING:
 STATIC_GAIN = "static_gain"
 """The outcome name of the constant gain column of a static policy, ``tau__static_gain__{arm}``."""
 
+STAY = "static_stay"
+"""The outcome name of a partial policy's bonus for staying with the static policy's option,
+``tau__static_stay__{arm}`` (:func:`stay_bonus`)."""
+
 
 def allocation_problem(cfg: Config) -> tuple[ValueModel, list[Guardrail], DoNoHarm | None]:
     """The value model, guardrails and do-no-harm rule of the config, as the solver takes them."""
@@ -359,6 +363,61 @@ def tie_shares(block: OptionBlock, option: int, given: np.ndarray) -> np.ndarray
     return (counts / np.bincount(tie_class))[tie_class]
 
 
+def stay_bonus(
+    static_arm: str, control: str, offers: list[str], threshold: float
+) -> dict[str, tuple[float, float]]:
+    """The partial policy's bonus columns (:mod:`~causal_targeting.evaluation.safeguard`), as
+    column -> (its value on a row eligible for ``static_arm``, on a row that is not): staying
+    with the static policy's option is worth ``threshold`` more than the value model says
+    (+threshold on ``static_arm``; when the static policy gives the row no offer, because it is
+    no offer to anyone or the row is not eligible for its arm, -threshold on every offer), so a
+    row departs from it only where its best option's value beats the static one's by more than
+    ``threshold``."""
+    if static_arm == control:
+        return {f"tau__{STAY}__{a}": (-threshold, -threshold) for a in offers}
+    return {
+        f"tau__{STAY}__{a}": (threshold, 0.0) if a == static_arm else (0.0, -threshold)
+        for a in offers
+    }
+
+
+def stay_columns(
+    rows: pd.DataFrame, static_arm: str, control: str, offers: list[str], threshold: float
+) -> dict[str, np.ndarray]:
+    """The :func:`stay_bonus` columns of the scored ``rows`` (eligibility from
+    ``eligible__{static_arm}`` when present)."""
+    import numpy as np
+
+    from causal_targeting.evaluation.safeguard import eligible_rows
+
+    eligible = (
+        eligible_rows(rows, static_arm) if static_arm != control else np.ones(len(rows), bool)
+    )
+    return {
+        column: np.where(eligible, on, off)
+        for column, (on, off) in stay_bonus(static_arm, control, offers, threshold).items()
+    }
+
+
+def partial_value_model(value_model: ValueModel) -> ValueModel:
+    """The value model of a partial policy: the configured one plus the :func:`stay_bonus`
+    columns (weight 1), the costs unchanged (budgets count the same costs)."""
+    return replace(value_model, weights={**value_model.weights, STAY: 1.0})
+
+
+def partial_sample_policy(
+    rows: pd.DataFrame, cfg: Config, offers: list[str], base_rows: int, static_arm: str,
+    threshold: float,
+) -> np.ndarray:
+    """The partial policy of ``threshold`` against the static policy of ``static_arm``, solved
+    on a sample of scored rows under the guardrails like :func:`sample_policy`."""
+    value_model, _, _ = allocation_problem(cfg)
+    bonus = stay_columns(rows, static_arm, cfg.data.control, offers, threshold)
+    return sample_policy(
+        rows.assign(**bonus), cfg, offers, base_rows, partial_value_model(value_model)
+    )
+
+
 def safeguard_decision(
     cfg: Config, rows: pd.DataFrame, offers: list[str], base_rows: int
 ) -> SafeguardDecision:
@@ -398,6 +457,8 @@ def safeguard_decision(
         static_shares=shares,
         every_offer=list(cfg.data.arms),
         gain_confidence=cfg.allocation.static_gain_confidence,
+        partial_shares=cfg.allocation.partial_shares,
+        partial=lambda arm, c: partial_sample_policy(rows, cfg, offers, base_rows, arm, c),
     )
     if statics:
         return decision

@@ -225,6 +225,14 @@ def solve_title(result: AllocateResult, currency: str) -> str:
     of the static policy the safeguard chose."""
     report = result.report
     passes = f"{report.passes} pass{'' if report.passes == 1 else 'es'}"
+    if result.safeguard is not None and result.safeguard.kind == "partial":
+        return (
+            f"Allocation of the targeting's departures from the best static policy of largest "
+            f"predicted gain: predicted net value {amount(report.primal, currency)} (the "
+            "model's scores, not evidence: the safeguard line below has its out-of-fold value); "
+            f"no shadow prices, as the whole targeting was not used ({passes}, "
+            f"{report.seconds:.1f} s)"
+        )
     if result.safeguard is not None and result.safeguard.kind == "static":
         return (
             f"Allocation of the best static policy: predicted net value "

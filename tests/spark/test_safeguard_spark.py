@@ -1,4 +1,5 @@
-"""The allocate stage falls back to the best static policy when targeting shows no gain."""
+"""The allocate stage falls back to the best static policy when targeting shows no gain, and keeps
+the part of targeting the evidence shows better."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pandas as pd
 import pytest
 
 from causal_targeting.config import validate
+from causal_targeting.evaluation.safeguard import partial_policy
 from causal_targeting.layout import (
     allocate_paths,
     coarsen_paths,
@@ -19,7 +21,8 @@ from causal_targeting.layout import (
     train_paths,
 )
 from causal_targeting.stages.allocate import allocate
-from safeguard_support import ONE_ARM_DATA
+from causal_targeting.value import ValueModel
+from safeguard_support import ONE_ARM_DATA, top_slice_rows
 
 
 def scored_rows(n: int, seed: int) -> pd.DataFrame:
@@ -79,6 +82,30 @@ def test_noise_scores_allocate_the_best_static_offer(spark: Any, tmp_path: Path)
     assert np.allclose(allocated["value"], expected)  # the configured net value, not gain - cost
     assert report["primal"] == pytest.approx(expected.sum())
     assert report["dual_bound"] is None and report["gap"] is None
+
+
+def test_the_departures_of_largest_predicted_gain_are_allocated_when_only_they_pay(
+    spark: Any, tmp_path: Path
+) -> None:
+    cfg = config(tmp_path, [])
+    rows = top_slice_rows(4000, 0).assign(customer_id=np.arange(4000, dtype=np.int64))
+    result = allocate_on(spark, cfg, rows)
+
+    decision = result.safeguard
+    assert decision is not None and decision.kind == "partial" and decision.static_arm == "ctl"
+    allocated = spark.read.parquet(allocate_paths(cfg)["allocation"]).toPandas()
+    allocated = allocated.sort_values("customer_id", ignore_index=True)
+    model = ValueModel(weights={"y": 1.0}, fixed_cost=0.2)
+    expected = partial_policy(rows, model, ["a"], "ctl", "ctl", decision.threshold)
+    offers = allocated["offer"].fillna("ctl").to_numpy()
+    assert (offers == expected).all()
+    assert 0 < np.mean(offers == "a") < np.mean(rows["tau__y__a"] > 0.2)  # part of targeting
+    sent = allocated["offer"] == "a"
+    value = rows["tau__y__a"] - 0.2
+    assert np.allclose(allocated.loc[sent, "value"], value[sent])  # the configured net value
+    report = json.loads(Path(allocate_paths(cfg)["report"]).read_text())
+    assert report["safeguard"]["kind"] == "partial"
+    assert report["safeguard"]["line"].startswith("Safeguard: targeting kept for its")
 
 
 def test_a_static_offer_under_a_contacts_cap_says_whom_it_reaches(

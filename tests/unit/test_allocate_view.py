@@ -46,6 +46,23 @@ def test_a_static_policy_shows_its_predicted_value_and_no_prices() -> None:
     assert report.guardrails[0].usage == 400.0 and report.guardrails[0].binding
 
 
+def test_a_partial_policy_shows_its_predicted_value_and_says_what_part_it_is() -> None:
+    report = static_report(REPORT, 410.0)
+    result = AllocateResult(report, ["mail"], "r", {}, decision("partial"))
+    text = " ".join(rendered(result).split())
+    assert "departures from the best static policy of largest predicted gain" in text
+    assert "predicted net value $410.00" in text and "certified gap" not in text
+
+
+def test_the_report_says_when_part_of_the_targeting_was_kept() -> None:
+    from causal_targeting.evaluation.verdict import safeguard_text
+
+    kept = {"kind": "partial", "line": "Safeguard: targeting kept for its 50% departures ..."}
+    (text,) = safeguard_text(kept)
+    assert text.startswith("This is part of the model's targeting") and kept["line"] in text
+    assert safeguard_text({"kind": "targeted", "line": "x"}) == []
+
+
 def test_no_guardrails_print_one_line_not_an_empty_table() -> None:
     report = replace(REPORT, guardrails=(), prices=(), passes=1)
     text = rendered(AllocateResult(report, ["mail"], "r", {}, decision("targeted")))

@@ -1,5 +1,5 @@
 """The evaluate stage values the policy the allocate stage allocated: the static one when the
-safeguard chose it, not the model's targeting."""
+safeguard chose it, or the part of the targeting it kept, not the model's whole targeting."""
 
 from __future__ import annotations
 
@@ -34,6 +34,20 @@ def test_the_static_policy_is_valued_when_the_safeguard_chose_it() -> None:
     assert 0 < (targeted == "a").sum() < len(rows)  # the noise scores target only some
     none = allocated_policy(rows, CFG, ["a"], 400, {"kind": "static", "static_arm": "ctl"})
     assert set(none.columns) == {"ctl"} and (none["ctl"] == 1.0).all()
+
+
+def test_the_partial_policy_is_valued_when_the_safeguard_kept_part_of_the_targeting() -> None:
+    rows = noise_scores(400)
+    threshold = float(np.quantile(rows["tau__y__a"] - 0.2, 0.8))
+    for static in ("ctl", "a"):
+        kept = {"kind": "partial", "static_arm": static, "threshold": threshold}
+        policy = allocated_policy(rows, CFG, ["a"], 400, kept)
+        value = rows["tau__y__a"].to_numpy() - 0.2
+        expected = np.where(value > threshold, "a", "ctl") if static == "ctl" else np.where(
+            -value > threshold, "ctl", "a"
+        )
+        assert (policy == expected).all()
+        assert 0 < (policy != static).sum() < (np.where(value > 0, "a", "ctl") != static).sum()
 
 
 def test_a_capped_static_policy_is_valued_by_its_expectation_like_the_static_baseline() -> None:

@@ -277,9 +277,11 @@ def static_frontier_note(rows: str) -> str:
     safeguard's evidence named by the evaluated ``rows`` (:data:`OUT_OF_FOLD` or
     :data:`HOLDOUT`)."""
     return (
-        f"The allocation is the best static policy (the safeguard: the {rows} evidence did not "
-        "show targeting to be better), but this frontier is of the model's targeting: its values "
-        "are what targeting would deliver if the model were right, not what the allocation does."
+        f"The allocation is not the model's whole targeting (the safeguard: the {rows} evidence "
+        "did not show it to be better than the best static policy; the allocation is that "
+        "policy, or the targeting's departures from it of largest predicted gain), but this "
+        "frontier is of the model's targeting: its values are what targeting would deliver if "
+        "the model were right, not what the allocation does."
     )
 
 

@@ -119,11 +119,19 @@ def guardrails_text(solve_report: Mapping[str, Any], currency: str) -> str:
 
 
 def safeguard_text(safeguard: Mapping[str, Any] | None, rows: str = OUT_OF_FOLD) -> list[str]:
-    """When the safeguard allocated the best static policy, the sentence that says so, naming
-    its evidence by the evaluated ``rows`` (the policy valued as 'targeting' is then that static
-    policy, not the model's targeting, unless the two are the same policy: ``same_policy``)."""
-    if not safeguard or safeguard["kind"] != "static":
+    """When the safeguard allocated the best static policy (or part of the targeting), the
+    sentence that says so, naming its evidence by the evaluated ``rows`` (the policy valued as
+    'targeting' is then that policy, not the model's targeting, unless the two are the same
+    policy: ``same_policy``)."""
+    if not safeguard or safeguard["kind"] == "targeted":
         return []
+    if safeguard["kind"] == "partial":
+        return [
+            f"This is part of the model's targeting: the {rows} evidence did not show the whole "
+            "of it to be better than the best static policy, but did show its departures from "
+            f"that policy of largest predicted gain ({safeguard['line']}). The figures named "
+            "'targeting' value this allocated policy."
+        ]
     if safeguard.get("same_policy"):
         return [f"The model's targeting is the best static policy here ({safeguard['line']})."]
     return [

@@ -13,11 +13,13 @@ from causal_targeting.decision import (
     allocation_problem,
     chosen_offers,
     intent_segments,
+    partial_value_model,
     safeguard_decision,
     scored_experiment_rows,
     solver_options,
     static_problem_gains,
     static_value_model,
+    stay_bonus,
     uses_segments,
 )
 from causal_targeting.errors import InfeasibleError
@@ -58,7 +60,8 @@ def guarded_problem(
     value_model: ValueModel,
 ) -> tuple[DataFrame, ValueModel, SafeguardDecision]:
     """The safeguard's verdict and the problem to solve: as configured when targeting is kept,
-    else the best static policy's (its arm to every eligible customer the guardrails allow, the
+    with the partial policy's bonus columns (:func:`with_stay_bonus`) when part of it is, else
+    the best static policy's (its arm to every eligible customer the guardrails allow, the
     other offers not options, :func:`~causal_targeting.decision.static_value_model`; no offer
     to anyone: no offer is an option)."""
     from pyspark.sql import functions as F
@@ -67,6 +70,9 @@ def guarded_problem(
     decision = safeguard_decision(cfg, rows, offers, scores.count())
     if decision.kind == "targeted":
         return scores, value_model, decision
+    if decision.kind == "partial":
+        shifted = with_stay_bonus(scores, decision, cfg.data.control, offers)
+        return shifted, partial_value_model(value_model), decision
 
     def largest(columns: list[str]) -> dict[str, float]:
         if not columns:
@@ -83,10 +89,31 @@ def guarded_problem(
     return static, static_value_model(value_model), decision
 
 
+def with_stay_bonus(
+    scores: DataFrame, decision: SafeguardDecision, control: str, offers: list[str]
+) -> DataFrame:
+    """``scores`` with the partial policy's bonus columns (:func:`~causal_targeting.decision.
+    stay_bonus` at the decision's static arm and threshold; eligibility for the static arm
+    from ``eligible__{arm}`` when present, null: not eligible)."""
+    from pyspark.sql import functions as F
+
+    arm, column = decision.static_arm, f"eligible__{decision.static_arm}"
+    eligible = (
+        F.coalesce(F.col(column).cast("boolean"), F.lit(False))
+        if column in scores.columns
+        else F.lit(True)
+    )
+    bonus = stay_bonus(arm, control, offers, decision.threshold)
+    return scores.withColumns(
+        {name: F.when(eligible, F.lit(on)).otherwise(F.lit(off)) for name, (on, off) in
+         bonus.items()}
+    )  # fmt: skip
+
+
 def static_report(report: SolveReport, value: float) -> SolveReport:
-    """The solve report of a static policy: ``primal`` is its predicted net value; the dual
-    bound, gap and shadow prices belong to its constant-gain problem, not to the value model,
-    so they are not reported (NaN)."""
+    """The solve report of a static or partial policy: ``primal`` is its predicted net value;
+    the dual bound, gap and shadow prices belong to its constant-gain (or bonus) problem, not to
+    the value model, so they are not reported (NaN)."""
     nan = float("nan")
     guardrails = tuple(replace(g, shadow_price=nan) for g in report.guardrails)
     return replace(
@@ -180,8 +207,8 @@ def allocate(
                 valued_by=valued_by,
             )
 
-        static = decision is not None and decision.kind == "static"
-        try:  # a static allocation is valued by the configured model, not gain - cost
+        static = decision is not None and decision.kind != "targeted"
+        try:  # a static or partial allocation is valued by the configured model
             allocation, report = solved(chosen, chosen_model, value_model if static else None)
         except InfeasibleError:
             if decision is None or decision.kind == "targeted":
@@ -202,7 +229,8 @@ def allocate(
             summary["safeguard"] = {**decision.to_dict(), "line": decision.line(cfg.data.control)}
             tracking.log_metrics(
                 {"safeguard_difference": decision.difference, "safeguard_ci_low": decision.ci_low,
-                 "safeguard_targeted": float(decision.kind == "targeted")}
+                 "safeguard_targeted": float(decision.kind == "targeted"),
+                 "safeguard_share": decision.share}
             )
         mix = None
         if uses_segments(cfg):

@@ -16,6 +16,7 @@ from causal_targeting.decision import (
     allocation_problem,
     chosen_offers,
     expected_static_policy,
+    partial_sample_policy,
     sample_policy,
     scored_experiment_rows,
 )
@@ -120,13 +121,19 @@ def allocated_policy(
     safeguard: Mapping[str, Any] | None,
 ) -> Policy:
     """The allocate stage's policy on the holdout rows: the model's targeting (an arm per row),
-    or, when the safeguard allocated the best static policy instead, that policy by its
+    its partial policy when the safeguard kept part of it (:func:`~causal_targeting.decision.
+    partial_sample_policy`), or, when the safeguard allocated the best static policy instead,
+    that policy by its
     expectation over the customers its tie-break draws (each row's probability of the arm:
     the customers a cap leaves out are a random draw, see
     :func:`~causal_targeting.decision.expected_static_policy`)."""
     arm = allocated_static_arm(safeguard)
     if arm is not None:
         return expected_static_policy(holdout, cfg, offers, base_rows, arm)
+    if safeguard and safeguard["kind"] == "partial":
+        return partial_sample_policy(
+            holdout, cfg, offers, base_rows, safeguard["static_arm"], safeguard["threshold"]
+        )
     return sample_policy(holdout, cfg, offers, base_rows)
 
 
@@ -233,7 +240,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
     ]
     if "frontier" in started.inputs:  # a frontier of this chain, not one left by another run
         frontier = frontier_paths(cfg)["frontier"]
-        static = allocated_static_arm(safeguard) is not None
+        static = bool(safeguard) and safeguard["kind"] != "targeted"
         parts.append(sections.frontier_section(pd.read_csv(frontier), currency, static, rows))
     if cfg.coarsen.enabled:
         recovery = pd.read_csv(coarsen_paths(cfg)["recovery"])
