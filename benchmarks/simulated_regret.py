@@ -16,8 +16,10 @@ For each scenario and seed, in process (numpy/pandas, no Spark):
    v_hat_a(x) > 0 (the scenario's guardrails and do-no-harm rule are dropped, so the policy
    is comparable with the oracle's);
 4. run the safeguard (:func:`~causal_targeting.decision.safeguard_decision`) on the chosen
-   learner's out-of-fold rows: targeting is kept, or replaced by the static policy it names
-   (one arm to everyone, or no offer).
+   learner's out-of-fold rows: targeting is kept, or its partial policy (its departures from
+   the best static policy of largest predicted gain, :func:`~causal_targeting.evaluation.
+   safeguard.partial_policy`), or replaced by the static policy it names (one arm to everyone,
+   or no offer).
 
 Judged by the truth, not by an estimate: with v_a(x) the true net value of arm a for customer x
 (:func:`~causal_targeting.data.simulate.true_values`, the scenario's value model, which the
@@ -77,7 +79,7 @@ from causal_targeting.data.simulate import (
 from causal_targeting.data.simulate.spec import Scenario
 from causal_targeting.decision import safeguard_decision
 from causal_targeting.errors import UserError
-from causal_targeting.evaluation.safeguard import SafeguardDecision, decide
+from causal_targeting.evaluation.safeguard import SafeguardDecision, decide, partial_policy
 from causal_targeting.learners.uplift import fit_candidates
 from causal_targeting.selection import chosen_learner, learner_comparison, net_value_policy
 from causal_targeting.stages.train import candidates, fit_arguments, selection_value_model
@@ -198,9 +200,9 @@ def best_static_arm(values: pd.DataFrame, control: str) -> str:
 
 def fitted_choice(
     cfg: Config, experiment: pd.DataFrame, customers: pd.DataFrame
-) -> tuple[pd.DataFrame, dict[str, np.ndarray], pd.DataFrame, SafeguardDecision]:
-    """The train stage's learner comparison, every candidate's net-value policy on the
-    customers, the chosen learner's out-of-fold rows and the safeguard's verdict on them."""
+) -> tuple[pd.DataFrame, dict[str, pd.DataFrame], pd.DataFrame, SafeguardDecision]:
+    """The train stage's learner comparison, every candidate's scores of the customers, the
+    chosen learner's out-of-fold rows and the safeguard's verdict on them."""
     arms, control = list(cfg.data.arms), cfg.data.control
     fits = fit_candidates(
         candidates(cfg), experiment, id_column="customer_id", **fit_arguments(cfg)
@@ -218,13 +220,27 @@ def fitted_choice(
         seed=cfg.seed,
         confidence=cfg.allocation.min_gain_confidence,
     )
-    targeted = {
-        kind: net_value_policy(fit.model.predict(customers), value_model, arms, control)
-        for kind, fit in fits.items()
-    }
+    scores = {kind: fit.model.predict(customers) for kind, fit in fits.items()}
     oof_rows = oof[chosen_learner(comparison)]
     decision = safeguard_decision(cfg, oof_rows, arms, len(customers))
-    return comparison, targeted, oof_rows, decision
+    return comparison, scores, oof_rows, decision
+
+
+def allocated(
+    decision: SafeguardDecision, scores: pd.DataFrame, cfg: Config
+) -> np.ndarray:
+    """The policy the safeguard's ``decision`` allocates on the customers (unconstrained):
+    the chosen learner's net-value policy on its ``scores``, its partial policy, or the static
+    one."""
+    arms, control = list(cfg.data.arms), cfg.data.control
+    value_model = selection_value_model(cfg)
+    if decision.kind == "targeted":
+        return net_value_policy(scores, value_model, arms, control)
+    if decision.kind == "partial":
+        return partial_policy(
+            scores, value_model, arms, control, decision.static_arm, decision.threshold
+        )
+    return np.full(len(scores), decision.static_arm, dtype=object)
 
 
 def oracle_check(cfg: Config, spec: Scenario, oof_rows: pd.DataFrame) -> SafeguardDecision:
@@ -277,12 +293,17 @@ def regret_run(
     experiment, customers = simulated_tables(spec, train_rows, customer_rows, seed)
     if noise_levels:
         experiment, customers = with_noise_region(experiment, customers, noise_levels, seed)
-    comparison, by_learner, oof_rows, decision = fitted_choice(cfg, experiment, customers)
+    comparison, scores, oof_rows, decision = fitted_choice(cfg, experiment, customers)
     learner = chosen_learner(comparison)
+    value_model = selection_value_model(cfg)
+    by_learner = {
+        kind: net_value_policy(frame, value_model, list(cfg.data.arms), control)
+        for kind, frame in scores.items()
+    }
     targeted = by_learner[learner]
     values = true_values(spec, customers)
     n = len(customers)
-    ours = targeted if decision.kind == "targeted" else np.full(n, decision.static_arm, object)
+    ours = allocated(decision, scores[learner], cfg)
     static = best_static_arm(values, control)
     policies = {
         "ours": ours,
@@ -323,6 +344,12 @@ def verdict(run: RegretRun) -> str:
     """The safeguard's verdict in a few words."""
     if run.safeguard.kind == "targeted":
         return f"targeted (lower bound {run.safeguard.ci_low:+.4f})"
+    if run.safeguard.kind == "partial":
+        kept = next(step for step in run.safeguard.steps if step.share == run.safeguard.share)
+        return (
+            f"partial {run.safeguard.share:.0%} against '{run.safeguard.static_arm}' (lower "
+            f"bound {kept.ci_low:+.4f}; the whole {run.safeguard.ci_low:+.4f})"
+        )
     declined = run.safeguard.declined
     instead = f", '{declined}' declined" if declined else ""
     return f"static '{run.safeguard.static_arm}' (lower bound {run.safeguard.ci_low:+.4f}{instead})"
