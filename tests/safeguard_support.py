@@ -26,6 +26,14 @@ def top_slice_rows(n: int, seed: int) -> pd.DataFrame:
     top = x > 1.2
     y = x + treated * np.where(top, 2.0, -0.2) + rng.normal(scale=3.0, size=n)
     tau = np.where(top, 2.0, rng.normal(0.2, 0.3, size=n))
+    return scored_one_arm_rows(treated, y, x, tau)
+
+
+def scored_one_arm_rows(
+    treated: np.ndarray, y: np.ndarray, x: np.ndarray, tau: np.ndarray
+) -> pd.DataFrame:
+    """Scored rows of the one-arm experiment: arm 'a' where ``treated``, outcome ``y``, design
+    propensity 0.5, control prediction ``x`` and effect scores ``tau``."""
     return pd.DataFrame(
         {
             "treatment": np.where(treated, "a", "ctl"),

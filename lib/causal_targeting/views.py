@@ -222,23 +222,23 @@ def pass_line(log: PassLog) -> str:
 
 def solve_title(result: AllocateResult, currency: str) -> str:
     """What the allocation is worth: the certified optimum of targeting, or the predicted value
-    of the static policy the safeguard chose."""
+    of the static policy (or the part of the targeting) the safeguard chose."""
     report = result.report
     passes = f"{report.passes} pass{'' if report.passes == 1 else 'es'}"
-    if result.safeguard is not None and result.safeguard.kind == "partial":
+    kept = result.safeguard.kind if result.safeguard is not None else "targeted"
+    if kept != "targeted":
+        what, unused = {
+            "partial": (
+                "the targeting's departures from the best static policy of largest predicted "
+                "gain",
+                "the whole targeting",
+            ),
+            "static": ("the best static policy", "targeting"),
+        }[kept]
         return (
-            f"Allocation of the targeting's departures from the best static policy of largest "
-            f"predicted gain: predicted net value {amount(report.primal, currency)} (the "
+            f"Allocation of {what}: predicted net value {amount(report.primal, currency)} (the "
             "model's scores, not evidence: the safeguard line below has its out-of-fold value); "
-            f"no shadow prices, as the whole targeting was not used ({passes}, "
-            f"{report.seconds:.1f} s)"
-        )
-    if result.safeguard is not None and result.safeguard.kind == "static":
-        return (
-            f"Allocation of the best static policy: predicted net value "
-            f"{amount(report.primal, currency)} (the model's scores, not evidence: the "
-            "safeguard line below has its out-of-fold value); no shadow prices, as "
-            f"targeting was not used ({passes}, {report.seconds:.1f} s)"
+            f"no shadow prices, as {unused} was not used ({passes}, {report.seconds:.1f} s)"
         )
     return (
         f"Allocation: total value {amount(report.primal, currency)}, dual bound "

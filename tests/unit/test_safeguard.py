@@ -17,7 +17,7 @@ from causal_targeting.evaluation.safeguard import (
     static_policies,
 )
 from causal_targeting.value import ValueModel
-from safeguard_support import ONE_ARM_DATA, top_slice_rows
+from safeguard_support import ONE_ARM_DATA, scored_one_arm_rows, top_slice_rows
 
 MODEL = ValueModel(weights={"y": 1.0}, fixed_cost=0.1)
 
@@ -29,16 +29,7 @@ def _rows(n: int, heterogeneity: float, seed: int, noise_scores: bool) -> pd.Dat
     treated = rng.random(n) < 0.5
     y = x + treated * heterogeneity * x + rng.normal(size=n)
     tau = rng.normal(scale=0.3, size=n) if noise_scores else heterogeneity * x
-    return pd.DataFrame(
-        {
-            "treatment": np.where(treated, "a", "ctl"),
-            "y": y,
-            "propensity": 0.5,
-            "mu__y__ctl": x,
-            "mu__y__a": x + tau,
-            "tau__y__a": tau,
-        }
-    )
+    return scored_one_arm_rows(treated, y, x, tau)
 
 
 def test_strong_signal_keeps_targeting() -> None:
