@@ -43,14 +43,16 @@ def scored_rows(n: int, seed: int) -> pd.DataFrame:
     )
 
 
-def config(tmp_path: Path, guardrails: list[dict[str, Any]]) -> Any:
+def config(tmp_path: Path, guardrails: list[dict[str, Any]], **allocation: Any) -> Any:
     return validate(
         {
             "outputs": {"root": str(tmp_path / "work")},
             "tracking": {"uri": f"sqlite:///{tmp_path}/mlflow.db",
                          "artifact_location": str(tmp_path / "mlruns")},
             "data": ONE_ARM_DATA,
-            "allocation": {"weights": {"y": 1.0}, "fixed_cost": 0.2, "guardrails": guardrails},
+            "allocation": {
+                "weights": {"y": 1.0}, "fixed_cost": 0.2, "guardrails": guardrails, **allocation
+            },
             "evaluate": {"bootstrap_reps": 200},
         }
     )
@@ -87,7 +89,7 @@ def test_noise_scores_allocate_the_best_static_offer(spark: Any, tmp_path: Path)
 def test_the_departures_of_largest_predicted_gain_are_allocated_when_only_they_pay(
     spark: Any, tmp_path: Path
 ) -> None:
-    cfg = config(tmp_path, [])
+    cfg = config(tmp_path, [], partial_shares=[0.25, 0.5])
     rows = top_slice_rows(4000, 0).assign(customer_id=np.arange(4000, dtype=np.int64))
     result = allocate_on(spark, cfg, rows)
 

@@ -162,7 +162,7 @@ class AllocationConfig(Section):
     safeguard: bool = True
     min_gain_confidence: float = Field(0.9, gt=0.0, lt=1.0)
     static_gain_confidence: float | None = Field(None, gt=0.0, lt=1.0)
-    partial_shares: list[float] = Field(default_factory=lambda: [0.25, 0.5])
+    partial_shares: list[float] = Field(default_factory=list)
 
     @field_validator("partial_shares")
     @classmethod
