@@ -345,7 +345,8 @@ def verdict(run: RegretRun) -> str:
     if run.safeguard.kind == "targeted":
         return f"targeted (lower bound {run.safeguard.ci_low:+.4f})"
     if run.safeguard.kind == "partial":
-        kept = next(step for step in run.safeguard.steps if step.share == run.safeguard.share)
+        kept = run.safeguard.kept_step
+        assert kept is not None, "a partial decision keeps a step"
         return (
             f"partial {run.safeguard.share:.0%} against '{run.safeguard.static_arm}' (lower "
             f"bound {kept.ci_low:+.4f}; the whole {run.safeguard.ci_low:+.4f})"

@@ -25,7 +25,7 @@ from causal_targeting.layout import (
 if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
-    from pyspark.sql import DataFrame, SparkSession
+    from pyspark.sql import Column, DataFrame, SparkSession
 
     from causal_targeting.allocation.problem import DoNoHarm, Guardrail, OptionBlock
     from causal_targeting.allocation.solver import SolverOptions
@@ -144,6 +144,18 @@ def intent_segments(cfg: Config, spark: SparkSession) -> DataFrame:
     )
 
 
+def eligible_column(scores: DataFrame, arm: str) -> Column:
+    """Whether a customer of ``scores`` may get ``arm``, as a Spark boolean column: its
+    ``eligible__{arm}`` flag (a null one: not), or true for everyone when there is no flag, as
+    in :func:`causal_targeting.allocation.problem.available_options`."""
+    from pyspark.sql import functions as F
+
+    column = f"eligible__{arm}"
+    if column not in scores.columns:
+        return F.lit(True)
+    return F.coalesce(F.col(column).cast("boolean"), F.lit(False))
+
+
 def without_excluded(scores: DataFrame, offers: list[str], excluded: list[str]) -> DataFrame:
     """``scores`` whose ``eligible__{arm}`` flags also exclude customers of the ``excluded``
     segments (a missing flag counts as eligible, a null one as not, as in
@@ -154,13 +166,7 @@ def without_excluded(scores: DataFrame, offers: list[str], excluded: list[str]) 
 
     kept = ~F.coalesce(F.col(SEGMENT).isin(excluded), F.lit(False))
     for arm in offers:
-        column = f"eligible__{arm}"
-        base = (
-            F.coalesce(F.col(column).cast("boolean"), F.lit(False))
-            if column in scores.columns
-            else F.lit(True)
-        )
-        scores = scores.withColumn(column, base & kept)
+        scores = scores.withColumn(f"eligible__{arm}", eligible_column(scores, arm) & kept)
     return scores
 
 

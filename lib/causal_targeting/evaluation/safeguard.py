@@ -103,10 +103,10 @@ class SafeguardStep:
     """One partial policy of the second chance (module doc) against the best static policy.
 
     share: the share of the targeted policy's departures from the static policy it makes.
-        threshold: the predicted gain over the static policy's option a row needs to depart.
-        departing: the share of the scored rows it departs on. difference, ci_low, p_value: its
-        DR value per customer minus the static policy's, the one-sided lower bound (at the
-        decision's ``partial_confidence``), the one-sided p-value.
+    threshold: the predicted gain over the static policy's option a row needs to depart.
+    departing: the share of the scored rows it departs on.
+    difference, ci_low, p_value: its DR value per customer minus the static policy's, the
+        one-sided lower bound (at the decision's ``partial_confidence``), the one-sided p-value.
     """
 
     share: float
@@ -152,9 +152,6 @@ class SafeguardDecision:
         ``partial_confidence``); empty otherwise.
     partial_confidence: the one-sided confidence of the partial policies' bounds,
         ``1 - (1 - confidence) / 2`` (module doc).
-    share, threshold: of the policy kept: the share of the targeted policy's departures it
-        makes and the predicted gain they need (1 and 0 for "targeted"; 0 and NaN for
-        "static").
     gain_confidence: the confidence an offer to everyone needs over no offer, or None (module
         doc).
     declined: the offer measured best, declined for no offer as its gain's lower bound is not
@@ -180,8 +177,28 @@ class SafeguardDecision:
     offers_measured: int = 1
     steps: tuple[SafeguardStep, ...] = ()
     partial_confidence: float | None = None
-    share: float = 1.0
-    threshold: float = 0.0
+
+    @property
+    def kept_step(self) -> SafeguardStep | None:
+        """The partial policy kept ("partial": the last of the steps that passed), else None."""
+        passed = [step for step in self.steps if step.ci_low > 0]
+        return passed[-1] if self.kind == "partial" and passed else None
+
+    @property
+    def share(self) -> float:
+        """The share of the targeted policy's departures the kept policy makes: 1 for
+        "targeted", 0 for "static"."""
+        kept = self.kept_step
+        return kept.share if kept else float(self.kind == "targeted")
+
+    @property
+    def threshold(self) -> float:
+        """The predicted gain a row needs to depart in the kept policy: 0 for "targeted", NaN
+        for "static"."""
+        kept = self.kept_step
+        if kept is not None:
+            return kept.threshold
+        return 0.0 if self.kind == "targeted" else float("nan")
 
     def line(self, control: str) -> str:
         """The one line the allocate stage and the report print."""
@@ -200,11 +217,12 @@ class SafeguardDecision:
             )
         if self.kind == "targeted":
             return f"Safeguard: targeting kept; {evidence}"
-        if self.kind == "partial":
+        kept = self.kept_step
+        if kept is not None:
             return (
-                f"Safeguard: targeting kept for its {self.share:.0%} departures from the best "
+                f"Safeguard: targeting kept for its {kept.share:.0%} departures from the best "
                 f"static policy ({static}) of largest predicted gain (above "
-                f"{self.threshold:.4g} per customer): {self.kept_evidence()}; the whole "
+                f"{kept.threshold:.4g} per customer): {self.kept_evidence(kept)}; the whole "
                 f"targeted policy is not shown better: {evidence}"
             )
         return (
@@ -212,9 +230,9 @@ class SafeguardDecision:
             f"{self.sequence()}{self.gain_over_nothing()}"
         )
 
-    def kept_evidence(self) -> str:
-        """The kept partial policy minus the best static one, with its bound and p-value."""
-        step = next(step for step in self.steps if step.share == self.share)
+    def kept_evidence(self, step: SafeguardStep) -> str:
+        """The kept partial policy ``step`` minus the best static one, with its bound and
+        p-value."""
         return (
             f"{signed(step.difference)} per customer, {self.partial_confidence:.0%} lower bound "
             f"{signed(step.ci_low)}, one-sided p {step.p_value:.3f}"
@@ -264,7 +282,8 @@ class SafeguardDecision:
         )
 
     def to_dict(self) -> dict[str, object]:
-        return asdict(self)
+        """The fields, and the kept policy's ``share`` and ``threshold``."""
+        return {**asdict(self), "share": self.share, "threshold": self.threshold}
 
 
 def net_value_policy(
@@ -446,9 +465,8 @@ def decide(
         )  # fmt: skip
     passed = [step for step in steps if step.ci_low > 0]
     kind: Literal["targeted", "partial", "static"] = "targeted" if low > 0 else "static"
-    share, threshold = (1.0, 0.0) if kind == "targeted" else (0.0, float("nan"))
     if kind == "static" and passed:
-        kind, share, threshold = "partial", passed[-1].share, passed[-1].threshold
+        kind = "partial"
     return SafeguardDecision(
         kind=kind,
         static_arm=best,
@@ -468,8 +486,6 @@ def decide(
         offers_measured=measured,
         steps=tuple(steps),
         partial_confidence=partial_confidence if partial_shares else None,
-        share=share,
-        threshold=threshold,
     )
 
 

@@ -12,6 +12,7 @@ from causal_targeting.decision import (
     allocation_input,
     allocation_problem,
     chosen_offers,
+    eligible_column,
     intent_segments,
     partial_value_model,
     safeguard_decision,
@@ -94,16 +95,11 @@ def with_stay_bonus(
 ) -> DataFrame:
     """``scores`` with the partial policy's bonus columns (:func:`~causal_targeting.decision.
     stay_bonus` at the decision's static arm and threshold; eligibility for the static arm
-    from ``eligible__{arm}`` when present, null: not eligible)."""
+    from :func:`~causal_targeting.decision.eligible_column`)."""
     from pyspark.sql import functions as F
 
-    arm, column = decision.static_arm, f"eligible__{decision.static_arm}"
-    eligible = (
-        F.coalesce(F.col(column).cast("boolean"), F.lit(False))
-        if column in scores.columns
-        else F.lit(True)
-    )
-    bonus = stay_bonus(arm, control, offers, decision.threshold)
+    eligible = eligible_column(scores, decision.static_arm)
+    bonus = stay_bonus(decision.static_arm, control, offers, decision.threshold)
     return scores.withColumns(
         {name: F.when(eligible, F.lit(on)).otherwise(F.lit(off)) for name, (on, off) in
          bonus.items()}

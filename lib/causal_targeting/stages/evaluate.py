@@ -123,9 +123,8 @@ def allocated_policy(
     """The allocate stage's policy on the holdout rows: the model's targeting (an arm per row),
     its partial policy when the safeguard kept part of it (:func:`~causal_targeting.decision.
     partial_sample_policy`), or, when the safeguard allocated the best static policy instead,
-    that policy by its
-    expectation over the customers its tie-break draws (each row's probability of the arm:
-    the customers a cap leaves out are a random draw, see
+    that policy by its expectation over the customers its tie-break draws (each row's
+    probability of the arm: the customers a cap leaves out are a random draw, see
     :func:`~causal_targeting.decision.expected_static_policy`)."""
     arm = allocated_static_arm(safeguard)
     if arm is not None:
