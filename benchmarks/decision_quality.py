@@ -60,13 +60,12 @@ from causal_targeting.evaluation.paired import policy_differences
 from causal_targeting.evaluation.policy_value import Policy, policy_values, stochastic_policy
 from causal_targeting.layout import allocate_paths
 from causal_targeting.learners.features import FeatureSpec
-from causal_targeting.selection import net_value_policy
 from causal_targeting.spark import get_spark
 from causal_targeting.stages.allocate import allocate
 from causal_targeting.stages.ingest import ingest
 from causal_targeting.stages.score import score
 from causal_targeting.stages.train import train
-from causal_targeting.value import ValueModel
+from causal_targeting.value import ValueModel, net_value_policy
 
 SECTION = "## decision quality"
 ROOT = Path(__file__).resolve().parents[1]
@@ -150,7 +149,7 @@ def our_policies(cfg: Config, judged: pd.DataFrame, spark: Any) -> tuple[dict, s
 def causalml_policies(
     cfg: Config, case: Case, fit: pd.DataFrame, judged: pd.DataFrame, seed: int
 ) -> dict[str, np.ndarray]:
-    """The net-value policies (:func:`~causal_targeting.selection.net_value_policy` under the
+    """The net-value policies (:func:`~causal_targeting.value.net_value_policy` under the
     case's value model) of causalml's X- and T-learners fit on the training rows."""
     value_model = ValueModel(weights={case.outcome: case.weight}, fixed_cost=case.cost)
     arms, control = list(cfg.data.arms), cfg.data.control

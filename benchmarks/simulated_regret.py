@@ -35,7 +35,7 @@ Three diagnostics say where a regret comes from: each candidate learner's out-of
 (what the selection compares; absolute, the no-offer level included) beside the true value of
 its policy and its regret; the same for causalml 0.18's X- and T-learners (``_causalml.py``:
 regularized LightGBM, as in ``decision_quality.py``) fit on the same training rows, whose
-net-value policy under the same value model (``selection.net_value_policy``) is valued by the
+net-value policy under the same value model (``value.net_value_policy``) is valued by the
 truth on the same customer base: an outside learner that does no better says the experiment's
 size, not our learners, limits the regret; and "oracle's lower bound": the safeguard's one-sided
 lower bound of the oracle policy's gain over the best static policy on the same out-of-fold
@@ -81,8 +81,9 @@ from causal_targeting.decision import safeguard_decision
 from causal_targeting.errors import UserError
 from causal_targeting.evaluation.safeguard import SafeguardDecision, decide, partial_policy
 from causal_targeting.learners.uplift import fit_candidates
-from causal_targeting.selection import chosen_learner, learner_comparison, net_value_policy
+from causal_targeting.selection import chosen_learner, learner_comparison
 from causal_targeting.stages.train import candidates, fit_arguments, selection_value_model
+from causal_targeting.value import net_value_policy
 
 SECTION = "## simulated regret"
 ROOT = Path(__file__).resolve().parents[1]

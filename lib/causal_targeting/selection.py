@@ -40,21 +40,12 @@ from causal_targeting.evaluation.policy_value import (
     poisson_bootstrap,
 )
 from causal_targeting.evaluation.uplift import qini_coefficient
-from causal_targeting.value import ValueModel, values_frame
+from causal_targeting.value import ValueModel, net_value_policy
 
 COMPARISON_COLUMNS = [
     *("learner", "value", "ci_low", "ci_high", "gain", "gain_low", "gain_high"),
     *("qini", "r_loss", "chosen"),
 ]
-
-
-def net_value_policy(
-    scores: pd.DataFrame, value_model: ValueModel, arms: Sequence[str], control: str
-) -> np.ndarray:
-    """The arm of largest net value per row, or ``control`` where no arm's value is > 0."""
-    values = values_frame(scores, value_model, arms).to_numpy()
-    best = np.asarray(arms, dtype=object)[values.argmax(axis=1)]
-    return np.where(values.max(axis=1) > 0, best, control)
 
 
 def policy_value_terms(

@@ -108,3 +108,14 @@ def values_frame(
             gain = gain + float(weight) * numeric_column(scores, f"tau__{outcome}__{arm}")
         values[f"value__{arm}"] = gain - costs[f"cost__{arm}"].to_numpy()
     return pd.DataFrame(values, index=scores.index)
+
+
+def net_value_policy(
+    scores: pd.DataFrame, value_model: ValueModel, arms: Sequence[str], control: str
+) -> np.ndarray:
+    """Each row's arm of largest predicted net value ``value__{arm}``
+    (:func:`values_frame`), or ``control`` where no arm's value is > 0."""
+    values = values_frame(scores, value_model, arms).to_numpy(dtype=float)
+    best = values.argmax(axis=1)
+    chosen = np.asarray(arms, dtype=object)[best]
+    return np.where(values[np.arange(len(scores)), best] > 0, chosen, control)

@@ -53,10 +53,9 @@ from causal_targeting.selection import (
     chosen_learner,
     default_or_better,
     learner_comparison,
-    net_value_policy,
 )
 from causal_targeting.stages.train import fit_arguments, promotion_score, sample_summary
-from causal_targeting.value import ValueModel
+from causal_targeting.value import ValueModel, net_value_policy
 from causal_targeting.views import choice_line, sample_line
 
 ARMS = ("a", "b")

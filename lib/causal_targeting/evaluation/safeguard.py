@@ -92,7 +92,7 @@ from causal_targeting.evaluation.policy_value import (
     stochastic_policy,
 )
 from causal_targeting.formats import signed
-from causal_targeting.value import ValueModel, values_frame
+from causal_targeting.value import ValueModel, net_value_policy, values_frame
 
 DR = 2  # column of the DR estimator in paired_estimates' output
 TARGETED = "targeted"
@@ -284,16 +284,6 @@ class SafeguardDecision:
     def to_dict(self) -> dict[str, object]:
         """The fields, and the kept policy's ``share`` and ``threshold``."""
         return {**asdict(self), "share": self.share, "threshold": self.threshold}
-
-
-def net_value_policy(
-    frame: pd.DataFrame, value_model: ValueModel, offers: Sequence[str], control: str
-) -> np.ndarray:
-    """Each row's arm of highest predicted net value ``value__{arm}``; control where none is > 0."""
-    values = values_frame(frame, value_model, offers).to_numpy(dtype=float)
-    best = values.argmax(axis=1)
-    chosen = np.asarray(offers, dtype=object)[best]
-    return np.where(values[np.arange(len(frame)), best] > 0, chosen, control)
 
 
 def eligible_rows(frame: pd.DataFrame, arm: str) -> np.ndarray:
