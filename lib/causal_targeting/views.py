@@ -225,8 +225,8 @@ def solve_title(result: AllocateResult, currency: str) -> str:
     of the static policy (or the part of the targeting) the safeguard chose."""
     report = result.report
     passes = f"{report.passes} pass{'' if report.passes == 1 else 'es'}"
-    kept = result.safeguard.kind if result.safeguard is not None else "targeted"
-    if kept != "targeted":
+    kind = result.safeguard.kind if result.safeguard is not None else "targeted"
+    if kind != "targeted":
         what, unused = {
             "partial": (
                 "the targeting's departures from the best static policy of largest predicted "
@@ -234,7 +234,7 @@ def solve_title(result: AllocateResult, currency: str) -> str:
                 "the whole targeting",
             ),
             "static": ("the best static policy", "targeting"),
-        }[kept]
+        }[kind]
         return (
             f"Allocation of {what}: predicted net value {amount(report.primal, currency)} (the "
             "model's scores, not evidence: the safeguard line below has its out-of-fold value); "

@@ -453,10 +453,9 @@ def decide(
                 frame, confidence=partial_confidence, reps=reps, seed=seed,
             )
         )  # fmt: skip
-    passed = [step for step in steps if step.ci_low > 0]
-    kind: Literal["targeted", "partial", "static"] = "targeted" if low > 0 else "static"
-    if kind == "static" and passed:
-        kind = "partial"
+    kind: Literal["targeted", "partial", "static"] = (
+        "targeted" if low > 0 else "partial" if any(s.ci_low > 0 for s in steps) else "static"
+    )
     return SafeguardDecision(
         kind=kind,
         static_arm=best,
