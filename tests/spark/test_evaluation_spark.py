@@ -5,10 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from pyspark.sql import functions as F
 
 from causal_targeting.errors import ConfigError, DataContractError
 from causal_targeting.evaluation.distributed import (
     METRIC_COLUMNS,
+    _bucket,
     arm_stats_spark,
     score_bucket_stats_spark,
     uplift_metrics_spark,
@@ -127,6 +129,29 @@ def test_uplift_table_covers_every_arm_and_outcome(spark) -> None:
         mine = curves[(curves["arm"] == row.arm) & (curves["outcome"] == row.outcome)]
         np.testing.assert_allclose(mine[["n", "uplift", "qini"]].to_numpy(), curve.to_numpy())
     df.unpersist()
+
+
+@pytest.mark.parametrize("n_splits", [0, 1, 2, 7, 99])
+def test_the_sql_bucket_counts_the_splits_at_or_below_each_value(spark, n_splits) -> None:
+    """Ties with a split count it; NaN (above every number in Spark) is in the last bucket and
+    null in the first."""
+    rng = np.random.default_rng(n_splits)
+    splits = np.sort(rng.choice(np.round(rng.normal(size=400), 1), n_splits, replace=False))
+    values = np.concatenate([np.round(rng.normal(size=300), 1), splits, [-1e300, 1e300]])
+    rows = spark.createDataFrame(pd.DataFrame({"i": np.arange(len(values)), "x": values}))
+    nan = F.expr("CAST('NaN' AS DOUBLE)")
+    special = spark.createDataFrame([(len(values), None)], "i long, x double").union(
+        spark.range(len(values) + 1, len(values) + 2).select("id", nan)
+    )
+    buckets = (
+        rows.union(special)
+        .select("i", F.expr(_bucket("x", list(splits))).alias("b"))
+        .toPandas()
+        .sort_values("i")["b"]
+        .to_numpy()
+    )
+    expected = [*np.searchsorted(splits, values, side="right"), 0, n_splits]
+    np.testing.assert_array_equal(buckets, expected)
 
 
 def test_arm_stats_equal_pandas(spark) -> None:

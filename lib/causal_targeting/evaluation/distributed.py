@@ -75,9 +75,10 @@ def curve_bucket_stats_spark(
     Buckets are score quantiles: the ``buckets - 1`` inner quantiles of a curve's score over
     its rows (``percentile_approx`` with accuracy ``1 / relative_error``, one aggregation for
     every curve; tied quantiles merge buckets) split the scores, a row's bucket being the
-    number of splits at or below its score (so tied scores share a bucket). Then each row
-    gives one entry per curve it belongs to (``explode``) and one ``groupBy`` of (curve,
-    bucket) sums them. Highest bucket first, as
+    number of splits at or below its score (so tied scores share a bucket), found by a binary
+    search written in SQL (:func:`_bucket`). Then each row gives one entry per curve it
+    belongs to (``explode``) and one ``groupBy`` of (curve, bucket) sums them. Highest bucket
+    first, as
     :func:`~causal_targeting.evaluation.uplift.bucket_stats` returns it.
     """
     if buckets < 1:
@@ -91,14 +92,26 @@ def curve_bucket_stats_spark(
             "score the holdout rows and keep outcomes",
         )
     members = [F.col(treatment_col).isin(curve.arm, control) for curve in curves]
-    scores = [F.lit(c.sign) * F.col(c.score_col).cast("double") for c in curves]
-    probs = [float(p) for p in np.linspace(0, 1, buckets + 1)[1:-1]]
-    splits = [[] for _ in curves]
-    if probs:
+    scores = [f"__score{i}" for i in range(len(curves))]
+    measured = [f"__y{i}" for i in range(len(curves))]
+    df = df.select(
+        *[F.col(name) for name in shared],
+        *[
+            (F.lit(c.sign) * F.col(c.score_col).cast("double")).alias(score)
+            for c, score in zip(curves, scores, strict=True)
+        ],
+        *[
+            (F.lit(c.offset) + F.lit(c.sign) * F.col(c.outcome_col).cast("double")).alias(y)
+            for c, y in zip(curves, measured, strict=True)
+        ],
+    )
+    probs = np.linspace(0, 1, buckets + 1)[1:-1]
+    splits: list[list[float]] = [[] for _ in curves]
+    if len(probs):
         accuracy = round(1 / relative_error)
         quantiles = df.agg(
             *[
-                F.percentile_approx(F.when(member, score), probs, accuracy)
+                F.percentile_approx(F.when(member, F.col(score)), _sql_array(probs), accuracy)
                 for member, score in zip(members, scores, strict=True)
             ]
         ).first()
@@ -109,15 +122,15 @@ def curve_bucket_stats_spark(
             member,
             F.struct(
                 F.lit(i).alias("curve"),
-                _bucket(score, cuts).alias("bucket"),
-                score.alias("score"),
-                (F.lit(c.offset) + F.lit(c.sign) * F.col(c.outcome_col).cast("double")).alias("y"),
+                F.expr(_bucket(score, cuts)).alias("bucket"),
+                F.col(score).alias("score"),
+                F.col(y).alias("y"),
                 (F.col(treatment_col) == c.arm).cast("double").alias("t"),
                 weight.alias("w"),
             ),
         )
-        for i, (c, member, score, cuts) in enumerate(
-            zip(curves, members, scores, splits, strict=True)
+        for i, (c, member, score, y, cuts) in enumerate(
+            zip(curves, members, scores, measured, splits, strict=True)
         )
     ]
     rows = df.select(F.explode(F.array(*entries)).alias("e")).where(F.col("e").isNotNull())
@@ -138,10 +151,33 @@ def curve_bucket_stats_spark(
     ]
 
 
-def _bucket(score: F.Column, splits: Sequence[float]) -> F.Column:
-    """The number of ``splits`` at or below ``score``."""
-    cuts = F.array(*[F.lit(float(v)) for v in splits])
-    return F.aggregate(cuts, F.lit(0), lambda k, v: k + (score >= v).cast("int"))
+def _sql_double(value: float) -> str:
+    """``value`` as an exact SQL double literal (NaN and infinities by name)."""
+    value = float(value)
+    if np.isfinite(value):
+        return f"{value!r}D"
+    name = "NaN" if np.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return f"CAST('{name}' AS DOUBLE)"
+
+
+def _sql_array(values: Sequence[float]) -> F.Column:
+    """``values`` as one literal array of doubles, parsed on the JVM in one call (a ``lit``
+    each would cost a round trip to it per value)."""
+    return F.expr(f"array({', '.join(_sql_double(v) for v in values)})")
+
+
+def _bucket(column: str, splits: Sequence[float], lo: int = 0, hi: int | None = None) -> str:
+    """SQL for the number of ``splits`` (sorted) at or below the column ``column``: a
+    binary search in nested ``CASE WHEN`` (log2 of the splits' number of comparisons a row,
+    compiled with the query), over ``splits[lo:hi]`` given that those before ``lo`` are at or
+    below the value and those from ``hi`` on above it. NaN, above every number in Spark, is in
+    the last bucket; null in the first (such rows are refused by their ``invalid`` count)."""
+    hi = len(splits) if hi is None else hi
+    if lo == hi:
+        return str(lo)
+    mid = (lo + hi) // 2
+    above, below = _bucket(column, splits, mid + 1, hi), _bucket(column, splits, lo, mid)
+    return f"CASE WHEN {column} >= {_sql_double(splits[mid])} THEN {above} ELSE {below} END"
 
 
 def _curve_stats(sums: pd.DataFrame, curve: Curve, control: str) -> pd.DataFrame:
