@@ -63,9 +63,9 @@ def scored_table(rows: int, seed: int) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     arm = rng.choice(ARMS, rows)
     x = rng.normal(size=rows)
+    lift = np.where(arm == "control", 0.0, 0.02 * (x > 0))
     table = pd.DataFrame({"treatment": arm})
     for outcome, kind in OUTCOMES.items():
-        lift = np.where(arm == "control", 0.0, 0.02 * (x > 0))
         hit = rng.random(rows) < 0.1 + lift
         table[outcome] = hit * (rng.gamma(2.0, 20.0, rows) if kind == "continuous" else 1.0)
         for treated in ARMS[1:]:
@@ -77,9 +77,11 @@ def run_version(repo: Path, path: str, repeats: int) -> dict:
     """Seconds of each repeat and the metrics of the code in ``repo`` on the table at ``path``."""
     env = {**os.environ, "PYTHONPATH": str(repo / "lib")}
     done = subprocess.run(
-        [sys.executable, "-c", RUN_ONE, path, str(repeats), json.dumps(ARMS),
-         json.dumps(OUTCOMES)],
-        env=env, check=True, capture_output=True, text=True,
+        [sys.executable, "-c", RUN_ONE, path, str(repeats), json.dumps(ARMS), json.dumps(OUTCOMES)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
     )
     return json.loads(done.stdout.strip().splitlines()[-1])
 
