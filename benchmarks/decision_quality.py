@@ -249,12 +249,37 @@ def cases(folder: Path, seed: int) -> list[Case]:
     info = ROOT / "data" / "information"
     return [
         Case("hillstrom-visit", scenario / "hillstrom.yaml", fit, judge, "visit", 2.0, 0.10, ID),
-        Case("hillstrom-conversion", scenario / "hillstrom.yaml", fit, judge, "conversion",
-             35.0, 0.10, ID),
-        Case("hillstrom-spend", scenario / "hillstrom.yaml", fit, judge, "spend", 0.30, 0.10, ID,
-             "continuous"),
-        Case("information", scenario / "information.yaml", info / "information_train.csv",
-             info / "information_valid.csv", "PURCHASE", 30.0, 0.50, "UNIQUE_ID"),
+        Case(
+            "hillstrom-conversion",
+            scenario / "hillstrom.yaml",
+            fit,
+            judge,
+            "conversion",
+            35.0,
+            0.10,
+            ID,
+        ),
+        Case(
+            "hillstrom-spend",
+            scenario / "hillstrom.yaml",
+            fit,
+            judge,
+            "spend",
+            0.30,
+            0.10,
+            ID,
+            "continuous",
+        ),
+        Case(
+            "information",
+            scenario / "information.yaml",
+            info / "information_train.csv",
+            info / "information_valid.csv",
+            "PURCHASE",
+            30.0,
+            0.50,
+            "UNIQUE_ID",
+        ),
     ]
 
 
