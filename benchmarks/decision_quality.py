@@ -11,6 +11,24 @@ training:
 - the Information campaign (data/information/): trained on the training file, judged on the
   validation file, $30 a purchase less $0.50 an offer (conf/scenarios/information.yaml).
 
+With ``--public DIR``, instead, two public experiments of the kind issue 11's reports describe,
+read from ``DIR`` as downloaded. They are not bundled (the Starbucks files state no licence) and
+serve only to check the reported failures, never to choose a default:
+
+- the Starbucks promotion experiment (Udacity's "Starbucks" portfolio exercise:
+  ``DIR/starbucks/training.csv``, 84,534 rows, and ``DIR/starbucks/Test.csv``, 41,650; one
+  promotion against none, a 1% purchase rate, 7 features): trained on the training file, judged
+  on the test file, $10 a purchase less $0.15 a promotion (the exercise's own value model);
+- the social pressure experiment of Gerber, Green and Larimer (2008; ISPS Data Archive, study
+  D001, https://isps.yale.edu/research/data/d001:
+  ``DIR/GerberGreenLarimer_APSR_2008_social_pressure.csv``, or ``.csv.gz``): 344,084 voters,
+  four mailings against none, randomized by household, ``voted`` as "Yes"/"No" and arm labels
+  with a leading space, as published. Split 50/50 by household (``--seed``), trained with the
+  household as ``data.cluster`` and judged by resampling households; $10 a vote less $0.10 a
+  letter (every mailing pays), and again with letters priced by their intrusiveness ($0.05
+  Civic Duty, $0.10 Hawthorne, $0.30 Self, $0.60 Neighbors), where no one mailing is best for
+  everyone. Illustrative prices: the study gives none.
+
 Ours runs the real stages with DEFAULT settings (ingest, train, score, allocate; the training
 file is ``data.experiment`` and the judged file ``data.customers``; outputs in a temporary
 folder); "ours, safeguard off" is the model's own targeting, allocated again with
@@ -55,6 +73,7 @@ import pandas as pd
 from _causalml import LGBM, causalml_scores
 from _results import publish
 from causal_targeting.config import Config, apply_overrides, load_raw, validate
+from causal_targeting.config.data import CLUSTER_COLUMN
 from causal_targeting.data.io import read_output
 from causal_targeting.evaluation.paired import policy_differences
 from causal_targeting.evaluation.policy_value import Policy, policy_values, stochastic_policy
@@ -68,6 +87,7 @@ from causal_targeting.stages.train import train
 from causal_targeting.value import ValueModel, net_value_policy
 
 SECTION = "## decision quality"
+PUBLIC_SECTION = "## decision quality on public experiments"
 ROOT = Path(__file__).resolve().parents[1]
 ID = "row_id"
 OURS = "ours (default)"
@@ -86,6 +106,23 @@ class Case:
     cost: float
     customer_id: str
     kind: str = "binary"
+    positive: str | None = None
+    """The label of a binary outcome's positive rows, when it is not 0/1 (``outcomes.positive``)."""
+    cost_by_arm: dict[str, float] | None = None
+    """Each arm's own cost, replacing ``cost``, when the arms cost differently."""
+
+    def costs(self, treatment: pd.Series, control: str) -> np.ndarray:
+        """The cost of each row's arm (0 for the control)."""
+        prices = self.cost_by_arm or {}
+        cost = treatment.map(lambda arm: prices.get(arm, self.cost)).to_numpy(dtype=float)
+        return np.where((treatment == control).to_numpy(), 0.0, cost)
+
+    def measured(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """``rows`` as the benchmark's own code reads them: the outcome as numbers (the
+        positive label as 1). Ours reads the files as they are."""
+        if self.positive is None:
+            return rows
+        return rows.assign(**{self.outcome: (rows[self.outcome] == self.positive).astype(float)})
 
 
 def hillstrom_halves(seed: int, folder: Path) -> tuple[Path, Path]:
@@ -108,8 +145,12 @@ def case_config(case: Case, out: Path, seed: int, settings: Sequence[str] = ()) 
     data["experiment"] = {"path": str(case.train), "format": "csv"}
     data["customers"] = {"path": str(case.judge), "format": "csv"}
     data["customer_id"] = case.customer_id
-    data["outcomes"] = {case.outcome: case.kind}
-    raw["allocation"] = {"weights": {case.outcome: case.weight}, "fixed_cost": case.cost}
+    outcome: str | dict[str, str] = case.kind
+    if case.positive is not None:
+        outcome = {"kind": case.kind, "positive": case.positive}
+    data["outcomes"] = {case.outcome: outcome}
+    cost = case.cost_by_arm or case.cost
+    raw["allocation"] = {"weights": {case.outcome: case.weight}, "fixed_cost": cost}
     raw["outputs"] = {"root": str(out / "outputs")}
     raw["tracking"] = {
         "uri": f"sqlite:///{out}/mlflow.db",
@@ -151,7 +192,8 @@ def causalml_policies(
 ) -> dict[str, np.ndarray]:
     """The net-value policies (:func:`~causal_targeting.value.net_value_policy` under the
     case's value model) of causalml's X- and T-learners fit on the training rows."""
-    value_model = ValueModel(weights={case.outcome: case.weight}, fixed_cost=case.cost)
+    cost = case.cost_by_arm or case.cost
+    value_model = ValueModel(weights={case.outcome: case.weight}, fixed_cost=cost)
     arms, control = list(cfg.data.arms), cfg.data.control
     return {
         name: net_value_policy(scores, value_model, arms, control)
@@ -171,7 +213,7 @@ def simple_policies(
     everyone = [control, *arms]
     policies["random"] = stochastic_policy({arm: 1 / len(everyone) for arm in everyone}, n)
     treatment = fit[cfg.data.treatment].astype(str).str.strip()
-    value = case.weight * fit[case.outcome] - case.cost * (treatment != control)
+    value = case.weight * fit[case.outcome] - case.costs(treatment, control)
     best = value.groupby(treatment).mean().drop(control).idxmax()
     features = FeatureSpec.from_frame(fit, dict(cfg.data.features))
     y = fit[case.outcome].to_numpy(dtype=float)
@@ -190,11 +232,14 @@ def simple_policies(
 
 def judged_frame(cfg: Config, case: Case, judged: pd.DataFrame) -> pd.DataFrame:
     """The held-out rows as the estimators take them: realized net value, design propensity and
-    the arm means of the net value as the (model-free) DR regression."""
+    the arm means of the net value as the (model-free) DR regression; with ``data.cluster``, the
+    unit of randomization, which the bootstrap then resamples."""
     treatment = judged[cfg.data.treatment].astype(str).str.strip()
     value = case.weight * judged[case.outcome].to_numpy(dtype=float)
-    value = value - case.cost * (treatment != cfg.data.control).to_numpy()
+    value = value - case.costs(treatment, cfg.data.control)
     frame = pd.DataFrame({"treatment": treatment.to_numpy(), "value": value})
+    if cfg.data.cluster:
+        frame[CLUSTER_COLUMN] = judged[cfg.data.cluster].to_numpy()
     frame["propensity"] = frame["treatment"].map(frame["treatment"].value_counts(normalize=True))
     means = frame.groupby("treatment")["value"].mean()
     for arm in [cfg.data.control, *cfg.data.arms]:
@@ -209,7 +254,7 @@ def run_case(
     with ``settings`` over the defaults)."""
     out = folder / case.name
     cfg = case_config(case, out, seed, settings)
-    fit, judged = pd.read_csv(case.train), pd.read_csv(case.judge)
+    fit, judged = case.measured(pd.read_csv(case.train)), case.measured(pd.read_csv(case.judge))
     policies, line = our_policies(cfg, judged, spark)
     contacts = int((policies[OURS] != cfg.data.control).sum())
     policies |= causalml_policies(cfg, case, fit, judged, seed)
@@ -283,12 +328,115 @@ def cases(folder: Path, seed: int) -> list[Case]:
     ]
 
 
+STARBUCKS = """\
+inherit: {base}
+name: starbucks
+data:
+  customer_id: ID
+  treatment: Promotion
+  control: "No"
+  arms: ["Yes"]
+  features: {{V1: numeric, V2: numeric, V3: numeric, V4: numeric, V5: numeric, V6: numeric,
+    V7: numeric}}
+"""
+"""The Starbucks experiment's config as a user writes it (files and value model: the case's)."""
+
+SOCIAL_PRESSURE = """\
+inherit: {base}
+name: social-pressure
+data:
+  customer_id: row_id
+  cluster: hh_id
+  treatment: treatment
+  control: Control
+  arms: [Civic Duty, Hawthorne, Self, Neighbors]
+  features: {{sex: categorical, yob: numeric, hh_size: numeric, g2000: categorical,
+    g2002: categorical, g2004: categorical, p2000: categorical, p2002: categorical,
+    p2004: categorical}}
+"""
+"""The social pressure experiment's config as a user writes it: the nine covariates of the
+study's replication files, the household as the unit of randomization."""
+
+
+def social_pressure_halves(source: Path, seed: int, folder: Path) -> tuple[Path, Path]:
+    """The social pressure file split 50/50 by household at random by ``seed``, each row given
+    a ``row_id`` (the file has none: a household's voters share ``hh_id``)."""
+    rows = pd.read_csv(source)
+    rows[ID] = np.arange(len(rows))
+    households = rows["hh_id"].unique()
+    rng = np.random.default_rng(seed)
+    fit = rows["hh_id"].isin(rng.choice(households, len(households) // 2, replace=False))
+    paths = folder / "social_pressure_train.csv", folder / "social_pressure_judge.csv"
+    rows[fit].to_csv(paths[0], index=False)
+    rows[~fit].to_csv(paths[1], index=False)
+    return paths
+
+
+def public_cases(public: Path, folder: Path, seed: int) -> list[Case]:
+    """Starbucks and the social pressure experiment (fixed and per-arm letter costs), read from
+    the ``public`` folder as downloaded."""
+    base = ROOT / "conf" / "base.yaml"
+    configs = {}
+    for name, text in {"starbucks": STARBUCKS, "social-pressure": SOCIAL_PRESSURE}.items():
+        configs[name] = folder / f"{name}.yaml"
+        configs[name].write_text(text.format(base=base))
+    starbucks = public / "starbucks"
+    names = [
+        "GerberGreenLarimer_APSR_2008_social_pressure.csv",
+        "GerberGreenLarimer_APSR_2008_social_pressure.csv.gz",
+    ]
+    source = next((public / n for n in names if (public / n).exists()), public / names[0])
+    fit, judge = social_pressure_halves(source, seed, folder)
+    letters = {"Civic Duty": 0.05, "Hawthorne": 0.10, "Self": 0.30, "Neighbors": 0.60}
+    voted = {"outcome": "voted", "weight": 10.0, "customer_id": ID, "positive": "Yes"}
+    return [
+        Case("starbucks", configs["starbucks"], starbucks / "training.csv",
+             starbucks / "Test.csv", "purchase", 10.0, 0.15, "ID"),
+        Case("social-pressure", configs["social-pressure"], fit, judge, cost=0.10, **voted),
+        Case("social-pressure-priced", configs["social-pressure"], fit, judge, cost=0.10,
+             cost_by_arm=letters, **voted),
+    ]  # fmt: skip
+
+
+def header(args: argparse.Namespace) -> list[str]:
+    """The section's heading and the line that says how its tables were made."""
+    version = importlib.metadata.version("causalml")
+    command = (
+        f"`.venv/bin/python benchmarks/decision_quality.py --seed {args.seed} --reps {args.reps}"
+    )
+    common = (
+        f"(causalml {version}). Ours: default settings through the real stages; guardrails "
+        "dropped, so every policy is its model's unconstrained net-value policy."
+    )
+    if args.public:
+        return [
+            PUBLIC_SECTION,
+            "",
+            f"{command} --public <folder>` {common} Judged only on rows no model saw (the "
+            "Starbucks test file; the other half of the social pressure households), DR with "
+            "the judged file's arm means as regression. The data are not bundled: see the "
+            "script's docstring for where to download them.",
+        ]
+    return [
+        SECTION,
+        "",
+        f"{command}` {common} Judged only on rows no model saw (the other Hillstrom half; the "
+        "Information validation file), DR with the judged file's arm means as regression.",
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--reps", type=int, default=1000)
     parser.add_argument("--no-write", action="store_true", help="print only, keep RESULTS.md")
     parser.add_argument("--cases", nargs="+", help="run only these cases (implies --no-write)")
+    parser.add_argument(
+        "--public",
+        type=Path,
+        metavar="DIR",
+        help="run the public experiments downloaded into DIR instead (see the docstring)",
+    )
     parser.add_argument(
         "--set",
         action="append",
@@ -299,28 +447,21 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="decision-quality-") as tmp:
         folder = Path(tmp)
-        all_cases = [c for c in cases(folder, args.seed) if c.name in (args.cases or [c.name])]
+        found = (
+            public_cases(args.public, folder, args.seed)
+            if args.public
+            else cases(folder, args.seed)
+        )
+        all_cases = [c for c in found if c.name in (args.cases or [c.name])]
         if not all_cases:
             parser.error(f"no case named {args.cases}")
         spark = get_spark(case_config(all_cases[0], folder, args.seed).spark)
         tables = [
             run_case(case, folder, args.seed, args.reps, spark, args.set) for case in all_cases
         ]
-    version = importlib.metadata.version("causalml")
-    text = "\n".join(
-        [
-            SECTION,
-            "",
-            f"`.venv/bin/python benchmarks/decision_quality.py --seed {args.seed} --reps "
-            f"{args.reps}` (causalml {version}). Ours: default settings through the real stages; "
-            "guardrails dropped, so every policy is its model's unconstrained net-value policy. "
-            "Judged only on rows no model saw (the other Hillstrom half; the Information "
-            "validation file), DR with the judged file's arm means as regression.",
-            "",
-            *[t + "\n" for t in tables],
-        ]
-    )
-    publish(SECTION, text, write=not (args.no_write or args.cases or args.set))
+    text = "\n".join([*header(args), "", *[t + "\n" for t in tables]])
+    section = PUBLIC_SECTION if args.public else SECTION
+    publish(section, text, write=not (args.no_write or args.cases or args.set))
 
 
 if __name__ == "__main__":
