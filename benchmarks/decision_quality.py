@@ -27,7 +27,14 @@ serve only to check the reported failures, never to choose a default:
   household as ``data.cluster`` and judged by resampling households; $10 a vote less $0.10 a
   letter (every mailing pays), and again with letters priced by their intrusiveness ($0.05
   Civic Duty, $0.10 Hawthorne, $0.30 Self, $0.60 Neighbors), where no one mailing is best for
-  everyone. Illustrative prices: the study gives none.
+  everyone. Illustrative prices: the study gives none;
+- the Pennsylvania reemployment bonus experiment (1988-89; ``DIR/penn_jae.dat`` as in the
+  replication files of Bilias (2000) and of double machine learning, Chernozhukov et al. 2018):
+  13,913 unemployment claimants, six bonus offers against none, the weeks of the first spell of
+  unemployment insurance (``inuidur1``) as the outcome where less is better. Split 50/50 by
+  ``--seed``; $180 a week saved (about the weekly benefit), less each offer's expected bonus
+  (the bonus times an assumed share of claimants who earn it: $80, $135, $270, $150, $135 and
+  $160 for groups 1 to 6). Illustrative prices again.
 
 Ours runs the real stages with DEFAULT settings (ingest, train, score, allocate; the training
 file is ``data.experiment`` and the judged file ``data.customers``; outputs in a temporary
@@ -108,8 +115,16 @@ class Case:
     kind: str = "binary"
     positive: str | None = None
     """The label of a binary outcome's positive rows, when it is not 0/1 (``outcomes.positive``)."""
+    direction: str = "higher"
+    """``lower`` where less of the outcome is better: ``weight`` then values each unit less."""
     cost_by_arm: dict[str, float] | None = None
     """Each arm's own cost, replacing ``cost``, when the arms cost differently."""
+
+    @property
+    def signed_weight(self) -> float:
+        """The weight on the outcome's effect as the value model takes it (negative where less
+        is better)."""
+        return -self.weight if self.direction == "lower" else self.weight
 
     def costs(self, treatment: pd.Series, control: str) -> np.ndarray:
         """The cost of each row's arm (0 for the control)."""
@@ -146,8 +161,9 @@ def case_config(case: Case, out: Path, seed: int, settings: Sequence[str] = ()) 
     data["customers"] = {"path": str(case.judge), "format": "csv"}
     data["customer_id"] = case.customer_id
     outcome: str | dict[str, str] = case.kind
-    if case.positive is not None:
-        outcome = {"kind": case.kind, "positive": case.positive}
+    if case.positive is not None or case.direction != "higher":
+        outcome = {"kind": case.kind, "direction": case.direction}
+        outcome |= {"positive": case.positive} if case.positive is not None else {}
     data["outcomes"] = {case.outcome: outcome}
     cost = case.cost_by_arm or case.cost
     raw["allocation"] = {"weights": {case.outcome: case.weight}, "fixed_cost": cost}
@@ -193,7 +209,7 @@ def causalml_policies(
     """The net-value policies (:func:`~causal_targeting.value.net_value_policy` under the
     case's value model) of causalml's X- and T-learners fit on the training rows."""
     cost = case.cost_by_arm or case.cost
-    value_model = ValueModel(weights={case.outcome: case.weight}, fixed_cost=cost)
+    value_model = ValueModel(weights={case.outcome: case.signed_weight}, fixed_cost=cost)
     arms, control = list(cfg.data.arms), cfg.data.control
     return {
         name: net_value_policy(scores, value_model, arms, control)
@@ -213,7 +229,7 @@ def simple_policies(
     everyone = [control, *arms]
     policies["random"] = stochastic_policy({arm: 1 / len(everyone) for arm in everyone}, n)
     treatment = fit[cfg.data.treatment].astype(str).str.strip()
-    value = case.weight * fit[case.outcome] - case.costs(treatment, control)
+    value = case.signed_weight * fit[case.outcome] - case.costs(treatment, control)
     best = value.groupby(treatment).mean().drop(control).idxmax()
     features = FeatureSpec.from_frame(fit, dict(cfg.data.features))
     y = fit[case.outcome].to_numpy(dtype=float)
@@ -235,7 +251,7 @@ def judged_frame(cfg: Config, case: Case, judged: pd.DataFrame) -> pd.DataFrame:
     the arm means of the net value as the (model-free) DR regression; with ``data.cluster``, the
     unit of randomization, which the bootstrap then resamples."""
     treatment = judged[cfg.data.treatment].astype(str).str.strip()
-    value = case.weight * judged[case.outcome].to_numpy(dtype=float)
+    value = case.signed_weight * judged[case.outcome].to_numpy(dtype=float)
     value = value - case.costs(treatment, cfg.data.control)
     frame = pd.DataFrame({"treatment": treatment.to_numpy(), "value": value})
     if cfg.data.cluster:
@@ -372,30 +388,71 @@ def social_pressure_halves(source: Path, seed: int, folder: Path) -> tuple[Path,
     return paths
 
 
+PENN = """\
+inherit: {base}
+name: reemployment-bonus
+data:
+  customer_id: row_id
+  treatment: tg
+  control: "0"
+  arms: ["1", "2", "3", "4", "5", "6"]
+  features: {{female: numeric, black: numeric, hispanic: numeric, othrace: numeric,
+    dep: numeric, q1: numeric, q2: numeric, q3: numeric, q4: numeric, q5: numeric, q6: numeric,
+    recall: numeric, agelt35: numeric, agegt54: numeric, durable: numeric, nondurable: numeric,
+    lusd: numeric, husd: numeric, muld: numeric}}
+"""
+"""The reemployment bonus experiment's config: the claimant's covariates of the replication
+files (quarter of the claim, the local labour market, demographics)."""
+
+
+def penn_halves(source: Path, seed: int, folder: Path) -> tuple[Path, Path]:
+    """The reemployment bonus file (whitespace-separated) split 50/50 at random by ``seed``,
+    written as CSV with a ``row_id``."""
+    rows = pd.read_csv(source, sep=r"\s+")
+    rows[ID] = np.arange(len(rows))
+    order = np.random.default_rng(seed).permutation(len(rows))
+    half = len(rows) // 2
+    paths = folder / "penn_train.csv", folder / "penn_judge.csv"
+    rows.iloc[order[:half]].to_csv(paths[0], index=False)
+    rows.iloc[order[half:]].to_csv(paths[1], index=False)
+    return paths
+
+
 def public_cases(public: Path, folder: Path, seed: int) -> list[Case]:
-    """Starbucks and the social pressure experiment (fixed and per-arm letter costs), read from
-    the ``public`` folder as downloaded."""
+    """Those of Starbucks, the social pressure experiment (fixed and per-arm letter costs) and
+    the reemployment bonus experiment whose files are in the ``public`` folder, as downloaded."""
     base = ROOT / "conf" / "base.yaml"
     configs = {}
-    for name, text in {"starbucks": STARBUCKS, "social-pressure": SOCIAL_PRESSURE}.items():
+    texts = {"starbucks": STARBUCKS, "social-pressure": SOCIAL_PRESSURE, "penn": PENN}
+    for name, text in texts.items():
         configs[name] = folder / f"{name}.yaml"
         configs[name].write_text(text.format(base=base))
+    found: list[Case] = []
     starbucks = public / "starbucks"
-    names = [
-        "GerberGreenLarimer_APSR_2008_social_pressure.csv",
-        "GerberGreenLarimer_APSR_2008_social_pressure.csv.gz",
-    ]
-    source = next((public / n for n in names if (public / n).exists()), public / names[0])
-    fit, judge = social_pressure_halves(source, seed, folder)
-    letters = {"Civic Duty": 0.05, "Hawthorne": 0.10, "Self": 0.30, "Neighbors": 0.60}
-    voted = {"outcome": "voted", "weight": 10.0, "customer_id": ID, "positive": "Yes"}
-    return [
-        Case("starbucks", configs["starbucks"], starbucks / "training.csv",
-             starbucks / "Test.csv", "purchase", 10.0, 0.15, "ID"),
-        Case("social-pressure", configs["social-pressure"], fit, judge, cost=0.10, **voted),
-        Case("social-pressure-priced", configs["social-pressure"], fit, judge, cost=0.10,
-             cost_by_arm=letters, **voted),
-    ]  # fmt: skip
+    if (starbucks / "training.csv").exists() and (starbucks / "Test.csv").exists():
+        found.append(
+            Case("starbucks", configs["starbucks"], starbucks / "training.csv",
+                 starbucks / "Test.csv", "purchase", 10.0, 0.15, "ID")
+        )  # fmt: skip
+    social = public / "GerberGreenLarimer_APSR_2008_social_pressure.csv"
+    source = next((f for f in (social, social.with_suffix(".csv.gz")) if f.exists()), None)
+    if source is not None:
+        fit, judge = social_pressure_halves(source, seed, folder)
+        letters = {"Civic Duty": 0.05, "Hawthorne": 0.10, "Self": 0.30, "Neighbors": 0.60}
+        voted = {"outcome": "voted", "weight": 10.0, "customer_id": ID, "positive": "Yes"}
+        found += [
+            Case("social-pressure", configs["social-pressure"], fit, judge, cost=0.10, **voted),
+            Case("social-pressure-priced", configs["social-pressure"], fit, judge, cost=0.10,
+                 cost_by_arm=letters, **voted),
+        ]  # fmt: skip
+    if (public / "penn_jae.dat").exists():
+        fit, judge = penn_halves(public / "penn_jae.dat", seed, folder)
+        bonuses = {"1": 80.0, "2": 135.0, "3": 270.0, "4": 150.0, "5": 135.0, "6": 160.0}
+        found.append(
+            Case("reemployment-bonus", configs["penn"], fit, judge, "inuidur1", 180.0, 0.0, ID,
+                 "continuous", direction="lower", cost_by_arm=bonuses)
+        )  # fmt: skip
+    return found
 
 
 def header(args: argparse.Namespace) -> list[str]:
@@ -413,9 +470,10 @@ def header(args: argparse.Namespace) -> list[str]:
             PUBLIC_SECTION,
             "",
             f"{command} --public <folder>` {common} Judged only on rows no model saw (the "
-            "Starbucks test file; the other half of the social pressure households), DR with "
-            "the judged file's arm means as regression. The data are not bundled: see the "
-            "script's docstring for where to download them.",
+            "Starbucks test file; the other half of the social pressure households; the other "
+            "half of the reemployment bonus claimants), DR with the judged file's arm means as "
+            "regression. The data are not bundled: see the script's docstring for where to "
+            "download them.",
         ]
     return [
         SECTION,
@@ -453,6 +511,8 @@ def main() -> None:
             else cases(folder, args.seed)
         )
         all_cases = [c for c in found if c.name in (args.cases or [c.name])]
+        if not found:
+            parser.error(f"none of the public experiments' files is in {args.public}")
         if not all_cases:
             parser.error(f"no case named {args.cases}")
         spark = get_spark(case_config(all_cases[0], folder, args.seed).spark)
