@@ -140,16 +140,31 @@ class Case:
         return rows.assign(**{self.outcome: (rows[self.outcome] == self.positive).astype(float)})
 
 
+def halves(
+    rows: pd.DataFrame, name: str, seed: int, folder: Path, by: str | None = None
+) -> tuple[Path, Path]:
+    """``rows`` split 50/50 at random by ``seed`` (whole groups of equal ``by``, when given),
+    each row given a ``row_id``, written as ``{name}_train.csv`` and ``{name}_judge.csv``."""
+    rows = rows.assign(**{ID: np.arange(len(rows))})
+    rng = np.random.default_rng(seed)
+    if by is None:
+        order = rng.permutation(len(rows))
+        parts = rows.iloc[order[: len(rows) // 2]], rows.iloc[order[len(rows) // 2 :]]
+    else:
+        groups = rows[by].unique()
+        fit = rows[by].isin(rng.choice(groups, len(groups) // 2, replace=False))
+        parts = rows[fit], rows[~fit]
+    paths = folder / f"{name}_train.csv", folder / f"{name}_judge.csv"
+    for part, path in zip(parts, paths, strict=True):
+        part.to_csv(path, index=False)
+    return paths
+
+
 def hillstrom_halves(seed: int, folder: Path) -> tuple[Path, Path]:
     """The Hillstrom file split 50/50 at random by ``seed``, each half with a ``row_id``."""
-    rows = pd.read_csv(ROOT / "data" / "hillstrom_email_2008.csv")
-    rows[ID] = np.arange(len(rows))
-    order = np.random.default_rng(seed).permutation(len(rows))
-    half = len(rows) // 2
-    paths = folder / "hillstrom_train.csv", folder / "hillstrom_judge.csv"
-    rows.iloc[order[:half]].to_csv(paths[0], index=False)
-    rows.iloc[order[half:]].to_csv(paths[1], index=False)
-    return paths
+    return halves(
+        pd.read_csv(ROOT / "data" / "hillstrom_email_2008.csv"), "hillstrom", seed, folder
+    )
 
 
 def case_config(case: Case, out: Path, seed: int, settings: Sequence[str] = ()) -> Config:
@@ -377,15 +392,7 @@ study's replication files, the household as the unit of randomization."""
 def social_pressure_halves(source: Path, seed: int, folder: Path) -> tuple[Path, Path]:
     """The social pressure file split 50/50 by household at random by ``seed``, each row given
     a ``row_id`` (the file has none: a household's voters share ``hh_id``)."""
-    rows = pd.read_csv(source)
-    rows[ID] = np.arange(len(rows))
-    households = rows["hh_id"].unique()
-    rng = np.random.default_rng(seed)
-    fit = rows["hh_id"].isin(rng.choice(households, len(households) // 2, replace=False))
-    paths = folder / "social_pressure_train.csv", folder / "social_pressure_judge.csv"
-    rows[fit].to_csv(paths[0], index=False)
-    rows[~fit].to_csv(paths[1], index=False)
-    return paths
+    return halves(pd.read_csv(source), "social_pressure", seed, folder, by="hh_id")
 
 
 PENN = """\
@@ -408,14 +415,7 @@ files (quarter of the claim, the local labour market, demographics)."""
 def penn_halves(source: Path, seed: int, folder: Path) -> tuple[Path, Path]:
     """The reemployment bonus file (whitespace-separated) split 50/50 at random by ``seed``,
     written as CSV with a ``row_id``."""
-    rows = pd.read_csv(source, sep=r"\s+")
-    rows[ID] = np.arange(len(rows))
-    order = np.random.default_rng(seed).permutation(len(rows))
-    half = len(rows) // 2
-    paths = folder / "penn_train.csv", folder / "penn_judge.csv"
-    rows.iloc[order[:half]].to_csv(paths[0], index=False)
-    rows.iloc[order[half:]].to_csv(paths[1], index=False)
-    return paths
+    return halves(pd.read_csv(source, sep=r"\s+"), "penn", seed, folder)
 
 
 def public_cases(public: Path, folder: Path, seed: int) -> list[Case]:
