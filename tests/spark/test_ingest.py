@@ -540,6 +540,26 @@ def test_ragged_csv_lines_are_quarantined_not_cut(spark: Any, tmp_path: Path) ->
     assert not [c for c in experiment.columns if c.startswith("__")]
 
 
+def test_a_header_with_a_repeated_separator_is_told_to_check_the_separator(
+    spark: Any, tmp_path: Path
+) -> None:
+    """Whitespace-separated text with two spaces between two header names (as the reemployment
+    bonus experiment's file is published) read with ``sep: " "``: the header has an empty field
+    more than every line, so every line is ragged; the refusal names the separator option."""
+    text = experiment_frame().to_csv(sep=" ", index=False)
+    header, rest = text.split("\n", 1)
+    path = tmp_path / "exp.dat"
+    path.write_text(header.replace(" region ", " region  ") + "\n" + rest)
+    cfg = config_for(tmp_path, str(path), fmt="csv")
+    cfg.data.experiment.options = {"sep": " "}
+    refused(
+        spark,
+        cfg,
+        r"360 of 360 rows .*CSV line has more or fewer fields than the header.*"
+        r"check the separator \(data\.experiment\.options\.sep\)",
+    )
+
+
 def test_a_backtick_in_a_kept_column_name_is_carried(spark: Any, tmp_path: Path) -> None:
     frame = experiment_frame().assign(**{"true`tau": 0.1})
     path = write_parquet(frame, tmp_path / "e.parquet")

@@ -202,6 +202,10 @@ def kept_columns(df: DataFrame, data: DataConfig, used: set[str]) -> list[Column
     ]
 
 
+RAGGED_LINE = "CSV line has more or fewer fields than the header"
+"""The quarantine reason of a CSV row whose field count differs from the header's."""
+
+
 def value_reasons(canonical: DataFrame, data: DataConfig) -> list[Column]:
     """Nullable reason columns any table's row can have: a malformed CSV line, an infinite
     numeric feature."""
@@ -212,9 +216,7 @@ def value_reasons(canonical: DataFrame, data: DataConfig) -> list[Column]:
         if kind == "numeric"
     ]
     if LINE in canonical.columns:
-        reasons.insert(0, F.when(F.col(LINE).isNotNull(), F.lit(
-            "CSV line has more or fewer fields than the header"
-        )))
+        reasons.insert(0, F.when(F.col(LINE).isNotNull(), F.lit(RAGGED_LINE)))
     return reasons
 
 
@@ -525,12 +527,21 @@ def check_experiment(
             )
 
 
-def quarantine_fix(counts: dict[str, int]) -> str:
+def quarantine_fix(counts: dict[str, int], table: str) -> str:
     """What to do about a table most of whose rows would be quarantined: for an outcome that
-    holds labels rather than numbers (the commonest reason), map its label to 1; else fix the
-    table or allow the share."""
+    holds labels rather than numbers (the commonest reason), map its label to 1; for lines of
+    another field count than the header (a wrong or repeated separator), check the separator;
+    else fix the table or allow the share."""
     pattern = re.escape(NOT_NUMERIC).replace(re.escape("{}"), "(.+)")
-    found = re.fullmatch(pattern, max(counts, key=lambda reason: counts[reason]))
+    commonest = max(counts, key=lambda reason: counts[reason])
+    if commonest.startswith(RAGGED_LINE):
+        return (
+            "most lines do not have the header's number of fields: check the separator "
+            f"(data.{table}.options.sep); a separator repeated, such as two spaces between "
+            "columns, makes empty fields, so convert whitespace-separated text to CSV first "
+            "(e.g. pandas.read_csv(path, sep=r'\\s+').to_csv(new_path, index=False))"
+        )
+    found = re.fullmatch(pattern, commonest)
     if found:
         outcome = found[1]
         return (
@@ -554,7 +565,7 @@ def check_quarantine_share(
             table,
             f"{quarantined} of {rows} rows ({share:.1%}) would be quarantined, above "
             f"ingest.max_quarantine_share={ingest.max_quarantine_share} (top reasons: {top})",
-            quarantine_fix(counts),
+            quarantine_fix(counts, table),
         )
 
 

@@ -77,6 +77,21 @@ def read_nanos_as_long(spark: SparkSession) -> None:
         spark.conf.set(NANOS_AS_LONG, "true")
 
 
+CSV_COLUMN_PRUNING = "spark.sql.csv.parser.columnPruning.enabled"
+"""With CSV column pruning (Spark's default) a query parses only the columns it needs, and
+whether a line of more or fewer fields than the header is seen as malformed depends on which
+columns those are (Spark's CSV ``mode`` documentation): a repeated separator in the header can
+then shift every value one column over without a line being flagged. Off, every line is
+checked against the whole header in every query."""
+
+
+def check_every_csv_field(spark: SparkSession) -> None:
+    """Turn :data:`CSV_COLUMN_PRUNING` off where the session allows it (a managed session may
+    refuse the setting: its reads are then as they were)."""
+    with suppress(Exception):  # the error for a setting a session refuses varies by version
+        spark.conf.set(CSV_COLUMN_PRUNING, "false")
+
+
 def read_table(spark: SparkSession, source: TableSource, table: str) -> DataFrame:
     """Read a configured table; a missing path or catalog name raises DataContractError."""
     if source.format == "table":
@@ -96,6 +111,7 @@ def read_table(spark: SparkSession, source: TableSource, table: str) -> DataFram
     reader = spark.read.format(source.format)
     if source.format == "csv":
         reader = reader.option("header", "true").option("inferSchema", "true")
+        check_every_csv_field(spark)
     if source.format == "parquet":
         read_nanos_as_long(spark)
     try:
