@@ -157,7 +157,7 @@ def test_the_verdict_names_an_offer_the_preference_for_no_offer_declined(
     from dataclasses import replace
 
     run = costly_run
-    static = replace(run.safeguard, kind="static", static_arm="none")
+    static = replace(run.safeguard, kind="static", static_arm="none", declined=None)
     assert bench.verdict(replace(run, safeguard=static)).startswith("static 'none' (lower bound")
     assert "declined" not in bench.verdict(replace(run, safeguard=static))
     declined = replace(static, declined="letter")

@@ -161,7 +161,7 @@ class AllocationConfig(Section):
     exclude_segments: list[str] = Field(default_factory=list)
     safeguard: bool = True
     min_gain_confidence: float = Field(0.9, gt=0.0, lt=1.0)
-    static_gain_confidence: float | None = Field(None, gt=0.0, lt=1.0)
+    static_gain_confidence: float | None = Field(0.5, gt=0.0, lt=1.0)
     partial_shares: list[float] = Field(default_factory=list)
 
     @field_validator("partial_shares")

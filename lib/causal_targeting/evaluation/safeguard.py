@@ -42,26 +42,27 @@ predictions alone, never from the outcomes, so each policy is fixed before the r
 
 When ``s*`` gives an offer, the decision also carries its own evidence against no offer to
 anyone, the paired draws of ``G_b = V_b(static s*) - V_b(no offer)`` and their lower bound
-over the m offers to everyone together (Bonferroni, as the learner selection's),
+over the m offers to everyone together at ``gain_confidence`` c (Bonferroni, as the learner
+selection's),
 
-    gain_low = q_{(1 - confidence) / m}(G_b),
+    gain_low = q_{(1 - c) / m}(G_b),
 
-since ``s*`` is the best measured of m: with many offers near each other the best measured one
-is partly the luckiest, and a bound at ``confidence`` for one offer would be passed by luck by
-one of m even offers far more often than 1 - confidence. The static policy is not shown better
-than no offer unless ``gain_low`` is above 0.
-
-Choosing the static policy of largest estimate (here, of largest lower bound: the same one when
-the policies are measured with equal noise) is the empirical success rule, which minimizes the
-worst-case regret of a choice among treatments measured with normal noise (Manski, "Statistical
-treatment rules for heterogeneous populations", 2004; Hirano & Porter, "Asymptotics for
-statistical treatment rules", 2009): it gives up a real gain as readily as it risks a loss. A
-user who would rather keep no offer unless an offer to everyone is shown better (an asymmetric
-loss: Tetenov, "Statistical treatment choice based on asymmetric minimax regret criteria",
-2012) sets a ``gain_confidence`` c: the offer of ``s*`` is then declined, and no offer to anyone
-used instead, unless ``gain_low`` at c, q_{(1 - c) / m}(G_b), is above 0. It
-trades the two errors by amounts that depend on the menu (``benchmarks/RESULTS.md``,
-"costly_retention"), so it is not the default.
+and the offer is declined, no offer to anyone used instead (and the targeted policy then tested
+against it), unless ``gain_low`` is above 0. Why: ``s*`` is the best measured of m offers, and
+the best measured of many is partly the luckiest (the winner's curse; Andrews, Kitagawa and
+McCloskey, "Inference on winners", 2024). If no offer pays, the largest of m independent
+estimates is above 0 with probability 1 - 2^{-m} (98% for six), so choosing among the offers
+and no offer by their estimates, the empirical success rule, gives an offer that does not pay
+almost surely. With c = 0.5 (the default) one offer passes when the median of its gain's
+draws, about its estimate, is above 0: the empirical success rule itself, which minimizes the
+worst-case regret of a choice between two treatments measured with normal noise (Manski,
+"Statistical treatment rules for heterogeneous populations", 2004; Hirano & Porter, "Asymptotics
+for statistical treatment rules", 2009); and the best of m offers that do not pay passes with
+probability at most m (0.5 / m) = 1/2, the chance of one, where the rule without the correction
+lets it through with probability up to 1 - 2^{-m}. A larger c asks an offer to everyone for more
+evidence (an asymmetric loss: Tetenov, "Statistical treatment choice based on asymmetric
+minimax regret criteria", 2012), giving up real gains more often (``benchmarks/RESULTS.md``, "A
+preference for no offer"); None (``static_gain_confidence: null``) uses ``s*`` as measured.
 
 When a guardrail stops a static policy short of every eligible row (a cap on contacts, a
 budget), which rows get its arm is a draw (a hash of the id breaks the tie); the policy is then
