@@ -70,11 +70,11 @@ NANOS_AS_LONG = "spark.sql.legacy.parquet.nanosAsLong"
 to read, whatever columns are used) as long integers, nanoseconds since the epoch."""
 
 
-def read_nanos_as_long(spark: SparkSession) -> None:
-    """Set :data:`NANOS_AS_LONG` where the session allows it (a managed session, e.g. Databricks
-    serverless, may refuse a legacy setting: its reads are then as they were)."""
+def set_where_allowed(spark: SparkSession, key: str, value: str) -> None:
+    """Set the session's ``key`` to ``value`` where the session allows it (a managed session,
+    e.g. Databricks serverless, may refuse a legacy setting: its reads are then as they were)."""
     with suppress(Exception):  # the error for a setting a session refuses varies by version
-        spark.conf.set(NANOS_AS_LONG, "true")
+        spark.conf.set(key, value)
 
 
 CSV_COLUMN_PRUNING = "spark.sql.csv.parser.columnPruning.enabled"
@@ -83,13 +83,6 @@ whether a line of more or fewer fields than the header is seen as malformed depe
 columns those are (Spark's CSV ``mode`` documentation): a repeated separator in the header can
 then shift every value one column over without a line being flagged. Off, every line is
 checked against the whole header in every query."""
-
-
-def check_every_csv_field(spark: SparkSession) -> None:
-    """Turn :data:`CSV_COLUMN_PRUNING` off where the session allows it (a managed session may
-    refuse the setting: its reads are then as they were)."""
-    with suppress(Exception):  # the error for a setting a session refuses varies by version
-        spark.conf.set(CSV_COLUMN_PRUNING, "false")
 
 
 def read_table(spark: SparkSession, source: TableSource, table: str) -> DataFrame:
@@ -111,9 +104,9 @@ def read_table(spark: SparkSession, source: TableSource, table: str) -> DataFram
     reader = spark.read.format(source.format)
     if source.format == "csv":
         reader = reader.option("header", "true").option("inferSchema", "true")
-        check_every_csv_field(spark)
+        set_where_allowed(spark, CSV_COLUMN_PRUNING, "false")
     if source.format == "parquet":
-        read_nanos_as_long(spark)
+        set_where_allowed(spark, NANOS_AS_LONG, "true")
     try:
         df = reader.options(**source.options).load(source.path)
         return with_malformed_lines(reader, df, source) if source.format == "csv" else df
