@@ -271,7 +271,9 @@ def test_refuses_too_many_quarantined_rows(spark: Any, tmp_path: Path) -> None:
     refused(
         spark,
         config_for(tmp_path, path),
-        r"above ingest.max_quarantine_share=0.2 \(top reasons: unknown arm 'zzz'",
+        r"above ingest.max_quarantine_share=0.2 \(top reasons: unknown arm 'zzz'.*Fix: the "
+        r"treatment column holds labels that are neither data.control nor in data.arms: 'zzz' "
+        r"\(\d+ rows\); write data.control and data.arms as the table writes them",
     )
 
 

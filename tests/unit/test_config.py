@@ -388,6 +388,29 @@ def test_numbers_where_labels_are_expected_read_as_their_text(root: Path) -> Non
         load_config(root / "conf" / "local.yaml", ["spark.shuffle_partitions=many"])
 
 
+def test_whole_number_labels_with_a_decimal_point_read_as_the_integers_text(root: Path) -> None:
+    """``control: 0.0`` is the label '0', as a fractional treatment column's 0.0 is read (before,
+    refused for the dot in '0.0'); a fractional label keeps its dot, and its refusal."""
+    cfg = load_config(root / "conf" / "local.yaml", ["data.control=0.0", "data.arms=[1.0, 2]"])
+    assert cfg.data.control == "0" and cfg.data.arms == ["1", "2"]
+    with pytest.raises(ConfigError, match=r"data\.arms names '2\.5', which holds a dot"):
+        load_config(root / "conf" / "local.yaml", ["data.control=0", "data.arms=[2.5]"])
+
+
+@pytest.mark.parametrize("key", ["propensity", "weight", "cluster"])
+def test_a_number_where_a_column_is_named_is_refused(root: Path, key: str) -> None:
+    """``propensity: 0.85`` is a value where a column's name is expected (before, refused for
+    the dot of '0.85' with a fix to rename a column); the propensity's error names the key that
+    takes a known design probability."""
+    with pytest.raises(ConfigError) as error:
+        load_config(root / "conf" / "local.yaml", [f"data.{key}=0.85"])
+    message = str(error.value)
+    assert f"data.{key} names a column of the experiment table, not a value (got 0.85" in message
+    assert ("data.design_propensity: 0.85" in message) == (key == "propensity")
+    quoted = load_config(root / "conf" / "local.yaml", [f"data.{key}='7'"])
+    assert getattr(quoted.data, key) == "7"
+
+
 def test_a_list_of_features_is_told_to_be_a_mapping(root: Path) -> None:
     with pytest.raises(ConfigError, match=r"'data\.features'.*map each column to its kind, e\.g\."):
         load_config(root / "conf" / "local.yaml", ["data.features=[age, region]"])

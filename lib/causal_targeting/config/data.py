@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import (
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -164,6 +165,35 @@ class DataConfig(Section):
                     f"'{self.outcomes[name]}'; set kind: binary or drop positive"
                 )
         return self
+
+    @field_validator("control", "arms", mode="before")
+    @classmethod
+    def _whole_numbers_as_integers(cls, value: Any) -> Any:
+        """A label written as a whole number with a decimal point (``control: 0.0``) is read as
+        the integer's text ('0'), as :func:`~causal_targeting.data.contract.arm_labels` reads a
+        fractional treatment column's 0.0 and 1.0."""
+        if isinstance(value, list):
+            return [cls._whole_numbers_as_integers(label) for label in value]
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value))
+        return value
+
+    @field_validator("propensity", "weight", "cluster", mode="before")
+    @classmethod
+    def _a_column_not_a_number(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            known = (
+                f"; for a known design probability without a column, set "
+                f"data.design_propensity: {value} (one number for every offer arm, or "
+                "{arm: probability})"
+                if info.field_name == "propensity"
+                else ""
+            )
+            raise ValueError(
+                f"data.{info.field_name} names a column of the experiment table, not a value "
+                f"(got {value}; quote it, '{value}', if a column is so named){known}"
+            )
+        return value
 
     @field_validator("control")
     @classmethod

@@ -225,6 +225,9 @@ def malformed_line(raw: DataFrame) -> list[Column]:
     return [F.col(MALFORMED_LINE).alias(LINE)] if MALFORMED_LINE in raw.columns else []
 
 
+UNKNOWN_ARM = "unknown arm '{}'"
+"""The quarantine reason of a row whose arm is neither ``data.control`` nor one of ``data.arms``."""
+
 NOT_NUMERIC = "outcome '{}' is not numeric"
 """The quarantine reason of an outcome value that is not a number (the outcome's name in it)."""
 
@@ -237,7 +240,7 @@ def experiment_reason_columns(data: DataConfig) -> list[Column]:
         F.when(F.col("treatment").isNull(), F.lit("null arm")),
         F.when(
             F.col("treatment").isNotNull() & ~F.col("treatment").isin(known),
-            F.concat(F.lit("unknown arm '"), F.col("treatment"), F.lit("'")),
+            F.format_string(UNKNOWN_ARM.replace("{}", "%s"), F.col("treatment")),
         ),
         F.when(F.col("__dup") > 1, F.lit("duplicate customer_id")),
     ]
@@ -531,7 +534,8 @@ def quarantine_fix(counts: dict[str, int], table: str) -> str:
     """What to do about a table most of whose rows would be quarantined: for an outcome that
     holds labels rather than numbers (the commonest reason), map its label to 1; for lines of
     another field count than the header (a wrong or repeated separator), check the separator;
-    else fix the table or allow the share."""
+    for arms the config does not name, write them as the table does; else fix the table or
+    allow the share."""
     pattern = re.escape(NOT_NUMERIC).replace(re.escape("{}"), "(.+)")
     commonest = max(counts, key=lambda reason: counts[reason])
     if commonest.startswith(RAGGED_LINE):
@@ -541,6 +545,16 @@ def quarantine_fix(counts: dict[str, int], table: str) -> str:
             "columns, makes empty fields, so convert whitespace-separated text to CSV first "
             "(e.g. pandas.read_csv(path, sep=r'\\s+').to_csv(new_path, index=False))"
         )
+    unknown = unknown_arm_rows(counts)
+    if any(UNKNOWN_ARM.format(label) in commonest.split("; ") for label in unknown):
+        labels = sorted(unknown, key=lambda label: -unknown[label])
+        shown = ", ".join(f"'{label}' ({unknown[label]} rows)" for label in labels[:5])
+        return (
+            f"the treatment column holds labels that are neither data.control nor in data.arms: "
+            f"{shown}{', ...' if len(labels) > 5 else ''}; write data.control and data.arms as "
+            "the table writes them (compared as text after trimming, case included), or leave "
+            "the other arms' rows out of the table (e.g. in a view)"
+        )
     found = re.fullmatch(pattern, commonest)
     if found:
         outcome = found[1]
@@ -549,6 +563,19 @@ def quarantine_fix(counts: dict[str, int], table: str) -> str:
             "{kind: binary, positive: <the label read as 1>}; else fix the source table"
         )
     return "fix the source table, or raise ingest.max_quarantine_share if these rows are expected"
+
+
+def unknown_arm_rows(counts: dict[str, int]) -> dict[str, int]:
+    """Rows quarantined for each unknown arm label, from the counts by reason (a row's reasons
+    joined by '; ')."""
+    pattern = re.escape(UNKNOWN_ARM).replace(re.escape("{}"), "(.*)")
+    rows: dict[str, int] = {}
+    for reason, n in counts.items():
+        for part in reason.split("; "):
+            found = re.fullmatch(pattern, part)
+            if found:
+                rows[found[1]] = rows.get(found[1], 0) + n
+    return rows
 
 
 def check_quarantine_share(
