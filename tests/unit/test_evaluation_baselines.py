@@ -69,6 +69,21 @@ def test_baselines_match_contacts_and_budget_of_our_policy() -> None:
     assert (out["treat_all"] == "email").all() and (out["treat_none"] == "none").all()
 
 
+@pytest.mark.parametrize(("rows", "cost"), [(150_000, 0.1), (244_957, 0.02), (1_000_000, 0.05)])
+def test_an_offer_to_everyone_gives_its_budgeted_baselines_everyone(rows: int, cost: float) -> None:
+    """Our policy sends one offer to every row: the budget is its own spend, summed pairwise,
+    and a running sum of the same costs rounds above it (before: 149,999 of 150,000 contacts
+    at 0.1, and a 'significant' difference from the same policy one row short)."""
+    level = np.zeros(rows)
+    holdout = pd.DataFrame({"mu__y__none": level, "mu__y__email": level + 1.0})
+    ours = np.full(rows, "email", dtype=object)
+    out = baseline_policies(
+        holdout, ours, outcome="y", arms=["none", "email"], control="none", costs={"email": cost}
+    )
+    assert (out["propensity"] == "email").all()
+    assert np.allclose(out["static_best"]["email"], 1.0, rtol=0, atol=0)
+
+
 @pytest.mark.filterwarnings("ignore:All-NaN slice:RuntimeWarning")  # SNIPS of a draw
 def test_random_baselines_are_worth_the_mean_of_their_draws() -> None:
     """The stochastic static_best and random are valued at the mean of the policies they draw
