@@ -113,6 +113,22 @@ def test_value_table_has_human_columns_in_a_fixed_order() -> None:
     assert table.iloc[5, 4] == "0.0000 [-0.1000, 0.1000]"
 
 
+def test_no_ab_test_is_sized_against_a_baseline_that_decides_as_targeting() -> None:
+    """Targeting and the best baseline send the same offers to every customer (a safeguard's
+    no offer, and propensity scoring with no contacts): a test of a policy against itself has
+    no lift to size for (before: 39,245 customers a policy)."""
+    same = sections.design_section(
+        values_frame(), 2.0, 0.05, "dr", "$", 1000, differences(same=1.0)
+    )
+    assert not same.tables
+    assert same.paragraphs[0].startswith("No test is sized: the best baseline")
+    assert "('propensity') makes the same decision as targeting" in same.paragraphs[0]
+    sized = sections.design_section(
+        values_frame(), 2.0, 0.05, "dr", "$", 1000, differences(same=0.7)
+    )
+    assert sized.tables and sized.paragraphs[0].startswith("To confirm targeting")
+
+
 @pytest.mark.parametrize("ours", [0.30, 0.20])
 def test_ab_test_is_always_sized(ours: float) -> None:
     value = [ours, *VALUE[1:]]

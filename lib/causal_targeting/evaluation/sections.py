@@ -196,6 +196,18 @@ def policy_section(
     )
 
 
+def paired_row(
+    differences: pd.DataFrame | None, baseline: str, estimator: str
+) -> pd.Series | None:
+    """The paired difference (ours − ``baseline``) for ``estimator``, if one was computed."""
+    if differences is None:
+        return None
+    found = differences[
+        (differences["baseline"] == baseline) & (differences["estimator"] == estimator)
+    ]
+    return None if found.empty else found.iloc[0]
+
+
 def design_section(
     values: pd.DataFrame,
     value_sd: float,
@@ -203,11 +215,24 @@ def design_section(
     estimator: str,
     currency: str,
     base_customers: int,
+    differences: pd.DataFrame | None = None,
 ) -> Section:
     """Sample size and duration of the online A/B test that would confirm the decision: at the
     lift the evaluated rows show over the best baseline, or, when it shows none, at a stated minimum
-    detectable lift (:data:`MIN_STANDARDIZED_LIFT` standard deviations of per-customer value)."""
+    detectable lift (:data:`MIN_STANDARDIZED_LIFT` standard deviations of per-customer value).
+    None is sized when that baseline makes targeting's decision for every evaluated customer
+    (``differences``' ``same_decisions``): no test can tell a policy from itself."""
     ours, rival, best = lift_over_baselines(values, estimator)
+    paired = paired_row(differences, rival, estimator)
+    if paired is not None and paired["same_decisions"] == 1.0:
+        return Section(
+            "A/B test to validate online",
+            [
+                f"No test is sized: the best baseline with the same contacts and budget "
+                f"('{rival}') makes the same decision as targeting for every evaluated "
+                "customer, so no test could tell the two apart."
+            ],
+        )
     observed = ours - best
     if observed > 0:
         lift = observed

@@ -21,6 +21,7 @@ from causal_targeting.evaluation.sections import (
     SAME_CONTACTS,
     interval,
     lift_over_baselines,
+    paired_row,
     whole,
 )
 from causal_targeting.formats import (
@@ -33,18 +34,6 @@ from causal_targeting.formats import (
     signed_interval,
     signed_spec,
 )
-
-
-def paired_row(
-    differences: pd.DataFrame | None, baseline: str, estimator: str
-) -> pd.Series | None:
-    """The paired difference (ours − ``baseline``) for ``estimator``, if one was computed."""
-    if differences is None:
-        return None
-    found = differences[
-        (differences["baseline"] == baseline) & (differences["estimator"] == estimator)
-    ]
-    return None if found.empty else found.iloc[0]
 
 
 def versus_best_text(

@@ -234,6 +234,7 @@ def evaluate(cfg: Config, spark: SparkSession | None = None) -> EvaluateResult:
             cfg.evaluate.estimator,
             currency,
             base_rows,
+            differences,
         ),
         sections.guardrail_section(solved, currency),
     ]
