@@ -82,6 +82,7 @@ def ingest_view(result: IngestResult, cfg: Config) -> list[RenderableType]:
         for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]):
             lines.append(f"  {n:,} × {reason}")
     lines.append(effects_table(result.summary, cfg.ingest.alpha, cfg.data.cluster))
+    lines.extend(f"warning: {line}" for line in result.imbalance)
     lines.append(f"ingest outputs: {Path(result.paths['report']).parent}")
     return lines
 

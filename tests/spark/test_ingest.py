@@ -744,3 +744,27 @@ def test_csv_identifiers_are_read_as_written(spark: Any, tmp_path: Path) -> None
     assert set(written["cluster_id"]) == set(frame["household"])
     customers = spark.read.parquet(result.paths["customers"]).toPandas()
     assert set(customers["customer_id"]) == set(frame["id"])
+
+
+def test_a_feature_recorded_after_the_offer_is_warned_of(spark: Any, tmp_path: Path) -> None:
+    """'exposure' is 0 on every control row (as in an experiment whose exposure flag is set by
+    the offer): ingest writes its tables, and says which feature differs between the arms, in
+    its result and its report; with a propensity column (a design that may give the arms by the
+    features) it does not judge."""
+    frame = experiment_frame()
+    offered = frame["group"] != "ctl"
+    frame["exposure"] = np.where(offered, np.arange(len(frame)) % 3 == 0, 0).astype(float)
+    path = write_parquet(frame, tmp_path / "e.parquet")
+    features = {"age": "numeric", "region": "categorical", "exposure": "numeric"}
+    result = ingest(config_for(tmp_path, path, features=features), spark)
+    assert len(result.imbalance) == 1
+    assert result.imbalance[0].startswith("feature 'exposure' differs between the arms")
+    report = json.loads(Path(result.paths["report"]).read_text())
+    assert report["balance_checked"] is True
+    assert {row["feature"] for row in report["imbalanced_features"]} == {"exposure"}
+    with_design = frame.assign(p=1 / 3)
+    path = write_parquet(with_design, tmp_path / "p.parquet")
+    cfg = config_for(tmp_path / "p", path, features=features, propensity="p")
+    checked = ingest(cfg, spark)
+    assert checked.imbalance == []
+    assert json.loads(Path(checked.paths["report"]).read_text())["balance_checked"] is False

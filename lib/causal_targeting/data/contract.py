@@ -26,6 +26,7 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from causal_targeting.config.data import CLUSTER_COLUMN
+from causal_targeting.data.balance import imbalanced_features
 from causal_targeting.data.io import MALFORMED_LINE
 from causal_targeting.errors import DataContractError
 
@@ -49,6 +50,7 @@ class ValidatedTables:
     rows_read: dict[str, int]
     quarantined: dict[str, dict[str, int]] = field(default_factory=dict)
     cached: tuple[DataFrame, ...] = ()
+    imbalanced: pd.DataFrame | None = None
 
 
 def _q(name: str) -> str:
@@ -432,8 +434,18 @@ def quarantine_rows(classified: DataFrame, table: str) -> DataFrame:
 
 def arm_aggregates(data: DataConfig) -> list[Column]:
     """Per group of rows: n and, per outcome, mean, sample variance, min, max (and, binary, the
-    rows other than 0/1); min, max and nulls of the propensity and the weight."""
+    rows other than 0/1); min, max and nulls of the propensity and the weight; per numeric
+    feature, the mean, sample variance and count of its values that are not missing (null or
+    NaN), for :mod:`~causal_targeting.data.balance`."""
     aggregates = [F.count(F.lit(1)).alias("n")]
+    for feature, kind in data.features.items():
+        if kind == "numeric":
+            value = F.nanvl(F.col(_q(feature)), F.lit(None).cast("double"))
+            aggregates += [
+                F.mean(value).alias(f"mean__{feature}"),
+                F.var_samp(value).alias(f"var__{feature}"),
+                F.count(value).alias(f"count__{feature}"),
+            ]
     for outcome in data.outcomes:
         col = F.col(_q(outcome))
         aggregates += [
@@ -715,7 +727,18 @@ def validate(
         rows_read,
         quarantined,
         tuple(cached),
+        feature_imbalance(wide, data),
     )
+
+
+def feature_imbalance(wide: pd.DataFrame, data: DataConfig) -> pd.DataFrame | None:
+    """The numeric features that differ between arms beyond chance
+    (:func:`~causal_targeting.data.balance.imbalanced_features`); None with a propensity
+    column, whose design may give the arms by the features."""
+    if data.propensity:
+        return None
+    numeric = [name for name, kind in data.features.items() if kind == "numeric"]
+    return imbalanced_features(wide, numeric, data.control, list(data.arms))
 
 
 def cached_if(frame: DataFrame, cache: bool, cached: list[DataFrame]) -> DataFrame:

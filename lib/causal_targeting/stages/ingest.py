@@ -9,6 +9,7 @@ import pandas as pd
 
 from causal_targeting.config.data import CLUSTER_COLUMN
 from causal_targeting.data import manifest
+from causal_targeting.data.balance import imbalance_lines
 from causal_targeting.data.contract import CUSTOMERS, EXPERIMENT, release, validate
 from causal_targeting.data.io import read_table, write_json, write_table, write_text
 from causal_targeting.evaluation.abtest import effects_vs_control
@@ -30,6 +31,7 @@ class IngestResult:
     summary: pd.DataFrame
     rows_read: dict[str, int]
     quarantined: dict[str, dict[str, int]]
+    imbalance: list[str]
 
 
 def ingest(cfg: Config, spark: SparkSession | None = None) -> IngestResult:
@@ -75,6 +77,7 @@ def ingest(cfg: Config, spark: SparkSession | None = None) -> IngestResult:
         write_table(tables.quarantine, paths["quarantine"])
     finally:
         release(tables.cached)
+    imbalanced = tables.imbalanced if tables.imbalanced is not None else pd.DataFrame()
     write_text(summary.to_csv(index=False), paths["summary"])
     write_json(
         {
@@ -83,8 +86,12 @@ def ingest(cfg: Config, spark: SparkSession | None = None) -> IngestResult:
             "arms": tables.arm_stats.to_dict(orient="records"),
             "effects": summary.to_dict(orient="records"),
             "alpha": cfg.ingest.alpha,
+            "imbalanced_features": imbalanced.to_dict(orient="records"),
+            "balance_checked": tables.imbalanced is not None,
         },
         paths["report"],
     )
     manifest.finish(cfg, started)
-    return IngestResult(paths, summary, tables.rows_read, tables.quarantined)
+    return IngestResult(
+        paths, summary, tables.rows_read, tables.quarantined, imbalance_lines(imbalanced)
+    )
