@@ -24,8 +24,6 @@ import numpy as np
 from causal_targeting.errors import ConfigError, DataContractError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
-
     from pyspark.sql import DataFrame, SparkSession
 
     from causal_targeting.config import TableSource
@@ -89,13 +87,8 @@ took 1.02x its time with pruning when the config names every column, 1.14x when 
 the 67 features (benchmarks/RESULTS.md, "csv pruning")."""
 
 
-def read_table(
-    spark: SparkSession, source: TableSource, table: str, text_columns: Sequence[str] = ()
-) -> DataFrame:
-    """Read a configured table; a missing path or catalog name raises DataContractError.
-
-    A CSV table's ``text_columns`` (identifiers) are read as written, not as the numbers
-    Spark's schema inference would make of them: '00000123' stays '00000123', not 123."""
+def read_table(spark: SparkSession, source: TableSource, table: str) -> DataFrame:
+    """Read a configured table; a missing path or catalog name raises DataContractError."""
     if source.format == "table":
         if not spark.catalog.tableExists(source.path):
             raise DataContractError(
@@ -118,9 +111,7 @@ def read_table(
         set_where_allowed(spark, NANOS_AS_LONG, "true")
     try:
         df = reader.options(**source.options).load(source.path)
-        if source.format != "csv":
-            return df
-        return with_malformed_lines(reader, df, source, text_columns)
+        return with_malformed_lines(reader, df, source) if source.format == "csv" else df
     except Exception as exc:  # pyspark raises AnalysisException subclasses that vary by version
         if "DATA_SOURCE_NOT_FOUND" in str(exc) or "Failed to find data source" in str(exc):
             raise DataContractError(
@@ -131,20 +122,13 @@ def read_table(
         raise
 
 
-def with_malformed_lines(
-    reader: Any, df: DataFrame, source: TableSource, text_columns: Sequence[str] = ()
-) -> DataFrame:
-    """The CSV ``df`` read again with its inferred schema, ``text_columns`` as strings, plus
-    :data:`MALFORMED_LINE`: the raw line of each row whose field count differs from the
-    header's (Spark pads a short row with nulls and drops a long row's extra fields), null for
-    the others."""
+def with_malformed_lines(reader: Any, df: DataFrame, source: TableSource) -> DataFrame:
+    """The CSV ``df`` read again with its inferred schema plus :data:`MALFORMED_LINE`: the raw
+    line of each row whose field count differs from the header's (Spark pads a short row with
+    nulls and drops a long row's extra fields), null for the others."""
     from pyspark.sql import types as T
 
-    fields = [
-        T.StructField(field.name, T.StringType()) if field.name in text_columns else field
-        for field in df.schema.fields
-    ]
-    schema = T.StructType([*fields, T.StructField(MALFORMED_LINE, T.StringType())])
+    schema = T.StructType([*df.schema.fields, T.StructField(MALFORMED_LINE, T.StringType())])
     reread = reader.schema(schema).option("mode", "PERMISSIVE")
     return reread.option("columnNameOfCorruptRecord", MALFORMED_LINE).options(
         **source.options

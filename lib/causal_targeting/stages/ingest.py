@@ -53,11 +53,8 @@ def ingest(cfg: Config, spark: SparkSession | None = None) -> IngestResult:
     spark = spark or get_spark(cfg.spark)
     started = manifest.begin(cfg, "ingest")
     data = cfg.data
-    identifiers = [name for name in (data.customer_id, data.cluster) if name]
-    experiment_raw = read_table(spark, data.experiment, EXPERIMENT, identifiers)
-    customers_raw = (
-        read_table(spark, data.customers, CUSTOMERS, identifiers) if data.customers else None
-    )
+    experiment_raw = read_table(spark, data.experiment, EXPERIMENT)
+    customers_raw = read_table(spark, data.customers, CUSTOMERS) if data.customers else None
     sources = {EXPERIMENT: data.experiment, CUSTOMERS: data.customers}
     cache = [name for name, source in sources.items() if source and source.format == "csv"]
     tables = validate(experiment_raw, customers_raw, data, cfg.ingest, cache)
