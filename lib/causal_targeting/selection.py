@@ -170,6 +170,12 @@ def default_or_better(
     return int(better[np.argmax(point[better])]) if better.size else default
 
 
+def diagnostic_outcome(weights: Mapping[str, float], outcomes: Mapping[str, str]) -> str:
+    """The outcome of the comparison's Qini and R-loss: the first weighted one (the first
+    outcome without weights)."""
+    return next(iter(weights), next(iter(outcomes)))
+
+
 def learner_comparison(
     oof: Mapping[str, pd.DataFrame],
     value_model: ValueModel,
@@ -193,7 +199,7 @@ def learner_comparison(
     weighted outcome (the first outcome without weights). Chosen: :func:`default_or_better` at
     ``confidence``, or the largest Qini without weights; ties go to the first listed.
     """
-    outcome = next(iter(value_model.weights), next(iter(outcomes)))
+    outcome = diagnostic_outcome(value_model.weights, outcomes)
     table = pd.DataFrame({"learner": list(oof)}).reindex(columns=COMPARISON_COLUMNS)
     table["qini"] = [
         mean_qini(frame, outcome, outcomes[outcome] == "binary", arms, control)

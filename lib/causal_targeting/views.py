@@ -113,12 +113,13 @@ def gain_text(low: float, high: float) -> str:
     return f"[{number(low, '+.2g')}, {number(high, '+.2g')}]"
 
 
-def comparison_table(comparison: pd.DataFrame) -> Table:
+def comparison_table(comparison: pd.DataFrame, outcome: str) -> Table:
     """The candidate learners on the out-of-fold rows: DR value of the net-value policy per
     customer with its interval, the paired interval of its value minus the chosen one's (the
-    chosen one marked there), Qini and R-loss of the first valued outcome."""
+    chosen one marked there), Qini and R-loss of ``outcome`` (the first valued one)."""
     table = Table(title="Learners compared out of fold (value: DR net value per customer)")
-    for name in ("learner", "value", "CI", "minus chosen\n(paired CI)", "Qini", "R-loss"):
+    names = ("learner", "value", "CI", "minus chosen\n(paired CI)", f"Qini\n({outcome})")
+    for name in (*names, f"R-loss\n({outcome})"):
         table.add_column(name, justify="left" if name == "learner" else "right")
     for row in comparison.itertuples(index=False):
         table.add_row(
@@ -177,10 +178,14 @@ def sample_line(sample: pd.DataFrame, cap: int, propensity_column: bool) -> str 
 def train_view(result: TrainResult, cfg: Config) -> list[RenderableType]:
     """The per-arm sample (when it left rows out), the learner comparison, the Qini metrics,
     the registered model's URI and what happened to the champion."""
+    from causal_targeting.selection import diagnostic_outcome
+
     sampled = sample_line(result.sample, cfg.train.cap_per_arm, cfg.data.propensity is not None)
     lines: list[RenderableType] = [
         *([sampled] if sampled else []),
-        comparison_table(result.comparison),
+        comparison_table(
+            result.comparison, diagnostic_outcome(cfg.allocation.weights, cfg.data.outcomes)
+        ),
         *filter(None, [choice_line(result.comparison, cfg.allocation.min_gain_confidence)]),
         metrics_table(result.metrics),
         f"model: {result.model_uri} (alias challenger; MLflow run {result.run_id})",

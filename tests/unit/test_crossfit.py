@@ -504,7 +504,7 @@ def test_the_comparison_table_shows_each_learner_against_the_chosen_one(candidat
     value_model = ValueModel(weights={"y": 1.0}, fixed_cost=0.1)
     table = learner_comparison(oof, value_model, ARMS, "none", DESIGN["outcomes"], reps=50)
     console = Console(width=250, record=True)
-    console.print(comparison_table(table))
+    console.print(comparison_table(table, "y"))
     text = console.export_text()
     lines = {line.split()[1]: line for line in text.splitlines() if "│" in line}
     other = table.loc[~table["chosen"]].iloc[0]
@@ -513,6 +513,7 @@ def test_the_comparison_table_shows_each_learner_against_the_chosen_one(candidat
     assert lines[chosen_learner(table)].count("[") == 1  # its value's interval only
     assert "chosen" in lines[chosen_learner(table)] and "chosen" not in lines[other["learner"]]
     assert "minus chosen" in text and "(paired CI)" in text
+    assert text.count("(y)") == 2  # Qini and R-loss name the outcome they are of
 
 
 def test_one_shared_bootstrap_gives_each_learner_its_own_policy_value(candidates) -> None:
