@@ -185,7 +185,7 @@ def allocate(
 
         def log_pass(log: PassLog) -> None:
             tracking.log_metrics(pass_metrics(log, guardrails), step=log.index)
-            if on_pass is not None:
+            if on_pass is not None and not static:  # a static policy's passes value a stand-in
                 on_pass(log)
 
         def solved(
