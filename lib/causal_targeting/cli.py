@@ -33,6 +33,7 @@ from causal_targeting.data.io import require_writable
 from causal_targeting.data.simulate.registry import RECIPES
 from causal_targeting.data.simulate.registry import scenario as recipe
 from causal_targeting.errors import UserError
+from causal_targeting.formats import duration
 from causal_targeting.progress import spark_progress
 
 if TYPE_CHECKING:
@@ -166,12 +167,14 @@ def shown(cfg: Config, spark: SparkSession) -> Callable[[str, Callable[[], R]], 
     """A ``step`` that runs a stage under its progress display, then prints its view."""
 
     def step(stage: str, work: Callable[[], R]) -> R:
+        started = time.perf_counter()
         if stage in PROGRESS:
             with spark_progress(spark, PROGRESS[stage], console):
                 result = work()
         else:
             console.print(f"{stage}: dual decomposition across partitions")
             result = work()
+        console.print(f"{stage}: done in {duration(time.perf_counter() - started)}", style="dim")
         for line in VIEWS[stage](result, cfg):  # type: ignore[operator]
             console.print(line)
         return result

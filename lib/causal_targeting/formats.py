@@ -78,3 +78,15 @@ def quoted(names: Iterable[object]) -> str:
 def unit_label(currency: str) -> str:
     """The currency as a column header's unit: ``($)``, ``(value units)``."""
     return f"({currency})"
+
+
+def duration(seconds: float) -> str:
+    """Wall time as people read it: '42 s', '4 min 26 s', '1 h 02 min'."""
+    whole_seconds = round(seconds)
+    if whole_seconds < 60:
+        return f"{whole_seconds} s"
+    minutes, secs = divmod(whole_seconds, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

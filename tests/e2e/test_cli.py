@@ -52,6 +52,9 @@ def test_run_on_hillstrom_prints_the_arm_table(root: Path, tmp_path: Path) -> No
         "spend",
         "Learners compared out of fold",
         "Targeting minus each baseline",
+        "ingest: done in",
+        "train: done in",
+        "evaluate: done in",
     ):
         assert expected in text
     verdict = r"Targeting (beats|does not significantly beat|does not beat) the best baseline"

@@ -15,7 +15,7 @@ from causal_targeting.allocation.dual import PassLog
 from causal_targeting.config import load_config
 from causal_targeting.evaluation.safeguard import SafeguardDecision
 from causal_targeting.evaluation.uplift import NORMALIZED_UNDEFINED
-from causal_targeting.formats import amount, number, p_value, signed
+from causal_targeting.formats import amount, duration, number, p_value, signed
 
 
 def rendered(renderable: object) -> str:
@@ -95,3 +95,12 @@ def test_policy_values_are_per_customer_in_the_currency() -> None:
 
 def test_signed_amounts_put_the_sign_before_the_currency() -> None:
     assert amount(0.05, "$", "+.4f") == "+$0.0500"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0.4, "0 s"), (42.4, "42 s"), (59.6, "1 min 00 s"), (266.0, "4 min 26 s"),
+     (3720.0, "1 h 02 min")],
+)  # fmt: skip
+def test_a_stages_wall_time_reads_in_seconds_minutes_or_hours(seconds: float, text: str) -> None:
+    assert duration(seconds) == text
