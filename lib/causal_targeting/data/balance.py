@@ -54,9 +54,10 @@ def standardized_differences(
                      "control_value": c[f"mean__{f}"], "difference": _ratio(gap, pooled),
                      "z": _ratio(gap, se)}
                 )  # fmt: skip
-            share_a, share_c = 1 - n_a / float(a["n"]), 1 - n_c / float(c["n"])
-            both = (float(a["n"]) - n_a + float(c["n"]) - n_c) / (float(a["n"]) + float(c["n"]))
-            se = np.sqrt(both * (1 - both) * (1 / float(a["n"]) + 1 / float(c["n"])))
+            rows_a, rows_c = float(a["n"]), float(c["n"])
+            share_a, share_c = 1 - n_a / rows_a, 1 - n_c / rows_c
+            both = (rows_a - n_a + rows_c - n_c) / (rows_a + rows_c)
+            se = np.sqrt(both * (1 - both) * (1 / rows_a + 1 / rows_c))
             rows.append(
                 {"feature": f, "arm": arm, "what": "missing", "arm_value": share_a,
                  "control_value": share_c, "difference": share_a - share_c,
@@ -97,7 +98,6 @@ def imbalance_lines(flagged: pd.DataFrame) -> list[str]:
     if flagged.empty:
         return []
     lines = []
-    features = list(dict.fromkeys(flagged["feature"]))
     for feature, rows in list(flagged.groupby("feature", sort=False))[:SHOWN]:
         row = rows.iloc[0]
         if row["what"] == "mean":
@@ -117,9 +117,9 @@ def imbalance_lines(flagged: pd.DataFrame) -> list[str]:
             "if the design gave the arms by it, give each row's design probability in "
             "data.propensity"
         )
-    if len(features) > SHOWN:
+    features = flagged["feature"].nunique()
+    if features > SHOWN:
         lines.append(
-            f"and {len(features) - SHOWN} more feature(s) alike: ingest/report.json, "
-            "imbalanced_features"
+            f"and {features - SHOWN} more feature(s) alike: ingest/report.json, imbalanced_features"
         )
     return lines

@@ -50,7 +50,7 @@ class ValidatedTables:
     rows_read: dict[str, int]
     quarantined: dict[str, dict[str, int]] = field(default_factory=dict)
     cached: tuple[DataFrame, ...] = ()
-    imbalanced: pd.DataFrame | None = None
+    imbalanced: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 def _q(name: str) -> str:
@@ -557,8 +557,8 @@ def quarantine_fix(counts: dict[str, int], table: str) -> str:
             "columns, makes empty fields, so convert whitespace-separated text to CSV first "
             "(e.g. pandas.read_csv(path, sep=r'\\s+').to_csv(new_path, index=False))"
         )
-    unknown = unknown_arm_rows(counts)
-    if any(UNKNOWN_ARM.format(label) in commonest.split("; ") for label in unknown):
+    if unknown_arm_rows({commonest: counts[commonest]}):
+        unknown = unknown_arm_rows(counts)
         labels = sorted(unknown, key=lambda label: -unknown[label])
         shown = ", ".join(f"'{label}' ({unknown[label]} rows)" for label in labels[:5])
         return (
@@ -731,14 +731,13 @@ def validate(
     )
 
 
-def feature_imbalance(wide: pd.DataFrame, data: DataConfig) -> pd.DataFrame | None:
+def feature_imbalance(wide: pd.DataFrame, data: DataConfig) -> pd.DataFrame:
     """The numeric features that differ between arms beyond chance
-    (:func:`~causal_targeting.data.balance.imbalanced_features`); None with a propensity
-    column, whose design may give the arms by the features."""
-    if data.propensity:
-        return None
+    (:func:`~causal_targeting.data.balance.imbalanced_features`); none is checked with a
+    propensity column, whose design may give the arms by the features."""
     numeric = [name for name, kind in data.features.items() if kind == "numeric"]
-    return imbalanced_features(wide, numeric, data.control, list(data.arms))
+    checked = [] if data.propensity else numeric
+    return imbalanced_features(wide, checked, data.control, list(data.arms))
 
 
 def cached_if(frame: DataFrame, cache: bool, cached: list[DataFrame]) -> DataFrame:

@@ -74,7 +74,6 @@ def ingest(cfg: Config, spark: SparkSession | None = None) -> IngestResult:
         write_table(tables.quarantine, paths["quarantine"])
     finally:
         release(tables.cached)
-    imbalanced = tables.imbalanced if tables.imbalanced is not None else pd.DataFrame()
     write_text(summary.to_csv(index=False), paths["summary"])
     write_json(
         {
@@ -83,12 +82,12 @@ def ingest(cfg: Config, spark: SparkSession | None = None) -> IngestResult:
             "arms": tables.arm_stats.to_dict(orient="records"),
             "effects": summary.to_dict(orient="records"),
             "alpha": cfg.ingest.alpha,
-            "imbalanced_features": imbalanced.to_dict(orient="records"),
-            "balance_checked": tables.imbalanced is not None,
+            "imbalanced_features": tables.imbalanced.to_dict(orient="records"),
+            "balance_checked": data.propensity is None,
         },
         paths["report"],
     )
     manifest.finish(cfg, started)
     return IngestResult(
-        paths, summary, tables.rows_read, tables.quarantined, imbalance_lines(imbalanced)
+        paths, summary, tables.rows_read, tables.quarantined, imbalance_lines(tables.imbalanced)
     )
